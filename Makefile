@@ -1,0 +1,53 @@
+# LCI-777 — every target sets itself up: a fresh machine needs only Python >= 3.11 and make.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+BOARD   ?= rp2
+PORT    ?=
+BUILD   := build
+
+.PHONY: setup test pytest demo firmware flash hil bench lint soak clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## setup: create .venv and install the project with its dev extras
+setup: $(STAMP)
+
+## test: the whole suite — mpy-cross over the core, lint, then pytest (CPython and MicroPython runs)
+test: $(STAMP) firmware lint pytest
+
+pytest: $(STAMP)
+	$(PY) -m pytest -m 'not soak' $(PYTEST_ARGS)
+
+## soak: long soak and fuzz runs, outside the default suite
+soak: $(STAMP)
+	$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
+## firmware: compile firmware/ and protocol/ to .mpy in build/ and print the bundle size
+firmware: $(STAMP)
+	$(PY) -m host_tools.mpybuild --out $(BUILD)/mpy
+
+## flash: copy the .mpy bundle to a board with mpremote and reset it (PORT=/dev/ttyACM0 BOARD=rp2)
+flash: firmware
+	$(PY) -m host_tools.flash --port '$(PORT)' --board $(BOARD) --bundle $(BUILD)/mpy
+
+## lint: ruff over everything; mypy over the core against the MicroPython stubs
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m host_tools.corecheck
+
+## bench: every benchmark, readable figures
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+## demo: the main job, end to end on the simulator
+demo: $(STAMP)
+	$(PY) -m sim.demo
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,191 @@
+"""The device side of the wire: frames in, dispatch, replies, events and log streams out.
+
+An Endpoint owns the protocol rules on the device so the core only answers requests:
+- bytes from the serial port go to receive(); whole frames are checked by the decoder
+  (bad ones are counted drops, never errors);
+- a frame from another protocol version gets NACK BAD_VERSION; an unknown type NACK
+  UNKNOWN_TYPE; a payload that does not fit its layout NACK BAD_PAYLOAD — the handler
+  never sees any of them, so bad input cannot change state;
+- a repeated request (same seq, type and payload) is answered from the reply cache and
+  not executed again;
+- the handler answers `handle(type, fields)` with a dict of reply fields, or raises
+  Refused(code, detail) for a NACK;
+- LOG_READ starts a stream: poll() sends pages while fewer than `window` are unacked;
+  LOG_ACK slides the window; a new LOG_READ replaces the stream (resume after a loss);
+- event() sends an unsolicited EVENT frame with the device's own event counter.
+
+`write` is any callable taking bytes (the HAL's serial port write).
+"""
+
+from protocol import errors, framing, messages
+from protocol.dedupe import ReplyCache
+from protocol.messages import MessageError
+
+MAX_WINDOW = 16
+
+
+class Refused(Exception):
+    """Raised by a handler to answer with NACK `code`; nothing must have changed."""
+
+    def __init__(self, code, detail=""):
+        Exception.__init__(self, code, detail)
+        self.code = code
+        self.detail = detail
+
+
+class _Stream:
+    def __init__(self, seq, start, end, window):
+        self.seq = seq
+        self.next = start
+        self.end = end
+        self.window = window
+        self.unacked = []  # record index after each page sent and not yet acked
+
+
+class Endpoint:
+    def __init__(self, handler, write):
+        self.handler = handler
+        self.write = write
+        self.decoder = framing.Decoder()
+        self.cache = ReplyCache()
+        self.stream = None
+        self.event_seq = 0
+        self.nacks = 0
+        self.ignored = 0  # well-formed frames a device never expects (replies, events)
+        self.faults = 0  # handler exceptions turned into NACKs
+
+    # -- input
+    def receive(self, data):
+        for frame in self.decoder.feed(data):
+            self.dispatch(frame)
+
+    def dispatch(self, frame):
+        if frame.is_response or frame.is_event:
+            self.ignored += 1
+            return
+        if frame.version != framing.VERSION:
+            self._nack(frame, errors.BAD_VERSION, "device speaks v%d" % framing.VERSION)
+            return
+        if frame.type == messages.LOG_ACK:
+            self._ack(frame)
+            return
+        cached = self.cache.lookup(frame)
+        if cached is not None:
+            self.write(cached)
+            return
+        layout = messages.request_layout(frame.type)
+        if layout is None:
+            self._nack(frame, errors.UNKNOWN_TYPE, "type 0x%02x" % frame.type)
+            return
+        try:
+            fields = messages.decode(layout, frame.payload)
+        except MessageError as exc:
+            self._nack(frame, errors.BAD_PAYLOAD, str(exc))
+            return
+        if frame.type == messages.LOG_READ:
+            self._start_stream(frame, fields)
+            return
+        try:
+            reply = self.handler.handle(frame.type, fields)
+            payload = messages.encode(messages.reply_layout(frame.type), reply)
+        except Refused as refusal:
+            self._nack(frame, refusal.code, refusal.detail)
+            return
+        except Exception as exc:  # a bug must not take the device down: NACK and count it
+            self.faults += 1
+            self._nack(frame, errors.BUSY, "internal: %s" % type(exc).__name__)
+            return
+        wire = framing.encode(
+            framing.Frame(frame.type | messages.REPLY, payload, frame.seq, framing.F_RESPONSE)
+        )
+        self.cache.store(frame, wire)
+        self.write(wire)
+
+    def _nack(self, frame, code, detail=""):
+        self.nacks += 1
+        payload = messages.encode(
+            messages.NACK_LAYOUT,
+            {"code": code, "request_type": frame.type & 0xFF, "detail": detail[:120]},
+        )
+        wire = framing.encode(
+            framing.Frame(messages.NACK, payload, frame.seq, framing.F_RESPONSE)
+        )
+        self.cache.store(frame, wire)
+        self.write(wire)
+
+    # -- log streaming
+    def _start_stream(self, frame, fields):
+        first, count = self.handler.log_bounds()
+        start = fields["start"]
+        if start < first or start > first + count:
+            self._nack(frame, errors.LOG_RANGE, "records %d..%d" % (first, first + count))
+            return
+        end = min(first + count, start + fields["count"])
+        window = max(1, min(MAX_WINDOW, fields["window"]))
+        self.stream = _Stream(frame.seq, start, end, window)
+        if start == end:  # nothing to send: one empty final page
+            self._send_page(self.stream, [])
+            self.stream = None
+            return
+        self.poll()
+
+    def _ack(self, frame):
+        stream = self.stream
+        if stream is None or frame.seq != stream.seq:
+            return
+        try:
+            acked = messages.decode(messages.request_layout(messages.LOG_ACK), frame.payload)
+        except MessageError:
+            return
+        while stream.unacked and stream.unacked[0] <= acked["next"]:
+            stream.unacked.pop(0)
+        if stream.next >= stream.end and not stream.unacked:
+            self.stream = None
+        else:
+            self.poll()
+
+    def _send_page(self, stream, records):
+        first = stream.next
+        stream.next += len(records)
+        flags = framing.F_RESPONSE
+        if stream.next < stream.end:
+            flags |= framing.F_MORE
+        payload = messages.encode(
+            messages.reply_layout(messages.LOG_READ),
+            {"first": first, "n": len(records), "records": messages.pack_records(records)},
+        )
+        self.write(
+            framing.encode(framing.Frame(messages.LOG_READ | messages.REPLY, payload, stream.seq, flags))
+        )
+        stream.unacked.append(stream.next)
+
+    def poll(self):
+        """Send what the log stream's window allows; call it from the device loop."""
+        stream = self.stream
+        while stream is not None and stream.next < stream.end and len(stream.unacked) < stream.window:
+            records = self.handler.log_records(
+                stream.next, stream.end - stream.next, messages.LOG_PAGE_BUDGET
+            )
+            if not records:
+                self.stream = None  # the log shrank under us: the host re-requests
+                return
+            self._send_page(stream, records)
+
+    @property
+    def streaming(self):
+        return self.stream is not None and self.stream.next < self.stream.end
+
+    # -- output
+    def event(self, kind, compliance, session, time, detail=""):
+        self.event_seq = (self.event_seq + 1) & 0xFFFF
+        payload = messages.encode(
+            messages.EVENT_LAYOUT,
+            {
+                "kind": kind,
+                "compliance": compliance,
+                "session": session,
+                "time": time,
+                "detail": detail[:100],
+            },
+        )
+        self.write(framing.encode(framing.Frame(messages.EVENT, payload, self.event_seq, framing.F_EVENT)))

@@ -1,0 +1,172 @@
+"""Writes protocol/vectors.json, the golden vectors both runtimes check (run by hand).
+
+    .venv/bin/python -m tests.protocol.gen_vectors
+
+The file is normative once checked in: a change to the encoder that alters any byte
+fails the tests of both runtimes until the vectors (and SPEC.md) are deliberately
+regenerated. COBS vectors are the published examples (Cheshire & Baker; Wikipedia's
+table), not our encoder's output.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from protocol import cobs, errors, framing, messages
+
+OUT = Path(__file__).resolve().parents[2] / "protocol" / "vectors.json"
+
+COBS_EXAMPLES = [
+    ("", "01"),
+    ("00", "0101"),
+    ("0000", "010101"),
+    ("001100", "01021101"),
+    ("11220033", "0311220233"),
+    ("11223344", "0511223344"),
+    ("11000000", "0211010101"),
+    (bytes(range(1, 255)).hex(), "ff" + bytes(range(1, 255)).hex()),
+    (bytes(range(0, 255)).hex(), "01ff" + bytes(range(1, 255)).hex()),
+    (bytes(range(1, 256)).hex(), "ff" + bytes(range(1, 255)).hex() + "02ff"),
+    (bytes(range(2, 256)).hex() + "00", "ff" + bytes(range(2, 256)).hex() + "0101"),
+    (bytes(range(3, 256)).hex() + "0001", "fe" + bytes(range(3, 256)).hex() + "0201"),
+]
+
+
+def hexify(values: dict, layout) -> dict:
+    out = {}
+    for name, kind in layout:
+        value = values[name]
+        out[name] = value.hex() if isinstance(value, bytes) else value
+    return out
+
+
+S = "LCI7-000123"
+MESSAGES = [
+    ("hello", False, {"proto_min": 1, "proto_max": 1, "host_nonce": bytes(range(8))}),
+    ("hello", True, {
+        "proto": 1, "serial": S, "firmware": "0.1.0", "board": "sim", "caps": 0x3F,
+        "max_payload": 512, "window": 8, "nonce": bytes(range(16, 32)),
+    }),
+    ("status", False, {}),
+    ("status", True, {
+        "compliance": 1, "session": 0, "causes": 0x0001, "now": 220_000_000,
+        "deadline": 220_604_800, "deadline_left": 604_800, "service_due": 224_000_000,
+        "calibration_due": 224_000_000, "hold_left": 0, "override_left": 0, "violations": 0,
+        "relay": 0, "alarm": 0, "log_count": 1234, "log_free_pct": 87,
+        "line1": "SERVICE DUE", "line2": "IN 7 DAYS",
+    }),
+    ("log_info", False, {}),
+    ("log_info", True, {"first": 0, "count": 1234, "capacity": 8192, "free_pct": 87,
+                        "head_hash": bytes.fromhex("0123456789abcdef")}),
+    ("log_read", False, {"start": 100, "count": 50, "window": 8}),
+    ("log_read", True, {"first": 100, "n": 2,
+                        "records": messages.pack_records([b"\x01\x02\x03", b"\x04\x05"])}),
+    ("log_ack", False, {"next": 102}),
+    ("provision", False, {"serial": S, "root_key": bytes(32), "device_secret": bytes(range(32))}),
+    ("provision", True, {"serial": S}),
+    ("config_get", False, {}),
+    ("config_get", True, {"config": b'{"set_point":200}'}),
+    ("token", False, {"token": bytes.fromhex("01020304")}),
+    ("token", True, {"action": 1, "detail": "lockout cleared"}),
+    ("code_request", False, {"action": 1}),
+    ("code_request", True, {"request": "4821 0937 55"}),
+    ("code_enter", False, {"code": "83920174"}),
+    ("code_enter", True, {"action": 1, "until": 220_014_400}),
+    ("calibrate", False, {"step": 0, "reference": 400}),
+    ("calibrate", True, {"step": 0, "measured": 412, "passed": 1, "detail": "as found"}),
+    ("ping", False, {"data": b"abc"}),
+    ("ping", True, {"data": b"abc"}),
+    ("bench", False, {"input": 2, "a": 250, "b": 1500, "c": 345}),
+    ("bench", True, {"compliance": 0, "session": 2}),
+]
+
+BY_NAME = {entry[0]: t for t, entry in messages.CATALOGUE.items()}
+
+
+def build() -> dict:
+    vectors: dict = {"cobs": [{"data": d, "encoded": e} for d, e in COBS_EXAMPLES]}
+    msgs = []
+    frames = []
+    for seq, (name, is_reply, values) in enumerate(MESSAGES, start=1):
+        type_ = BY_NAME[name]
+        layout = messages.reply_layout(type_) if is_reply else messages.request_layout(type_)
+        payload = messages.encode(layout, values)
+        wire_type = type_ | messages.REPLY if is_reply else type_
+        flags = framing.F_RESPONSE if is_reply else 0
+        wire = framing.encode(framing.Frame(wire_type, payload, seq=seq, flags=flags))
+        msgs.append({
+            "name": name, "reply": is_reply, "type": wire_type, "fields": hexify(values, layout),
+            "payload": payload.hex(),
+        })
+        frames.append({"name": name + (" reply" if is_reply else ""), "type": wire_type,
+                       "flags": flags, "seq": seq, "payload": payload.hex(), "wire": wire.hex()})
+    event = {"kind": messages.EV_STATE, "compliance": 2, "session": 0, "time": 220_604_800,
+             "detail": "recall expired"}
+    payload = messages.encode(messages.EVENT_LAYOUT, event)
+    frames.append({"name": "event", "type": messages.EVENT, "flags": framing.F_EVENT, "seq": 7,
+                   "payload": payload.hex(),
+                   "wire": framing.encode(framing.Frame(messages.EVENT, payload, 7,
+                                                        framing.F_EVENT)).hex()})
+    msgs.append({"name": "event", "reply": False, "type": messages.EVENT,
+                 "fields": event, "payload": payload.hex()})
+    nack = {"code": errors.EXPIRED, "request_type": messages.TOKEN, "detail": "expired 3600 s ago"}
+    payload = messages.encode(messages.NACK_LAYOUT, nack)
+    frames.append({"name": "nack", "type": messages.NACK, "flags": framing.F_RESPONSE, "seq": 14,
+                   "payload": payload.hex(),
+                   "wire": framing.encode(framing.Frame(messages.NACK, payload, 14,
+                                                        framing.F_RESPONSE)).hex()})
+    msgs.append({"name": "nack", "reply": True, "type": messages.NACK,
+                 "fields": nack, "payload": payload.hex()})
+    big = framing.Frame(messages.LOG_READ | messages.REPLY, bytes((i * 7 + 1) & 0xFF or 1 for i in range(512)), 9, framing.F_RESPONSE | framing.F_MORE)
+    frames.append({"name": "maximum frame", "type": big.type, "flags": big.flags, "seq": 9,
+                   "payload": big.payload.hex(), "wire": framing.encode(big).hex()})
+    vectors["messages"] = msgs
+    vectors["frames"] = frames
+    vectors["decoder"] = decoder_table(frames)
+    return vectors
+
+
+def decoder_table(frames) -> list:
+    """Malformed and awkward inputs -> what the decoder must output (pw_hdlc style)."""
+    ping = bytes.fromhex(next(f["wire"] for f in frames if f["name"] == "ping"))
+    status = bytes.fromhex(next(f["wire"] for f in frames if f["name"] == "status"))
+    body = cobs.decode(ping[:-1])
+    assert body is not None
+    bad_crc = bytearray(body)
+    bad_crc[-1] ^= 0x01
+    bad_len = bytearray(body)
+    bad_len[5] += 1  # length field says one byte more than present
+    oversize_body = framing.struct.pack("<BBBHH", 1, 0x30, 0, 1, 600) + bytes(600) + bytes(4)
+    rows = [
+        ("one frame", ping, [ping], {}),
+        ("two frames back to back", ping + status, [ping, status], {}),
+        ("idle delimiters between frames", b"\x00\x00" + ping + b"\x00" + status, [ping, status], {}),
+        ("garbage then a frame", b"\x13\x37\xff\x00" + ping, [ping], {"cobs": 1}),
+        ("noise glued to a frame: both lost", b"\x05\x01\x02\x03\x04\x05\x06" + ping, [], {"length": 1}),
+        ("truncated frame then a frame", ping[:6] + b"\x00" + ping, [ping], {"cobs": 1}),
+        ("bad CRC dropped, next frame kept", cobs.encode(bytes(bad_crc)) + b"\x00" + status, [status], {"crc": 1}),
+        ("length field disagrees", cobs.encode(bytes(bad_len)) + b"\x00" + ping, [ping], {"length": 1}),
+        ("block cut by a delimiter", b"\x03\x11\x00" + ping, [ping], {"cobs": 1}),
+        ("code byte past the end", b"\x09\x11\x22\x00" + ping, [ping], {"cobs": 1}),
+        ("oversize run resyncs at delimiter", cobs.encode(oversize_body) + b"\x00" + ping, [ping], {"oversize": 1}),
+        ("only delimiters", b"\x00" * 8, [], {}),
+        ("frame without its delimiter yet", ping[:-1], [], {}),
+    ]
+    table = []
+    for name, data, expect, drops in rows:
+        # sanity: the table must describe what the decoder really does
+        decoder = framing.Decoder()
+        got = decoder.feed(data)
+        want = [framing.parse_body(cobs.decode(w[:-1])) for w in expect]
+        assert got == want, name
+        actual = {k: v for k, v in decoder.drops.items() if v}
+        assert actual == drops, (name, actual)
+        table.append({"name": name, "input": data.hex(), "frames": [w.hex() for w in expect],
+                      "drops": drops})
+    return table
+
+
+if __name__ == "__main__":
+    OUT.write_text(json.dumps(build(), indent=1) + "\n")
+    print(f"wrote {OUT}")

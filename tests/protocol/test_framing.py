@@ -1,0 +1,95 @@
+"""Frames: golden bytes, the decoder table whole and byte by byte, corruption (both runtimes)."""
+
+from protocol import cobs, framing
+
+from tests.protocol.golden import unhex, vectors
+
+
+def _frame(row):
+    return framing.Frame(row["type"], unhex(row["payload"]), row["seq"], row["flags"])
+
+
+def test_golden_frames_encode_exactly():
+    for row in vectors()["frames"]:
+        assert framing.encode(_frame(row)) == unhex(row["wire"]), row["name"]
+
+
+def test_golden_frames_decode_whole():
+    for row in vectors()["frames"]:
+        decoder = framing.Decoder()
+        assert decoder.feed(unhex(row["wire"])) == [_frame(row)], row["name"]
+        assert decoder.dropped == 0
+
+
+def test_golden_frames_decode_byte_by_byte():
+    for row in vectors()["frames"]:
+        decoder = framing.Decoder()
+        got = []
+        for byte in unhex(row["wire"]):
+            got.extend(decoder.feed(bytes([byte])))
+        assert got == [_frame(row)], row["name"]
+
+
+def _expected(row):
+    return [framing.parse_body(cobs.decode(unhex(w)[:-1])) for w in row["frames"]]
+
+
+def _drops(decoder):
+    out = {}
+    for reason in framing.DROP_REASONS:
+        if decoder.drops[reason]:
+            out[reason] = decoder.drops[reason]
+    return out
+
+
+def test_decoder_table_whole():
+    for row in vectors()["decoder"]:
+        decoder = framing.Decoder()
+        assert decoder.feed(unhex(row["input"])) == _expected(row), row["name"]
+        assert _drops(decoder) == row["drops"], row["name"]
+
+
+def test_decoder_table_byte_by_byte():
+    for row in vectors()["decoder"]:
+        decoder = framing.Decoder()
+        got = []
+        for byte in unhex(row["input"]):
+            got.extend(decoder.feed(bytes([byte])))
+        assert got == _expected(row), row["name"]
+        assert _drops(decoder) == row["drops"], row["name"]
+
+
+def test_every_single_bit_flip_of_a_frame_is_detected():
+    wire = framing.encode(framing.Frame(0x10, b"\x01\x02unlock token bytes", seq=77))
+    for i in range(len(wire) - 1):  # every byte but the delimiter
+        for bit in range(8):
+            bad = bytearray(wire)
+            bad[i] ^= 1 << bit
+            decoder = framing.Decoder()
+            frames = decoder.feed(bytes(bad) + b"\x00")
+            # a flip that creates a zero splits the frame; nothing may decode as valid
+            assert frames == [], (i, bit)
+
+
+def test_oversize_payload_is_refused_on_encode():
+    try:
+        framing.encode(framing.Frame(0x30, bytes(framing.MAX_PAYLOAD + 1)))
+    except framing.FrameError:
+        return
+    raise AssertionError("oversize frame encoded")
+
+
+def test_maximum_frame_fits_the_stated_buffer():
+    wire = framing.encode(framing.Frame(0x84, bytes(range(1, 256)) * 2 + b"\x01\x02"))
+    assert len(wire) <= framing.MAX_STUFFED + 1
+    assert framing.MAX_STUFFED + 1 == 527
+
+
+def test_decoder_memory_stays_bounded_on_endless_garbage():
+    decoder = framing.Decoder()
+    for _ in range(50):
+        decoder.feed(b"\x55" * 200)
+        assert len(decoder._buf) <= framing.MAX_STUFFED
+    assert decoder.drops["oversize"] == 1
+    decoder.feed(b"\x00" + framing.encode(framing.Frame(0x02, b"", seq=5)))
+    assert decoder.frames == 1

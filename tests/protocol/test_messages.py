@@ -1,0 +1,89 @@
+"""Message layouts: golden payloads, round trips and refusals (both runtimes)."""
+
+from protocol import messages
+from protocol.messages import MessageError
+
+from tests.protocol.golden import fields_from_json, unhex, vectors
+
+
+def _layout(row):
+    t = row["type"]
+    if t == messages.EVENT:
+        return messages.EVENT_LAYOUT
+    if t == messages.NACK:
+        return messages.NACK_LAYOUT
+    return messages.layout_for(t, 0)
+
+
+def test_golden_payloads_encode_and_decode():
+    for row in vectors()["messages"]:
+        layout = _layout(row)
+        fields = fields_from_json(row["fields"], layout)
+        assert messages.encode(layout, fields) == unhex(row["payload"]), row["name"]
+        assert messages.decode(layout, unhex(row["payload"])) == fields, row["name"]
+
+
+def test_every_catalogue_entry_has_a_golden_vector():
+    seen = set()
+    for row in vectors()["messages"]:
+        seen.add(row["type"])
+    for type_, entry in messages.CATALOGUE.items():
+        assert type_ in seen, entry[0]
+        if entry[2] is not None:
+            assert type_ | messages.REPLY in seen, entry[0] + " reply"
+
+
+def _refused(layout, payload):
+    try:
+        messages.decode(layout, payload)
+    except MessageError:
+        return True
+    return False
+
+
+def test_truncated_and_padded_payloads_are_refused():
+    for row in vectors()["messages"]:
+        layout = _layout(row)
+        payload = unhex(row["payload"])
+        if layout and layout[-1][1] == "*":
+            continue  # a trailing rest-field takes any length
+        if payload:
+            assert _refused(layout, payload[:-1]), row["name"]
+        assert _refused(layout, payload + b"\x00"), row["name"]
+
+
+def test_out_of_range_values_are_refused_not_truncated():
+    layout = [("x", "B")]
+    for bad in (256, -1, "7", None):
+        try:
+            messages.encode(layout, {"x": bad})
+        except MessageError:
+            continue
+        raise AssertionError("accepted %r" % (bad,))
+    try:
+        messages.encode([("n", "16s")], {"n": b"short"})
+    except MessageError:
+        return
+    raise AssertionError("accepted a short fixed field")
+
+
+def test_strings_must_be_utf8():
+    assert _refused([("s", "s")], b"\x02\xff\xfe")
+
+
+def test_names_and_bits():
+    assert messages.name_of(messages.HELLO) == "hello"
+    assert messages.name_of(messages.HELLO | messages.REPLY) == "hello_reply"
+    assert messages.name_of(messages.NACK) == "nack"
+    mask = messages.names_to_bits(["tamper", "unpaid_balance"], messages.CAUSES)
+    assert messages.bits_to_names(mask, messages.CAUSES) == ["unpaid_balance", "tamper"]
+
+
+def test_log_records_pack_and_split():
+    records = [b"", b"a", bytes(255)]
+    assert messages.split_records(messages.pack_records(records)) == records
+    try:
+        messages.split_records(b"\x05ab")
+    except MessageError:
+        return
+    raise AssertionError("split a truncated page")
