@@ -28,7 +28,7 @@ class Refused(Exception):
     """Raised by a handler to answer with NACK `code`; nothing must have changed."""
 
     def __init__(self, code, detail=""):
-        Exception.__init__(self, code, detail)
+        super().__init__(code, detail)
         self.code = code
         self.detail = detail
 

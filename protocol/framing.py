@@ -147,7 +147,7 @@ class Decoder:
         self._discarding = False
 
     def feed(self, data):
-        out = []
+        out = []  # type: list
         data = bytes(data)
         start = 0
         n = len(data)

@@ -243,7 +243,7 @@ def encode(layout, values):
 
 def decode(layout, payload):
     """A dict of the fields of `payload` in `layout`. Raises MessageError if it does not fit."""
-    values = {}
+    values = {}  # type: dict
     i = 0
     n = len(payload)
     for name, kind in layout:

@@ -1,9 +1,9 @@
 # Runs INSIDE MicroPython (the WASI build): imports one dual-runtime test file and runs
 # the named test functions, printing one result line each. The host (tests/mpy/runner.py)
 # substitutes MODULE_DIR, MODULE_NAME and TEST_NAMES before running this source.
-import sys
 import io
 import json
+import sys
 
 sys.path.insert(0, "/repo")
 sys.path.insert(0, MODULE_DIR)  # noqa: F821 — substituted by the host

@@ -1,7 +1,6 @@
 """COBS against the published examples, and its refusals (both runtimes)."""
 
 from protocol import cobs
-
 from tests.protocol.golden import unhex, vectors
 
 

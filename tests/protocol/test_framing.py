@@ -1,7 +1,6 @@
 """Frames: golden bytes, the decoder table whole and byte by byte, corruption (both runtimes)."""
 
 from protocol import cobs, framing
-
 from tests.protocol.golden import unhex, vectors
 
 

@@ -2,7 +2,6 @@
 
 from protocol import messages
 from protocol.messages import MessageError
-
 from tests.protocol.golden import fields_from_json, unhex, vectors
 
 

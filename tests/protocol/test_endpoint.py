@@ -1,0 +1,165 @@
+"""The device side of the wire rules: NACKs, dedupe, events, log windows (both runtimes)."""
+
+from protocol import errors, framing, messages
+from protocol.endpoint import Endpoint
+from tests.protocol.recorder import RecordingHandler
+
+
+class Wire:
+    """Collects what the endpoint writes and decodes it."""
+
+    def __init__(self):
+        self.decoder = framing.Decoder()
+        self.frames = []
+
+    def write(self, data):
+        self.frames.extend(self.decoder.feed(data))
+
+    def take(self):
+        out = self.frames
+        self.frames = []
+        return out
+
+
+def _setup(n_records=0):
+    handler = RecordingHandler(n_records)
+    wire = Wire()
+    return handler, wire, Endpoint(handler, wire.write)
+
+
+def _request(type_, seq, **fields):
+    payload = messages.encode(messages.request_layout(type_), fields)
+    return framing.encode(framing.Frame(type_, payload, seq=seq))
+
+
+def _nack(frame):
+    assert frame.type == messages.NACK
+    return messages.decode(messages.NACK_LAYOUT, frame.payload)["code"]
+
+
+def test_ping_is_answered_with_the_same_seq():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.PING, 41, data=b"xyz"))
+    (reply,) = wire.take()
+    assert reply.type == messages.PING | messages.REPLY
+    assert reply.seq == 41 and reply.is_response
+    assert messages.decode(messages.reply_layout(messages.PING), reply.payload)["data"] == b"xyz"
+
+
+def test_duplicate_request_is_answered_from_cache_not_executed_again():
+    handler, wire, ep = _setup()
+    request = _request(messages.CODE_ENTER, 7, code="12345678")
+    ep.receive(request)
+    first = wire.take()
+    ep.receive(request)  # the host retransmits: reply lost
+    assert wire.take() == first
+    assert len(handler.executed) == 1
+    assert ep.cache.hits == 1
+
+
+def test_same_seq_with_new_content_is_a_new_request():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.PING, 7, data=b"a"))
+    ep.receive(_request(messages.PING, 7, data=b"b"))
+    assert len(handler.executed) == 2
+    assert len(wire.take()) == 2
+
+
+def test_refusal_is_a_nack_with_its_code_and_is_cached_too():
+    handler, wire, ep = _setup()
+    request = _request(messages.CODE_ENTER, 9, code="00000000")
+    ep.receive(request)
+    ep.receive(request)
+    frames = wire.take()
+    assert [_nack(f) for f in frames] == [errors.BAD_CODE, errors.BAD_CODE]
+    assert len(handler.executed) == 1
+
+
+def test_unknown_type_bad_payload_and_bad_version_never_reach_the_handler():
+    handler, wire, ep = _setup()
+    ep.receive(framing.encode(framing.Frame(0x3E, b"", seq=1)))
+    ep.receive(framing.encode(framing.Frame(messages.CODE_ENTER, b"\x09abc", seq=2)))
+    ep.receive(framing.encode(framing.Frame(messages.PING, b"", seq=3, version=2)))
+    codes = [_nack(f) for f in wire.take()]
+    assert codes == [errors.UNKNOWN_TYPE, errors.BAD_PAYLOAD, errors.BAD_VERSION]
+    assert handler.executed == []
+
+
+def test_handler_bug_becomes_a_nack_not_a_crash():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.CALIBRATE, 5, step=0, reference=400))
+    (frame,) = wire.take()
+    assert _nack(frame) == errors.BUSY
+    assert ep.faults == 1
+
+
+def test_replies_and_events_sent_to_the_device_are_ignored():
+    handler, wire, ep = _setup()
+    ep.receive(framing.encode(framing.Frame(messages.PING | messages.REPLY, b"", 1, framing.F_RESPONSE)))
+    ep.receive(framing.encode(framing.Frame(messages.EVENT, b"", 1, framing.F_EVENT)))
+    assert wire.take() == [] and ep.ignored == 2
+
+
+def test_garbage_is_counted_and_nothing_is_executed():
+    handler, wire, ep = _setup()
+    ep.receive(b"\x01\x02\x03\x00\xff\xfe\x00" + bytes(range(1, 200)) + b"\x00")
+    assert handler.executed == [] and wire.take() == []
+    assert ep.decoder.dropped == 3
+
+
+def test_events_carry_their_own_counter():
+    handler, wire, ep = _setup()
+    ep.event(messages.EV_STATE, 2, 0, 1000, "lockout")
+    ep.event(messages.EV_STATE, 3, 0, 1001, "code")
+    frames = wire.take()
+    assert [f.seq for f in frames] == [1, 2]
+    assert all(f.is_event and f.type == messages.EVENT for f in frames)
+    event = messages.decode(messages.EVENT_LAYOUT, frames[0].payload)
+    assert event["detail"] == "lockout" and event["compliance"] == 2
+
+
+def _pages(frames):
+    out = []
+    for f in frames:
+        page = messages.decode(messages.reply_layout(messages.LOG_READ), f.payload)
+        out.append((page["first"], len(messages.split_records(page["records"])), bool(f.flags & framing.F_MORE)))
+    return out
+
+
+def test_log_stream_respects_the_window_and_slides_on_ack():
+    handler, wire, ep = _setup(n_records=100)  # 41-byte records: 12 per page
+    ep.receive(_request(messages.LOG_READ, 20, start=0, count=100, window=3))
+    pages = _pages(wire.take())
+    assert [p[0] for p in pages] == [0, 12, 24]  # three pages in flight, then it waits
+    ep.poll()
+    assert wire.take() == []
+    ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": 12})
+    ep.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq=20)))
+    assert [p[0] for p in _pages(wire.take())] == [36]
+
+
+def test_log_stream_to_the_end_marks_the_last_page():
+    handler, wire, ep = _setup(n_records=30)
+    ep.receive(_request(messages.LOG_READ, 21, start=5, count=1000, window=16))
+    pages = _pages(wire.take())
+    assert pages == [(5, 12, True), (17, 12, True), (29, 1, False)]
+
+
+def test_log_stream_resumes_from_any_index_and_refuses_out_of_range():
+    handler, wire, ep = _setup(n_records=30)
+    ep.receive(_request(messages.LOG_READ, 22, start=29, count=5, window=4))
+    assert _pages(wire.take()) == [(29, 1, False)]
+    ep.receive(_request(messages.LOG_READ, 23, start=31, count=5, window=4))
+    (frame,) = wire.take()
+    assert _nack(frame) == errors.LOG_RANGE
+    ep.receive(_request(messages.LOG_READ, 24, start=30, count=5, window=4))
+    assert _pages(wire.take()) == [(30, 0, False)]  # at the end: one empty final page
+
+
+def test_ack_for_another_stream_is_ignored():
+    handler, wire, ep = _setup(n_records=100)
+    ep.receive(_request(messages.LOG_READ, 30, start=0, count=100, window=1))
+    wire.take()
+    ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": 12})
+    ep.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq=99)))
+    assert wire.take() == []
