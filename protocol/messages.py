@@ -74,6 +74,20 @@ CAUSES = (
     "calibration_failed",
 )
 
+# authorized actions: the `action` byte of TOKEN and CODE_REQUEST/CODE_ENTER replies is an
+# index into this tuple (names as in signed tokens; see SPEC-tokens)
+ACTIONS = (
+    "none",
+    "unlock",
+    "service",
+    "service_close",
+    "set_time",
+    "recall",
+    "lockout",
+    "clear",
+    "work_order",
+)
+
 # CALIBRATE steps
 CAL_AS_FOUND = 0
 CAL_ADJUST = 1
