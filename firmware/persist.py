@@ -1,0 +1,131 @@
+"""Power-safe state files: a dict saved so that a power cut leaves the old one or the new one.
+
+StateFile owns one small named file on the HAL storage (compliance state, deadlines,
+counters, the log's download mark ...). A save writes the whole state to `NAME.new` and
+then renames it over `NAME` (the HAL promises an atomic rename). Each file is an envelope:
+
+    offset size  field
+    0      2     magic b"LS"
+    2      1     format (1)
+    3      4     seq   u32, +1 per save (the newer of two valid files wins)
+    7      2     body length u16
+    9      n     body: the state as compact JSON (UTF-8)
+    9+n    4     CRC-32 of bytes 0 .. 9+n
+
+A torn or garbled file fails the length/CRC check and is ignored, so a cut while `NAME.new`
+is written leaves `NAME` (the old state) standing. load() also finishes a save the power
+cut between the write and the rename (a valid `NAME.new` newer than `NAME` is renamed into
+place) and removes a torn `NAME.new`. Values must be JSON types (hex-encode bytes).
+"""
+
+import json
+import struct
+from binascii import crc32
+
+MAGIC = b"LS"
+FORMAT = 1
+_HEAD = "<2sBIH"
+HEAD_SIZE = 9
+MAX_BODY = 0xFFFF
+
+
+class StateError(Exception):
+    """The state cannot be saved (not JSON-serialisable or too large)."""
+
+
+def encode_envelope(seq, body):
+    if len(body) > MAX_BODY:
+        raise StateError("state body of %d bytes is over %d" % (len(body), MAX_BODY))
+    out = struct.pack(_HEAD, MAGIC, FORMAT, seq & 0xFFFFFFFF, len(body)) + body
+    return out + struct.pack("<I", crc32(out) & 0xFFFFFFFF)
+
+
+def decode_envelope(data):
+    """(seq, body bytes) of a whole, intact envelope, or None for anything else."""
+    if data is None or len(data) < HEAD_SIZE + 4:
+        return None
+    magic, fmt, seq, size = struct.unpack_from(_HEAD, data, 0)
+    if magic != MAGIC or fmt != FORMAT or len(data) != HEAD_SIZE + size + 4:
+        return None
+    end = HEAD_SIZE + size
+    if struct.unpack_from("<I", data, end)[0] != crc32(data[:end]) & 0xFFFFFFFF:
+        return None
+    return seq, data[HEAD_SIZE:end]
+
+
+def _parse(data):
+    """(seq, state dict) of an intact envelope holding a JSON object, or None."""
+    found = decode_envelope(data)
+    if found is None:
+        return None
+    try:
+        state = json.loads(found[1])
+    except (ValueError, UnicodeError):
+        return None
+    if not isinstance(state, dict):
+        return None
+    return found[0], state
+
+
+def _newer(a, b):
+    """True if sequence number a comes after b (u32, wrapping)."""
+    return a != b and ((a - b) & 0xFFFFFFFF) < 0x80000000
+
+
+class StateFile:
+    def __init__(self, storage, name):
+        self.storage = storage
+        self.name = name
+        self.new_name = name + ".new"
+        self.seq = 0
+        self._body = None  # the body last loaded or saved, to skip saving an unchanged state
+
+    def load(self):
+        """The saved state (a dict), or None if nothing valid was ever saved."""
+        storage = self.storage
+        current = _parse(storage.read(self.name))
+        pending = None
+        if storage.size(self.new_name) >= 0:
+            pending = _parse(storage.read(self.new_name))
+            if pending is not None and (current is None or _newer(pending[0], current[0])):
+                storage.rename(self.new_name, self.name)  # finish the interrupted save
+                current = pending
+            else:
+                storage.remove(self.new_name)  # torn or stale: the standing file wins
+        if current is None:
+            self.seq = 0
+            self._body = None
+            return None
+        self.seq = current[0]
+        self._body = _dump(current[1])
+        return current[1]
+
+    def save(self, state):
+        """Write `state` atomically; False if it equals what is already saved (no write)."""
+        body = _dump(state)
+        if body == self._body:
+            return False
+        seq = (self.seq + 1) & 0xFFFFFFFF
+        self.storage.write(self.new_name, encode_envelope(seq, body))
+        self.storage.rename(self.new_name, self.name)
+        self.seq = seq
+        self._body = body
+        return True
+
+    def clear(self):
+        """Forget the saved state (both files)."""
+        for name in (self.new_name, self.name):
+            if self.storage.size(name) >= 0:
+                self.storage.remove(name)
+        self.seq = 0
+        self._body = None
+
+
+def _dump(state):
+    if not isinstance(state, dict):
+        raise StateError("a state must be a dict")
+    try:
+        text = json.dumps(state, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise StateError("state is not JSON: %s" % exc)
+    return text.encode()
