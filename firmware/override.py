@@ -1,0 +1,99 @@
+"""Keypad codes on the device side: the request, the entry, the back-off and the override rules.
+
+The crypto (request digits, code check) is the Authority's; this module owns the policy
+around it (defaults from WAC 204-50-092, all in firmware/config.py):
+- a request is issued for an action in CODE_ACTIONS ("unlock": a lockout override,
+  "clear": the unpaid balance is paid); a new request replaces the pending one;
+- its code must be entered within override_activate_s of the request, is single use,
+  and nothing it grants outlives override_dead_s after the request;
+- an "unlock" lifts a lockout for min(override_s, what is left of override_dead_s), at
+  most overrides_per_service times per service interval; breath tests still apply and a
+  temporary (failed-test) lockout is never lifted by it;
+- after code_free_tries wrong codes, each further try waits code_backoff_s doubling per
+  wrong code up to code_backoff_max_s; a right code or a service visit resets it.
+Times are dual: a (wall, run) pair expires when either clock passes it (see device.py).
+"""
+
+from protocol import errors
+from protocol.endpoint import Refused
+
+CODE_ACTIONS = ("unlock", "clear")
+MAX_DIGITS = 16
+
+
+class Codes:
+    def __init__(self, config):
+        self.config = config
+        self.counter = 0  # requests issued, ever (part of the request code)
+        self.pending = None  # {"action", "request", "at": [wall, run]}
+        self.wrong = 0
+        self.wait = None  # [wall, run] before which no code is checked
+        self.used = 0  # overrides used in this service interval
+        # screen only, not persisted
+        self.entry = None  # digits typed so far on the keypad
+        self.showing = False  # the request (or a wait) is on the screen
+
+    # -- persistence
+    def state(self):
+        return {"n": self.counter, "p": self.pending, "w": self.wrong, "t": self.wait, "u": self.used}
+
+    def restore(self, saved):
+        self.counter = saved.get("n", 0)
+        self.pending = saved.get("p")
+        self.wrong = saved.get("w", 0)
+        self.wait = saved.get("t")
+        self.used = saved.get("u", 0)
+
+    # -- rules
+    def wait_left(self, clock):
+        return clock.left(self.wait) if self.wait else 0
+
+    def new_request(self, action, request, clock):
+        self.counter += 1
+        self.pending = {"action": action, "request": request, "at": clock.stamp()}
+        self.showing = True
+
+    def check_usable(self, clock):
+        """Refuse (changing nothing) unless a pending code could be checked now."""
+        if self.pending is None:
+            raise Refused(errors.NO_CODE_REQUEST, "request a code first")
+        left = self.wait_left(clock)
+        if left > 0:
+            raise Refused(errors.CODE_BACKOFF, "wait %d s" % left)
+        if clock.since(self.pending["at"]) > self.config.override_activate_s:
+            raise Refused(errors.CODE_EXPIRED, "the request is over %d s old" % self.config.override_activate_s)
+
+    def wrong_code(self, clock):
+        """Count a wrong code; the back-off (seconds) now in force."""
+        self.wrong += 1
+        over = self.wrong - self.config.code_free_tries
+        if over <= 0:
+            return 0
+        wait = self.config.code_backoff_s
+        while over > 1 and wait < self.config.code_backoff_max_s:
+            wait *= 2
+            over -= 1
+        if wait > self.config.code_backoff_max_s:
+            wait = self.config.code_backoff_max_s
+        self.wait = clock.after(wait)
+        return wait
+
+    def accepted(self):
+        """The pending request's action, consumed (single use); resets the wrong count."""
+        action = self.pending["action"]
+        self.pending = None
+        self.wrong = 0
+        self.wait = None
+        self.entry = None
+        self.showing = False
+        return action
+
+    def override_seconds(self, clock):
+        """How long an unlock accepted now lasts: override_s, cut by override_dead_s."""
+        dead_left = self.config.override_dead_s - clock.since(self.pending["at"])
+        return min(self.config.override_s, dead_left)
+
+    def service_reset(self):
+        self.used = 0
+        self.wrong = 0
+        self.wait = None
