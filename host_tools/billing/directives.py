@@ -1,0 +1,112 @@
+"""Device directives: the outbox of recall / lockout / clear tokens and unlock keypad codes.
+
+The engine decides a directive inside the same transaction that changes the account, so the
+outbox never disagrees with the ledger. Signing is delegated:
+
+- a *token signer* (`TokenSigner`) mints a signed token for (serial, action, args) in core seconds;
+  the CLI builds one from key files through host_tools.keys / host_tools.tokens. With no signer
+  the directive waits in the outbox as `pending` and `issue_pending` mints it later.
+- an *unlock code answerer* (`CodeAnswerer`) turns the request code the client reads from the
+  handset into the provider's answer (host_tools.codes.answer). A lockout cleared by full payment
+  leaves an `unlock` directive `awaiting_request` until an operator answers it.
+
+Nothing here invents a signature: without keys, nothing is signed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from typing import Protocol
+
+from .errors import RuleError
+
+try:
+    from firmware.hal import EPOCH_UNIX
+except ImportError:  # pragma: no cover - the firmware package ships with this distribution
+    EPOCH_UNIX = 1577836800
+
+TOKEN = "token"
+CODE = "code"
+PENDING = "pending"
+ISSUED = "issued"
+AWAITING_REQUEST = "awaiting_request"
+
+
+def core_seconds(unix_seconds: int) -> int:
+    """Unix seconds -> the device core's seconds (epoch 2020-01-01T00:00:00Z)."""
+    return unix_seconds - EPOCH_UNIX
+
+
+class TokenSigner(Protocol):
+    key_id: str
+
+    def mint(self, serial: str, action: str, args: dict, *, now: int, ttl: int) -> bytes:
+        """A signed token; `now` in core seconds, `ttl` in seconds."""
+
+
+class CodeAnswerer(Protocol):
+    def answer(self, serial: str, request: str, action: str) -> str:
+        """The provider's keypad answer to the handset's request code for `action`."""
+
+
+def args_text(args: dict) -> str:
+    return json.dumps(args, sort_keys=True, separators=(",", ":"))
+
+
+def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer, ttl: int):
+    """Append one outbox row (minting it at once when a signer is at hand); returns the row id."""
+    directive_id = uow.allocate("directive")
+    status = AWAITING_REQUEST if delivery == CODE else PENDING
+    issued_at = key_id = not_before = expires = token = None
+    if delivery == TOKEN and signer is not None:
+        not_before = core_seconds(at)
+        expires = not_before + ttl
+        token = binascii.hexlify(
+            signer.mint(account.serial, action, args, now=not_before, ttl=ttl)).decode()
+        status, issued_at, key_id = ISSUED, at, signer.key_id
+    uow.directives.append((directive_id, account.id, account.serial, at, action, args_text(args),
+                           delivery, status, issued_at, key_id, not_before, expires, token, None,
+                           None))
+    return directive_id
+
+
+def issue_pending(conn, signer: TokenSigner, now: int, ttl: int) -> int:
+    """Mint every pending token directive (oldest first) at `now`; returns how many were issued."""
+    rows = conn.execute("SELECT d.id, d.serial, d.action, d.args FROM directive d"
+                        " WHERE d.status = ? AND d.delivery = ? ORDER BY d.id",
+                        (PENDING, TOKEN)).fetchall()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for directive_id, serial, action, args in rows:
+            not_before = core_seconds(now)
+            token = signer.mint(serial, action, json.loads(args), now=not_before, ttl=ttl)
+            conn.execute("UPDATE directive SET status = ?, issued_at = ?, key_id = ?,"
+                         " not_before_core = ?, expires_core = ?, token = ? WHERE id = ?",
+                         (ISSUED, now, signer.key_id, not_before, not_before + ttl,
+                          binascii.hexlify(token).decode(), directive_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(rows)
+
+
+def answer_unlock(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
+    """Answer the oldest unlock directive awaiting a request code for this account."""
+    row = conn.execute("SELECT id, serial, action FROM directive WHERE account_id = ? AND status = ?"
+                       " ORDER BY id LIMIT 1", (account_id, AWAITING_REQUEST)).fetchone()
+    if row is None:
+        raise RuleError("no unlock is authorized for this account (it is issued when a lockout is "
+                        "paid in full)")
+    directive_id, serial, action = row
+    code = answerer.answer(serial, request, action)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE directive SET status = ?, issued_at = ?, request = ?, code = ?"
+                     " WHERE id = ?", (ISSUED, now, request, code, directive_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return code

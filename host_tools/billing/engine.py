@@ -1,0 +1,970 @@
+"""The billing engine: the policy applied to accounts over (virtual) time.
+
+Everything that happens to an account happens at a time, in order, inside a unit of work:
+  - scheduled work, found through each account's earliest timer (`next_due_at`, indexed): the
+    cycle invoice, the automated charge and its retries, the notice due 48 h before an attempt
+    that follows a failure, the late fee, the early service recall, the lockout, a pending change;
+  - operations from outside (the CLI, a scenario): opening an account, a payment, a new payment
+    method, a reschedule, an installation, a removal, a cancellation, a prepayment, a close.
+`advance(to)` is the daily run: it takes due accounts in batches (one transaction each), runs each
+account's timers in time order up to `to`, and moves the clock. Within one instant the order is:
+pending change, invoice, notice, charge, late fee, recall, lockout.
+
+Money moves only through the ledger (UnitOfWork.entry): an invoice debits the receivable and
+credits revenue and sales tax; a payment debits cash and credits the receivable invoice by invoice,
+oldest first; a credit note reverses revenue; a refund pays a credit back. Balances are sums of
+receivable postings. Payment events are idempotent by key (processor charge keys are derived
+from the account's attempt counter, committed with the result, so a rerun after a crash re-asks
+the processor with the same key and gets the same answer).
+"""
+
+from __future__ import annotations
+
+import json
+
+from . import directives as outbox
+from .clock import iso
+from .errors import InputError, RuleError
+from .faults import crash_point
+from .lifecycle import COLLECTING, Lifecycle
+from .money import fmt, prorate, rate_text, tax_on
+from .policy import DAY, HOUR, WEEK, Policy, policy_from_text
+from .processor import FAILED, NO_PAYMENT_METHOD, ChargeResult, ProcessorUnavailable
+from .store import RECEIVABLE, Account, OpenInvoice, Store, Work
+
+CASH = "cash"
+SALES_TAX = "sales_tax_payable"
+FEE_KINDS = ("late_fee", "reschedule_fee", "credit_note", "removal_fee")
+BILLING_STATES = ("active", "past_due", "recall", "lockout")
+AUTOMATED = ("scheduled", "retry")
+MAX_STEPS = 100_000
+
+
+def revenue(item: str) -> str:
+    return f"revenue:{item}"
+
+
+def _times(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _join(times) -> str:
+    return ",".join(str(t) for t in times)
+
+
+class Engine:
+    """One billing database, its policy, a payment processor and (optionally) a token signer."""
+
+    def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000):
+        self.conn = conn
+        self.store = Store(conn)
+        self.policy = policy
+        self.processor = processor
+        self.signer = signer
+        self.batch_size = batch_size
+        self.lifecycle = Lifecycle()
+        self._rates = {}
+
+    # ------------------------------------------------------------------ setup and clock
+    @classmethod
+    def initialize(cls, conn, policy: Policy, now: int, seed: int = 0) -> None:
+        """Write the policy and the clock into a freshly created database."""
+        store = Store(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        store.set_meta("now", str(now))
+        store.set_meta("seed", str(seed))
+        store.set_meta("policy_text", policy.text)
+        store.set_meta("policy_source", policy.source)
+        store.set_meta("policy_overrides", json.dumps(policy.overrides, sort_keys=True))
+        conn.execute("COMMIT")
+
+    @staticmethod
+    def stored_policy(conn) -> Policy:
+        store = Store(conn)
+        return policy_from_text(store.meta("policy_text"), store.meta("policy_source"),
+                                json.loads(store.meta("policy_overrides", "{}")))
+
+    @property
+    def now(self) -> int:
+        return int(self.store.meta("now"))
+
+    def _rate(self, a: Account):
+        key = (a.tax_state, a.tax_county)
+        if key not in self._rates:
+            self._rates[key] = self.policy.tax_rate(*key)
+        return self._rates[key]
+
+    # ------------------------------------------------------------------ the daily run
+    def advance(self, to: int) -> dict:
+        """Run everything due up to `to`, in order, then set the clock to `to`."""
+        now = self.now
+        if to < now:
+            raise RuleError(f"the clock is at {now}; it never goes back (asked for {to})")
+        processed = batches = 0
+        while True:
+            with self.store.transaction() as uow:
+                accounts = self.store.due_accounts(to, self.batch_size)
+                if not accounts:
+                    self.store.set_meta("now", str(to))
+                    crash_point()
+                    break
+                for w in self.store.load(accounts, uow):
+                    self._run(w, to, uow)
+                processed += len(accounts)
+                batches += 1
+                crash_point()
+            crash_point()
+        return {"accounts_processed": processed, "batches": batches}
+
+    def _run(self, w: Work, until: int, uow) -> None:
+        """Run one account's timers, in time order, up to and including `until`."""
+        a = w.account
+        last = None
+        for _ in range(MAX_STEPS):
+            t = a.next_due()
+            if t is None or t > until:
+                return
+            if last is not None and t < last:
+                raise AssertionError(f"{a.ref}: timer went back from {last} to {t}")
+            last = t
+            for _pass in range(4):
+                if a.pending_apply_at is not None and a.pending_apply_at <= t:
+                    self._apply_pending(w, uow, t)
+                if a.next_bill_at == t:
+                    self._bill(w, uow, t)
+                if a.notice_at == t:
+                    self._upcoming_notice(w, uow, t)
+                if a.attempt_at == t:
+                    self._attempt(w, uow, t)
+                if a.late_fee_at == t:
+                    self._late_fee_check(w, uow, t)
+                if a.recall_at == t:
+                    self._recall(w, uow, t)
+                if a.lockout_at == t:
+                    self._lockout(w, uow, t)
+                if a.next_due() != t:
+                    break
+            else:
+                raise AssertionError(f"{a.ref}: no progress at {t}")
+        raise AssertionError(f"{a.ref}: more than {MAX_STEPS} steps in one run")
+
+    # ------------------------------------------------------------------ ledger primitives
+    def _issue(self, w: Work, uow, t: int, kind: str, lines, *, due_at: int, collection: str,
+               period=None, cycle_weeks=None, prepaid_span=None, refers_to=None, memo="") -> int:
+        """Issue an invoice (or a credit note: negative lines) and post it."""
+        a = w.account
+        rate = self._rate(a)
+        subtotal = sum(amount for _, _, amount in lines)
+        taxable = sum(amount for item, _, amount in lines if item in self.policy.taxable_items)
+        tax = tax_on(taxable, rate)
+        total = subtotal + tax
+        invoice_id = uow.allocate("invoice")
+        a.invoice_seq += 1
+        number = f"{a.ref}-{a.invoice_seq:04d}"
+        start, end = period if period else (None, None)
+        uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
+                             collection, subtotal, tax, rate_text(rate), total, prepaid_span,
+                             refers_to, None, None, memo))
+        postings = [(RECEIVABLE, invoice_id, total)]
+        for n, (item, label, amount) in enumerate(lines, 1):
+            uow.lines.append((invoice_id, n, item, label, amount,
+                              int(item in self.policy.taxable_items)))
+            postings.append((revenue(item), None, -amount))
+        postings.append((SALES_TAX, None, -tax))
+        uow.entry(a.id, t, kind, number, postings)
+        w.items[invoice_id] = OpenInvoice(invoice_id, total, kind, due_at)
+        self._apply_credits(w, uow, t)
+        return invoice_id
+
+    def _apply_credits(self, w: Work, uow, t: int) -> None:
+        """Settle money owed to the client against money the client owes (oldest first)."""
+        credits, owed = w.credits(), w.owed()
+        if not credits or not owed:
+            return
+        postings = []
+        for c in credits:
+            for o in owed:
+                if c.outstanding == 0:
+                    break
+                m = min(-c.outstanding, o.outstanding)
+                if m <= 0:
+                    continue
+                postings += [(RECEIVABLE, c.id, m), (RECEIVABLE, o.id, -m)]
+                c.outstanding += m
+                o.outstanding -= m
+        self._prune(w)
+        if postings:
+            uow.entry(w.account.id, t, "credit_applied", w.account.ref, postings)
+
+    @staticmethod
+    def _prune(w: Work) -> None:
+        for key in [k for k, i in w.items.items() if i.outstanding == 0]:
+            del w.items[key]
+
+    def _receive(self, w: Work, uow, t: int, amount: int, key: str) -> int:
+        """Post money received: cash in, receivable settled oldest invoice first."""
+        postings = [(CASH, None, amount)]
+        left = amount
+        for o in w.owed():
+            m = min(left, o.outstanding)
+            if m <= 0:
+                break
+            postings.append((RECEIVABLE, o.id, -m))
+            o.outstanding -= m
+            left -= m
+        if left:
+            postings.append((RECEIVABLE, None, -left))
+            item = w.items.setdefault(None, OpenInvoice(None, 0))
+            item.outstanding -= left
+        self._prune(w)
+        return uow.entry(w.account.id, t, "payment", key, postings)
+
+    def _payment_row(self, uow, a: Account, t, key, kind, attempt, token, amount, result,
+                     failure_open_before, entry_id=None):
+        uow.payments.append((uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
+                             result.status if result else "succeeded",
+                             result.decline_code if result else None,
+                             result.reference if result else None, failure_open_before, entry_id))
+
+    def _refund_credit(self, w: Work, uow, t: int) -> None:
+        """Pay a credit balance back to the payment method on file."""
+        a = w.account
+        owed_to_client = -w.balance
+        if owed_to_client <= 0 or a.method_token is None:
+            return
+        a.attempt_seq += 1
+        key = f"{a.ref}:r{a.attempt_seq}"
+        try:
+            result = self.processor.refund(idempotency_key=key, token=a.method_token,
+                                           amount=owed_to_client, currency="USD",
+                                           description=f"LCI-777 refund {a.ref}", at=t)
+        except ProcessorUnavailable:
+            a.attempt_seq -= 1
+            return  # stays a credit on the account; the operator retries with `refund`
+        crash_point()
+        entry_id = None
+        if result.succeeded:
+            postings = [(CASH, None, -owed_to_client)]
+            for c in w.credits():
+                postings.append((RECEIVABLE, c.id, -c.outstanding))
+                c.outstanding = 0
+            self._prune(w)
+            entry_id = uow.entry(a.id, t, "refund", key, postings)
+            self._notice(w, uow, t, "refund", f"Refund of {fmt(owed_to_client)}",
+                         f"We refunded {fmt(owed_to_client)} to your payment method on file.",
+                         amount=owed_to_client)
+        self._payment_row(uow, a, t, key, "refund", "refund", a.method_token, owed_to_client,
+                          result, a.failure_open, entry_id)
+
+    # ------------------------------------------------------------------ records
+    def _notice(self, w, uow, t, kind, subject, body, attempt_at=None, amount=None):
+        uow.notices.append((uow.allocate("notice"), w.account.id, t, kind, attempt_at, amount,
+                            subject, body))
+
+    def _history(self, w, uow, t, event, detail=""):
+        uow.history.append((uow.allocate("history"), w.account.id, t, event, w.account.status,
+                            detail[:200]))
+
+    def _fire(self, w, uow, t, trigger, detail=""):
+        a = w.account
+        before = a.status
+        a.status = self.lifecycle.fire(a.status, trigger, balance=w.balance,
+                                       installed=a.installed_at is not None)
+        self._history(w, uow, t, trigger, detail or f"{before} -> {a.status}")
+
+    def _directive(self, w, uow, t, action, args, delivery=outbox.TOKEN):
+        outbox.decide(uow, w.account, t, action, args, delivery, self.signer, self.policy.token_ttl)
+
+    # ------------------------------------------------------------------ scheduled work
+    def _cycle_lines(self, a: Account, weeks: int, automated: bool):
+        p = self.policy
+        lines = [("rental", p.items["rental"].label, p.price("rental", weeks))]
+        if a.theft_protection:
+            lines.append(("theft_protection", p.items["theft_protection"].label,
+                          p.price("theft_protection", weeks)))
+        if automated:
+            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
+        return lines
+
+    def _bill(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        a.next_bill_at = None
+        if a.status not in BILLING_STATES:
+            return
+        weeks = a.cycle_weeks
+        end = t + weeks * WEEK
+        base = self._cycle_lines(a, weeks, automated=False)
+        base_total = sum(x for _, _, x in base) + tax_on(
+            sum(x for i, _, x in base if i in self.policy.taxable_items), self._rate(a))
+        if -w.balance >= base_total:
+            collection = "credit"  # prepaid credit pays it: no automated charge
+        elif a.method_token is not None:
+            collection = "automated"
+        else:
+            collection = "manual"
+        with_admin = collection == "automated" or not self.policy.admin_fee_automated_only
+        lines = self._cycle_lines(a, weeks, automated=True) if with_admin else base
+        due = t if collection != "manual" else t + self.policy.manual_due
+        self._issue(w, uow, t, "cycle", lines, due_at=due, collection=collection,
+                    period=(t, end), cycle_weeks=weeks, memo=f"{weeks}-week cycle")
+        a.paid_through = end
+        a.next_bill_at = end
+        if w.balance > 0:
+            a.attempt_at, a.attempt_kind = due, "scheduled"
+        self._plan_bill_notice(a, t)
+
+    def _plan_bill_notice(self, a: Account, t: int) -> None:
+        """After a failure, the next cycle charge must be announced >= notice_hours before."""
+        a.notice_at = None
+        if a.failure_open and a.method_token and a.next_bill_at is not None:
+            when = a.next_bill_at - self.policy.notice_before_attempt
+            if when > t and str(a.next_bill_at) not in a.announced.split(","):
+                a.notice_at = when
+
+    def _announce(self, w, uow, t, attempt_at, kind, subject, body):
+        a = w.account
+        kept = [x for x in _times(a.announced) if x >= t]
+        a.announced = _join(sorted(set(kept + [attempt_at])))
+        self._notice(w, uow, t, kind, subject, body, attempt_at=attempt_at, amount=w.balance)
+
+    def _upcoming_notice(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        a.notice_at = None
+        if a.failure_open and a.method_token and a.next_bill_at is not None \
+                and a.next_bill_at - t >= self.policy.notice_before_attempt:
+            self._announce(w, uow, t, a.next_bill_at, "attempt_scheduled",
+                           "Upcoming automatic payment",
+                           f"Your previous payment failed. On {_date(a.next_bill_at)} we will charge "
+                           f"your payment method on file for your next billing cycle and any "
+                           f"balance (now {fmt(max(w.balance, 0))}).")
+
+    def _attempt(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        kind = a.attempt_kind or "scheduled"
+        a.attempt_at = a.attempt_kind = None
+        amount = w.balance
+        if amount <= 0:
+            return
+        p = self.policy
+        automated = kind in AUTOMATED
+        if automated and a.failure_open and a.method_token is not None \
+                and str(t) not in a.announced.split(","):
+            # seed: notify "at least 48 hours in advance of any automated payment attempts"
+            later = t + p.notice_before_attempt
+            self._announce(w, uow, t, later, "attempt_scheduled", "Upcoming automatic payment",
+                           f"On {_date(later)} we will charge your payment method on file "
+                           f"{fmt(amount)} (your outstanding balance).")
+            a.attempt_at, a.attempt_kind = later, kind
+            return
+        a.attempt_seq += 1
+        key = f"{a.ref}:a{a.attempt_seq}"
+        token = a.method_token
+        failure_before = a.failure_open
+        if token is None:
+            result = ChargeResult(FAILED, "", NO_PAYMENT_METHOD, "no payment method on file")
+        else:
+            try:
+                result = self.processor.charge(idempotency_key=key, token=token, amount=amount,
+                                               currency="USD",
+                                               description=f"LCI-777 {a.ref} balance", at=t)
+            except ProcessorUnavailable:
+                a.attempt_seq -= 1
+                a.attempt_at, a.attempt_kind = t + HOUR, kind
+                if str(t) in a.announced.split(","):
+                    a.announced = _join(_times(a.announced) + [t + HOUR])
+                return
+            crash_point()
+        entry_id = None
+        if result.succeeded:
+            entry_id = self._receive(w, uow, t, amount, key)
+            a.failure_open = 0
+            a.retry_base, a.retry_index = None, 0
+            a.notice_at = None
+        self._payment_row(uow, a, t, key, "automated" if automated else "immediate", kind, token,
+                          amount, result, failure_before, entry_id)
+        if result.succeeded:
+            self._after_payment(w, uow, t)
+        else:
+            self._on_failed(w, uow, t, kind, result.decline_code, amount)
+
+    def _on_failed(self, w: Work, uow, t: int, kind: str, code: str, amount: int) -> None:
+        a = w.account
+        p = self.policy
+        a.failure_open = 1
+        if kind in AUTOMATED:
+            for o in w.owed():
+                if o.first_failed_at is None:
+                    o.first_failed_at = t
+                    uow.invoice_updates[o.id] = (t, o.late_fee_invoice)
+        if kind == "scheduled":
+            recent = [x for x in _times(a.failed_payments) if x > t - p.switch_window] + [t]
+            a.failed_payments = _join(recent[-p.switch_failed_payments:])
+            if len(recent) >= p.switch_failed_payments and a.switch_eligible_at is None:
+                a.switch_eligible_at = t
+                self._history(w, uow, t, "cycle_switch_eligible",
+                              f"{len(recent)} failed automated payments within "
+                              f"{p.switch_window // WEEK} weeks: may be moved to a "
+                              f"{' or '.join(str(x) for x in p.switch_to_weeks)}-week cycle")
+        if p.late_fee_reading == "second_failed_attempt" and kind in AUTOMATED:
+            for o in w.owed():
+                if self._late_fee_eligible(o) and t - o.first_failed_at >= \
+                        p.late_fee_second_attempt_after:
+                    self._late_fee(w, uow, t, o)
+        self._schedule_late_fee(a, w)
+        if a.status == "active":
+            self._fire(w, uow, t, "fall_past_due", f"payment failed: {code}")
+            self._start_collections(a, t)
+        # retries, each announced when this failure is notified
+        next_try = None
+        if a.status in BILLING_STATES or a.status == "returned":
+            if kind == "retry":
+                a.retry_index += 1
+            else:
+                a.retry_base, a.retry_index = t, 0
+            if a.method_token is not None and a.retry_index < len(p.retry_after):
+                candidate = a.retry_base + p.retry_after[a.retry_index]
+                if a.next_bill_at is None or candidate < a.next_bill_at:
+                    next_try = candidate
+        if next_try is not None:
+            a.attempt_at, a.attempt_kind = next_try, "retry"
+            self._announce(w, uow, t, next_try, "payment_failed", "Your payment failed",
+                           f"We could not charge {fmt(amount)} ({code}). We will try again on "
+                           f"{_date(next_try)}. Update your payment method or pay your balance "
+                           f"now to avoid a late fee and service interruption.")
+        else:
+            self._notice(w, uow, t, "payment_failed", "Your payment failed",
+                         f"We could not charge {fmt(amount)} ({code}). Please pay your balance "
+                         f"now and keep a valid payment method on file.", amount=amount)
+        self._plan_bill_notice(a, t)
+
+    def _start_collections(self, a: Account, t: int) -> None:
+        p = self.policy
+        a.past_due_since = t
+        if p.collections_reading == "recall_then_lockout":
+            a.recall_at = t + p.recall_after
+        else:
+            a.lockout_at = t + p.lockout_after
+
+    @staticmethod
+    def _late_fee_eligible(o: OpenInvoice) -> bool:
+        return (o.kind not in FEE_KINDS and o.late_fee_invoice is None
+                and o.first_failed_at is not None and o.outstanding > 0)
+
+    def _schedule_late_fee(self, a: Account, w: Work) -> None:
+        a.late_fee_at = None
+        if self.policy.late_fee_reading != "uncorrected":
+            return
+        due = [o.first_failed_at + self.policy.late_fee_after for o in w.owed()
+               if self._late_fee_eligible(o)]
+        a.late_fee_at = min(due) if due else None
+
+    def _late_fee_check(self, w: Work, uow, t: int) -> None:
+        for o in w.owed():
+            if self._late_fee_eligible(o) and o.first_failed_at + self.policy.late_fee_after <= t:
+                self._late_fee(w, uow, t, o)
+        self._schedule_late_fee(w.account, w)
+
+    def _late_fee(self, w: Work, uow, t: int, o: OpenInvoice) -> None:
+        a = w.account
+        fee = self.policy.late_fee
+        collection = "automated" if a.method_token else "manual"
+        fee_id = self._issue(w, uow, t, "late_fee", [("late_fee", "Automated Payment Late Fee", fee)],
+                             due_at=t, collection=collection, refers_to=o.id,
+                             memo=f"failed payment not corrected (invoice id {o.id})")
+        o.late_fee_invoice = fee_id
+        uow.invoice_updates[o.id] = (o.first_failed_at, fee_id)
+        self._notice(w, uow, t, "late_fee", "Late fee applied",
+                     f"A late fee of {fmt(fee)} was added because a failed automatic payment was "
+                     f"not corrected.", amount=fee)
+
+    def _recall(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        a.recall_at = None
+        if a.status != "past_due" or w.balance <= 0:
+            return
+        p = self.policy
+        self._fire(w, uow, t, "recall_for_balance", f"unpaid {fmt(w.balance)}")
+        days = p.lockout_after_recall // DAY
+        self._directive(w, uow, t, "recall", {"cause": p.directive_cause, "days": days})
+        a.lockout_at = t + p.lockout_after_recall
+        self._notice(w, uow, t, "recall", "Early service recall",
+                     f"Your balance of {fmt(w.balance)} is unpaid. Your interlock has entered early "
+                     f"service recall: pay the balance in full, or it will lock out on "
+                     f"{_date(a.lockout_at)}.", amount=w.balance)
+
+    def _lockout(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        a.lockout_at = None
+        if a.status not in ("past_due", "recall") or w.balance <= 0:
+            return
+        self._fire(w, uow, t, "lock_out_for_balance", f"unpaid {fmt(w.balance)}")
+        self._directive(w, uow, t, "lockout", {"cause": self.policy.directive_cause})
+        self._notice(w, uow, t, "lockout", "Lockout",
+                     f"Your balance of {fmt(w.balance)} is unpaid and your interlock is in lockout. "
+                     f"After paying in full, call us for the code that clears it.",
+                     amount=w.balance)
+
+    def _after_payment(self, w: Work, uow, t: int) -> None:
+        """Whatever a payment (or a credit) settles: the initial payment, a paid-in-full balance."""
+        a = w.account
+        p = self.policy
+        self._schedule_late_fee(a, w)
+        if w.balance > 0:
+            return
+        a.attempt_at = a.attempt_kind = None
+        if a.status == "awaiting_payment":
+            self._fire(w, uow, t, "initial_payment_received")
+            a.anchor_at = t
+            a.paid_through = a.next_bill_at = t + p.second_charge_after
+        elif a.status in COLLECTING:
+            before = a.status
+            self._fire(w, uow, t, "balance_paid")
+            a.past_due_since = a.recall_at = a.lockout_at = None
+            if before in ("recall", "lockout"):
+                self._directive(w, uow, t, "clear", {"cause": p.directive_cause})
+            if before == "lockout" and p.unlock_code_on_full_payment:
+                self._directive(w, uow, t, "unlock", {"seconds": 0}, delivery=outbox.CODE)
+            self._notice(w, uow, t, "paid_in_full", "Balance paid in full",
+                         "Thank you: your balance is paid in full."
+                         + (" Call us with the code shown on your handset to clear the lockout."
+                            if before == "lockout" else ""))
+        self._plan_bill_notice(a, t)
+
+    def _apply_pending(self, w: Work, uow, t: int) -> None:
+        a = w.account
+        changes = []
+        if a.pending_method_token is not None:
+            a.method_token = a.pending_method_token
+            a.failure_open = 0
+            changes.append("payment method")
+        if a.pending_theft_protection is not None:
+            a.theft_protection = a.pending_theft_protection
+            changes.append(f"theft protection {'on' if a.theft_protection else 'off'}")
+        if a.pending_cycle_weeks is not None:
+            a.cycle_weeks = a.pending_cycle_weeks
+            changes.append(f"{a.cycle_weeks}-week cycle")
+        a.pending_method_token = a.pending_theft_protection = a.pending_cycle_weeks = None
+        a.pending_apply_at = None
+        self._history(w, uow, t, "change_applied", ", ".join(changes))
+
+    # ------------------------------------------------------------------ operations
+    def _one(self, ref: str, uow) -> Work:
+        a = self.store.account_by_ref(ref)
+        [w] = self.store.load([a], uow)
+        return w
+
+    def open_account(self, *, serial: str, email: str, state: str, county: str,
+                     token: str | None = None, theft_protection: bool = False,
+                     appointment: int | None = None, pay_initial: bool = False,
+                     source: str = "account open") -> str:
+        p = self.policy
+        if not serial or len(serial) > 64:
+            raise InputError(source, "serial", "expected the device serial (1 to 64 characters)")
+        if "@" not in email or len(email) > 254:
+            raise InputError(source, "email", f"not an email address: {email!r}")
+        if state not in p.tax_rates:
+            raise InputError(source, "state",
+                             f"no sales tax rate for state {state!r} in the policy "
+                             f"({', '.join(sorted(p.tax_rates))})")
+        t = self.now
+        if appointment is not None and appointment <= t:
+            raise InputError(source, "appointment", "the installation appointment must be later "
+                             "than the acceptance")
+        with self.store.transaction() as uow:
+            account_id = uow.allocate("account")
+            a = Account(id=account_id, ref=f"A{account_id:06d}", serial=serial, email=email,
+                        status="awaiting_payment", tax_state=state, tax_county=county,
+                        cycle_weeks=p.standard_weeks, theft_protection=int(theft_protection),
+                        method_token=token, opened_at=t, appointment_at=appointment,
+                        installed_at=None if appointment is not None else t)
+            w = Work(a, is_new=True)
+            uow.works.append(w)
+            self._history(w, uow, t, "opened", f"terms accepted; serial {serial}")
+            lines = self._cycle_lines(a, p.standard_weeks, automated=False)
+            immediate = pay_initial and token is not None
+            self._issue(w, uow, t, "initial", lines, due_at=t,
+                        collection="immediate" if immediate else "manual",
+                        cycle_weeks=p.standard_weeks, memo="initial payment at acceptance")
+            if immediate:
+                a.attempt_at, a.attempt_kind = t, "immediate"
+            self._run(w, t, uow)
+        return a.ref
+
+    def pay(self, ref: str, *, amount: int | None = None, key: str | None = None,
+            token: str | None = None, external: bool = False) -> dict:
+        """A payment the client makes (card in the portal), or one reported from outside
+        (`external`: a processor callback, cash at the shop) which must carry its event key."""
+        t = self.now
+        if external and not key:
+            raise InputError("pay", "key", "an external payment event needs its idempotency key")
+        if key is not None and self.store.payment_exists(key):
+            return {"status": "duplicate", "key": key}
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.status == "closed":
+                raise RuleError(f"account {ref} is closed")
+            amount = w.balance if amount is None else amount
+            if amount <= 0:
+                raise RuleError(f"nothing to pay: the balance is {fmt(w.balance)}")
+            if external:
+                entry_id = self._receive(w, uow, t, amount, key)
+                self._payment_row(uow, a, t, key, "external", "client", None, amount, None,
+                                  a.failure_open, entry_id)
+                outcome = {"status": "succeeded", "key": key, "amount": amount}
+                self._after_payment(w, uow, t)
+            else:
+                token = token or a.method_token
+                if token is None:
+                    raise RuleError("no payment method: give --token or set one on the account")
+                if key is None:
+                    a.attempt_seq += 1
+                    key = f"{a.ref}:p{a.attempt_seq}"
+                result = self.processor.charge(idempotency_key=key, token=token, amount=amount,
+                                               currency="USD", description=f"LCI-777 {a.ref}",
+                                               at=t)
+                crash_point()
+                entry_id = self._receive(w, uow, t, amount, key) if result.succeeded else None
+                self._payment_row(uow, a, t, key, "client", "client", token, amount, result,
+                                  a.failure_open, entry_id)
+                outcome = {"status": result.status, "key": key, "amount": amount,
+                           "decline_code": result.decline_code}
+                if result.succeeded:
+                    self._after_payment(w, uow, t)
+                else:
+                    self._history(w, uow, t, "client_payment_failed", result.decline_code or "")
+            self._run(w, t, uow)
+        return outcome
+
+    def _change_now_or_later(self, a: Account, field: str, t: int) -> int | None:
+        """None: apply now; else the time the change applies (just after the next billing date)."""
+        p = self.policy
+        if field not in p.change_fields or a.next_bill_at is None:
+            return None
+        if field == "payment_method" and a.failure_open and p.method_immediate_when_failing:
+            return None
+        if t <= a.next_bill_at - p.change_notice:
+            return None
+        return a.next_bill_at + 1
+
+    def set_payment_method(self, ref: str, token: str) -> dict:
+        if not token or len(token) > 128:
+            raise InputError("payment-method set", "token", "expected a processor token")
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.status == "closed":
+                raise RuleError(f"account {ref} is closed")
+            when = self._change_now_or_later(a, "payment_method", t)
+            if when is None:
+                a.method_token = token
+                a.failure_open = 0
+                a.notice_at = None
+                self._history(w, uow, t, "payment_method_set", "effective now")
+                if w.balance > 0 and a.status in COLLECTING + ("returned",):
+                    a.attempt_at, a.attempt_kind = t, "immediate"
+                outcome = {"effective": "now"}
+            else:
+                a.pending_method_token = token
+                a.pending_apply_at = when
+                self._change_notice(w, uow, t, "payment method", when)
+                outcome = {"effective": when}
+            self._run(w, t, uow)
+        return outcome
+
+    def _change_notice(self, w, uow, t, what, when):
+        self._history(w, uow, t, "change_scheduled", f"{what} from {_date(when)}")
+        self._notice(w, uow, t, "change_scheduled", "Account change scheduled",
+                     f"Your change ({what}) reached us less than "
+                     f"{self.policy.change_notice // DAY} days before your next billing date; "
+                     f"it takes effect after that billing date.")
+
+    def set_theft_protection(self, ref: str, on: bool) -> dict:
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.status not in BILLING_STATES + ("awaiting_payment",):
+                raise RuleError(f"account {ref} is {a.status}")
+            when = self._change_now_or_later(a, "theft_protection", t)
+            if when is None:
+                a.theft_protection = int(on)
+                self._history(w, uow, t, "theft_protection", "on" if on else "off")
+                outcome = {"effective": "now"}
+            else:
+                a.pending_theft_protection = int(on)
+                a.pending_apply_at = when
+                self._change_notice(w, uow, t, f"theft protection {'on' if on else 'off'}", when)
+                outcome = {"effective": when}
+            self._run(w, t, uow)
+        return outcome
+
+    def set_cycle(self, ref: str, weeks: int) -> dict:
+        """Operator action. After the failures that make the account eligible it applies from the
+        next billing date; otherwise it is the client's request and follows the notice rule."""
+        p = self.policy
+        if weeks not in p.cycle_weeks:
+            raise InputError("set-cycle", "weeks", f"{weeks} is not one of {list(p.cycle_weeks)}")
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.status not in BILLING_STATES:
+                raise RuleError(f"account {ref} is {a.status}: no billing cycle to change")
+            if a.switch_eligible_at is not None and weeks in p.switch_to_weeks:
+                a.cycle_weeks = weeks
+                a.switch_eligible_at = None
+                self._history(w, uow, t, "cycle_switched",
+                              f"{weeks}-week cycle required after failed payments")
+                outcome = {"effective": "next billing date"}
+            else:
+                when = self._change_now_or_later(a, "cycle_weeks", t)
+                if when is None:
+                    a.cycle_weeks = weeks
+                    self._history(w, uow, t, "cycle_changed", f"{weeks}-week cycle")
+                    outcome = {"effective": "next billing date"}
+                else:
+                    a.pending_cycle_weeks = weeks
+                    a.pending_apply_at = when
+                    self._change_notice(w, uow, t, f"{weeks}-week cycle", when)
+                    outcome = {"effective": when}
+            self._run(w, t, uow)
+        return outcome
+
+    def install(self, ref: str) -> None:
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.installed_at is not None:
+                raise RuleError(f"account {ref}: the device is already installed")
+            if a.status not in BILLING_STATES + ("awaiting_payment",):
+                raise RuleError(f"account {ref} is {a.status}")
+            a.installed_at, a.appointment_at = t, None
+            self._history(w, uow, t, "installed", a.serial)
+            self._run(w, t, uow)
+
+    def reschedule(self, ref: str, new_at: int) -> dict:
+        """Move the installation appointment (fee under 48 h; one under-24 h move per paid cycle)."""
+        p = self.policy
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.installed_at is not None or a.appointment_at is None:
+                raise RuleError(f"account {ref} has no installation appointment to reschedule")
+            if a.status not in BILLING_STATES:
+                raise RuleError(f"account {ref} is {a.status}: the appointment is booked by the "
+                                f"initial payment")
+            if new_at <= t:
+                raise InputError("reschedule", "to", "the new appointment must be in the future")
+            notice = a.appointment_at - t
+            charged = []
+            if notice < p.reschedule_fee_notice:
+                self._issue(w, uow, t, "reschedule_fee",
+                            [("reschedule_fee", "Last-Minute Installation Rescheduling Fee",
+                              p.reschedule_fee)], due_at=t, collection="immediate",
+                            memo=f"rescheduled with {notice // HOUR} h notice")
+                charged.append("reschedule_fee")
+            if notice < p.short_notice:
+                if a.short_reschedules >= p.short_notice_per_cycle:
+                    weeks = a.cycle_weeks
+                    start = a.paid_through
+                    self._issue(w, uow, t, "booking", self._cycle_lines(a, weeks, automated=False),
+                                due_at=t, collection="immediate", period=(start, start + weeks * WEEK),
+                                cycle_weeks=weeks,
+                                memo="another rental cycle to confirm a second short-notice reschedule")
+                    a.paid_through = start + weeks * WEEK
+                    a.next_bill_at = a.paid_through
+                    a.short_reschedules = 1
+                    charged.append("booking_cycle")
+                else:
+                    a.short_reschedules += 1
+            self._history(w, uow, t, "rescheduled",
+                          f"from {_date(a.appointment_at)} to {_date(new_at)} "
+                          f"({notice // HOUR} h notice)")
+            a.appointment_at = new_at
+            if charged:
+                a.attempt_at, a.attempt_kind = t, "immediate"
+            self._plan_bill_notice(a, t)
+            self._run(w, t, uow)
+        return {"charged": charged, "notice_hours": notice // HOUR}
+
+    def prepay(self, ref: str, cycles: int, token: str | None = None) -> dict:
+        """The client pays `cycles` cycles in advance, in one client-initiated charge."""
+        if cycles < 1 or cycles > 200:
+            raise InputError("prepay", "cycles", "expected 1 to 200 cycles")
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.status != "active":
+                raise RuleError(f"account {ref} is {a.status}: prepayment needs good standing")
+            token = token or a.method_token
+            if token is None:
+                raise RuleError("no payment method: give --token or set one on the account")
+            weeks = a.cycle_weeks
+            rate = self._rate(a)
+            lines = self._cycle_lines(a, weeks, automated=False)
+            per = sum(x for _, _, x in lines) + tax_on(
+                sum(x for i, _, x in lines if i in self.policy.taxable_items), rate)
+            amount = per * cycles + min(w.balance, 0)
+            a.attempt_seq += 1
+            key = f"{a.ref}:p{a.attempt_seq}"
+            result = self.processor.charge(idempotency_key=key, token=token, amount=amount,
+                                           currency="USD", description=f"LCI-777 {a.ref} prepay",
+                                           at=t) if amount > 0 else None
+            crash_point()
+            if result is not None and not result.succeeded:
+                self._payment_row(uow, a, t, key, "client", "prepay", token, amount, result,
+                                  a.failure_open)
+                self._history(w, uow, t, "prepayment_declined", result.decline_code or "")
+                return {"status": "failed", "decline_code": result.decline_code}
+            span = cycles * weeks * WEEK
+            start = a.paid_through
+            for n in range(cycles):
+                s = start + n * weeks * WEEK
+                self._issue(w, uow, t, "cycle", lines, due_at=t, collection="prepaid",
+                            period=(s, s + weeks * WEEK), cycle_weeks=weeks, prepaid_span=span,
+                            memo=f"paid in advance ({cycles} cycles)")
+            entry_id = self._receive(w, uow, t, amount, key) if amount > 0 else None
+            if result is not None:
+                self._payment_row(uow, a, t, key, "client", "prepay", token, amount, result,
+                                  a.failure_open, entry_id)
+            a.paid_through = a.next_bill_at = start + span
+            self._history(w, uow, t, "prepaid", f"{cycles} cycles through {_date(a.paid_through)}")
+            self._after_payment(w, uow, t)
+            self._run(w, t, uow)
+        return {"status": "succeeded", "amount": amount, "paid_through": a.paid_through}
+
+    def cancel_installation(self, ref: str) -> dict:
+        """Refund only rental days paid beyond the first two weeks; services never."""
+        p = self.policy
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            status = a.status
+            self._fire(w, uow, t, "cancel_installation")
+            invoices = self.store.invoices_of(a.id)
+            credit_lines = []
+            if status == "awaiting_payment":
+                # nothing was booked: the unpaid initial invoice is voided whole
+                for inv in invoices:
+                    if inv["kind"] == "initial":
+                        credit_lines += [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
+                                         for ln in inv["lines"]]
+                memo = "installation cancelled before the initial payment: initial invoice void"
+            else:
+                kept = p.cancelled_kept
+                rental = [inv for inv in invoices if inv["kind"] in ("initial", "cycle", "booking")]
+                rental.sort(key=lambda inv: (inv["period_start"] or 0, inv["id"]))
+                for inv in rental:
+                    cover = (inv["period_end"] - inv["period_start"]) if inv["period_start"] \
+                        is not None else p.second_charge_after
+                    keep = min(cover, kept)
+                    kept -= keep
+                    beyond = cover - keep
+                    if beyond <= 0:
+                        continue
+                    for ln in inv["lines"]:
+                        if ln["item"] == "rental":
+                            credit_lines.append(
+                                ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} "
+                                 f"days ({inv['number']})", -prorate(ln["amount"], beyond, cover)))
+                memo = f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
+            if credit_lines:
+                self._issue(w, uow, t, "credit_note", credit_lines, due_at=t, collection="credit",
+                            memo=memo)
+            self._stop_billing(a)
+            self._refund_credit(w, uow, t)
+            if w.balance > 0 and a.method_token:
+                a.attempt_at, a.attempt_kind = t, "immediate"
+            self._run(w, t, uow)
+        return {"credited": -sum(x for _, _, x in credit_lines)}
+
+    def _stop_billing(self, a: Account) -> None:
+        a.next_bill_at = a.notice_at = a.recall_at = a.lockout_at = a.past_due_since = None
+        a.pending_apply_at = None
+        a.pending_method_token = a.pending_theft_protection = a.pending_cycle_weeks = None
+        a.appointment_at = None
+
+    def remove_device(self, ref: str) -> dict:
+        """The device is removed: billing ends; the month rule and advance refunds apply."""
+        p = self.policy
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if a.installed_at is None:
+                raise RuleError(f"account {ref}: the device is not installed (cancel the "
+                                f"installation instead)")
+            self._fire(w, uow, t, "remove_device")
+            a.removed_at = t
+            month_index = (t - a.anchor_at) // p.month
+            month_end = a.anchor_at + (month_index + 1) * p.month
+            first_cycle = t < a.anchor_at + p.second_charge_after
+            billed = []
+            if (p.bill_rest_of_month == "every_month" or first_cycle) and a.paid_through < month_end:
+                gap = month_end - a.paid_through
+                std = p.standard_weeks * WEEK
+                lines = [(item, f"{p.items[item].label}: rest of the 4-week month",
+                          prorate(p.price(item, p.standard_weeks), gap, std))
+                         for item in p.rest_of_month_items
+                         if item != "theft_protection" or a.theft_protection]
+                if p.removal_fee:
+                    lines.append(("removal_fee", "Removal service (Service Agreement)",
+                                  p.removal_fee))
+                self._issue(w, uow, t, "rest_of_month", lines, due_at=t, collection="immediate",
+                            period=(a.paid_through, month_end),
+                            memo="device removed within the month: rest of the month billed")
+                a.paid_through = month_end
+                billed.append("rest_of_month")
+            elif p.removal_fee:
+                self._issue(w, uow, t, "removal_fee",
+                            [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)],
+                            due_at=t, collection="immediate", memo="removal service")
+                billed.append("removal_fee")
+            refund_lines = self._advance_refund(a, month_end)
+            if refund_lines:
+                self._issue(w, uow, t, "credit_note", refund_lines, due_at=t, collection="credit",
+                            memo="rental paid a year or more in advance: months after removal")
+            self._stop_billing(a)
+            self._refund_credit(w, uow, t)
+            if w.balance > 0:
+                a.attempt_at, a.attempt_kind = t, "immediate"
+            self._run(w, t, uow)
+        return {"billed": billed, "refunded": -sum(x for _, _, x in refund_lines)}
+
+    def _advance_refund(self, a: Account, month_end: int) -> list:
+        p = self.policy
+        outstanding = self.store.outstanding_by_invoice(a.id)
+        lines = []
+        for inv in self.store.invoices_of(a.id):
+            span = inv["prepaid_span"]
+            if span is None or span < p.refund_advance_minimum or outstanding.get(inv["id"], 0):
+                continue
+            start, end = inv["period_start"], inv["period_end"]
+            if end <= month_end:
+                continue
+            unused = end - max(start, month_end)
+            for ln in inv["lines"]:
+                if ln["item"] in p.refundable_items:
+                    lines.append((ln["item"], f"Refund: {ln['label']} after the month of removal "
+                                  f"({inv['number']})", -prorate(ln["amount"], unused, end - start)))
+        return lines
+
+    def close(self, ref: str) -> None:
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            self._fire(w, uow, t, "close")
+            a = w.account
+            a.closed_at = t
+            a.attempt_at = a.attempt_kind = a.late_fee_at = None
+            self._stop_billing(a)
+
+
+def _date(t: int) -> str:
+    return iso(t)

@@ -1,0 +1,224 @@
+"""The billing database schema: every table and index, in one place, in SQL that SQLite and
+PostgreSQL both accept.
+
+Portability rules kept here: only INTEGER / BIGINT / VARCHAR(n) / TEXT column types; no
+AUTOINCREMENT, WITHOUT ROWID, STRICT, triggers or type affinity tricks; ids are assigned by the
+engine (never by the database), so no SERIAL / IDENTITY either; upserts use the `ON CONFLICT ... DO
+NOTHING` form both accept. The single dialect difference is the id column type: `INTEGER` on SQLite
+(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. tests/billing/test_schema.py applies
+this DDL to a real PostgreSQL server when one is installed.
+
+Money is BIGINT cents; times are BIGINT Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+SCHEMA_VERSION = "1"
+
+ID_TYPE = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
+
+_TABLES = """
+CREATE TABLE meta (
+    key             VARCHAR(64) NOT NULL PRIMARY KEY,
+    value           TEXT NOT NULL
+);
+
+CREATE TABLE account (
+    id              {id} NOT NULL PRIMARY KEY,
+    ref             VARCHAR(16) NOT NULL UNIQUE,
+    serial          VARCHAR(64) NOT NULL,
+    email           VARCHAR(254) NOT NULL,
+    status          VARCHAR(20) NOT NULL,
+    tax_state       VARCHAR(2) NOT NULL,
+    tax_county      VARCHAR(64) NOT NULL,
+    cycle_weeks     INTEGER NOT NULL,
+    theft_protection INTEGER NOT NULL,
+    method_token    VARCHAR(128),
+    opened_at       BIGINT NOT NULL,
+    anchor_at       BIGINT,
+    paid_through    BIGINT,
+    next_bill_at    BIGINT,
+    attempt_at      BIGINT,
+    attempt_kind    VARCHAR(12),
+    retry_base      BIGINT,
+    retry_index     INTEGER NOT NULL,
+    announced       VARCHAR(200) NOT NULL,
+    notice_at       BIGINT,
+    failure_open    INTEGER NOT NULL,
+    failed_payments VARCHAR(200) NOT NULL,
+    switch_eligible_at BIGINT,
+    late_fee_at     BIGINT,
+    past_due_since  BIGINT,
+    recall_at       BIGINT,
+    lockout_at      BIGINT,
+    appointment_at  BIGINT,
+    installed_at    BIGINT,
+    short_reschedules INTEGER NOT NULL,
+    removed_at      BIGINT,
+    closed_at       BIGINT,
+    pending_method_token VARCHAR(128),
+    pending_theft_protection INTEGER,
+    pending_cycle_weeks INTEGER,
+    pending_apply_at BIGINT,
+    attempt_seq     INTEGER NOT NULL,
+    invoice_seq     INTEGER NOT NULL,
+    next_due_at     BIGINT
+);
+CREATE INDEX account_next_due ON account (next_due_at, id);
+
+CREATE TABLE invoice (
+    id              {id} NOT NULL PRIMARY KEY,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    number          VARCHAR(32) NOT NULL UNIQUE,
+    kind            VARCHAR(16) NOT NULL,
+    issued_at       BIGINT NOT NULL,
+    due_at          BIGINT NOT NULL,
+    period_start    BIGINT,
+    period_end      BIGINT,
+    cycle_weeks     INTEGER,
+    collection      VARCHAR(12) NOT NULL,
+    subtotal        BIGINT NOT NULL,
+    tax             BIGINT NOT NULL,
+    tax_rate        VARCHAR(16) NOT NULL,
+    total           BIGINT NOT NULL,
+    prepaid_span    BIGINT,
+    refers_to       BIGINT,
+    first_failed_at BIGINT,
+    late_fee_invoice BIGINT,
+    memo            VARCHAR(200) NOT NULL
+);
+CREATE INDEX invoice_by_account ON invoice (account_id, id);
+
+CREATE TABLE invoice_line (
+    invoice_id      BIGINT NOT NULL REFERENCES invoice (id),
+    line            INTEGER NOT NULL,
+    item            VARCHAR(24) NOT NULL,
+    label           VARCHAR(80) NOT NULL,
+    amount          BIGINT NOT NULL,
+    taxable         INTEGER NOT NULL,
+    PRIMARY KEY (invoice_id, line)
+);
+
+-- The ledger: append-only, double-entry. One journal entry = the rows sharing entry_id; their
+-- amounts (debit > 0, credit < 0) sum to zero. Every row names its cause and a reference.
+CREATE TABLE posting (
+    entry_id        BIGINT NOT NULL,
+    line            INTEGER NOT NULL,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    at              BIGINT NOT NULL,
+    book            VARCHAR(40) NOT NULL,
+    invoice_id      BIGINT,
+    amount          BIGINT NOT NULL,
+    cause           VARCHAR(24) NOT NULL,
+    ref             VARCHAR(96) NOT NULL,
+    PRIMARY KEY (entry_id, line)
+);
+CREATE INDEX posting_by_account ON posting (account_id, book, invoice_id, amount);
+
+-- Payment events, idempotent by key: a replayed processor callback hits the UNIQUE key.
+CREATE TABLE payment (
+    id              {id} NOT NULL PRIMARY KEY,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    idem_key        VARCHAR(96) NOT NULL UNIQUE,
+    at              BIGINT NOT NULL,
+    kind            VARCHAR(12) NOT NULL,
+    attempt         VARCHAR(12) NOT NULL,
+    method_token    VARCHAR(128),
+    amount          BIGINT NOT NULL,
+    status          VARCHAR(12) NOT NULL,
+    decline_code    VARCHAR(40),
+    processor_ref   VARCHAR(64),
+    failure_open_before INTEGER NOT NULL,
+    entry_id        BIGINT
+);
+CREATE INDEX payment_by_account ON payment (account_id, at);
+
+-- Email notices sent to the client (the engine records them; a mailer sends them).
+CREATE TABLE notice (
+    id              {id} NOT NULL PRIMARY KEY,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    at              BIGINT NOT NULL,
+    kind            VARCHAR(32) NOT NULL,
+    attempt_at      BIGINT,
+    amount          BIGINT,
+    subject         VARCHAR(200) NOT NULL,
+    body            TEXT NOT NULL
+);
+CREATE INDEX notice_by_account ON notice (account_id, at);
+
+-- The directive outbox: every device directive decided, and when and how it was issued.
+CREATE TABLE directive (
+    id              {id} NOT NULL PRIMARY KEY,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    serial          VARCHAR(64) NOT NULL,
+    decided_at      BIGINT NOT NULL,
+    action          VARCHAR(16) NOT NULL,
+    args            TEXT NOT NULL,
+    delivery        VARCHAR(8) NOT NULL,
+    status          VARCHAR(20) NOT NULL,
+    issued_at       BIGINT,
+    key_id          VARCHAR(64),
+    not_before_core BIGINT,
+    expires_core    BIGINT,
+    token           TEXT,
+    request         VARCHAR(40),
+    code            VARCHAR(40)
+);
+CREATE INDEX directive_by_status ON directive (status, id);
+CREATE INDEX directive_by_account ON directive (account_id, id);
+
+-- What happened to an account and the state it left the account in (statements, timelines).
+CREATE TABLE history (
+    id              {id} NOT NULL PRIMARY KEY,
+    account_id      BIGINT NOT NULL REFERENCES account (id),
+    at              BIGINT NOT NULL,
+    event           VARCHAR(32) NOT NULL,
+    status          VARCHAR(20) NOT NULL,
+    detail          VARCHAR(200) NOT NULL
+);
+CREATE INDEX history_by_account ON history (account_id, id);
+"""
+
+# Tables whose ids the engine assigns (max + 1, under the single writer's lock).
+ID_TABLES = ("account", "invoice", "payment", "notice", "directive", "history")
+
+
+def ddl(dialect: str = "sqlite") -> list[str]:
+    """The schema as a list of statements for `dialect` ("sqlite" or "postgresql")."""
+    text = _TABLES.replace("{id}", ID_TYPE[dialect])
+    code = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
+    return [chunk.strip() for chunk in code.split(";") if chunk.strip()]
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating if needed) a billing database file in autocommit mode; the engine opens its
+    own transactions (BEGIN IMMEDIATE: one writer at a time)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL: a committed transaction survives a killed process (not an OS crash without
+    # fsync, which FULL would add at a price per commit).
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA cache_size=-262144")
+    return conn
+
+
+def is_initialized(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
+    return row is not None
+
+
+def create(conn: sqlite3.Connection) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in ddl("sqlite"):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

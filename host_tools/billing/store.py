@@ -1,0 +1,286 @@
+"""Reading and writing the billing database in batches: the only module that speaks SQL to it
+for the engine (reports have their own read-only queries in reports.py).
+
+A unit of work is one write transaction (BEGIN IMMEDIATE: one writer at a time). The engine loads
+the accounts it will work on together with their open receivable items (per invoice, straight from
+the ledger), changes them in memory, and `UnitOfWork.flush` writes everything with executemany:
+postings, invoices, payments, notices, directives, history rows and the changed accounts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from dataclasses import dataclass, field, fields
+
+from .errors import NotFound
+
+RECEIVABLE = "receivable"
+
+
+@dataclass(slots=True)
+class Account:
+    id: int
+    ref: str
+    serial: str
+    email: str
+    status: str
+    tax_state: str
+    tax_county: str
+    cycle_weeks: int
+    theft_protection: int
+    method_token: str | None
+    opened_at: int
+    anchor_at: int | None = None
+    paid_through: int | None = None
+    next_bill_at: int | None = None
+    attempt_at: int | None = None
+    attempt_kind: str | None = None
+    retry_base: int | None = None
+    retry_index: int = 0
+    announced: str = ""  # attempt times announced by notice, comma-separated
+    notice_at: int | None = None
+    failure_open: int = 0
+    failed_payments: str = ""
+    switch_eligible_at: int | None = None
+    late_fee_at: int | None = None
+    past_due_since: int | None = None
+    recall_at: int | None = None
+    lockout_at: int | None = None
+    appointment_at: int | None = None
+    installed_at: int | None = None
+    short_reschedules: int = 0
+    removed_at: int | None = None
+    closed_at: int | None = None
+    pending_method_token: str | None = None
+    pending_theft_protection: int | None = None
+    pending_cycle_weeks: int | None = None
+    pending_apply_at: int | None = None
+    attempt_seq: int = 0
+    invoice_seq: int = 0
+    next_due_at: int | None = None
+
+    def next_due(self) -> int | None:
+        times = [t for t in (self.next_bill_at, self.notice_at, self.attempt_at, self.late_fee_at,
+                             self.recall_at, self.lockout_at, self.pending_apply_at) if t is not None]
+        return min(times) if times else None
+
+
+ACCOUNT_COLUMNS = tuple(f.name for f in fields(Account))
+_SELECT_ACCOUNT = f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM account"
+_INSERT_ACCOUNT = (f"INSERT INTO account ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
+                   f"({', '.join('?' for _ in ACCOUNT_COLUMNS)})")
+_UPDATE_ACCOUNT = (f"UPDATE account SET {', '.join(c + ' = ?' for c in ACCOUNT_COLUMNS[1:])}"
+                   " WHERE id = ?")
+
+
+@dataclass(slots=True)
+class OpenInvoice:
+    """An invoice with a non-zero receivable balance (positive: owed; negative: owed to the client)."""
+
+    id: int | None  # None: unapplied cash (an overpayment) on the account
+    outstanding: int
+    kind: str = "credit"
+    due_at: int = 0
+    first_failed_at: int | None = None
+    late_fee_invoice: int | None = None
+
+
+@dataclass(slots=True)
+class Work:
+    """An account loaded for a unit of work: the row, and its open receivable items by invoice."""
+
+    account: Account
+    items: dict = field(default_factory=dict)  # invoice id (or None) -> OpenInvoice
+    is_new: bool = False
+
+    @property
+    def balance(self) -> int:
+        return sum(i.outstanding for i in self.items.values())
+
+    def owed(self) -> list[OpenInvoice]:
+        """Invoices with money owed, oldest first (the order payments settle them)."""
+        return sorted((i for i in self.items.values() if i.outstanding > 0 and i.id is not None),
+                      key=lambda i: (i.due_at, i.id))
+
+    def credits(self) -> list[OpenInvoice]:
+        """Money owed to the client (credit notes, unapplied cash), oldest first."""
+        return sorted((i for i in self.items.values() if i.outstanding < 0),
+                      key=lambda i: (i.id is None, i.due_at, i.id or 0))
+
+
+class UnitOfWork:
+    """Rows to write in one transaction, with ids allocated from the tables' current maxima."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self.next_id = {}
+        for table in ("account", "invoice", "payment", "notice", "directive", "history"):
+            self.next_id[table] = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
+                                               ).fetchone()[0]
+        self.next_entry = conn.execute("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
+                                       ).fetchone()[0]
+        self.postings: list[tuple] = []
+        self.invoices: list[tuple] = []
+        self.lines: list[tuple] = []
+        self.payments: list[tuple] = []
+        self.notices: list[tuple] = []
+        self.directives: list[tuple] = []
+        self.history: list[tuple] = []
+        self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
+        self.works: list[Work] = []
+
+    def allocate(self, table: str) -> int:
+        value = self.next_id[table]
+        self.next_id[table] = value + 1
+        return value
+
+    def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
+        """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
+        if sum(amount for _, _, amount in lines) != 0:
+            raise AssertionError(f"unbalanced entry {cause} {ref}: {lines}")
+        entry_id = self.next_entry
+        self.next_entry += 1
+        n = 0
+        for book, invoice_id, amount in lines:
+            if amount:
+                n += 1
+                self.postings.append((entry_id, n, account_id, at, book, invoice_id, amount, cause,
+                                      ref))
+        return entry_id
+
+    def flush(self) -> None:
+        c = self.conn
+        new = [w.account for w in self.works if w.is_new]
+        old = [w.account for w in self.works if not w.is_new]
+        for a in new + old:
+            a.next_due_at = a.next_due()
+        if new:
+            c.executemany(_INSERT_ACCOUNT, [_row(a) for a in new])
+        if self.invoices:
+            c.executemany("INSERT INTO invoice VALUES (" + ", ".join("?" * 19) + ")", self.invoices)
+        if self.lines:
+            c.executemany("INSERT INTO invoice_line VALUES (?, ?, ?, ?, ?, ?)", self.lines)
+        if self.postings:
+            c.executemany("INSERT INTO posting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.postings)
+        if self.payments:
+            c.executemany("INSERT INTO payment VALUES (" + ", ".join("?" * 13) + ")", self.payments)
+        if self.notices:
+            c.executemany("INSERT INTO notice VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.notices)
+        if self.directives:
+            c.executemany("INSERT INTO directive VALUES (" + ", ".join("?" * 15) + ")",
+                          self.directives)
+        if self.history:
+            c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", self.history)
+        if self.invoice_updates:
+            c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
+                          [v + (k,) for k, v in self.invoice_updates.items()])
+        if old:
+            c.executemany(_UPDATE_ACCOUNT, [_row(a)[1:] + (a.id,) for a in old])
+
+
+def _row(a: Account) -> tuple:
+    return tuple(getattr(a, name) for name in ACCOUNT_COLUMNS)
+
+
+class Store:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One write transaction; yields a UnitOfWork flushed before COMMIT."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            uow = UnitOfWork(self.conn)
+            yield uow
+            uow.flush()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # ---- meta
+    def meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"
+                          " DO UPDATE SET value = excluded.value", (key, value))
+
+    # ---- accounts
+    def account_by_ref(self, ref: str) -> Account:
+        row = self.conn.execute(_SELECT_ACCOUNT + " WHERE ref = ?", (ref,)).fetchone()
+        if row is None:
+            raise NotFound(f"no account {ref!r}")
+        return Account(*row)
+
+    def due_accounts(self, until: int, limit: int) -> list[Account]:
+        rows = self.conn.execute(
+            _SELECT_ACCOUNT + " WHERE next_due_at <= ? ORDER BY next_due_at, id LIMIT ?",
+            (until, limit)).fetchall()
+        return [Account(*r) for r in rows]
+
+    def load(self, accounts: list[Account], uow: UnitOfWork) -> list[Work]:
+        """Attach each account's open receivable items (from the ledger) and register the works."""
+        works = {a.id: Work(a) for a in accounts}
+        ids = list(works)
+        invoice_ids = []
+        for chunk in _chunks(ids, 900):
+            marks = ", ".join("?" * len(chunk))
+            for account_id, invoice_id, outstanding in self.conn.execute(
+                    f"SELECT account_id, invoice_id, SUM(amount) FROM posting"
+                    f" WHERE account_id IN ({marks}) AND book = '{RECEIVABLE}'"
+                    f" GROUP BY account_id, invoice_id HAVING SUM(amount) <> 0", chunk):
+                works[account_id].items[invoice_id] = OpenInvoice(invoice_id, outstanding)
+                if invoice_id is not None:
+                    invoice_ids.append((account_id, invoice_id))
+        by_id = {inv: acc for acc, inv in invoice_ids}
+        for chunk in _chunks(list(by_id), 900):
+            marks = ", ".join("?" * len(chunk))
+            for inv_id, kind, due_at, failed, late in self.conn.execute(
+                    f"SELECT id, kind, due_at, first_failed_at, late_fee_invoice FROM invoice"
+                    f" WHERE id IN ({marks})", chunk):
+                item = works[by_id[inv_id]].items[inv_id]
+                item.kind, item.due_at, item.first_failed_at, item.late_fee_invoice = (
+                    kind, due_at, failed, late)
+        uow.works.extend(works.values())
+        return list(works.values())
+
+    def invoices_of(self, account_id: int) -> list[dict]:
+        """Every invoice of one account with its lines (for refunds and statements)."""
+        cursor = self.conn.execute("SELECT * FROM invoice WHERE account_id = ? ORDER BY id",
+                                   (account_id,))
+        cols = [d[0] for d in cursor.description]
+        invoices = [dict(zip(cols, row, strict=True)) for row in cursor]
+        lines: dict[int, list] = {}
+        for inv_id, line, item, label, amount, taxable in self.conn.execute(
+                "SELECT l.invoice_id, l.line, l.item, l.label, l.amount, l.taxable"
+                " FROM invoice_line l JOIN invoice i ON i.id = l.invoice_id"
+                " WHERE i.account_id = ? ORDER BY l.invoice_id, l.line", (account_id,)):
+            lines.setdefault(inv_id, []).append(
+                {"line": line, "item": item, "label": label, "amount": amount,
+                 "taxable": bool(taxable)})
+        for inv in invoices:
+            inv["lines"] = lines.get(inv["id"], [])
+        return invoices
+
+    def outstanding_by_invoice(self, account_id: int) -> dict:
+        return {inv: total for inv, total in self.conn.execute(
+            "SELECT invoice_id, SUM(amount) FROM posting WHERE account_id = ? AND book = ?"
+            " GROUP BY invoice_id", (account_id, RECEIVABLE))}
+
+    def balance(self, account_id: int) -> int:
+        return self.conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id = ? AND book = ?",
+            (account_id, RECEIVABLE)).fetchone()[0]
+
+    def payment_exists(self, key: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM payment WHERE idem_key = ?", (key,)).fetchone() \
+            is not None
+
+
+def _chunks(seq: list, size: int):
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
