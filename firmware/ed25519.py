@@ -1,0 +1,321 @@
+"""Ed25519 signature verification (RFC 8032): pure Python for MicroPython, `cryptography` on CPython.
+
+    verify(public_key, message, signature) -> bool   the fastest backend present
+    verify_pure(public_key, message, signature) -> bool
+    valid_public_key(public_key) -> bool              canonical, on the curve, not of small order
+    BACKEND                                           "cryptography" or "pure"
+
+Both backends apply the same strict rules before any curve arithmetic, so a signature is
+accepted by one exactly when it is accepted by the other:
+- the public key and the signature have the right lengths (32 and 64 bytes);
+- S < L (RFC 8032 5.1.7 step 1; a malleable S + L is refused);
+- the public key's y is canonical (y < p), the point is on the curve, and "-0" (x = 0 with
+  the sign bit set) is refused;
+- the public key is not of small order (8A = identity), so no signature can verify under
+  a key that carries no secret;
+- R is compared as bytes with the canonical encoding of [S]B - [k]A, so a non-canonical
+  R never verifies. This is the cofactorless equation that OpenSSL and libsodium use.
+
+The pure verifier works in extended twisted Edwards coordinates (X:Y:Z:T) with the a = -1
+formulas of Hisil, Wong, Carter and Dawson (doubling 4M+4S, mixed addition 8M), computes
+[S]B + [k](-A) with a joint double-and-add over width-w NAF digits of both scalars (the
+Straus-Shamir trick: one shared chain of ~253 doublings), and inverts once, at the end.
+B's table of odd multiples is built on first use and kept.
+
+WASI MicroPython note: that build heap-allocates a Python frame whose state (locals plus
+value stack) exceeds 11 words and does not see it as a GC root, so a collection while such
+a frame is live corrupts it. Every function here keeps its frame at 11 words or fewer
+(tests/firmware/test_ed25519.py checks it under MicroPython), which is why the arithmetic
+works on small lists in place and the locals are few.
+"""
+
+from firmware import sha512
+
+try:
+    from cryptography.exceptions import InvalidSignature as _InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey as _PublicKey
+except ImportError:
+    _PublicKey = None
+    _InvalidSignature = None
+
+# the field prime p = 2^255 - 19, the group order L, d = -121665/121666, 2d, sqrt(-1)
+_Q = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFED
+_L = 0x1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED
+_D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
+_D2 = 16295367250680780974490674513165176452449235426866156013048779062215315747161
+_SQRT_M1 = 19681161376707505956807079304988542015446066515923890162744021073123829784752
+# the base point B
+_BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
+_BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
+_Y_MASK = (1 << 255) - 1
+
+_W_BASE = 7  # NAF width for S (B's table: 2^(w-2) odd multiples, built once)
+_W_KEY = 5  # NAF width for k (the key's table is built per verification)
+_BASE_TABLE = []  # filled on first use: B's cached odd multiples, indexed by signed digit
+
+
+# ---- point arithmetic: points are lists [X, Y, Z, T] updated in place -------------------
+def _dbl(P):
+    """P = 2P, leaving T stale (the next operation is another doubling)."""
+    x = P[0]
+    y = P[1]
+    z = P[2]
+    e = (x + y) * (x + y) % _Q
+    x = x * x % _Q  # A
+    y = y * y % _Q  # B
+    e = e - x - y  # E = (X+Y)^2 - A - B
+    z = (y - x - 2 * z * z) % _Q  # F = G - C with G = B - A, C = 2Z^2
+    P[0] = e * z % _Q
+    P[2] = z * (y - x) % _Q
+    z = -x - y  # H
+    P[1] = (y - x) * z % _Q
+
+
+def _dbl_t(P):
+    """P = 2P with T (an addition follows)."""
+    x = P[0]
+    y = P[1]
+    z = P[2]
+    e = (x + y) * (x + y) % _Q
+    x = x * x % _Q
+    y = y * y % _Q
+    e = e - x - y
+    z = (y - x - 2 * z * z) % _Q
+    P[0] = e * z % _Q
+    P[2] = z * (y - x) % _Q
+    z = -x - y
+    P[1] = (y - x) * z % _Q
+    P[3] = e * z % _Q
+
+
+def _add(P, c):
+    """P = P + C where C is cached as (Y+X, Y-X, 2Z, 2dT)."""
+    a = (P[1] - P[0]) * c[1] % _Q  # A
+    b = (P[1] + P[0]) * c[0] % _Q  # B
+    t = P[3] * c[3] % _Q  # C
+    z = P[2] * c[2] % _Q  # D
+    e = b - a  # E
+    b = b + a  # H
+    a = z - t  # F
+    z = z + t  # G
+    P[0] = e * a % _Q
+    P[1] = z * b % _Q
+    P[2] = a * z % _Q
+    P[3] = e * b % _Q
+
+
+def _cached(P):
+    """The cached form (Y+X, Y-X, 2Z, 2dT) of extended point P."""
+    return ((P[1] + P[0]) % _Q, (P[1] - P[0]) % _Q, 2 * P[2] % _Q, _D2 * P[3] % _Q)
+
+
+def _negated(c):
+    return (c[1], c[0], c[2], (_Q - c[3]) % _Q)
+
+
+def _table(P, w):
+    """Cached odd multiples of P, indexed by signed NAF digit: t[d] = dP, t[-d] = -dP."""
+    size = 1 << w
+    t = [None] * size
+    t2 = list(P)
+    _dbl_t(t2)
+    t2 = _cached(t2)
+    acc = list(P)
+    d = 1
+    while d < size >> 1:
+        if d > 1:
+            _add(acc, t2)
+        t[d] = _cached(acc)
+        t[size - d] = _negated(t[d])
+        d += 2
+    return t
+
+
+def _naf(k, w):
+    """Width-w NAF digits of k, least significant first, padded to 256 entries."""
+    out = [0] * 256
+    i = 0
+    size = 1 << w
+    while k:
+        if k & 1:
+            d = k & (size - 1)
+            if d >= size >> 1:
+                d -= size
+            k -= d
+            out[i] = d
+        k >>= 1
+        i += 1
+    return out
+
+
+def _steps(digits, table):
+    """Replace each NAF digit by its table entry (None for a zero digit), in place."""
+    i = 0
+    while i < 256:
+        if digits[i]:
+            digits[i] = table[digits[i]]
+        else:
+            digits[i] = None
+        i += 1
+    return digits
+
+
+def _chain(P, ss, sk):
+    """P = P + sum over i of 2^i (ss[i] + sk[i]): one doubling chain for both scalars."""
+    i = 255
+    while i >= 0 and ss[i] is None and sk[i] is None:
+        i -= 1
+    while i >= 0:
+        a = ss[i]
+        b = sk[i]
+        if a is None and b is None:
+            _dbl(P)
+        else:
+            _dbl_t(P)
+            if a is not None:
+                _add(P, a)
+            if b is not None:
+                _add(P, b)
+        i -= 1
+
+
+# ---- encodings --------------------------------------------------------------------------
+def _recover_x(y, sign):
+    """x with x^2 = (y^2 - 1) / (d y^2 + 1) and the given sign bit, or None (RFC 8032 5.1.3)."""
+    u = (y * y - 1) % _Q
+    v = (_D * y * y + 1) % _Q
+    x = u * v * v * v % _Q  # u v^3
+    x = x * pow(x * v * v * v * v % _Q, (_Q - 5) >> 3, _Q) % _Q  # u v^3 (u v^7)^((p-5)/8)
+    v = v * x * x % _Q
+    if v != u:
+        if v != (_Q - u) % _Q:
+            return None
+        x = x * _SQRT_M1 % _Q
+    if x == 0 and sign:
+        return None  # "-0"
+    if (x & 1) != sign:
+        x = _Q - x
+    return x
+
+
+def _decode(raw):
+    """The extended point encoded by 32 bytes, or None if not canonical or not on the curve."""
+    y = int.from_bytes(raw, "little")
+    sign = y >> 255
+    y = y & _Y_MASK
+    if y >= _Q:
+        return None
+    x = _recover_x(y, sign)
+    if x is None:
+        return None
+    return [x, y, 1, x * y % _Q]
+
+
+def _encode(P):
+    """The canonical 32-byte encoding of P (one field inversion)."""
+    z = pow(P[2], _Q - 2, _Q)
+    x = P[0] * z % _Q
+    y = P[1] * z % _Q
+    return (y | ((x & 1) << 255)).to_bytes(32, "little")
+
+
+def _small_order(P):
+    """True if 8P is the identity (P lies in the torsion subgroup)."""
+    P = list(P)
+    _dbl(P)
+    _dbl(P)
+    _dbl(P)
+    return P[0] % _Q == 0 and (P[1] - P[2]) % _Q == 0
+
+
+def _checked_key(public_key):
+    """The decoded public key, or None if it is not 32 bytes, not canonical or of small order."""
+    if len(public_key) != 32:
+        return None
+    A = _decode(public_key)
+    if A is None or _small_order(A):
+        return None
+    return A
+
+
+def valid_public_key(public_key):
+    """True if `public_key` is a canonical encoding of a curve point that is not of small order."""
+    try:
+        return _checked_key(bytes(public_key)) is not None
+    except (TypeError, ValueError):
+        return False
+
+
+def _base_table():
+    if not _BASE_TABLE:
+        _BASE_TABLE.extend(_table([_BX, _BY, 1, _BX * _BY % _Q], _W_BASE))
+    return _BASE_TABLE
+
+
+def _pure_check(A, R, s, k):
+    """True if [s]B - [k]A encodes to R (A is consumed)."""
+    A[0] = _Q - A[0]  # -A
+    A[3] = _Q - A[3]
+    s = _steps(_naf(s, _W_BASE), _base_table())
+    k = _steps(_naf(k, _W_KEY), _table(A, _W_KEY))
+    A = [0, 1, 1, 0]
+    _chain(A, s, k)
+    return _encode(A) == R
+
+
+def _as_bytes(value):
+    try:
+        return bytes(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _prechecked(public_key, signature):
+    """(A, s) if the key and the signature pass the strict rules, else None."""
+    if public_key is None or signature is None or len(signature) != 64:
+        return None
+    s = int.from_bytes(signature[32:], "little")
+    if s >= _L:
+        return None
+    A = _checked_key(public_key)
+    if A is None:
+        return None
+    return (A, s)
+
+
+def _challenge(signature, public_key, message):
+    """k = SHA-512(R || A || M) mod L."""
+    return int.from_bytes(sha512.digest(signature[:32] + public_key + message), "little") % _L
+
+
+def verify_pure(public_key, message, signature):
+    """True if `signature` is a valid Ed25519 signature of `message` under `public_key`."""
+    public_key = _as_bytes(public_key)
+    signature = _as_bytes(signature)
+    message = _as_bytes(message)
+    checked = _prechecked(public_key, signature)
+    if checked is None or message is None:
+        return False
+    k = _challenge(signature, public_key, message)
+    return _pure_check(checked[0], signature[:32], checked[1], k)
+
+
+def _verify_cryptography(public_key, message, signature):
+    public_key = _as_bytes(public_key)
+    signature = _as_bytes(signature)
+    message = _as_bytes(message)
+    if _prechecked(public_key, signature) is None or message is None:
+        return False
+    try:
+        _PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (_InvalidSignature, ValueError):
+        return False
+    return True
+
+
+if _PublicKey is not None:
+    verify = _verify_cryptography
+    BACKEND = "cryptography"
+else:
+    verify = verify_pure
+    BACKEND = "pure"

@@ -1,0 +1,369 @@
+"""Signed tokens and delegation certificates: the byte format, shared by host and device.
+
+The host encodes (host_tools/tokens.py signs); the device parses (firmware/authority.py
+verifies). Normative description: protocol/SPEC-tokens.md. All integers little-endian.
+
+Certificate (kind 2): a provider root's signature on a delegated key, its scopes and expiry.
+
+    "L7" | u8 version=1 | u8 kind=2 | s key_id | 32s public_key | u8 scopes (bit i = SCOPES[i])
+    | u32 issued | u32 expires | 64s root signature over every byte before it
+
+Token (kind 1): one authorized action for one device.
+
+    "L7" | u8 version=1 | u8 kind=1 | 8s root_id | s key_id | b certificate (empty: root-signed)
+    | s serial | s action | b args (compact JSON object) | u32 issued | u32 not_before
+    | u32 expires | 16s token_id | u8 n + n bytes session nonce (n = 0 or 16)
+    | 64s signature over every byte before it, by the key named by key_id
+
+`s` is u8 length + UTF-8, `b` u16 length + bytes. Times are core-epoch seconds; a token is
+valid while not_before <= now < expires; a certificate while now < expires.
+
+Parsing happens in two steps so that no JSON or text from an unauthenticated token is
+interpreted: parse_token() checks the binary structure only (strings stay bytes), the
+Authority verifies the signatures, then decode_token() decodes the text and the arguments.
+Every failure is a TokenError carrying the NACK code (MALFORMED_TOKEN, BAD_ARGUMENT or
+NOT_SUPPORTED) and a one-line detail.
+"""
+
+import json
+import struct
+from hashlib import sha256
+
+from protocol import errors
+
+MAGIC = b"L7"
+VERSION = 1
+KIND_TOKEN = 1
+KIND_CERTIFICATE = 2
+
+ROOT_KEY_ID = "root"
+SCOPES = ("unlock", "calibrate", "set_time", "billing", "work_order")
+# action: the scope a delegated key needs to sign it (the root signs anything)
+ACTION_SCOPES = {
+    "unlock": "unlock",
+    "service": "calibrate",
+    "service_close": "calibrate",
+    "set_time": "set_time",
+    "recall": "billing",
+    "lockout": "billing",
+    "clear": "billing",
+    "work_order": "work_order",
+}
+# actions that are only valid inside the USB session whose HELLO nonce they carry
+SESSION_BOUND = ("service", "set_time")
+ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exchange")
+
+# argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most MAX_TEXT
+# characters, "order" one of ORDERS. Each action takes exactly these keys.
+ARGUMENTS = {
+    "unlock": {"seconds": "uint"},
+    "service": {},
+    "service_close": {"next_service": "uint"},
+    "set_time": {"time": "uint"},
+    "recall": {"cause": "text", "days": "uint"},
+    "lockout": {"cause": "text"},
+    "clear": {"cause": "text"},
+    "work_order": {"order": "order", "id": "text", "vehicle": "text"},
+}
+MAX_TEXT = 64
+
+ROOT_ID_BYTES = 8
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+TOKEN_ID_BYTES = 16
+SESSION_NONCE_BYTES = 16
+MAX_KEY_ID = 32
+MAX_TOKEN_BYTES = 510  # TOKEN's blob in one 512-byte payload (SPEC section 6.8)
+U32_MAX = 0xFFFFFFFF
+
+
+class TokenError(ValueError):
+    """A token or certificate that cannot be accepted as bytes; `code` is its NACK code."""
+
+    def __init__(self, code, detail):
+        ValueError.__init__(self, detail)
+        self.code = code
+        self.detail = detail
+
+
+def _malformed(detail):
+    return TokenError(errors.MALFORMED_TOKEN, detail)
+
+
+def root_id(root_public_key):
+    """The 8-byte id of a provider root key, carried by every token: SHA-256(key)[:8]."""
+    return sha256(bytes(root_public_key)).digest()[:ROOT_ID_BYTES]
+
+
+def scope_bits(scopes):
+    """The certificate's scope byte for an iterable of scope names (ValueError on unknown)."""
+    bits = 0
+    for name in scopes:
+        if name not in SCOPES:
+            raise ValueError("unknown scope %r (scopes: %s)" % (name, ", ".join(SCOPES)))
+        bits |= 1 << SCOPES.index(name)
+    return bits
+
+
+def scope_names(bits):
+    out = []
+    for i in range(len(SCOPES)):
+        if bits & (1 << i):
+            out.append(SCOPES[i])
+    return tuple(out)
+
+
+# ---- encoding (host) ---------------------------------------------------------------------
+def _text(value, limit, what):
+    raw = value.encode() if isinstance(value, str) else bytes(value)
+    if len(raw) > limit:
+        raise ValueError("%s longer than %d bytes" % (what, limit))
+    return bytes([len(raw)]) + raw
+
+
+def _blob(raw):
+    raw = bytes(raw)
+    if len(raw) > 0xFFFF:
+        raise ValueError("field longer than 65535 bytes")
+    return struct.pack("<H", len(raw)) + raw
+
+
+def _u32(value, what):
+    if type(value) is not int or value < 0 or value > U32_MAX:
+        raise ValueError("%s must be an integer 0..%d, not %r" % (what, U32_MAX, value))
+    return struct.pack("<I", value)
+
+
+def check_key_id(key_id):
+    """ValueError unless key_id is 1..32 characters of A-Z a-z 0-9 . _ -"""
+    if not isinstance(key_id, str) or not 0 < len(key_id) <= MAX_KEY_ID:
+        raise ValueError("a key id is 1..%d characters" % MAX_KEY_ID)
+    for ch in key_id:
+        if not (ch.isalpha() or ch.isdigit() or ch in "._-") or ord(ch) > 127:
+            raise ValueError("key id %r: only A-Z a-z 0-9 . _ -" % key_id)
+
+
+def certificate_body(key_id, public_key, scopes, issued, expires):
+    """The bytes of a certificate that the root signs (append the signature to finish it)."""
+    check_key_id(key_id)
+    if key_id == ROOT_KEY_ID:
+        raise ValueError("a delegated key cannot be called %r" % ROOT_KEY_ID)
+    if len(public_key) != PUBLIC_KEY_BYTES:
+        raise ValueError("a public key is 32 bytes")
+    if not scopes:
+        raise ValueError("a delegated key needs at least one scope")
+    return (
+        MAGIC
+        + bytes([VERSION, KIND_CERTIFICATE])
+        + _text(key_id, MAX_KEY_ID, "key id")
+        + bytes(public_key)
+        + bytes([scope_bits(scopes)])
+        + _u32(issued, "issued")
+        + _u32(expires, "expires")
+    )
+
+
+def encode_args(action, args):
+    """Compact, sorted JSON of `args` after checking them against ARGUMENTS (ValueError)."""
+    check_args(action, args)
+    return json.dumps(args, separators=(",", ":"), sort_keys=True).encode()
+
+
+def token_body(root_key_id, key_id, certificate, serial, action, args, issued, not_before, expires, token_id, session_nonce=None):
+    """The bytes of a token that the signer signs (append the signature to finish it).
+
+    root_key_id: root_id() of the provider root; certificate: the signer's certificate bytes
+    (b"" when the root signs); session_nonce: None or the 16-byte HELLO nonce to bind to.
+    """
+    if len(root_key_id) != ROOT_ID_BYTES:
+        raise ValueError("a root id is %d bytes" % ROOT_ID_BYTES)
+    check_key_id(key_id)
+    if (key_id == ROOT_KEY_ID) != (not certificate):
+        raise ValueError("a certificate goes with a delegated key, and only with one")
+    if len(token_id) != TOKEN_ID_BYTES:
+        raise ValueError("a token id is %d bytes" % TOKEN_ID_BYTES)
+    nonce = b"" if session_nonce is None else bytes(session_nonce)
+    if len(nonce) not in (0, SESSION_NONCE_BYTES):
+        raise ValueError("a session nonce is %d bytes" % SESSION_NONCE_BYTES)
+    return (
+        MAGIC
+        + bytes([VERSION, KIND_TOKEN])
+        + bytes(root_key_id)
+        + _text(key_id, MAX_KEY_ID, "key id")
+        + _blob(certificate)
+        + _text(serial, 255, "serial")
+        + _text(action, 255, "action")
+        + _blob(encode_args(action, args))
+        + _u32(issued, "issued")
+        + _u32(not_before, "not_before")
+        + _u32(expires, "expires")
+        + bytes(token_id)
+        + bytes([len(nonce)])
+        + nonce
+    )
+
+
+# ---- parsing (device) --------------------------------------------------------------------
+class _Reader:
+    """Takes fields off the front of a buffer; any overrun is a TokenError."""
+
+    def __init__(self, data):
+        self.data = data
+        self.at = 0
+
+    def take(self, n, what):
+        end = self.at + n
+        if n < 0 or end > len(self.data):
+            raise _malformed("ends inside %s" % what)
+        raw = self.data[self.at : end]
+        self.at = end
+        return raw
+
+    def u8(self, what):
+        return self.take(1, what)[0]
+
+    def u32(self, what):
+        return struct.unpack("<I", self.take(4, what))[0]
+
+    def text(self, what):
+        return self.take(self.u8(what), what)
+
+    def blob(self, what):
+        return self.take(struct.unpack("<H", self.take(2, what))[0], what)
+
+    def header(self, kind):
+        if self.take(2, "magic") != MAGIC:
+            raise _malformed("not a token (magic)")
+        if self.u8("version") != VERSION:
+            raise _malformed("token version not supported")
+        if self.u8("kind") != kind:
+            raise _malformed("wrong kind of signed object")
+
+    def signature(self):
+        signed = self.data[: self.at]
+        signature = self.take(SIGNATURE_BYTES, "signature")
+        if self.at != len(self.data):
+            raise _malformed("%d bytes after the signature" % (len(self.data) - self.at))
+        return signed, signature
+
+
+class Certificate:
+    """A parsed delegation certificate (binary fields; key_id is bytes until decoded)."""
+
+    def __init__(self, raw):
+        r = _Reader(raw)
+        r.header(KIND_CERTIFICATE)
+        self.raw = raw
+        self.key_id = r.text("key id")
+        self.public_key = r.take(PUBLIC_KEY_BYTES, "public key")
+        bits = r.u8("scopes")
+        if bits >> len(SCOPES):
+            raise _malformed("unknown scope bits")
+        self.scopes = scope_names(bits)
+        self.issued = r.u32("issued")
+        self.expires = r.u32("expires")
+        self.signed, self.signature = r.signature()
+
+
+class Token:
+    """A parsed token: the binary structure only (see decode_token)."""
+
+    def __init__(self, raw):
+        r = _Reader(raw)
+        r.header(KIND_TOKEN)
+        self.raw = raw
+        self.root_id = r.take(ROOT_ID_BYTES, "root id")
+        self.key_id_raw = r.text("key id")
+        cert = r.blob("certificate")
+        self.certificate = Certificate(cert) if cert else None
+        self.serial_raw = r.text("serial")
+        self.action_raw = r.text("action")
+        self.args_raw = r.blob("args")
+        self.issued = r.u32("issued")
+        self.not_before = r.u32("not_before")
+        self.expires = r.u32("expires")
+        self.token_id = r.take(TOKEN_ID_BYTES, "token id")
+        n = r.u8("session nonce")
+        if n not in (0, SESSION_NONCE_BYTES):
+            raise _malformed("session nonce length %d" % n)
+        self.session_nonce = r.take(n, "session nonce") if n else None
+        self.signed, self.signature = r.signature()
+        # filled by decode_token()
+        self.key_id = None
+        self.serial = None
+        self.action = None
+        self.args = None
+
+
+def _as_bytes(data):
+    try:
+        return bytes(data)
+    except (TypeError, ValueError):
+        raise _malformed("a token is bytes")
+
+
+def parse_certificate(data):
+    """A Certificate from bytes, or TokenError(MALFORMED_TOKEN)."""
+    return Certificate(_as_bytes(data))
+
+
+def parse_token(data):
+    """A Token (binary structure checked) from bytes, or TokenError(MALFORMED_TOKEN)."""
+    data = _as_bytes(data)
+    if len(data) > MAX_TOKEN_BYTES:
+        raise _malformed("longer than %d bytes" % MAX_TOKEN_BYTES)
+    return Token(data)
+
+
+def _utf8(raw, what):
+    try:
+        return raw.decode()
+    except UnicodeError:
+        raise _malformed("%s is not UTF-8" % what)
+
+
+def _json_object(raw):
+    try:
+        value = json.loads(_utf8(raw, "args"))
+    except ValueError:
+        raise _malformed("args are not JSON")
+    if not isinstance(value, dict):
+        raise _malformed("args are not a JSON object")
+    return value
+
+
+def _check_value(action, name, kind, value):
+    if kind == "uint":
+        ok = type(value) is int and 0 <= value <= U32_MAX
+    elif kind == "order":
+        ok = isinstance(value, str) and value in ORDERS
+    else:
+        ok = isinstance(value, str) and len(value) <= MAX_TEXT
+    if not ok:
+        raise TokenError(errors.BAD_ARGUMENT, "%s: bad %s %r" % (action, name, value))
+
+
+def check_args(action, args):
+    """TokenError unless `action` is known and `args` has exactly its keys, each of its kind."""
+    schema = ARGUMENTS.get(action)
+    if schema is None:
+        raise TokenError(errors.NOT_SUPPORTED, "unknown action %r" % action)
+    if not isinstance(args, dict):
+        raise TokenError(errors.BAD_ARGUMENT, "%s: args must be an object" % action)
+    for name in args:
+        if name not in schema:
+            raise TokenError(errors.BAD_ARGUMENT, "%s takes no %r" % (action, name))
+    for name in schema:
+        if name not in args:
+            raise TokenError(errors.BAD_ARGUMENT, "%s needs %r" % (action, name))
+        _check_value(action, name, schema[name], args[name])
+
+
+def decode_token(token):
+    """Decode the text and JSON of a (verified) Token in place and check its arguments."""
+    token.key_id = _utf8(token.key_id_raw, "key id")
+    token.serial = _utf8(token.serial_raw, "serial")
+    token.action = _utf8(token.action_raw, "action")
+    token.args = _json_object(token.args_raw)
+    check_args(token.action, token.args)
+    return token
