@@ -26,10 +26,10 @@ from protocol import framing, messages  # noqa: E402
 LINE_BYTES_PER_S = 115200 // 10  # 8N1: 10 bit times per byte
 
 CASES = {
-    # a full log page: 12 records of 41 bytes = the page budget used by the device
+    # a maximum-size log page with no zero byte in it: COBS's worst case (most overhead)
     "log_page_max": framing.Frame(
         messages.LOG_READ | messages.REPLY,
-        bytes((i * 37 + 11) & 0xFF for i in range(framing.MAX_PAYLOAD)),
+        bytes(1 + (i * 37 + 11) % 255 for i in range(framing.MAX_PAYLOAD)),
         seq=1,
         flags=framing.F_RESPONSE | framing.F_MORE,
     ),

@@ -56,6 +56,15 @@ class BadReply(LinkError):
     pass
 
 
+class BadRequest(LinkError):
+    """The host tried to send something the protocol cannot carry (a bug or bad input)."""
+
+
+# requests whose handling involves signature checks or sensor sampling on the device
+SLOW_TYPES = (messages.TOKEN, messages.CODE_ENTER, messages.PROVISION, messages.CALIBRATE)
+SLOW_TIMEOUT = 3.0
+
+
 # ---- transports ----------------------------------------------------------------------------
 class Transport(Protocol):
     description: str
@@ -76,6 +85,7 @@ class SerialTransport:
         self.description = url
         try:
             self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0, exclusive=None)
+            self._port.reset_input_buffer()  # nothing said before we opened is ours
         except (serial.SerialException, ValueError, OSError) as exc:
             raise NoSuchPort(f"cannot open {url}: {_first_line(exc)}") from None
 
@@ -120,10 +130,12 @@ class Link:
         *,
         timeout: float = 0.5,
         retries: int = 4,
+        slow_timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.transport = transport
         self.timeout = timeout
+        self.slow_timeout = max(timeout, SLOW_TIMEOUT) if slow_timeout is None else slow_timeout
         self.retries = retries
         self.clock = clock
         self.decoder = framing.Decoder()
@@ -131,6 +143,7 @@ class Link:
         self.retransmissions = 0
         self._seq = int.from_bytes(os.urandom(2), "little")
         self._pending: list[framing.Frame] = []
+        self._flushed = False
         self.device: dict | None = None
 
     def close(self) -> None:
@@ -148,7 +161,12 @@ class Link:
         return self._seq
 
     def send_frame(self, frame: framing.Frame) -> None:
-        self.transport.write(framing.encode(frame))
+        wire = framing.encode(frame)
+        if not self._flushed:
+            # a leading delimiter ends whatever noise the line held before we spoke
+            wire = b"\x00" + wire
+            self._flushed = True
+        self.transport.write(wire)
 
     def _receive(self, deadline: float) -> framing.Frame | None:
         """The next frame that is not an event, before `deadline`; events are stored."""
@@ -175,29 +193,40 @@ class Link:
         self.events.append(event)
 
     # -- requests
-    def request(self, type_: int, **fields) -> dict:
-        """Send one request and return its decoded reply; raises Nack, LinkTimeout, BadReply."""
+    def request(self, type_: int, *, retries: int | None = None, **fields) -> dict:
+        """Send one request and return its decoded reply; raises Nack, LinkTimeout, BadReply.
+
+        retries=0 for a request that must never be sent twice (a bench power cut: the
+        device's reply cache does not survive the reboot it causes).
+        """
         layout = messages.request_layout(type_)
-        if layout is None:
-            raise LinkError(f"unknown request type 0x{type_:02x}")
-        payload = messages.encode(layout, fields)
-        seq = self._next_seq()
-        frame = framing.Frame(type_, payload, seq=seq)
-        for attempt in range(self.retries + 1):
+        if layout is None or messages.reply_layout(type_) is None:
+            raise BadRequest(f"0x{type_:02x} is not a request with a reply")
+        if type_ == messages.LOG_READ:
+            raise BadRequest("log pages are streamed: use read_log()")
+        try:
+            payload = messages.encode(layout, fields)
+            frame = framing.Frame(type_, payload, seq=self._next_seq())
+            framing.body(frame)
+        except (MessageError, framing.FrameError) as exc:
+            raise BadRequest(f"cannot send {messages.name_of(type_)}: {exc}") from None
+        timeout = self.slow_timeout if type_ in SLOW_TYPES else self.timeout
+        tries = (self.retries if retries is None else retries) + 1
+        for attempt in range(tries):
             if attempt:
                 frame.flags |= framing.F_RETRY
                 self.retransmissions += 1
             self.send_frame(frame)
-            reply = self._await_reply(type_, seq)
+            reply = self._await_reply(type_, frame.seq, timeout)
             if reply is not None:
                 return reply
         raise LinkTimeout(
             f"no reply to {messages.name_of(type_)} from {self.transport.description} "
-            f"after {self.retries + 1} tries of {self.timeout:g} s"
+            f"after {tries} tries of {timeout:g} s"
         )
 
-    def _await_reply(self, type_: int, seq: int) -> dict | None:
-        deadline = self.clock() + self.timeout
+    def _await_reply(self, type_: int, seq: int, timeout: float) -> dict | None:
+        deadline = self.clock() + timeout
         while True:
             frame = self._receive(deadline)
             if frame is None:
@@ -284,7 +313,15 @@ class Link:
                     continue
                 page = self._decode_reply(messages.LOG_READ, frame)
                 if page["first"] != expected:
-                    restart = True  # a lost page: go back to the first missing record
+                    # a lost page: go back to the first missing record (a restart that
+                    # makes no progress counts as a miss, so a broken peer ends in LinkTimeout)
+                    misses += 1
+                    if misses > self.retries:
+                        raise LinkTimeout(
+                            f"log download makes no progress at record {expected} "
+                            f"from {self.transport.description}"
+                        )
+                    restart = True
                     self.retransmissions += 1
                     break
                 misses = 0

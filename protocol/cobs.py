@@ -8,7 +8,7 @@ end) instead of raising, because bad bytes on a serial line are ordinary.
 
 
 def encode(data):
-    out = bytearray(len(data) + 1 + len(data) // 254)
+    out = bytearray(max_encoded_len(len(data)))
     code_at = 0  # where the current block's code byte goes
     w = 1
     code = 1
@@ -57,5 +57,8 @@ def decode(block):
 
 
 def max_encoded_len(n):
-    """Worst-case encoded size of n bytes (without the delimiter)."""
-    return n + 1 + n // 254
+    """Worst-case encoded size of n bytes (without the delimiter): one code byte per
+    started block of 254 data bytes, and one for empty input."""
+    if n == 0:
+        return 1
+    return n + 1 + (n - 1) // 254

@@ -63,11 +63,12 @@ class Endpoint:
         if frame.is_response or frame.is_event:
             self.ignored += 1
             return
+        if frame.type == messages.LOG_ACK:
+            if frame.version == framing.VERSION:
+                self._ack(frame)
+            return  # flow control is never answered, not even with a NACK
         if frame.version != framing.VERSION:
             self._nack(frame, errors.BAD_VERSION, "device speaks v%d" % framing.VERSION)
-            return
-        if frame.type == messages.LOG_ACK:
-            self._ack(frame)
             return
         cached = self.cache.lookup(frame)
         if cached is not None:
@@ -85,37 +86,50 @@ class Endpoint:
         if frame.type == messages.LOG_READ:
             self._start_stream(frame, fields)
             return
+        if frame.type == messages.HELLO:
+            self.cache.clear()  # a new session: no reply of the last one may be replayed
         try:
             reply = self.handler.handle(frame.type, fields)
             payload = messages.encode(messages.reply_layout(frame.type), reply)
+            wire = framing.encode(
+                framing.Frame(frame.type | messages.REPLY, payload, frame.seq, framing.F_RESPONSE)
+            )
         except Refused as refusal:
             self._nack(frame, refusal.code, refusal.detail)
             return
         except Exception as exc:  # a bug must not take the device down: NACK and count it
-            self.faults += 1
-            self._nack(frame, errors.BUSY, "internal: %s" % type(exc).__name__)
+            self._internal(frame, exc)
             return
-        wire = framing.encode(
-            framing.Frame(frame.type | messages.REPLY, payload, frame.seq, framing.F_RESPONSE)
-        )
         self.cache.store(frame, wire)
         self.write(wire)
 
-    def _nack(self, frame, code, detail=""):
+    def _internal(self, frame, exc):
+        """NACK INTERNAL for a handler bug; not cached, so a retry runs again."""
+        self.faults += 1
+        self._nack(frame, errors.INTERNAL, type(exc).__name__, cache=False)
+
+    def _nack(self, frame, code, detail="", cache=True):
         self.nacks += 1
         payload = messages.encode(
             messages.NACK_LAYOUT,
-            {"code": code, "request_type": frame.type & 0xFF, "detail": detail[:120]},
+            {
+                "code": code,
+                "request_type": frame.type & 0xFF,
+                "detail": messages.clip_utf8(str(detail), 120),
+            },
         )
-        wire = framing.encode(
-            framing.Frame(messages.NACK, payload, frame.seq, framing.F_RESPONSE)
-        )
-        self.cache.store(frame, wire)
+        wire = framing.encode(framing.Frame(messages.NACK, payload, frame.seq, framing.F_RESPONSE))
+        if cache:
+            self.cache.store(frame, wire)
         self.write(wire)
 
     # -- log streaming
     def _start_stream(self, frame, fields):
-        first, count = self.handler.log_bounds()
+        try:
+            first, count = self.handler.log_bounds()
+        except Exception as exc:
+            self._internal(frame, exc)
+            return
         start = fields["start"]
         if start < first or start > first + count:
             self._nack(frame, errors.LOG_RANGE, "records %d..%d" % (first, first + count))
@@ -163,13 +177,19 @@ class Endpoint:
         """Send what the log stream's window allows; call it from the device loop."""
         stream = self.stream
         while stream is not None and stream.next < stream.end and len(stream.unacked) < stream.window:
-            records = self.handler.log_records(
-                stream.next, stream.end - stream.next, messages.LOG_PAGE_BUDGET
-            )
-            if not records:
-                self.stream = None  # the log shrank under us: the host re-requests
+            try:
+                records = self.handler.log_records(
+                    stream.next, min(255, stream.end - stream.next), messages.LOG_PAGE_BUDGET
+                )
+                if not records or len(records) > 255:
+                    raise ValueError("no records")
+                self._send_page(stream, records)
+            except Exception:
+                # the log shrank under us or a record is unreadable: end the stream; the
+                # host's timeout re-requests from the first record it lacks
+                self.faults += 1
+                self.stream = None
                 return
-            self._send_page(stream, records)
 
     @property
     def streaming(self):
@@ -185,7 +205,7 @@ class Endpoint:
                 "compliance": compliance,
                 "session": session,
                 "time": time,
-                "detail": detail[:100],
+                "detail": messages.clip_utf8(detail, 100),
             },
         )
         self.write(framing.encode(framing.Frame(messages.EVENT, payload, self.event_seq, framing.F_EVENT)))

@@ -1,7 +1,7 @@
 """NACK codes: every error the device can answer with, a number and a one-line meaning.
 
 The table is normative (SPEC.md repeats it); host tools print MEANINGS[code] to people.
-Codes are grouped by tens: 0x0_ wire and request, 0x1_ signed tokens, 0x2_ keypad codes,
+Codes are grouped by their high hex digit: 0x0_ wire and request, 0x1_ signed tokens, 0x2_ keypad codes,
 0x3_ calibration and service, 0x4_ event log, 0x5_ work orders, 0x6_ device.
 """
 
@@ -12,6 +12,7 @@ BUSY = 0x04
 NOT_PERMITTED = 0x05
 BAD_ARGUMENT = 0x06
 NOT_SUPPORTED = 0x07
+INTERNAL = 0x08
 
 BAD_SIGNATURE = 0x10
 WRONG_DEVICE = 0x11
@@ -55,6 +56,7 @@ MEANINGS = {
     NOT_PERMITTED: "not permitted in the device's current state",
     BAD_ARGUMENT: "argument out of range",
     NOT_SUPPORTED: "operation not supported by this device",
+    INTERNAL: "internal error in the device; check its status before retrying",
     BAD_SIGNATURE: "token signature does not verify",
     WRONG_DEVICE: "token is bound to another device serial",
     EXPIRED: "token has expired by the device clock",

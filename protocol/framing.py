@@ -88,7 +88,12 @@ def body(frame):
     n = len(frame.payload)
     if n > MAX_PAYLOAD:
         raise FrameError("payload of %d bytes exceeds %d" % (n, MAX_PAYLOAD))
-    if not (0 <= frame.seq <= 0xFFFF and 0 <= frame.type <= 0xFF and 0 <= frame.flags <= 0xFF):
+    if not (
+        0 <= frame.seq <= 0xFFFF
+        and 0 <= frame.type <= 0xFF
+        and 0 <= frame.flags <= 0xFF
+        and 0 <= frame.version <= 0xFF
+    ):
         raise FrameError("header field out of range")
     head = struct.pack(_HEADER, frame.version, frame.type, frame.flags, frame.seq, n)
     crc = crc32(frame.payload, crc32(head)) & 0xFFFFFFFF

@@ -18,6 +18,8 @@ MessageError — the device turns that into NACK BAD_PAYLOAD.
 
 import struct
 
+from protocol.framing import MAX_PAYLOAD
+
 # ---- message types -------------------------------------------------------------------
 HELLO = 0x01
 STATUS = 0x02
@@ -215,6 +217,64 @@ def _fixed_size(kind):
     return 0
 
 
+def _as_bytes(name, value):
+    if not isinstance(value, (bytes, bytearray, memoryview)):
+        raise MessageError("field %s must be bytes" % name)
+    return bytes(value)
+
+
+def utf8_valid(raw):
+    """Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF.
+
+    Both runtimes must agree on what a valid string is; MicroPython's decoder is lax.
+    """
+    i = 0
+    n = len(raw)
+    while i < n:
+        b = raw[i]
+        if b < 0x80:
+            i += 1
+            continue
+        if 0xC2 <= b <= 0xDF:
+            need, low, high = 1, 0x80, 0xBF
+        elif b == 0xE0:
+            need, low, high = 2, 0xA0, 0xBF
+        elif b == 0xED:
+            need, low, high = 2, 0x80, 0x9F
+        elif 0xE1 <= b <= 0xEF:
+            need, low, high = 2, 0x80, 0xBF
+        elif b == 0xF0:
+            need, low, high = 3, 0x90, 0xBF
+        elif 0xF1 <= b <= 0xF3:
+            need, low, high = 3, 0x80, 0xBF
+        elif b == 0xF4:
+            need, low, high = 3, 0x80, 0x8F
+        else:
+            return False
+        if i + need >= n:
+            return False  # the sequence runs past the end
+        c = raw[i + 1]
+        if c < low or c > high:
+            return False
+        for k in range(2, need + 1):
+            c = raw[i + k]
+            if c < 0x80 or c > 0xBF:
+                return False
+        i += need + 1
+    return True
+
+
+def clip_utf8(text, max_bytes):
+    """`text` cut to at most `max_bytes` of UTF-8, never inside a character."""
+    raw = text.encode()
+    if len(raw) <= max_bytes:
+        return text
+    end = max_bytes
+    while end > 0 and (raw[end] & 0xC0) == 0x80:
+        end -= 1
+    return raw[:end].decode()
+
+
 def encode(layout, values):
     """Payload bytes for `values` (a dict) in `layout`. Raises MessageError on a bad value."""
     out = bytearray()
@@ -229,22 +289,24 @@ def encode(layout, values):
                     raise MessageError("field %s out of range: %r" % (name, value))
                 out.extend(struct.pack("<" + kind, value))
             elif kind == "s":
-                raw = value.encode() if isinstance(value, str) else bytes(value)
+                if not isinstance(value, str):
+                    raise MessageError("field %s must be a string" % name)
+                raw = value.encode()
                 if len(raw) > 255:
                     raise MessageError("field %s longer than 255 bytes" % name)
                 out.append(len(raw))
                 out.extend(raw)
             elif kind == "b":
-                raw = bytes(value)
+                raw = _as_bytes(name, value)
                 if len(raw) > 0xFFFF:
                     raise MessageError("field %s too long" % name)
                 out.extend(struct.pack("<H", len(raw)))
                 out.extend(raw)
             elif kind == "*":
-                out.extend(bytes(value))
+                out.extend(_as_bytes(name, value))
             else:
                 size = _fixed_size(kind)
-                raw = bytes(value)
+                raw = _as_bytes(name, value)
                 if len(raw) != size:
                     raise MessageError("field %s must be %d bytes" % (name, size))
                 out.extend(raw)
@@ -279,10 +341,9 @@ def decode(layout, payload):
             raw = bytes(payload[i : i + size])
             i += size
             if kind == "s":
-                try:
-                    values[name] = raw.decode()
-                except UnicodeError:
+                if not utf8_valid(raw):
                     raise MessageError("field %s is not UTF-8" % name)
+                values[name] = raw.decode()
             else:
                 values[name] = raw
             continue
@@ -349,7 +410,7 @@ def names_to_bits(selected, names):
 
 # ---- log pages -------------------------------------------------------------------------------
 LOG_PAGE_HEAD = 5  # first u32 + n u8
-LOG_PAGE_BUDGET = 512 - LOG_PAGE_HEAD  # record bytes (each record: u8 length + bytes)
+LOG_PAGE_BUDGET = MAX_PAYLOAD - LOG_PAGE_HEAD  # record bytes (each record: u8 length + bytes)
 
 
 def pack_records(records):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from host_tools.link import (
+    BadRequest,
     Link,
     LinkTimeout,
     Nack,
@@ -66,7 +67,7 @@ def test_retransmission_over_a_corrupting_link_never_executes_twice():
     handler = RecordingHandler()
     p = Peer(handler, Faults(seed=7, corrupt=0.01)).start_pty()
     try:
-        link = Link(SerialTransport(p.url), timeout=0.1, retries=20)
+        link = Link(SerialTransport(p.url), timeout=0.1, slow_timeout=0.1, retries=20)
         for _ in range(60):
             link.request(messages.CODE_ENTER, code="12345678")
         assert len(handler.executed) == 60  # one execution per request, whatever was resent
@@ -88,6 +89,53 @@ def test_log_download_resumes_over_a_lossy_link():
         assert link.retransmissions > 0
     finally:
         p.stop()
+
+
+def test_requests_the_protocol_cannot_carry_are_refused_before_sending():
+    link = Link(SerialTransport("loop://"), timeout=0.05, retries=0)
+    with pytest.raises(BadRequest):
+        link.request(messages.PING, data=bytes(600))  # over the 512-byte payload limit
+    with pytest.raises(BadRequest):
+        link.request(messages.CODE_ENTER, code=1234)  # wrong field type
+    with pytest.raises(BadRequest):
+        link.request(messages.LOG_ACK, next=1)  # flow control has no reply
+    with pytest.raises(BadRequest):
+        link.request(messages.LOG_READ, start=0, count=1, window=1)
+
+
+class _StuckTransport:
+    """A peer that always answers LOG_READ with the same wrong page."""
+
+    description = "stuck peer"
+
+    def __init__(self):
+        self.decoder = framing.Decoder()
+        self.out = b""
+
+    def write(self, data):
+        for frame in self.decoder.feed(data):
+            if frame.type == messages.LOG_READ:
+                page = messages.encode(
+                    messages.reply_layout(messages.LOG_READ),
+                    {"first": 999, "n": 0, "records": b""},
+                )
+                reply = framing.Frame(messages.LOG_READ | messages.REPLY, page, frame.seq,
+                                      framing.F_RESPONSE | framing.F_MORE)
+                self.out += framing.encode(reply)
+
+    def read(self, timeout):
+        data, self.out = self.out, b""
+        return data
+
+    def close(self):
+        pass
+
+
+def test_a_log_stream_that_makes_no_progress_ends_in_a_timeout():
+    link = Link(_StuckTransport(), timeout=0.05, retries=3)
+    with pytest.raises(LinkTimeout) as info:
+        list(link.read_log(0, 10))
+    assert "no progress at record 0" in str(info.value)
 
 
 def test_version_mismatch_is_reported(peer):

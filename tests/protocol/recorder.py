@@ -26,6 +26,15 @@ class RecordingHandler:
             return {"action": 1, "until": 99}
         if type_ == messages.CALIBRATE:
             raise ValueError("a bug in the handler")
+        if type_ == messages.CONFIG_GET:
+            return {"config": bytes(600)}  # a reply too large for one frame: a handler bug
+        if type_ == messages.STATUS:
+            raise Refused(errors.NOT_PERMITTED, "\u20ac" * 120)  # a detail too long in bytes
+        if type_ == messages.HELLO:
+            return {
+                "proto": 1, "serial": "T-1", "firmware": "0", "board": "test", "caps": 0,
+                "max_payload": 512, "window": 8, "nonce": bytes(16),
+            }
         raise Refused(errors.NOT_SUPPORTED)
 
     def log_bounds(self):

@@ -85,12 +85,46 @@ def test_unknown_type_bad_payload_and_bad_version_never_reach_the_handler():
     assert handler.executed == []
 
 
-def test_handler_bug_becomes_a_nack_not_a_crash():
+def test_handler_bug_becomes_an_internal_nack_that_is_not_cached():
     handler, wire, ep = _setup()
-    ep.receive(_request(messages.CALIBRATE, 5, step=0, reference=400))
+    request = _request(messages.CALIBRATE, 5, step=0, reference=400)
+    ep.receive(request)
+    ep.receive(request)
+    frames = wire.take()
+    assert [_nack(f) for f in frames] == [errors.INTERNAL, errors.INTERNAL]
+    assert len(handler.executed) == 2  # a retry runs again: nothing cached a bug's answer
+    assert ep.faults == 2
+
+
+def test_a_reply_too_large_for_a_frame_is_an_internal_nack():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.CONFIG_GET, 6))
     (frame,) = wire.take()
-    assert _nack(frame) == errors.BUSY
-    assert ep.faults == 1
+    assert _nack(frame) == errors.INTERNAL
+
+
+def test_a_long_multibyte_detail_is_clipped_on_a_character_boundary():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.STATUS, 8))
+    (frame,) = wire.take()
+    nack = messages.decode(messages.NACK_LAYOUT, frame.payload)
+    assert nack["code"] == errors.NOT_PERMITTED
+    assert len(nack["detail"].encode()) <= 120 and nack["detail"] == "\u20ac" * 40
+
+
+def test_hello_starts_a_session_and_empties_the_reply_cache():
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.PING, 11, data=b""))
+    ep.receive(_request(messages.HELLO, 12, proto_min=1, proto_max=1, host_nonce=bytes(8)))
+    ep.receive(_request(messages.PING, 11, data=b""))  # same seq, new session: executed again
+    assert [t for t, _ in handler.executed] == [messages.PING, messages.HELLO, messages.PING]
+
+
+def test_log_ack_is_never_answered_even_in_another_version():
+    handler, wire, ep = _setup()
+    ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": 1})
+    ep.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq=3, version=2)))
+    assert wire.take() == [] and handler.executed == []
 
 
 def test_replies_and_events_sent_to_the_device_are_ignored():
