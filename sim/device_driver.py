@@ -8,20 +8,22 @@ CPython-only features, f-strings allowed.
 
 Commands (op, args):
     boot      build the core on the hardware (a power-up: it reads its state from flash)
-    step      run the core at args["now"] (monotonic ms)
-    serial    bytes arrived on the serial port (the core reads them from the HAL)
-    key       a keypad key is ready;  sample  a breath sample is ready
-    ignition  the ignition changed (args["on"])
+    step      run the core at args["now"] (monotonic ms); it polls the HAL inputs
+    serial, key, sample, ignition
+              an input changed on the hardware (bytes, a key, a breath sample, the
+              ignition): the core is stepped at once, so it reacts at this instant
     status    the core's status as a dict
     power_off drop the core (the power is gone; only flash survives)
 Every result has the core's next deadline (monotonic ms or None), its compliance and
 session states, the event-log records written since the last result (decoded, JSON-able)
-and `down` when a flash write was cut by the power (the core stopped mid-operation).
+`down` when a flash write was cut by the power (the core stopped mid-operation), and
+`reboot` when the core asks the bench to cut its power (BENCH POWER_CUT).
 
 The core itself is built by a factory, `factory(hw, config, identity)`, returning an
 object with the adapter interface (sim/core_adapter.py adapts firmware/device.py):
-step(now_ms), serial(data), key(k), sample(s), ignition(on), next_deadline(),
+step(now_ms) (polling the HAL inputs), next_deadline(), reboot_requested(),
 compliance(), session(), log_since(index) -> (records, next_index), status().
+The log position survives power cycles here (record indices are never reused).
 """
 
 try:
@@ -42,6 +44,9 @@ def jsonable(value):
             out[str(key)] = jsonable(value[key])
         return out
     return value
+
+
+INPUTS = ("step", "serial", "key", "sample", "ignition")
 
 
 class DeviceDriver:
@@ -70,41 +75,22 @@ class DeviceDriver:
         return result
 
     def _run(self, op, args):
-        core = self.core
         if op == "boot":
             self.core = self.factory(self.hw, self.config, self.identity)
-            self.log_next = self.core.log_start() if hasattr(self.core, "log_start") else 0
             self.core.step(args["now"])
             return None
         if op == "power_off":
             self.core = None
             return None
+        core = self.core
         if core is None:
             raise RuntimeError("the core is not running (boot first)")
-        if op == "step":
-            core.step(args["now"])
-        elif op == "serial":
-            core.serial(self.hw.serial.read())
-            core.step(args["now"])
-        elif op == "key":
-            key = self.hw.keypad.read()
-            if key is not None:
-                core.key(key)
-            core.step(args["now"])
-        elif op == "sample":
-            sample = self.hw.sensor.take()
-            if sample is not None:
-                core.sample(sample)
-            core.step(args["now"])
-        elif op == "ignition":
-            core.ignition(bool(args["on"]))
-            core.step(args["now"])
+        if op in INPUTS:
+            core.step(args["now"])  # the core polls the HAL: ignition, keypad, sensor, serial
         elif op == "status":
             return {"status": jsonable(core.status())}
-        elif op == "log_records":
-            return {"records": jsonable(core.log_since(args["start"])[0])}
         else:
-            raise ValueError(f"unknown driver command {op!r}")
+            raise ValueError("unknown driver command %r" % op)
         return None
 
     def _result(self):
@@ -114,9 +100,12 @@ class DeviceDriver:
         records = []
         if self.record_log:
             records, self.log_next = core.log_since(self.log_next)
-        return {
+        result = {
             "deadline": core.next_deadline(),
             "compliance": core.compliance(),
             "session": core.session(),
             "log": jsonable(records),
         }
+        if core.reboot_requested():
+            result["reboot"] = True
+        return result

@@ -1,11 +1,18 @@
-"""The hardware layer as seen from inside MicroPython: every call goes back to the host.
+"""The hardware layer as seen from inside MicroPython: the host's parts, with few crossings.
 
-Runs INSIDE the WASI MicroPython VM (sim/runtime_mpy.py). Each HAL part forwards its
-calls through `host.call("hw", ...)` to the simulator's real hardware objects
-(sim/hardware.py), so the world has one state whichever runtime runs the core. Bytes
-travel as hex; a breath sample as a dict. The clock is the exception: it cannot move
-during one command, so each command carries the monotonic and wall time and the clock
-answers from them (set_now still goes to the host).
+Runs INSIDE the WASI MicroPython VM (sim/runtime_mpy.py). The world cannot change while
+the core runs one command (the simulator waits for the result), so:
+
+- inputs come with each command as a snapshot (ignition, supply, sensor connected, and
+  how many keys, samples and serial bytes wait); the core reads them without a host call,
+  and only taking a waiting key, sample or serial chunk goes to the host;
+- outputs (relay, alarm, display, LEDs, serial bytes, purge) are queued in order and
+  applied by the host when the command returns — indistinguishable from outside, since
+  nobody looks at the hardware in the middle of a command;
+- storage, the wall clock's set_now and the RNG go to the host at once (a write can be
+  cut by the power; the RNG is the host's seeded stream shared with the CPython runtime).
+
+Bytes cross as hex, a breath sample as a list.
 """
 
 import json
@@ -37,6 +44,22 @@ def _hex(data):
     return hexlify(bytes(data)).decode()
 
 
+class World:
+    """This command's input snapshot and output queue."""
+
+    def __init__(self):
+        self.inputs = {"ign": False, "mv": 12600, "conn": True, "keys": 0, "samples": 0, "rx": 0}
+        self.out = []
+
+    def begin(self, inputs):
+        if inputs:
+            self.inputs = inputs
+        self.out = []
+
+    def emit(self, part, method, *args):
+        self.out.append([part, method, list(args)])
+
+
 class GuestClock(hal.Clock):
     def __init__(self):
         self.mono = 0
@@ -54,50 +77,79 @@ class GuestClock(hal.Clock):
 
 
 class GuestRelay(hal.Relay):
+    def __init__(self, world):
+        self.world = world
+
     def set(self, closed):
-        call("relay", "set", bool(closed))
+        self.world.emit("relay", "set", bool(closed))
 
 
 class GuestAlarm(hal.Alarm):
+    def __init__(self, world):
+        self.world = world
+
     def set(self, on):
-        call("alarm", "set", bool(on))
+        self.world.emit("alarm", "set", bool(on))
 
 
 class GuestDisplay(hal.Display):
+    def __init__(self, world):
+        self.world = world
+
     def show(self, line1, line2):
-        call("display", "show", line1, line2)
+        self.world.emit("display", "show", line1, line2)
 
     def leds(self, green, red):
-        call("display", "leds", bool(green), bool(red))
+        self.world.emit("display", "leds", bool(green), bool(red))
 
 
 class GuestKeypad(hal.Keypad):
+    def __init__(self, world):
+        self.world = world
+
     def read(self):
+        inputs = self.world.inputs
+        if inputs["keys"] <= 0:
+            return None
+        inputs["keys"] -= 1
         return call("keypad", "read")
 
 
 class GuestSensor(hal.BreathSensor):
+    def __init__(self, world):
+        self.world = world
+
     def take(self):
+        inputs = self.world.inputs
+        if inputs["samples"] <= 0 or not inputs["conn"]:
+            return None
+        inputs["samples"] -= 1
         raw = call("sensor", "take")
         if raw is None:
             return None
         return hal.BreathSample(raw[0], raw[1], raw[2], raw[3])
 
     def connected(self):
-        return call("sensor", "connected")
+        return self.world.inputs["conn"]
 
     def purge(self):
-        call("sensor", "purge")
+        self.world.emit("sensor", "purge")
 
 
 class GuestIgnition(hal.Ignition):
+    def __init__(self, world):
+        self.world = world
+
     def on(self):
-        return call("ignition", "on")
+        return self.world.inputs["ign"]
 
 
 class GuestSupply(hal.Supply):
+    def __init__(self, world):
+        self.world = world
+
     def millivolts(self):
-        return call("supply", "millivolts")
+        return self.world.inputs["mv"]
 
 
 class GuestStorage(hal.Storage):
@@ -125,12 +177,19 @@ class GuestStorage(hal.Storage):
 
 
 class GuestSerial(hal.SerialPort):
+    def __init__(self, world):
+        self.world = world
+
     def read(self):
+        inputs = self.world.inputs
+        if inputs["rx"] <= 0:
+            return b""
+        inputs["rx"] = 0
         return unhexlify(call("serial", "read"))
 
     def write(self, data):
         if data:
-            call("serial", "write", _hex(data))
+            self.world.emit("serial", "write", _hex(data))
 
 
 class GuestRandom(hal.Random):
@@ -141,18 +200,20 @@ class GuestRandom(hal.Random):
         return unhexlify(call("random", "bytes", n))
 
 
-def build(board="sim-micropython"):
-    return hal.Hardware(
+def build(world, board="sim", caps=0):
+    hw = hal.Hardware(
         clock=GuestClock(),
-        relay=GuestRelay(),
-        alarm=GuestAlarm(),
-        display=GuestDisplay(),
-        keypad=GuestKeypad(),
-        sensor=GuestSensor(),
-        ignition=GuestIgnition(),
-        supply=GuestSupply(),
+        relay=GuestRelay(world),
+        alarm=GuestAlarm(world),
+        display=GuestDisplay(world),
+        keypad=GuestKeypad(world),
+        sensor=GuestSensor(world),
+        ignition=GuestIgnition(world),
+        supply=GuestSupply(world),
         storage=GuestStorage(),
-        serial=GuestSerial(),
+        serial=GuestSerial(world),
         random=GuestRandom(),
         board=board,
     )
+    hw.caps = caps
+    return hw

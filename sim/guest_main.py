@@ -1,6 +1,6 @@
 """The loop that runs INSIDE MicroPython for `lci-sim --runtime micropython`.
 
-The host (sim/runtime_mpy.py) prepends CORE, CONFIG, IDENTITY and BOARD and runs this
+The host (sim/runtime_mpy.py) prepends CORE, CONFIG, IDENTITY, BOARD and CAPS and runs this
 source in a fresh VM with the repository mounted at /repo. The loop asks the host for
 the next command with `host.call("next", last_result)` — the host blocks there until the
 simulator has one — executes it with the same DeviceDriver as the CPython runtime and
@@ -19,6 +19,14 @@ import host  # noqa: E402
 from sim import guest_hal  # noqa: E402
 from sim.device_driver import DeviceDriver  # noqa: E402
 
+# The WASI build's garbage collector does not see a running function's frame when the
+# frame is too big for the C stack (MicroPython then puts it on the heap, held only by a
+# wasm local): a collection while such a function runs frees its frame under it (seen as
+# memory faults, or a local turning into another object). So automatic collection is
+# OFF, and the loop below collects at module level — where no function is running and
+# everything alive hangs off these module globals — long before the heap runs out.
+COLLECT_BELOW = 400 * 1024
+
 
 def _factory(path):
     module_name, attr = path.split(":")
@@ -26,30 +34,45 @@ def _factory(path):
     return getattr(module, attr)
 
 
-def main(core, config, identity, board):
-    hw = guest_hal.build(board)
-    driver = DeviceDriver(hw, _factory(core), config, identity)
-    result = None
-    while True:
-        reply = json.loads(host.call("next", json.dumps({"args": [result]})))
+class Loop:
+    def __init__(self, core, config, identity, board, caps):
+        self.world = guest_hal.World()
+        self.hw = guest_hal.build(self.world, board, caps)
+        self.driver = DeviceDriver(self.hw, _factory(core), config, identity)
+        self.result = None
+        self.running = True
+
+    def serve_one(self):
+        """Hand over the last result, take the next command and execute it."""
+        reply = json.loads(host.call("next", json.dumps({"args": [self.result]})))
+        self.result = None
         if not reply["ok"]:
             raise RuntimeError(reply["error"])
         command = reply["value"]
         op = command["op"]
         if op == "exit":
+            self.running = False
             return
         args = command.get("args") or {}
+        clock = self.hw.clock
         if "now" in args:
-            hw.clock.mono = args["now"]
+            clock.mono = args["now"]
         if "wall" in args:
-            hw.clock.wall = args["wall"]
+            clock.wall = args["wall"]
         if op == "gc":
-            gc.collect()
-            result = {"heap_free": gc.mem_free(), "heap_used": gc.mem_alloc()}
-            continue
-        result = driver.execute(op, args)
-        if op == "power_off":
-            gc.collect()
+            self.result = {"heap_free": gc.mem_free(), "heap_used": gc.mem_alloc()}
+            return
+        world = self.world
+        world.begin(args.get("in"))
+        result = self.driver.execute(op, args)
+        result["out"] = world.out
+        world.out = []
+        self.result = result
 
 
-main(CORE, CONFIG, IDENTITY, BOARD)  # noqa: F821 — prepended by the host
+gc.disable()
+LOOP = Loop(CORE, CONFIG, IDENTITY, BOARD, CAPS)  # noqa: F821 — prepended by the host
+while LOOP.running:
+    if gc.mem_free() < COLLECT_BELOW:
+        gc.collect()
+    LOOP.serve_one()

@@ -18,8 +18,8 @@ import random as _random
 from collections import deque
 
 from firmware import hal
-from firmware.breath import GAIN_ONE
 from firmware.ramflash import RamFlash
+from protocol.messages import CAP_BENCH, CAP_POWER_CUT
 from sim.clock import VirtualClock
 
 DAY_MS = 86_400_000
@@ -283,6 +283,8 @@ class SimHardware(hal.Hardware):
             random=SimRandom(seeded(seed, "device")),
             board="sim",
         )
+        # the simulator accepts BENCH inputs and can cut its own power (never a customer unit)
+        self.caps = CAP_BENCH | CAP_POWER_CUT
 
     def power_lost(self) -> None:
         """What a power cut does to the parts: outputs drop, unread input is lost."""
@@ -294,7 +296,6 @@ class SimHardware(hal.Hardware):
 
 
 __all__ = [
-    "GAIN_ONE",
     "FuelCellSensor",
     "SimAlarm",
     "SimDisplay",

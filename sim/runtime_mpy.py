@@ -7,8 +7,10 @@ repository mounted read-only at /repo). Two host functions connect it to the sim
   simulator sends the next one (a queue), so the VM runs only while the simulator waits
   for it — one thread of control at a time, no races;
 - "hw": a hardware call (part, method, args) executed on the simulator's own hardware
-  objects (sim/hardware.py): the same relay, display, flash, serial port and seeded RNG
+  objects (sim/hardware.py): the same flash, keypad, sensor, serial port and seeded RNG
   the CPython runtime uses, so a scenario's timeline is the same under both runtimes.
+  Each command carries the input snapshot and each result the queued outputs
+  (relay, display, serial bytes ...), applied here in order (see sim/guest_hal.py).
 
 Serial bytes therefore reach whatever endpoint the simulator serves (pty, TCP, in-process).
 """
@@ -21,28 +23,30 @@ import threading
 from pathlib import Path
 
 from firmware import hal
+from host_tools import mpy_wasi
 from host_tools.mpy_wasi import run_source
 from sim.runtime import RuntimeFailure
+
+# mpy_wasi hands every host call a result buffer of _RESULT_CAP bytes from the guest's
+# ~1 MB heap (256 KB by default: four calls fill the heap). Our largest answer is a log
+# segment (32 records of <= 255 bytes, as hex, ~17 KB), so 24 KB is enough. The guest
+# runs with automatic GC off (see sim/guest_main.py), so this is what keeps it alive.
+# (Asked of the foundation: a result_cap parameter of run_source instead of this.)
+RESULT_CAP = 24 * 1024
+if mpy_wasi._RESULT_CAP > RESULT_CAP:
+    mpy_wasi._RESULT_CAP = RESULT_CAP
 
 REPO = Path(__file__).resolve().parents[1]
 GUEST = (Path(__file__).parent / "guest_main.py").read_text()
 _DONE = object()
 
 # what the guest may call on the host's hardware, and how values cross the boundary
-_HEX_IN = {("storage", "write"): 1, ("storage", "append"): 1, ("serial", "write"): 0}
+_HEX_IN = {("storage", "write"): 1, ("storage", "append"): 1}
 _HEX_OUT = {("storage", "read"), ("serial", "read"), ("random", "bytes")}
 _ALLOWED = {
     ("clock", "set_now"),
-    ("relay", "set"),
-    ("alarm", "set"),
-    ("display", "show"),
-    ("display", "leds"),
     ("keypad", "read"),
     ("sensor", "take"),
-    ("sensor", "connected"),
-    ("sensor", "purge"),
-    ("ignition", "on"),
-    ("supply", "millivolts"),
     ("storage", "read"),
     ("storage", "write"),
     ("storage", "append"),
@@ -51,9 +55,17 @@ _ALLOWED = {
     ("storage", "size"),
     ("storage", "names"),
     ("serial", "read"),
-    ("serial", "write"),
     ("random", "bits"),
     ("random", "bytes"),
+}
+# outputs the guest queues during a command and the host applies after it, in order
+_OUTPUTS = {
+    ("relay", "set"),
+    ("alarm", "set"),
+    ("display", "show"),
+    ("display", "leds"),
+    ("sensor", "purge"),
+    ("serial", "write"),
 }
 
 
@@ -70,7 +82,7 @@ class MicroPythonRuntime:
         self.result = None
         prelude = (
             f"CORE = {core!r}\nCONFIG = {json.dumps(config)!r}\nIDENTITY = {json.dumps(identity)!r}\n"
-            f"BOARD = {hw.board!r}\n"
+            f"BOARD = {hw.board!r}\nCAPS = {getattr(hw, 'caps', 0)!r}\n"
             "import json as _j\nCONFIG = _j.loads(CONFIG)\nIDENTITY = _j.loads(IDENTITY)\n"
         )
         self._source = prelude + GUEST
@@ -118,13 +130,35 @@ class MicroPythonRuntime:
         return value
 
     # -- the simulator's side -----------------------------------------------------------------------
+    def _inputs(self) -> dict:
+        hw = self.hw
+        return {
+            "ign": bool(hw.ignition.on()),
+            "mv": hw.supply.millivolts(),
+            "conn": bool(hw.sensor.connected()),
+            "keys": hw.keypad.pending(),
+            "samples": hw.sensor.pending(),
+            "rx": hw.serial.pending(),
+        }
+
+    def _apply_outputs(self, outputs: list) -> None:
+        for part, method, args in outputs:
+            if (part, method) not in _OUTPUTS:
+                raise RuntimeFailure(f"the guest may not output {part}.{method}")
+            if (part, method) == ("serial", "write"):
+                args = [bytes.fromhex(args[0])]
+            getattr(getattr(self.hw, part), method)(*args)
+
     def call(self, op: str, args: dict) -> dict:
         if not self._thread.is_alive() and self._results.empty():
             raise RuntimeFailure(self._why_dead())
+        if op != "gc":
+            args = dict(args, **{"in": self._inputs()})
         self._commands.put({"op": op, "args": args})
         result = self._results.get()
         if result is _DONE:
             raise RuntimeFailure(self._why_dead())
+        self._apply_outputs(result.pop("out", ()))
         return result
 
     def _why_dead(self) -> str:

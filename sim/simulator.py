@@ -112,6 +112,7 @@ class Simulator:
         self.state["compliance"] = result.get("compliance", old["compliance"])
         self.state["session"] = result.get("session", old["session"])
         for record in result.get("log", ()):
+            record = {key: record[key] for key in sorted(record)}  # same order in both runtimes
             self.emit("device", record.get("kind_name", "record"), record)
         if self.state != old and not result.get("log"):
             self.emit("device", "state", {"from": old, "to": dict(self.state)})
@@ -121,6 +122,9 @@ class Simulator:
             self.emit("sim", "core_fault", {"error": result["fault"]})
         if result.get("down"):
             self._went_down("power cut during a flash write")
+        elif result.get("reboot"):
+            self._went_down("bench power cut")
+            self.power_on("bench power cut over")
         self._relay_alarm(relay, alarm)
         return result
 

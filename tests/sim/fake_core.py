@@ -30,6 +30,19 @@ class FakeCore:
     # -- adapter interface
     def step(self, now_ms):
         self.now_ms = now_ms
+        hw = self.hw
+        if hw.ignition.on() != (self.session_state != "ignition_off"):
+            self.ignition(hw.ignition.on())
+        key = hw.keypad.read()
+        while key is not None:
+            self.key(key)
+            key = hw.keypad.read()
+        sample = hw.sensor.take()
+        if sample is not None:
+            self.sample(sample)
+        data = hw.serial.read()
+        if data:
+            self.serial(data)
         if self.deadline is not None and now_ms >= self.deadline:
             self.deadline = None
             if self.session_state == "temporary_lockout":
@@ -65,6 +78,9 @@ class FakeCore:
 
     def next_deadline(self):
         return self.deadline
+
+    def reboot_requested(self):
+        return False
 
     def compliance(self):
         return "normal"

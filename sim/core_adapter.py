@@ -1,0 +1,92 @@
+"""The real LCI-777 core (firmware/device.py) behind the simulator's driver interface.
+
+`build(hw, config, identity)` is the default core factory of sim/runtime.py. It runs
+unchanged under CPython and inside MicroPython (no CPython-only features):
+
+- config: firmware.config.Config keyword arguments ({"jurisdiction": "california", ...});
+- identity: how the unit left the factory. {"serial", "root_key", "device_secret"} (hex)
+  provisions a blank unit at its first boot, as the factory line would over the wire;
+  an optional "authority" ("module:function", a make_authority for Device) replaces
+  firmware/authority.py (tests use a double). Without identity the unit boots blank and
+  waits for PROVISION over the serial line.
+
+The adapter reads the log incrementally (log_since) so the simulator can put every
+record on its timeline, and reports a bench power-cut request (BENCH POWER_CUT over the
+wire sets device.reboot_requested) so the simulator can cut the power.
+"""
+
+from binascii import unhexlify
+
+from firmware import eventlog
+from firmware.config import Config
+from firmware.device import Device
+from protocol import messages
+
+LOG_BUDGET = 0x7FFFFFFF
+BENCH_CAPS = messages.CAP_BENCH | messages.CAP_POWER_CUT
+
+
+def _load(path):
+    module_name, attr = path.split(":")
+    module = __import__(module_name, None, None, [attr])
+    return getattr(module, attr)
+
+
+class CoreAdapter:
+    def __init__(self, hw, config, identity):
+        if not hasattr(hw, "caps"):
+            hw.caps = BENCH_CAPS
+        make_authority = None
+        if identity and identity.get("authority"):
+            make_authority = _load(identity["authority"])
+        self.device = Device(hw, Config(**(config or {})), make_authority=make_authority)
+        device = self.device
+        if identity and identity.get("serial") and not device.provisioned:
+            device.provision(
+                identity["serial"], unhexlify(identity["root_key"]), unhexlify(identity["device_secret"])
+            )
+
+    # -- driving
+    def step(self, now_ms):
+        self.device.step(now_ms)
+
+    def next_deadline(self):
+        return self.device.next_deadline()
+
+    def reboot_requested(self):
+        return self.device.reboot_requested
+
+    # -- observation
+    def compliance(self):
+        return self.device.compliance.state
+
+    def session(self):
+        return self.device.session.state
+
+    def log_since(self, index):
+        log = self.device.log
+        if index < log.first:
+            index = log.first
+        if index >= log.head:
+            return [], log.head
+        out = []
+        for raw in log.records(index, log.head - index, LOG_BUDGET):
+            record = eventlog.decode_record(raw)
+            del record["prev"]
+            del record["crc_ok"]
+            out.append(record)
+        return out, index + len(out)
+
+    def status(self):
+        status = self.device.status()
+        status["compliance"] = messages.COMPLIANCE_STATES[status["compliance"]]
+        status["session"] = messages.SESSION_STATES[status["session"]]
+        status["causes"] = messages.bits_to_names(status["causes"], messages.CAUSES)
+        status["serial"] = self.device.serial
+        status["provisioned"] = self.device.provisioned
+        status["gain"] = self.device.gain
+        return status
+
+
+def build(hw, config, identity):
+    return CoreAdapter(hw, config, identity)
