@@ -90,7 +90,7 @@ class DeviceDriver:
         elif op == "status":
             return {"status": jsonable(core.status())}
         else:
-            raise ValueError("unknown driver command %r" % op)
+            raise ValueError("unknown driver command " + repr(op))
         return None
 
     def _result(self):

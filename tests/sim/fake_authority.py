@@ -25,19 +25,22 @@ class FakeAuthority:
         self.serial = serial
 
     def check_token(self, token, now, session_nonce, used_ids):
+        body = None
         try:
             body = json.loads(bytes(token).decode())
             action = body["action"]
             args = body["args"]
             token_id = body["id"].encode()
         except (ValueError, KeyError, TypeError, AttributeError):
+            body = None
+        if body is None:
             raise Refused(errors.MALFORMED_TOKEN, "fake token")
         if token_id in used_ids:
             raise Refused(errors.REPLAYED)
         return Grant(action, args, token_id)
 
     def request_code(self, action, counter, nonce):
-        return "%03d-%d" % (counter, nonce[0])
+        return str(counter) + "-" + str(nonce[0])
 
     def check_code(self, request, code, action):
         digits = "".join(ch for ch in request if "0" <= ch <= "9")
