@@ -848,13 +848,13 @@ class Engine:
             status = a.status
             self._fire(w, uow, t, "cancel_installation")
             invoices = self.store.invoices_of(a.id)
-            credit_lines = []
+            groups = []  # (source invoice, credit lines): one credit note per source invoice
             if status == "awaiting_payment":
                 # nothing was booked: the unpaid initial invoice is voided whole
                 for inv in invoices:
                     if inv["kind"] == "initial":
-                        credit_lines += [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
-                                         for ln in inv["lines"]]
+                        groups.append((inv, [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
+                                             for ln in inv["lines"]]))
                 memo = "installation cancelled before the initial payment: initial invoice void"
             else:
                 kept = p.cancelled_kept
@@ -868,21 +868,38 @@ class Engine:
                     beyond = cover - keep
                     if beyond <= 0:
                         continue
-                    for ln in inv["lines"]:
-                        if ln["item"] == "rental":
-                            credit_lines.append(
-                                ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} "
-                                 f"days ({inv['number']})", -prorate(ln["amount"], beyond, cover)))
+                    groups.append((inv, [
+                        ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} days",
+                         -prorate(ln["amount"], beyond, cover))
+                        for ln in inv["lines"] if ln["item"] == "rental"]))
                 memo = f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
-            if credit_lines:
-                self._issue(w, uow, t, "credit_note", credit_lines, due_at=t, collection="credit",
-                            memo=memo)
+            credited = self._credit_notes(w, uow, t, groups, memo)
             self._stop_billing(a)
             self._refund_credit(w, uow, t)
             if w.balance > 0 and a.method_token:
                 a.attempt_at, a.attempt_kind = t, "immediate"
             self._run(w, t, uow)
-        return {"credited": -sum(x for _, _, x in credit_lines)}
+        return {"credited": credited}
+
+    def _credit_notes(self, w: Work, uow, t: int, groups, memo: str) -> int:
+        """One credit note per source invoice, so its rounded tax never exceeds what was charged
+        on that invoice. Returns the total credited (tax included)."""
+        credited = 0
+        for inv, lines in groups:
+            lines = [ln for ln in lines if ln[2]]
+            if not lines:
+                continue
+            note = self._issue(w, uow, t, "credit_note", lines, due_at=t, collection="credit",
+                               refers_to=inv["id"], memo=f"{memo} ({inv['number']})")
+            credited -= self._last_total(uow, note)
+        return credited
+
+    @staticmethod
+    def _last_total(uow, invoice_id: int) -> int:
+        for row in reversed(uow.invoices):
+            if row[0] == invoice_id:
+                return row[13]
+        raise KeyError(invoice_id)
 
     def _stop_billing(self, a: Account) -> None:
         a.next_bill_at = a.notice_at = a.recall_at = a.lockout_at = a.past_due_since = None
@@ -926,21 +943,22 @@ class Engine:
                             [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)],
                             due_at=t, collection="immediate", memo="removal service")
                 billed.append("removal_fee")
-            refund_lines = self._advance_refund(a, month_end)
-            if refund_lines:
-                self._issue(w, uow, t, "credit_note", refund_lines, due_at=t, collection="credit",
-                            memo="rental paid a year or more in advance: months after removal")
+            refunded = self._credit_notes(
+                w, uow, t, self._advance_refund(a, month_end),
+                "rental paid a year or more in advance: months after the month of removal")
             self._stop_billing(a)
             self._refund_credit(w, uow, t)
             if w.balance > 0:
                 a.attempt_at, a.attempt_kind = t, "immediate"
             self._run(w, t, uow)
-        return {"billed": billed, "refunded": -sum(x for _, _, x in refund_lines)}
+        return {"billed": billed, "refunded": refunded}
 
     def _advance_refund(self, a: Account, month_end: int) -> list:
+        """(invoice, credit lines) for rental paid >= a year in advance, for the months after the
+        month of removal; only invoices paid in full."""
         p = self.policy
         outstanding = self.store.outstanding_by_invoice(a.id)
-        lines = []
+        groups = []
         for inv in self.store.invoices_of(a.id):
             span = inv["prepaid_span"]
             if span is None or span < p.refund_advance_minimum or outstanding.get(inv["id"], 0):
@@ -949,11 +967,11 @@ class Engine:
             if end <= month_end:
                 continue
             unused = end - max(start, month_end)
-            for ln in inv["lines"]:
-                if ln["item"] in p.refundable_items:
-                    lines.append((ln["item"], f"Refund: {ln['label']} after the month of removal "
-                                  f"({inv['number']})", -prorate(ln["amount"], unused, end - start)))
-        return lines
+            groups.append((inv, [
+                (ln["item"], f"Refund: {ln['label']} after the month of removal",
+                 -prorate(ln["amount"], unused, end - start))
+                for ln in inv["lines"] if ln["item"] in p.refundable_items]))
+        return groups
 
     def close(self, ref: str) -> None:
         t = self.now

@@ -1,0 +1,73 @@
+"""A billing engine on an in-memory database with a simulated processor, for tests."""
+
+from __future__ import annotations
+
+from host_tools.billing import reports, schema
+from host_tools.billing.clock import iso, parse_when
+from host_tools.billing.engine import Engine
+from host_tools.billing.policy import DAY, HOUR, load_policy
+from host_tools.billing.simulated_processor import SimulatedProcessor
+
+START = "2025-01-06T09:00"  # a Monday
+
+__all__ = ["DAY", "HOUR", "START", "Harness", "T", "iso"]
+
+
+def T(text: str) -> int:
+    return parse_when(text)
+
+
+class Harness:
+    def __init__(self, overrides: dict | None = None, start: str = START, seed: int = 0,
+                 failure_rate: float = 0.0, signer=None):
+        self.conn = schema.connect(":memory:")
+        schema.create(self.conn)
+        self.policy = load_policy(None, overrides or {})
+        Engine.initialize(self.conn, self.policy, T(start), seed)
+        self.processor = SimulatedProcessor(seed=seed, failure_rate=failure_rate)
+        self.engine = Engine(self.conn, self.policy, self.processor, signer=signer)
+
+    # --- actions
+    def open(self, *, state="OR", county="", token="tok_ok", theft=False, pay_initial=True,
+             appointment=None, serial="LCI7-0001", email="client@example.com") -> str:
+        return self.engine.open_account(
+            serial=serial, email=email, state=state, county=county, token=token,
+            theft_protection=theft, pay_initial=pay_initial,
+            appointment=T(appointment) if appointment else None)
+
+    def to(self, when: str) -> None:
+        self.engine.advance(T(when))
+
+    def card(self, token: str, when: str, behaviour: str) -> None:
+        self.processor.set_card(token, T(when), behaviour)
+
+    # --- views
+    def account(self, ref):
+        return self.engine.store.account_by_ref(ref)
+
+    def status(self, ref) -> str:
+        return self.account(ref).status
+
+    def balance(self, ref) -> int:
+        return self.engine.store.balance(self.account(ref).id)
+
+    def invoices(self, ref, kind: str | None = None) -> list[dict]:
+        items = reports.invoices(self.conn, self.account(ref).id)
+        return [i for i in items if kind is None or i["kind"] == kind]
+
+    def payments(self, ref) -> list[dict]:
+        return reports.payments(self.conn, self.account(ref).id)
+
+    def notices(self, ref, kind: str | None = None) -> list[dict]:
+        items = reports.notices(self.conn, self.account(ref).id)
+        return [n for n in items if kind is None or n["kind"] == kind]
+
+    def directives(self, ref) -> list[dict]:
+        return reports.directives(self.conn, self.account(ref).id)
+
+    def history(self, ref) -> list[dict]:
+        return reports.history(self.conn, self.account(ref).id)
+
+    def book(self, name: str) -> int:
+        return self.conn.execute("SELECT COALESCE(SUM(amount), 0) FROM posting WHERE book = ?",
+                                 (name,)).fetchone()[0]
