@@ -109,8 +109,8 @@ def invoices(conn, account_id: int) -> list[dict]:
 def payments(conn, account_id: int) -> list[dict]:
     return [{
         "key": p["idem_key"], "at": iso(p["at"]), "kind": p["kind"], "attempt": p["attempt"],
-        "amount": p["amount"], "status": p["status"], "decline_code": p["decline_code"],
-        "processor_ref": p["processor_ref"],
+        "method": p["method_token"], "amount": p["amount"], "status": p["status"],
+        "decline_code": p["decline_code"], "processor_ref": p["processor_ref"],
     } for p in _rows(conn, "SELECT * FROM payment WHERE account_id = ? ORDER BY at, id",
                      (account_id,))]
 
