@@ -144,16 +144,18 @@ def history(conn, account_id: int) -> list[dict]:
 
 def ledger(conn, account_id: int | None = None) -> list[dict]:
     """Journal entries with their postings, in the order they were written."""
-    sql = ("SELECT p.*, a.ref, i.number FROM posting p JOIN account a ON a.id = p.account_id"
+    sql = ("SELECT p.*, a.ref AS account_ref, i.number AS invoice_number FROM posting p"
+           " JOIN account a ON a.id = p.account_id"
            " LEFT JOIN invoice i ON i.id = p.invoice_id"
            + (" WHERE p.account_id = ?" if account_id is not None else "")
            + " ORDER BY p.entry_id, p.line")
     entries: dict[int, dict] = {}
     for p in _rows(conn, sql, (account_id,) if account_id is not None else ()):
         e = entries.setdefault(p["entry_id"], {"entry": p["entry_id"], "at": iso(p["at"]),
-                                               "account": p["ref"], "cause": p["cause"],
+                                               "account": p["account_ref"], "cause": p["cause"],
                                                "ref": p["ref"], "postings": []})
-        e["postings"].append({"book": p["book"], "invoice": p["number"], "amount": p["amount"]})
+        e["postings"].append({"book": p["book"], "invoice": p["invoice_number"],
+                              "amount": p["amount"]})
     return list(entries.values())
 
 
