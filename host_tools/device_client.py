@@ -121,9 +121,7 @@ class DeviceClient:
         return self.link.request(messages.CONFIG_GET)["config"]
 
     def log_info(self) -> dict:
-        raw = self.link.request(messages.LOG_INFO)
-        raw["head_hash"] = raw["head_hash"].hex()
-        return raw
+        return self.link.request(messages.LOG_INFO)
 
     def read_log(self, start: int, count: int, window: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
         if window is None:

@@ -1,0 +1,235 @@
+"""Downloading the event log to a file: resumable, verified as it arrives, JSON Lines or CSV.
+
+The file is written record by record and flushed page by page, so a dropped cable loses
+nothing: download() reconnects and continues from the record after the last one written,
+and an existing file is resumed the same way (its last record anchors the hash chain of
+what follows). Each JSON Lines row is one record decoded (firmware/eventlog.py's
+decode_record) plus its raw bytes in hex, so `lci-tool log verify` can re-check the chain
+from the file alone. CSV carries the same columns; the chain check needs the `raw` column.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from firmware import eventlog
+from host_tools.device_client import DeviceClient
+from host_tools.link import LinkError, LinkTimeout
+
+COLUMNS = ["index", "time", "kind", "kind_name", "compliance", "session", "brac", "value", "detail", "raw"]
+
+
+class LogFileError(Exception):
+    pass
+
+
+def row_of(record: bytes) -> dict:
+    decoded = eventlog.decode_record(record)
+    row = {name: decoded.get(name) for name in COLUMNS if name != "raw"}
+    row["raw"] = record.hex()
+    return row
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a JSON Lines or CSV log file (format from the suffix)."""
+    try:
+        if path.suffix == ".csv":
+            with path.open(newline="") as f:
+                return list(csv.DictReader(f))
+        rows = []
+        lines = path.read_text().split("\n")
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    break  # a torn last line (the writer was cut): resume before it
+                raise LogFileError(f"{path}:{number}: not a JSON line") from None
+        return rows
+    except OSError as exc:
+        raise LogFileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def raw_records(rows: list[dict], path: Path) -> list[bytes]:
+    out = []
+    for number, row in enumerate(rows, 1):
+        try:
+            out.append(bytes.fromhex(row["raw"]))
+        except (KeyError, TypeError, ValueError):
+            raise LogFileError(f"{path}: row {number} has no raw record bytes") from None
+    return out
+
+
+def verify_file(path: Path) -> dict:
+    rows = read_rows(path)
+    records = raw_records(rows, path)
+    first = eventlog.record_index(records[0]) if records else 0
+    anchor = eventlog.GENESIS if first == 0 else None
+    problem = eventlog.verify_chain(records, prev_hash=anchor, first_index=first if records else None)
+    return {
+        "path": str(path),
+        "records": len(records),
+        "first": first,
+        "last": first + len(records) - 1 if records else None,
+        "chain_ok": problem is None,
+        "broken_at": None if problem is None else first + problem[0],
+        "chain_problem": None if problem is None else problem[1],
+    }
+
+
+class _Writer:
+    def __init__(self, path: Path, fmt: str, resume: bool):
+        self.fmt = fmt
+        self.file = path.open("a" if resume else "w", newline="")
+        self.csv = None
+        if fmt == "csv":
+            self.csv = csv.DictWriter(self.file, fieldnames=COLUMNS)
+            if not resume:
+                self.csv.writeheader()
+
+    def write(self, record: bytes) -> None:
+        row = row_of(record)
+        if self.csv is not None:
+            self.csv.writerow(row)
+        else:
+            self.file.write(json.dumps(row, sort_keys=True) + "\n")
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class Progress:
+    """A one-line progress bar on stderr (records, percent, rate)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total = max(total, 1)
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.done = 0
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if not self.enabled:
+            return
+        import sys
+
+        fraction = min(1.0, self.done / self.total)
+        rate = self.done / max(time.monotonic() - self.started, 1e-6)
+        bar = "#" * int(fraction * 30)
+        sys.stderr.write(f"\r[{bar:30}] {self.done}/{self.total} records {fraction:4.0%} {rate:6.0f} rec/s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            import sys
+
+            sys.stderr.write("\n")
+
+
+def download(
+    connect: Callable[[], DeviceClient],
+    path: Path,
+    *,
+    fmt: str = "jsonl",
+    start: int | None = None,
+    progress: bool = False,
+    reconnects: int = 5,
+    say: Callable[[str], None] = print,
+) -> dict:
+    """Download the log into `path` (resuming it if it holds records); verify the chain."""
+    resume = path.exists() and path.stat().st_size > 0
+    prev_hash = None
+    next_index = start
+    if resume:
+        rows = read_rows(path)
+        if rows:
+            records = raw_records(rows, path)
+            prev_hash = eventlog.record_hash(records[-1])
+            next_index = eventlog.record_index(records[-1]) + 1
+            _truncate_torn_tail(path, fmt)
+    writer = _Writer(path, fmt, resume)
+    written = 0
+    first = next_index
+    resumes = 0
+    problem = None
+    bar = None
+    try:
+        attempts = 0
+        while True:
+            try:
+                client = connect()
+            except LinkError as exc:
+                attempts += 1
+                if attempts > reconnects:
+                    raise
+                say(f"reconnecting ({attempts}/{reconnects}): {exc}")
+                continue
+            try:
+                info = client.log_info()
+                low, high = info["first"], info["first"] + info["count"]
+                if next_index is None:
+                    next_index = low
+                    first = low
+                    prev_hash = eventlog.GENESIS if low == 0 else None
+                if next_index < low:
+                    raise LogFileError(
+                        f"the handset no longer holds records {next_index}..{low - 1} "
+                        "(already downloaded and released at an earlier visit)"
+                    )
+                if bar is None:
+                    bar = Progress(high - next_index, progress)
+                for page_first, records in client.read_log(next_index, high - next_index):
+                    problem = eventlog.verify_chain(records, prev_hash=prev_hash, first_index=page_first)
+                    if problem is not None:
+                        problem = (page_first + problem[0], problem[1])
+                        break
+                    for record in records:
+                        writer.write(record)
+                    writer.flush()
+                    prev_hash = eventlog.record_hash(records[-1]) if records else prev_hash
+                    next_index = page_first + len(records)
+                    written += len(records)
+                    bar.update(len(records))
+                if problem is None and next_index == high and prev_hash != info["head_hash"]:
+                    problem = (next_index, "last record does not match the handset's head hash")
+                break
+            except LinkTimeout as exc:
+                attempts += 1
+                resumes += 1
+                if attempts > reconnects:
+                    raise
+                say(f"\nlink lost at record {next_index} ({exc}); resuming")
+            finally:
+                client.close()
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    total = (next_index or 0) - (first or 0)
+    return {
+        "path": str(path),
+        "format": fmt,
+        "records": total if not resume else written,
+        "written": written,
+        "first": first,
+        "last": (next_index or 1) - 1,
+        "resumes": resumes,
+        "chain_ok": problem is None,
+        "chain_problem": None if problem is None else f"record {problem[0]}: {problem[1]}",
+    }
+
+
+def _truncate_torn_tail(path: Path, fmt: str) -> None:
+    """Cut a last line that a cut-off writer left without its newline."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
