@@ -70,9 +70,10 @@ def hours(seconds):
 
 
 def minutes(seconds):
+    """4 MIN, then 50 S, 40 S ... in the last minute (rounded up)."""
     if seconds > 60:
         return "%d MIN" % ((seconds + 59) // 60)
-    return "%d S" % (seconds if seconds > 0 else 0)
+    return "%d S" % ((seconds + 9) // 10 * 10 if seconds > 0 else 0)
 
 
 def hours_minutes(seconds):
@@ -102,51 +103,65 @@ def _first_cause(causes):
     return ""
 
 
+def _tick(left, unit):
+    """Seconds until a countdown of `left` shown in whole `unit`s (rounded up) changes."""
+    return (left - 1) % unit + 1 if left > 0 else 0
+
+
+def _minutes_tick(left):
+    return _tick(left, 60 if left > 60 else 10)
+
+
 def screen(device):
-    """The (line1, line2) the handset shows for `device` now."""
+    """(line1, line2, tick): what the handset shows for `device` now, and the seconds
+    until a countdown on it changes (0: nothing counts down)."""
     if not device.provisioned:
-        return text("factory")
+        return text("factory") + (0,)
+    tb = device.tb
     codes = device.codes
     if codes.entry is not None:
-        return text("code_entry", codes.entry + "_")
-    wait = codes.wait_left(device.run_now())
+        return text("code_entry", codes.entry + "_") + (0,)
+    wait = codes.wait_left(tb)
     if codes.showing and wait > 0:
-        return text("code_wait", minutes(wait))
+        return text("code_wait", minutes(wait)) + (_minutes_tick(wait),)
     if codes.showing and codes.pending is not None:
-        return text("code_request", codes.pending["request"])
+        return text("code_request", codes.pending["request"]) + (0,)
     session = device.session.state
     if session == "test_requested":
         if device.last_abort:
-            return text("blow_again", ABORT_TEXTS.get(device.last_abort, "BLOW AGAIN"))
-        return text("blow")
+            return text("blow_again", ABORT_TEXTS.get(device.last_abort, "BLOW AGAIN")) + (0,)
+        return text("blow") + (0,)
     if session == "temporary_lockout":
-        return text("temporary_lockout", minutes(device.hold_left()))
-    if session == "retest_due":
-        return text("retest_due", minutes(device.retest_left()))
-    if session == "retest_in_progress":
-        return text("retest_again", minutes(device.retest_left()))
+        left = device.hold_left()
+        return text("temporary_lockout", minutes(left)) + (_minutes_tick(left),)
+    if session == "retest_due" or session == "retest_in_progress":
+        left = device.retest_left()
+        name = "retest_due" if session == "retest_due" else "retest_again"
+        return text(name, minutes(left)) + (_minutes_tick(left),)
     if session == "violation":
-        return text("violation")
+        return text("violation") + (0,)
     compliance = device.compliance.state
     if compliance == "early_service_recall":
         left = device.recall_left()
         if left >= DAY:
-            return text("recall_days", days(left))
-        return text("recall_hours", hours(left), _first_cause(device.causes))
+            return text("recall_days", days(left)) + (_tick(left, DAY),)
+        unit = HOUR if left > HOUR else 60
+        return text("recall_hours", hours(left), _first_cause(device.causes)) + (_tick(left, unit),)
     if session == "engine_enabled":
-        return text("passed")
+        return text("passed") + (0,)
     if compliance == "normal":
         left = device.service_left()
-        if left <= device.config.service_notice_s:
-            return text("service_soon", days(left))
-        return text("normal")
+        notice = device.config.service_notice_s
+        if left <= notice:
+            return text("service_soon", days(left)) + (_tick(left, DAY),)
+        return text("normal") + (left - notice if left - notice < 0x7FFFFFF else 0,)
     if compliance == "lockout":
-        return text("lockout_unpaid" if device.causes & 1 else "lockout")
+        return text("lockout_unpaid" if device.causes & 1 else "lockout") + (0,)
     if compliance == "code_unlock":
         left = device.override_left()
         if left is None:
-            return text("unlocked_for_good")
-        return text("unlocked", hours_minutes(left))
+            return text("unlocked_for_good") + (0,)
+        return text("unlocked", hours_minutes(left)) + (_tick(left, 60),)
     if compliance == "service":
-        return text("service")
-    return text("removed")
+        return text("service") + (0,)
+    return text("removed") + (0,)

@@ -29,13 +29,21 @@ class Codes:
         self.wrong = 0
         self.wait = None  # [wall, run] before which no code is checked
         self.used = 0  # overrides used in this service interval
+        self.spent = None  # (action, request) of the last code accepted: CODE_USED on reuse
         # screen only, not persisted
         self.entry = None  # digits typed so far on the keypad
         self.showing = False  # the request (or a wait) is on the screen
 
     # -- persistence
     def state(self):
-        return {"n": self.counter, "p": self.pending, "w": self.wrong, "t": self.wait, "u": self.used}
+        return {
+            "n": self.counter,
+            "p": self.pending,
+            "w": self.wrong,
+            "t": self.wait,
+            "u": self.used,
+            "s": self.spent,
+        }
 
     def restore(self, saved):
         self.counter = saved.get("n", 0)
@@ -43,6 +51,7 @@ class Codes:
         self.wrong = saved.get("w", 0)
         self.wait = saved.get("t")
         self.used = saved.get("u", 0)
+        self.spent = saved.get("s")
 
     # -- rules
     def wait_left(self, clock):
@@ -81,6 +90,7 @@ class Codes:
     def accepted(self):
         """The pending request's action, consumed (single use); resets the wrong count."""
         action = self.pending["action"]
+        self.spent = [action, self.pending["request"]]
         self.pending = None
         self.wrong = 0
         self.wait = None

