@@ -18,7 +18,7 @@ from pathlib import Path
 
 from firmware import eventlog
 from host_tools.device_client import DeviceClient
-from host_tools.link import LinkError, LinkTimeout
+from host_tools.link import BadReply, BadRequest, LinkError, Nack, ProtocolVersionError
 
 COLUMNS = ["index", "time", "kind", "kind_name", "compliance", "session", "brac", "value", "detail", "raw"]
 
@@ -202,7 +202,9 @@ def download(
                 if problem is None and next_index == high and prev_hash != info["head_hash"]:
                     problem = (next_index, "last record does not match the handset's head hash")
                 break
-            except LinkTimeout as exc:
+            except (Nack, ProtocolVersionError, BadReply, BadRequest):
+                raise  # the handset answered: reconnecting would not change the answer
+            except LinkError as exc:  # silence or a dead cable: reconnect and resume
                 attempts += 1
                 resumes += 1
                 if attempts > reconnects:

@@ -22,7 +22,7 @@ SERIAL = "LCI7-000123"
 class Bench:
     def __init__(self, tmp: Path, *, endpoint: str = "pty", faults: Faults | None = None,
                  provisioned: bool = True, installed: bool = True, speed: float = 1.0,
-                 directives: tuple = ()):
+                 directives: tuple = (), drives: int = 0):
         self.keys = tmp / "keys"
         made = keys.keygen(self.keys)
         self.root = keys.load_root_key(made["root_key"])
@@ -43,6 +43,8 @@ class Bench:
             self.sim_token("work_order", {"order": "installation", "id": "WO-1", "vehicle": "VIN-1"})
         for action, args in directives:
             self.sim_token(action, args)
+        for _ in range(drives):
+            self.drive()
         self.server = SerialServer(self.sim, pty=endpoint == "pty",
                                    tcp_port=0 if endpoint == "tcp" else None,
                                    faults=faults, speed=speed)
@@ -58,6 +60,16 @@ class Bench:
         now = client.status()["now"]
         client.submit_token(tokens.mint(self.root, SERIAL, action, args, now=now, ttl=3600,
                                         session_nonce=client.session_nonce))
+
+    def drive(self) -> None:
+        """One short sober drive on the virtual clock (before serving): start test, 20 min."""
+        sim = self.sim
+        sim.ignition(True)
+        sim.advance(5_000)
+        sim.blow(0)
+        sim.advance(20 * 60_000)
+        sim.ignition(False)
+        sim.advance(60 * 60_000)
 
     def args(self, *more: str) -> list[str]:
         return ["--port", self.url, "--keys", str(self.keys), *more]
