@@ -403,11 +403,12 @@ class EventLog:
         last = None
         damaged = 0
         size = len(data)
+        view = memoryview(data)  # records are checked in place, not copied
         while pos < size and count < self.per_segment:
             end = pos + 1 + data[pos]
             if end > size:
                 break  # torn: the record runs past the end of the file
-            record = data[pos + 1 : end]
+            record = view[pos + 1 : end]
             if not _segment_valid(record, expected + count):
                 if end == size:
                     break  # torn: the last record is incomplete

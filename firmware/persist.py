@@ -54,17 +54,42 @@ def decode_envelope(data):
 
 
 def _parse(data):
-    """(seq, state dict) of an intact envelope holding a JSON object, or None."""
+    """(seq, body) of an intact envelope holding a JSON object, or None."""
     found = decode_envelope(data)
-    if found is None:
+    if found is None or _load(found[1]) is None:
         return None
+    return found
+
+
+def _load(body):
     try:
-        state = json.loads(found[1])
+        state = json.loads(body)
     except (ValueError, UnicodeError):
         return None
-    if not isinstance(state, dict):
-        return None
-    return found[0], state
+    return state if isinstance(state, dict) else None
+
+
+_SCALARS = (bool, int, float, str)
+_SEQUENCES = (list, tuple)
+
+
+def _check(value, depth=0):
+    """Refuse what JSON cannot carry back (MicroPython's json.dumps writes repr() of it)."""
+    if depth > 16:
+        raise StateError("state nested too deep")
+    if value is None or isinstance(value, _SCALARS):
+        return
+    if isinstance(value, _SEQUENCES):
+        for item in value:
+            _check(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise StateError("state keys must be strings, not %r" % (key,))
+            _check(value[key], depth + 1)
+        return
+    raise StateError("%s is not a JSON type (hex-encode bytes)" % type(value).__name__)
 
 
 def _newer(a, b):
@@ -78,7 +103,7 @@ class StateFile:
         self.name = name
         self.new_name = name + ".new"
         self.seq = 0
-        self._body = None  # the body last loaded or saved, to skip saving an unchanged state
+        self._last = None  # a private copy of the state on flash, to skip unchanged saves
 
     def load(self):
         """The saved state (a dict), or None if nothing valid was ever saved."""
@@ -94,22 +119,25 @@ class StateFile:
                 storage.remove(self.new_name)  # torn or stale: the standing file wins
         if current is None:
             self.seq = 0
-            self._body = None
+            self._last = None
             return None
         self.seq = current[0]
-        self._body = _dump(current[1])
-        return current[1]
+        self._last = _load(current[1])
+        return _load(current[1])  # the caller's own copy: changing it changes nothing here
 
     def save(self, state):
         """Write `state` atomically; False if it equals what is already saved (no write)."""
-        body = _dump(state)
-        if body == self._body:
+        if not isinstance(state, dict):
+            raise StateError("a state must be a dict")
+        _check(state)
+        if self._last is not None and state == self._last:
             return False
+        body = json.dumps(state, separators=(",", ":")).encode()
         seq = (self.seq + 1) & 0xFFFFFFFF
         self.storage.write(self.new_name, encode_envelope(seq, body))
         self.storage.rename(self.new_name, self.name)
         self.seq = seq
-        self._body = body
+        self._last = _load(body)
         return True
 
     def clear(self):
@@ -118,14 +146,4 @@ class StateFile:
             if self.storage.size(name) >= 0:
                 self.storage.remove(name)
         self.seq = 0
-        self._body = None
-
-
-def _dump(state):
-    if not isinstance(state, dict):
-        raise StateError("a state must be a dict")
-    try:
-        text = json.dumps(state, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StateError("state is not JSON: %s" % exc)
-    return text.encode()
+        self._last = None
