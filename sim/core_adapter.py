@@ -32,11 +32,21 @@ def _load(path):
     return getattr(module, attr)
 
 
+def make_authority(serial, root_key, secret, config=None):
+    """firmware.authority.Authority with its own defaults.
+
+    Device passes its Config object as `config`; Authority takes a dict of its own
+    settings (code_digits). Until the two agree, the simulator builds it without one."""
+    from firmware.authority import Authority
+
+    return Authority(serial, root_key, secret)
+
+
 class CoreAdapter:
     def __init__(self, hw, config, identity):
         if not hasattr(hw, "caps"):
             hw.caps = BENCH_CAPS
-        make_authority = None
+        make_authority = globals()["make_authority"]
         if identity and identity.get("authority"):
             make_authority = _load(identity["authority"])
         self.device = Device(hw, Config(**(config or {})), make_authority=make_authority)

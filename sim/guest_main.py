@@ -19,13 +19,13 @@ import host  # noqa: E402
 from sim import guest_hal  # noqa: E402
 from sim.device_driver import DeviceDriver  # noqa: E402
 
-# The WASI build's garbage collector does not see a running function's frame when the
-# frame is too big for the C stack (MicroPython then puts it on the heap, held only by a
-# wasm local): a collection while such a function runs frees its frame under it (seen as
-# memory faults, or a local turning into another object). So automatic collection is
-# OFF, and the loop below collects at module level — where no function is running and
-# everything alive hangs off these module globals — long before the heap runs out.
-COLLECT_BELOW = 400 * 1024
+# The WASI build's garbage collector frees the frame of a running function whose frame
+# is over 11 words (MicroPython puts it on the heap, held only by a wasm local): a
+# collection in the middle of the core corrupts it (memory faults, a local turning into
+# another object). So automatic collection is OFF; the loop below collects at module
+# level, where no function is running and everything alive hangs off module globals,
+# and the host gives the VM a heap large enough for the heaviest command's garbage.
+COLLECT_BELOW = 24 * 1024 * 1024
 
 
 def _factory(path):
@@ -48,7 +48,10 @@ class Loop:
         self.result = None
         if not reply["ok"]:
             raise RuntimeError(reply["error"])
-        command = reply["value"]
+        self.command = reply["value"]
+
+    def execute(self):
+        command = self.command
         op = command["op"]
         if op == "exit":
             self.running = False
@@ -73,6 +76,7 @@ class Loop:
 gc.disable()
 LOOP = Loop(CORE, CONFIG, IDENTITY, BOARD, CAPS)  # noqa: F821 — prepended by the host
 while LOOP.running:
+    LOOP.serve_one()
     if gc.mem_free() < COLLECT_BELOW:
         gc.collect()
-    LOOP.serve_one()
+    LOOP.execute()

@@ -1,7 +1,7 @@
 """`--runtime micropython`: the core under real MicroPython, its hardware on this host.
 
-A thread runs sim/guest_main.py in the WASI MicroPython VM (host_tools/mpy_wasi.run_source,
-repository mounted read-only at /repo). Two host functions connect it to the simulator:
+A thread runs sim/guest_main.py in the WASI MicroPython VM (as host_tools/mpy_wasi does,
+with a larger heap: see HEAP; repository mounted read-only at /repo). Two host functions connect it to the simulator:
 
 - "next": the guest hands over the result of its last command and blocks here until the
   simulator sends the next one (a queue), so the VM runs only while the simulator waits
@@ -23,20 +23,54 @@ import threading
 from pathlib import Path
 
 from firmware import hal
+import wasmtime
+
 from host_tools import mpy_wasi
-from host_tools.mpy_wasi import run_source
 from sim.runtime import RuntimeFailure
 
-# mpy_wasi hands every host call a result buffer of _RESULT_CAP bytes from the guest's
-# ~1 MB heap (256 KB by default: four calls fill the heap). Our largest answer is a log
-# segment (32 records of <= 255 bytes, as hex, ~17 KB), so 24 KB is enough. The guest
-# runs with automatic GC off (see sim/guest_main.py), so this is what keeps it alive.
-# (Asked of the foundation: a result_cap parameter of run_source instead of this.)
-RESULT_CAP = 24 * 1024
-if mpy_wasi._RESULT_CAP > RESULT_CAP:
-    mpy_wasi._RESULT_CAP = RESULT_CAP
-
 REPO = Path(__file__).resolve().parents[1]
+
+# The guest's heap. The WASI build's garbage collector frees the frame of a running
+# function whose frame is larger than 11 words (MicroPython puts those on the heap, held
+# only by a wasm local the collector cannot see): any collection in the middle of the
+# core corrupts it. So the guest never collects while the core runs (sim/guest_main.py),
+# only between commands, and needs a heap that holds the garbage of the heaviest command
+# (a pure-Python Ed25519 check of a token). The core's own heap budget on a board is
+# measured by bench/firmware.py, not here.
+HEAP = "64M"
+MEMORY_BYTES = 256 * 1024 * 1024
+
+
+def run_guest(source: str, host_functions: dict, heap: str = HEAP) -> mpy_wasi.GuestResult:
+    """host_tools.mpy_wasi.run_source with a heap size (`micropython -X heapsize=`)."""
+    engine, module = mpy_wasi._engine_and_module()
+    store = wasmtime.Store(engine)
+    store.set_limits(memory_size=MEMORY_BYTES)
+    store.set_epoch_deadline(1)
+    out: list[bytes] = []
+    err: list[bytes] = []
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = ["micropython", "-X", f"heapsize={heap}", "-c", source]
+    wasi.env = []
+    wasi.stdout_custom = lambda data: out.append(bytes(data))
+    wasi.stderr_custom = lambda data: err.append(bytes(data))
+    wasi.preopen_dir(str(REPO), "/repo", fs_mutable=False)
+    store.set_wasi(wasi)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    mpy_wasi._define_host_call(linker, store, host_functions)
+    exit_code = 0
+    try:
+        instance = linker.instantiate(store, module)
+        instance.exports(store)["_start"](store)
+    except wasmtime.ExitTrap as exc:
+        exit_code = exc.code
+    except wasmtime.Trap as exc:
+        err.append(f"\n[micropython VM stopped: {str(exc).splitlines()[0]}]\n".encode())
+        exit_code = 134
+    return mpy_wasi.GuestResult(
+        exit_code, b"".join(out).decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace")
+    )
 GUEST = (Path(__file__).parent / "guest_main.py").read_text()
 _DONE = object()
 
@@ -72,8 +106,7 @@ _OUTPUTS = {
 class MicroPythonRuntime:
     name = "micropython"
 
-    def __init__(self, hw: hal.Hardware, config: dict, identity: dict, core: str,
-                 timeout_s: float | None = None):
+    def __init__(self, hw: hal.Hardware, config: dict, identity: dict, core: str):
         self.hw = hw
         self.hw_calls = 0
         self._commands: queue.Queue = queue.Queue()
@@ -86,19 +119,13 @@ class MicroPythonRuntime:
             "import json as _j\nCONFIG = _j.loads(CONFIG)\nIDENTITY = _j.loads(IDENTITY)\n"
         )
         self._source = prelude + GUEST
-        self._thread = threading.Thread(target=self._run, args=(timeout_s,), daemon=True,
-                                        name="lci-sim-micropython")
+        self._thread = threading.Thread(target=self._run, daemon=True, name="lci-sim-micropython")
         self._thread.start()
 
     # -- the VM thread ---------------------------------------------------------------------------
-    def _run(self, timeout_s) -> None:
+    def _run(self) -> None:
         try:
-            self.result = run_source(
-                self._source,
-                mounts={"/repo": REPO},
-                host_functions={"next": self._next, "hw": self._hw},
-                timeout_s=timeout_s,
-            )
+            self.result = run_guest(self._source, {"next": self._next, "hw": self._hw})
         except Exception as exc:  # the VM could not even start
             self.result = exc
         finally:
