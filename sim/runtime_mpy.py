@@ -22,9 +22,9 @@ import queue
 import threading
 from pathlib import Path
 
-from firmware import hal
 import wasmtime
 
+from firmware import hal
 from host_tools import mpy_wasi
 from sim.runtime import RuntimeFailure
 
