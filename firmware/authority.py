@@ -63,20 +63,6 @@ class Grant:
         return "Grant(%s %r by %s)" % (self.action, self.args, self.key_id)
 
 
-def _parsed(token):
-    try:
-        return tokens.parse_token(token)
-    except tokens.TokenError as exc:
-        raise Refused(exc.code, exc.detail)
-
-
-def _decoded(token):
-    try:
-        return tokens.decode_token(token)
-    except tokens.TokenError as exc:
-        raise Refused(exc.code, exc.detail)
-
-
 def _check_window(token, now):
     if now < token.not_before:
         raise Refused(errors.NOT_YET_VALID, "valid from %d, now %d" % (token.not_before, now))
@@ -103,37 +89,55 @@ def _check_scope(token, cert, now):
         raise Refused(errors.DELEGATION_EXPIRED, "%s expired at %d" % (token.key_id, cert.expires))
 
 
+def _checked_serial(serial):
+    if not isinstance(serial, str) or not serial:
+        raise ValueError("serial must be a non-empty string")
+    return serial
+
+
+def _checked_root(key):
+    key = bytes(key)
+    if not ed25519.valid_public_key(key):
+        raise ValueError("root public key is not a valid Ed25519 key")
+    return key
+
+
+def _checked_secret(secret):
+    secret = bytes(secret)
+    if len(secret) != 32:
+        raise ValueError("device secret must be 32 bytes")
+    return secret
+
+
+def _settings(config):
+    out = dict(DEFAULTS)
+    for key in config or {}:
+        if key not in DEFAULTS:
+            raise ValueError("unknown authority setting %r" % key)
+        out[key] = config[key]
+    if out["code_digits"] not in (8, 9):
+        raise ValueError("code_digits is 8 or 9")
+    return out
+
+
 class Authority:
     def __init__(self, serial, root_public_key, device_secret, config=None):
-        if not isinstance(serial, str) or not serial:
-            raise ValueError("serial must be a non-empty string")
-        root_public_key = bytes(root_public_key)
-        if not ed25519.valid_public_key(root_public_key):
-            raise ValueError("root public key is not a valid Ed25519 key")
-        device_secret = bytes(device_secret)
-        if len(device_secret) != 32:
-            raise ValueError("device secret must be 32 bytes")
-        self.serial = serial
-        self.root_public_key = root_public_key
-        self.root_id = tokens.root_id(root_public_key)
-        self._secret = device_secret
-        self.config = dict(DEFAULTS)
-        if config:
-            for key in config:
-                if key not in DEFAULTS:
-                    raise ValueError("unknown authority setting %r" % key)
-                self.config[key] = config[key]
+        self.serial = _checked_serial(serial)
+        self.root_public_key = _checked_root(root_public_key)
+        self.root_id = tokens.root_id(self.root_public_key)
+        self.config = _settings(config)
+        self._codes = keypad.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
         self._certs = []  # SHA-256 of certificates whose root signature verified
 
     # ---- signed tokens -------------------------------------------------------------------
     def check_token(self, token, now, session_nonce, used_ids):
         """A Grant for a valid token, else Refused (see the module docstring for the order)."""
-        token = _parsed(token)
+        token = tokens.parse_token(token)  # a TokenError is a Refused
         if token.root_id != self.root_id:
             raise Refused(errors.UNKNOWN_KEY, "signed under another provider root")
         if not ed25519.verify(self._signer(token), token.signed, token.signature):
             raise Refused(errors.BAD_SIGNATURE, "token signature does not verify")
-        token = _decoded(token)
+        token = tokens.decode_token(token)
         if token.serial != self.serial:
             raise Refused(errors.WRONG_DEVICE, "token for %s" % token.serial)
         _check_scope(token, token.certificate, now)
@@ -181,4 +185,4 @@ class Authority:
 
     def check_code(self, request, code, action):
         """True if `code` is the provider's answer to `request` for `action` (constant time)."""
-        return keypad.check_code(self._secret, self.serial, request, code, action, self.config["code_digits"])
+        return self._codes.check(request, code, action)

@@ -5,8 +5,10 @@ A client on the phone reads the request code from the handset; the provider's to
 compute with this module (MicroPython and CPython):
 
     request = request_code(serial, action, counter, nonce)       "1042 3718 2296"
-    code    = answer_code(secret, serial, request, action)        "39517204"
-    check_code(secret, serial, request, code, action) -> bool     constant-time compare
+    key = CodeKey(secret, serial)                                 (digits=8)
+    code = key.answer(request, action)                            "39517204"
+    key.check(request, code, action) -> bool                      constant-time compare
+    answer_code(...) / check_code(...)                            the same, as functions
 
 The request is 12 digits: the action's digit (its index in protocol.messages.ACTIONS), the
 request counter mod 1000 (3 digits), 7 digits of SHA-256 over the serial, the full counter
@@ -124,10 +126,12 @@ def normalize(text):
 
 def group(digits, size=4):
     """Digits in groups for reading aloud: "104237182296" -> "1042 3718 2296"."""
-    parts = []
-    for i in range(0, len(digits), size):
-        parts.append(digits[i : i + size])
-    return " ".join(parts)
+    out = digits[:size]
+    i = size
+    while i < len(digits):
+        out += " " + digits[i : i + size]
+        i += size
+    return out
 
 
 # ---- request and answer ------------------------------------------------------------------
@@ -146,13 +150,19 @@ def _nonce_bytes(nonce):
     return bytes(nonce)
 
 
+def _request_mix(serial, counter, nonce):
+    """7 digits of SHA-256 over the serial, the full counter and the nonce."""
+    data = b"LCI-777 request\x00" + serial.encode() + b"\x00" + str(counter).encode()
+    mix = sha256(data + b"\x00" + _nonce_bytes(nonce)).digest()
+    return _zero_padded(int.from_bytes(mix[:8], "big") % 10000000, 7)
+
+
 def request_code(serial, action, counter, nonce):
     """The request code the handset shows (12 digits in three groups of four)."""
     if type(counter) is not int or counter < 0:
         raise ValueError("the request counter is an integer >= 0")
-    mix = sha256(b"LCI-777 request\x00" + serial.encode() + b"\x00" + str(counter).encode() + b"\x00" + _nonce_bytes(nonce)).digest()
     body = str(action_digit(action)) + _zero_padded(counter % 1000, 3)
-    body += _zero_padded(int.from_bytes(mix[:8], "big") % 10000000, 7)
+    body += _request_mix(serial, counter, nonce)
     return group(body + str(damm(body)))
 
 
@@ -171,27 +181,50 @@ def parse_request(request, action=None):
     return digits
 
 
-def _mac_input(serial, request_digits, action):
-    return DOMAIN + b"\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + request_digits.encode()
+def _request_for(request, action):
+    """The request's digits if it is well formed and issued for `action`, else None."""
+    digits = normalize(request)
+    if digits is None or len(digits) != REQUEST_DIGITS or damm(digits) != 0:
+        return None
+    if action not in CODE_ACTIONS or digits[0] != str(ACTIONS.index(action)):
+        return None
+    return digits
+
+
+class CodeKey:
+    """One device's code key: its keypad secret and serial, and the code length."""
+
+    def __init__(self, secret, serial, digits=CODE_DIGITS):
+        self.secret = bytes(secret)
+        self.prefix = DOMAIN + b"\x00" + serial.encode() + b"\x00"
+        self.digits = digits
+
+    def _answer(self, request_digits, action):
+        data = self.prefix + action.encode() + b"\x00" + request_digits.encode()
+        value = truncate(hmac_sha256(self.secret, data)) % (10**self.digits)
+        return _zero_padded(value, self.digits)
+
+    def answer(self, request, action):
+        """The answer to `request` for `action`; ValueError if the request is not valid for it."""
+        return self._answer(parse_request(request, action), action)
+
+    def check(self, request, code, action):
+        """True if `code` answers `request` for `action` (constant-time); never raises."""
+        code = normalize(code)
+        request = _request_for(request, action)
+        if code is None or request is None or len(code) != self.digits:
+            return False
+        return equal(code.encode(), self._answer(request, action).encode())
 
 
 def answer_code(secret, serial, request, action, digits=CODE_DIGITS):
     """The provider's answer to `request` for `action` (a string of `digits` digits)."""
-    request_digits = parse_request(request, action)
-    value = truncate(hmac_sha256(secret, _mac_input(serial, request_digits, action)))
-    return _zero_padded(value % (10**digits), digits)
+    return CodeKey(secret, serial, digits).answer(request, action)
 
 
 def check_code(secret, serial, request, code, action, digits=CODE_DIGITS):
     """True if `code` is the answer to `request` for `action`; never raises on bad input."""
-    entered = normalize(code)
-    if entered is None or len(entered) != digits:
-        return False
-    try:
-        expected = answer_code(secret, serial, request, action, digits)
-    except ValueError:
-        return False
-    return equal(entered.encode(), expected.encode())
+    return CodeKey(secret, serial, digits).check(request, code, action)
 
 
 # ---- back-off ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import struct
 from hashlib import sha256
 
 from protocol import errors
+from protocol.endpoint import Refused
 
 MAGIC = b"L7"
 VERSION = 1
@@ -54,16 +55,16 @@ SESSION_BOUND = ("service", "set_time")
 ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exchange")
 
 # argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most MAX_TEXT
-# characters, "order" one of ORDERS. Each action takes exactly these keys.
+# characters, "order" one of ORDERS. Each action takes exactly these (name, kind) pairs.
 ARGUMENTS = {
-    "unlock": {"seconds": "uint"},
-    "service": {},
-    "service_close": {"next_service": "uint"},
-    "set_time": {"time": "uint"},
-    "recall": {"cause": "text", "days": "uint"},
-    "lockout": {"cause": "text"},
-    "clear": {"cause": "text"},
-    "work_order": {"order": "order", "id": "text", "vehicle": "text"},
+    "unlock": (("seconds", "uint"),),
+    "service": (),
+    "service_close": (("next_service", "uint"),),
+    "set_time": (("time", "uint"),),
+    "recall": (("cause", "text"), ("days", "uint")),
+    "lockout": (("cause", "text"),),
+    "clear": (("cause", "text"),),
+    "work_order": (("order", "order"), ("id", "text"), ("vehicle", "text")),
 }
 MAX_TEXT = 64
 
@@ -77,13 +78,10 @@ MAX_TOKEN_BYTES = 510  # TOKEN's blob in one 512-byte payload (SPEC section 6.8)
 U32_MAX = 0xFFFFFFFF
 
 
-class TokenError(ValueError):
-    """A token or certificate that cannot be accepted as bytes; `code` is its NACK code."""
+class TokenError(Refused):
+    """A token or certificate that cannot be accepted; `code` is its NACK code, `detail` why.
 
-    def __init__(self, code, detail):
-        ValueError.__init__(self, detail)
-        self.code = code
-        self.detail = detail
+    It is a Refused, so the Authority lets it through to the core as the NACK."""
 
 
 def _malformed(detail):
@@ -332,15 +330,37 @@ def _json_object(raw):
     return value
 
 
-def _check_value(action, name, kind, value):
+def _value_fits(kind, value):
     if kind == "uint":
-        ok = type(value) is int and 0 <= value <= U32_MAX
-    elif kind == "order":
-        ok = isinstance(value, str) and value in ORDERS
-    else:
-        ok = isinstance(value, str) and len(value) <= MAX_TEXT
-    if not ok:
-        raise TokenError(errors.BAD_ARGUMENT, "%s: bad %s %r" % (action, name, value))
+        return type(value) is int and 0 <= value <= U32_MAX
+    if kind == "order":
+        return isinstance(value, str) and value in ORDERS
+    return isinstance(value, str) and len(value) <= MAX_TEXT
+
+
+def _unknown_name(schema, args):
+    """The first key of `args` that the schema does not name, or None."""
+    names = list(args)
+    i = 0
+    while i < len(names):
+        j = 0
+        while j < len(schema) and schema[j][0] != names[i]:
+            j += 1
+        if j == len(schema):
+            return names[i]
+        i += 1
+    return None
+
+
+def _bad_value(schema, args):
+    """The first schema name missing from `args` or of the wrong kind, or None."""
+    i = 0
+    while i < len(schema):
+        name = schema[i][0]
+        if name not in args or not _value_fits(schema[i][1], args[name]):
+            return name
+        i += 1
+    return None
 
 
 def check_args(action, args):
@@ -350,13 +370,12 @@ def check_args(action, args):
         raise TokenError(errors.NOT_SUPPORTED, "unknown action %r" % action)
     if not isinstance(args, dict):
         raise TokenError(errors.BAD_ARGUMENT, "%s: args must be an object" % action)
-    for name in args:
-        if name not in schema:
-            raise TokenError(errors.BAD_ARGUMENT, "%s takes no %r" % (action, name))
-    for name in schema:
-        if name not in args:
-            raise TokenError(errors.BAD_ARGUMENT, "%s needs %r" % (action, name))
-        _check_value(action, name, schema[name], args[name])
+    name = _unknown_name(schema, args)
+    if name is not None:
+        raise TokenError(errors.BAD_ARGUMENT, "%s takes no argument %r" % (action, name))
+    name = _bad_value(schema, args)
+    if name is not None:
+        raise TokenError(errors.BAD_ARGUMENT, "%s: %r missing or out of range" % (action, name))
 
 
 def decode_token(token):
