@@ -7,6 +7,8 @@ refused with ConfigError, so a typo never silently keeps a default. `as_dict()` 
 CONFIG_GET sends to the host.
 """
 
+from firmware import keypad
+
 DAY = 86400
 HOUR = 3600
 MINUTE = 60
@@ -52,9 +54,10 @@ DEFAULTS = {
     "override_dead_s": (24 * HOUR, 0, 7 * DAY),  # nothing of it survives past this
     "overrides_per_service": (1, 0, 10),
     # wrong keypad codes: free tries, then a wait that doubles per wrong code, capped
-    "code_free_tries": (3, 0, 20),
-    "code_backoff_s": (30, 1, DAY),
-    "code_backoff_max_s": (HOUR, 1, 30 * DAY),
+    # (the schedule of firmware/keypad.py; docs/security.md derives the brute-force time)
+    "code_free_tries": (keypad.BACKOFF_FREE_TRIES, 0, 20),
+    "code_backoff_s": (keypad.BACKOFF_FIRST_S, 1, DAY),
+    "code_backoff_max_s": (keypad.BACKOFF_MAX_S, 1, 30 * DAY),
     # housekeeping
     "run_save_s": (5 * MINUTE, 10, DAY),  # how often the accumulated run clock is saved
     "used_tokens_kept": (32, 4, 256),  # replay records kept (tokens also expire)

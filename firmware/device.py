@@ -29,6 +29,7 @@ from firmware.config import DAY, Config
 from firmware.eventlog import EventLog
 from firmware.hal import BreathSample
 from firmware.handler import Handler
+from firmware.keypad import normalize
 from firmware.machine import Machine
 from firmware.override import CODE_ACTIONS, MAX_DIGITS, Codes
 from firmware.persist import StateFile
@@ -167,7 +168,7 @@ class Device:
                 maker = Authority
             except ImportError:
                 return None
-        return maker(serial, root_key, secret, self.config)
+        return maker(serial, root_key, secret)  # the Authority's own settings are its defaults
 
     def _state(self):
         used = []
@@ -526,7 +527,8 @@ class Device:
 
     def enter_code(self, code):
         """Check a keypad code against the pending request; (action, until wall time or 0)."""
-        if not isinstance(code, str) or not code.isdigit() or len(code) > MAX_DIGITS:
+        code = normalize(code)
+        if not code or len(code) > MAX_DIGITS:
             raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % MAX_DIGITS)
         try:
             action, until = self._apply(self._enter_code, code)
@@ -711,13 +713,15 @@ class Device:
         """One CALIBRATE step in service mode; (measured, passed, detail)."""
         if self.compliance.state != "service":
             raise Refused(errors.NOT_IN_SERVICE)
-        return self._apply(self._calibrate, step, reference)
+        result = self._apply(self._calibrate, step, reference)
+        self.cal_sample = None  # used up by the step that succeeded
+        return result
 
     def _take_gas(self):
+        """The raw reading of the dry gas; the sample is kept until a step succeeds."""
+        if self.cal_sample is None:
+            self.cal_sample = self.hw.sensor.take()
         sample = self.cal_sample
-        self.cal_sample = None
-        if sample is None:
-            sample = self.hw.sensor.take()
         return None if sample is None else sample.fuel_cell
 
     def _calibrate(self, step, reference):

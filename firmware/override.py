@@ -9,15 +9,16 @@ around it (defaults from WAC 204-50-092, all in firmware/config.py):
 - an "unlock" lifts a lockout for min(override_s, what is left of override_dead_s), at
   most overrides_per_service times per service interval; breath tests still apply and a
   temporary (failed-test) lockout is never lifted by it;
-- after code_free_tries wrong codes, each further try waits code_backoff_s doubling per
-  wrong code up to code_backoff_max_s; a right code or a service visit resets it.
+- wrong codes: the back-off schedule of firmware/keypad.py (backoff_seconds) with the
+  numbers from the configuration (code_free_tries, code_backoff_s, code_backoff_max_s,
+  whose defaults are keypad.BACKOFF_*); a right code or a service visit resets it.
 Times are dual: a (wall, run) pair expires when either clock passes it (see device.py).
 """
 
+from firmware.keypad import CODE_ACTIONS, backoff_seconds  # noqa: F401 (CODE_ACTIONS re-exported)
 from protocol import errors
 from protocol.endpoint import Refused
 
-CODE_ACTIONS = ("unlock", "clear")
 MAX_DIGITS = 16
 
 
@@ -75,16 +76,13 @@ class Codes:
     def wrong_code(self, clock):
         """Count a wrong code; the back-off (seconds) now in force."""
         self.wrong += 1
-        over = self.wrong - self.config.code_free_tries
-        if over <= 0:
-            return 0
-        wait = self.config.code_backoff_s
-        while over > 1 and wait < self.config.code_backoff_max_s:
-            wait *= 2
-            over -= 1
-        if wait > self.config.code_backoff_max_s:
-            wait = self.config.code_backoff_max_s
-        self.wait = clock.after(wait)
+        config = self.config
+        wait = backoff_seconds(
+            self.wrong,
+            {"free_tries": config.code_free_tries, "first_s": config.code_backoff_s, "max_s": config.code_backoff_max_s},
+        )
+        if wait:
+            self.wait = clock.after(wait)
         return wait
 
     def accepted(self):

@@ -105,12 +105,13 @@ class Sensor(hal.BreathSensor):
 
 
 class Rig:
-    def __init__(self, config=None, flash=None, wall=START, provision=True, install=True, seed=1, caps=0):
+    def __init__(self, config=None, flash=None, wall=START, provision=True, install=True, seed=1, caps=0, log_segments=0):
         self.config = config or Config()
         self.flash = flash or RamFlash()
         self.clock = Clock(wall)
         self.seed = seed
         self.caps = caps
+        self.log_segments = log_segments  # a small log (segments of 4 records), 0 = the default
         self.events = []
         self.written = []
         self.build()
@@ -136,7 +137,10 @@ class Rig:
         )
         self.hw.serial.write = self._wrote
         self.hw.caps = self.caps
-        self.device = Device(self.hw, self.config, make_authority=AuthorityDouble)
+        log = None
+        if self.log_segments:
+            log = eventlog.EventLog(self.flash, records_per_segment=4, max_segments=self.log_segments, reserve=4)
+        self.device = Device(self.hw, self.config, make_authority=AuthorityDouble, log=log)
         send = self.device.on_event
 
         def seen(kind, detail=""):
