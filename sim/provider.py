@@ -11,6 +11,8 @@ Never use these keys outside the simulator: anyone with the seed has them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from host_tools import codes, keys, tokens
@@ -37,6 +39,38 @@ class Provider:
         public = private.public_key().public_bytes_raw()
         certificate = keys.certify(self.root, key_id, public, scopes, issued=issued, expires=expires)
         return keys.DelegatedKey(private, certificate, self.root.public_key)
+
+    @classmethod
+    def from_directory(cls, directory, serial: str = DEFAULT_SERIAL) -> Provider:
+        """The provider whose keys `lci-tool keygen` wrote to `directory` (root.key, master.secret;
+        tech.key and billing.key if present, else the root signs everything)."""
+        directory = Path(directory)
+        provider = cls.__new__(cls)
+        provider.serial = serial
+        provider.root = keys.load_root_key(directory / keys.ROOT_KEY_FILE)
+        provider.master = keys.load_master_secret(directory / keys.MASTER_SECRET_FILE)
+        provider._ids = seeded(provider.root.public_key.hex(), "token-ids")
+        for name in ("technician", "billing"):
+            path = directory / f"{name}.key"
+            setattr(provider, name, keys.load_delegated_key(path) if path.exists() else provider.root)
+        return provider
+
+    def save(self, directory, *, overwrite: bool = False) -> dict:
+        """Write the keys where lci-tool finds them: root.key, root.pub, master.secret,
+        technician.key, billing.key (mode 0600). Returns the paths."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "root_key": keys.save_root_key(directory / keys.ROOT_KEY_FILE, self.root, overwrite=overwrite),
+            "root_public": keys.save_public_key(directory / keys.ROOT_PUBLIC_FILE, self.root.public_key,
+                                                overwrite=overwrite),
+            "master_secret": keys.save_master_secret(directory / keys.MASTER_SECRET_FILE, self.master,
+                                                     overwrite=overwrite),
+            "technician": keys.save_delegated_key(directory / "technician.key", self.technician,
+                                                  overwrite=overwrite),
+            "billing": keys.save_delegated_key(directory / "billing.key", self.billing, overwrite=overwrite),
+        }
+        return {name: str(path) for name, path in paths.items()}
 
     # -- the factory's side ---------------------------------------------------------------------
     def device_secret(self) -> bytes:

@@ -56,6 +56,7 @@ class Simulator:
         hardware: SimHardware | None = None,
         record_log: bool = True,
         core: str | None = None,
+        keep_timeline: bool = True,
     ):
         from sim.runtime import DEFAULT_CORE, make_runtime
 
@@ -68,6 +69,7 @@ class Simulator:
         self.identity = dict(identity or {})
         self.record_log = record_log
         self.timeline: list[dict] = []
+        self.keep_timeline = keep_timeline  # False: entries only go to the listeners
         self.listeners: list[Callable[[dict], None]] = []
         self.serial_sinks: list[Callable[[bytes], None]] = []
         self.hw.serial.sink = self._serial_out
@@ -99,15 +101,16 @@ class Simulator:
             "display": [self.hw.display.line1, self.hw.display.line2],
             "detail": detail if detail is not None else {},
         }
-        self.timeline.append(entry)
+        if self.keep_timeline:
+            self.timeline.append(entry)
         for listener in self.listeners:
             listener(entry)
         return entry
 
     # -- talking to the core ------------------------------------------------------------------
-    def _apply(self, result: dict) -> dict:
-        """Take in a runtime result: new state, new log records, next deadline, a power cut."""
-        relay, alarm = self.hw.relay.closed, self.hw.alarm.on
+    def _apply(self, result: dict, relay: bool, alarm: bool) -> dict:
+        """Take in a runtime result: new state, new log records, next deadline, a power cut.
+        `relay` and `alarm` are the outputs as they were before the command."""
         old = dict(self.state)
         self.state["compliance"] = result.get("compliance", old["compliance"])
         self.state["session"] = result.get("session", old["session"])
@@ -139,7 +142,8 @@ class Simulator:
             raise SimError(f"the handset is off (power cut): cannot {op}")
         args["now"] = self.clock.monotonic_ms()
         args["wall"] = self.clock.now()
-        return self._apply(self.runtime.call(op, args))
+        relay, alarm = self.hw.relay.closed, self.hw.alarm.on
+        return self._apply(self.runtime.call(op, args), relay, alarm)
 
     # -- time --------------------------------------------------------------------------------------
     def next_deadline_ms(self) -> int | None:

@@ -1,0 +1,280 @@
+"""Fleet mode: many simulated handsets, randomized drivers, days of driving, statistics.
+
+`lci-sim fleet --devices N --days D --seed S` installs N units and lets each driver live
+D days: one to four trips a day; some drivers drink (a share of their trips start over
+the set point, and they try again after the temporary lockout), some skip or refuse
+rolling retests, some lose power now and then (sometimes in the middle of a flash write),
+some tamper, some do not pay (a billing recall directive, then a lockout if still unpaid,
+then payment clears it). A unit goes to the service center when its display says service
+is due, when it is in recall, or when it is locked out. Everything is seeded: the same
+seed gives the same fleet, trip for trip.
+
+It is a soak test of the core as much as a demo: core faults and simulator errors are
+counted and reported, never swallowed.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from host_tools.link import LinkError
+from sim import driving
+from sim.provider import Provider
+from sim.simulator import DAY, HOUR, MINUTE, SimError, Simulator
+from sim.technician import Technician
+
+START_S = 189_000_000  # 2025-12-28, a Sunday, in core seconds
+
+
+@dataclass
+class Profile:
+    """One driver's habits (probabilities per trip or per day)."""
+
+    drinks: float  # share of trips started over the set point
+    skips: float  # share of retests ignored
+    refuses: float  # share of retests refused
+    power_loss: float  # chance per day of a power cut (battery work, jump start)
+    tamper: float  # chance per day of unplugging the sensor
+    unpaid: float  # chance per billing cycle (28 days) of not paying on time
+    trips_per_day: tuple[int, int] = (1, 4)
+
+    @classmethod
+    def random(cls, rng: random.Random) -> Profile:
+        kind = rng.random()
+        return cls(
+            drinks=rng.choice((0.0, 0.0, 0.02, 0.05, 0.15)) if kind < 0.8 else 0.3,
+            skips=rng.choice((0.0, 0.01, 0.03, 0.1)),
+            refuses=rng.choice((0.0, 0.0, 0.01, 0.05)),
+            power_loss=rng.choice((0.0, 0.01, 0.03)),
+            tamper=rng.choice((0.0, 0.0, 0.0, 0.005)),
+            unpaid=rng.choice((0.0, 0.0, 0.1, 0.3)),
+        )
+
+
+@dataclass
+class Stats:
+    devices: int = 0
+    days: int = 0
+    trips: int = 0
+    tests: int = 0
+    passes: int = 0
+    fails: int = 0
+    aborts: int = 0
+    retests: int = 0
+    violations: int = 0
+    recalls: int = 0
+    lockouts: int = 0
+    unlocks: int = 0
+    service_visits: int = 0
+    calibrations_failed: int = 0
+    power_cuts: int = 0
+    tampers: int = 0
+    directives: int = 0
+    log_records: int = 0
+    chain_breaks: int = 0
+    core_faults: int = 0
+    sim_errors: int = 0
+    errors: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    simulated_s: int = 0
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "errors"}
+        out["errors"] = self.errors[:20]
+        out["compression"] = round(self.simulated_s / self.wall_s) if self.wall_s else None
+        return out
+
+    def count(self, entry: dict) -> None:
+        event = entry["event"]
+        if event in ("test_pass", "retest_pass"):
+            self.tests += 1
+            self.passes += 1
+        elif event in ("test_fail", "retest_fail"):
+            self.tests += 1
+            self.fails += 1
+        elif event in ("test_abort", "retest_abort"):
+            self.aborts += 1
+        elif event == "retest_due":
+            self.retests += 1
+        elif event == "violation":
+            self.violations += 1
+        elif event == "compliance_change":
+            to = entry["detail"].get("detail", "").split(" ")[0].split(">")[-1]
+            if to == "early_service_recall":
+                self.recalls += 1
+            elif to == "lockout":
+                self.lockouts += 1
+        elif event == "unlock_start":
+            self.unlocks += 1
+        elif event == "cal_fail":
+            self.calibrations_failed += 1
+        elif event == "core_fault":
+            self.core_faults += 1
+            self.errors.append(f"t={entry['t']}: core fault {entry['detail'].get('error')}")
+        elif event == "log_download" and not entry["detail"].get("chain_ok", True):
+            self.chain_breaks += 1
+        if entry["source"] == "device" and "index" in entry["detail"]:
+            self.log_records += 1
+
+
+class Unit:
+    """One installed handset, its driver and the service center that looks after it."""
+
+    def __init__(self, number: int, seed: int, stats: Stats, runtime: str, config: dict | None):
+        self.rng = random.Random(f"lci-fleet:{seed}:{number}")
+        self.profile = Profile.random(self.rng)
+        self.stats = stats
+        serial = f"LCI-FLEET-{number:04d}"
+        self.provider = Provider(f"{seed}:{number}", serial, start_s=START_S)
+        self.sim = Simulator(seed=f"{seed}:{number}", runtime=runtime, start_s=START_S,
+                             config=config or {}, identity=self.provider.identity(),
+                             keep_timeline=False)
+        self.sim.listeners.append(stats.count)
+        self.tech = Technician(self.sim, self.provider)
+        self.unpaid = False
+        self.tech.install(vehicle=f"VIN-{number:06d}")
+
+    def close(self) -> None:
+        self.tech.close()
+        self.sim.close()
+
+    # -- one day ------------------------------------------------------------------------------
+    def live_day(self, day: int) -> None:
+        sim, rng, profile = self.sim, self.rng, self.profile
+        day_start = day * DAY
+        if day % 28 == 27:
+            self._billing_cycle()
+        if rng.random() < profile.power_loss:
+            self._power_cut(day_start + rng.randrange(0, DAY))
+        if rng.random() < profile.tamper and sim.powered:
+            sim.run_until(max(sim.t_ms, day_start + 12 * HOUR))
+            sim.tamper("sensor")
+            sim.run_until(sim.t_ms + 10 * MINUTE)
+            sim.tamper("clear")
+            self.stats.tampers += 1
+        trips = rng.randint(*profile.trips_per_day)
+        times = sorted(rng.randrange(6 * HOUR, 22 * HOUR) for _ in range(trips))
+        for at in times:
+            at = max(day_start + at, sim.t_ms)
+            if at >= day_start + DAY:
+                break
+            sim.run_until(at)
+            self._trip()
+        self._maybe_service(day)
+        sim.run_until(max(sim.t_ms, day_start + DAY))
+
+    def _trip(self) -> None:
+        sim, rng, profile = self.sim, self.rng, self.profile
+        if not sim.powered:
+            sim.power_on()
+        self.stats.trips += 1
+        drunk = rng.random() < profile.drinks
+        brac = rng.randrange(250, 900) if drunk else rng.choice((0, 0, 0, 30, 80))
+        roll = rng.random()
+        retests = "skip" if roll < profile.skips else ("refuse" if roll < profile.skips + profile.refuses else "pass")
+        minutes = rng.randrange(10, 90)
+        trip = driving.drive(sim, minutes, brac=brac, retests=retests,
+                             retest_brac=brac if drunk else None)
+        if trip.start_result == "fail":
+            # wait out the temporary lockout, sober up a little, try again once
+            sim.run_until(sim.t_ms + 16 * MINUTE)
+            driving.drive(sim, minutes, brac=max(0, brac - 300), retests=retests)
+
+    def _power_cut(self, at: int) -> None:
+        sim = self.sim
+        sim.run_until(max(sim.t_ms, at))
+        if not sim.powered:
+            return
+        self.stats.power_cuts += 1
+        if self.rng.random() < 0.3:
+            sim.power_cut(mid_write=True)
+            sim.ignition(True)  # the next write is cut
+            sim.ignition(False)
+            if sim.powered:
+                sim.hw.storage.power_on()
+                sim.power_cut()
+        else:
+            sim.power_cut()
+        sim.run_until(sim.t_ms + self.rng.randrange(1, 30) * MINUTE)
+        sim.power_on()
+
+    def _billing_cycle(self) -> None:
+        if self.unpaid:
+            self._directive("lockout")
+            self.sim.run_until(self.sim.t_ms + self.rng.randrange(1, 3) * DAY)
+            self._directive("clear")
+            self.unpaid = False
+        elif self.rng.random() < self.profile.unpaid:
+            self._directive("recall", days=7)
+            self.unpaid = True
+
+    def _directive(self, action: str, **args) -> None:
+        if not self.sim.powered:
+            self.sim.power_on()
+        try:
+            self.tech.directive(action, **args)
+            self.stats.directives += 1
+        except LinkError as exc:
+            self.stats.errors.append(f"directive {action}: {exc}")
+
+    def _maybe_service(self, day: int) -> None:
+        sim = self.sim
+        if not sim.powered:
+            sim.power_on()
+        status = sim.status()
+        due_soon = status.get("service_due") and status["service_due"] - sim.clock.now() < 3 * 86400
+        if status["compliance"] in ("early_service_recall", "lockout") or due_soon:
+            if self.unpaid and status["compliance"] == "lockout" and not due_soon:
+                return  # the provider's lockout: paid at the next cycle, not a service matter
+            sim.run_until(sim.t_ms + 2 * HOUR)
+            try:
+                self.tech.service_visit()
+                self.stats.service_visits += 1
+            except LinkError as exc:
+                self.stats.errors.append(f"service visit day {day}: {exc}")
+
+
+def run(devices: int, days: int, seed: int = 0, runtime: str = "cpython",
+        config: dict | None = None, progress=None) -> Stats:
+    stats = Stats(devices=devices, days=days)
+    began = time.perf_counter()
+    for number in range(devices):
+        unit = None
+        try:
+            unit = Unit(number, seed, stats, runtime, config)
+            for day in range(days):
+                unit.live_day(day)
+            stats.simulated_s += unit.sim.t_ms // 1000
+        except (SimError, LinkError) as exc:
+            stats.sim_errors += 1
+            stats.errors.append(f"unit {number}: {type(exc).__name__}: {exc}")
+        finally:
+            if unit is not None:
+                unit.close()
+        if progress is not None:
+            progress(number + 1, devices)
+    stats.wall_s = time.perf_counter() - began
+    return stats
+
+
+def report(stats: Stats) -> str:
+    d = stats.as_dict()
+    per_trip = (lambda n: f"{n / stats.trips:.2f}/trip") if stats.trips else (lambda n: "")
+    lines = [
+        f"fleet: {stats.devices} devices x {stats.days} days, {stats.trips} trips",
+        f"  breath tests   {stats.tests:>8}  pass {stats.passes}, fail {stats.fails}, aborts {stats.aborts}",
+        f"  rolling retests{stats.retests:>8}  {per_trip(stats.retests)}",
+        f"  violations     {stats.violations:>8}",
+        f"  recalls        {stats.recalls:>8}",
+        f"  lockouts       {stats.lockouts:>8}",
+        f"  unlocks        {stats.unlocks:>8}",
+        f"  service visits {stats.service_visits:>8}  calibrations failed {stats.calibrations_failed}",
+        f"  power cuts     {stats.power_cuts:>8}  tampers {stats.tampers}  billing directives {stats.directives}",
+        f"  log records    {stats.log_records:>8}  chain breaks {stats.chain_breaks}",
+        f"  core faults    {stats.core_faults:>8}  simulator errors {stats.sim_errors}",
+        f"  wall time      {stats.wall_s:>8.2f} s  ({d['compression'] or 0:,}x real time)",
+    ]
+    lines.extend(f"  ! {error}" for error in stats.errors[:10])
+    return "\n".join(lines)

@@ -1,0 +1,170 @@
+"""The people on the wire in a simulation: the technician's laptop and the back office.
+
+`Technician(sim, provider)` talks to the simulated handset through the real host stack —
+host_tools.device_client over host_tools.link over the in-process transport
+(sim/transport.py) on the virtual clock — with tokens minted by the provider
+(sim/provider.py). It carries out what a service center does: installation and other
+work orders, service sessions with dry-gas calibration and log download, unlock tokens,
+set-time; and what the back office sends: billing directives. Each operation puts one
+"tech" or "billing" event on the simulator's timeline with its outcome; a refusal raises
+host_tools.link.Nack after being recorded.
+"""
+
+from __future__ import annotations
+
+from firmware import eventlog
+from host_tools.link import LinkError, Nack
+from protocol import errors, messages
+from sim.provider import Provider
+from sim.simulator import SECOND, Simulator
+from sim.transport import open_client
+
+DAY_S = 86_400
+CAL_STEPS = ("as_found", "adjust", "check", "finish")
+
+
+def _service_close_args() -> tuple:
+    from protocol import tokens
+
+    spec = getattr(tokens, "ARGUMENTS", {}).get("service_close", ())
+    return tuple(name for name, _ in spec)
+
+
+def nack_name(code: int) -> str:
+    for name in dir(errors):
+        if name.isupper() and getattr(errors, name) == code and name != "MEANINGS":
+            return name
+    return f"0x{code:02x}"
+
+
+class Technician:
+    def __init__(self, sim: Simulator, provider: Provider, *, baud: int = 0, timeout: float = 0.5):
+        self.sim = sim
+        self.provider = provider
+        self.client = open_client(sim, baud=baud, timeout=timeout)
+        self.nonce: bytes | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def now(self) -> int:
+        return self.sim.clock.world_s()
+
+    def _record(self, source: str, event: str, detail: dict) -> dict:
+        self.sim.emit(source, event, detail)
+        return detail
+
+    def _do(self, source: str, event: str, detail: dict, operation):
+        try:
+            result = operation()
+        except Nack as nack:
+            self._record(source, event + "_refused", dict(detail, nack=nack_name(nack.code),
+                                                          reason=nack.detail))
+            raise
+        except LinkError as exc:
+            self._record(source, event + "_failed", dict(detail, error=str(exc)))
+            raise
+        if isinstance(result, dict):
+            detail = dict(detail, **{k: v for k, v in result.items() if isinstance(v, (str, int, bool))})
+        self._record(source, event, detail)
+        return result
+
+    def hello(self) -> dict:
+        info = self.client.hello()
+        self.nonce = info["session_nonce"]
+        return info
+
+    def token(self, action: str, args: dict, *, session: bool = False, source: str = "tech",
+              event: str | None = None, ttl: int = 3600) -> dict:
+        """Mint a token for `action` and present it; session-bound tokens after a HELLO."""
+        nonce = None
+        if session:
+            nonce = self.hello()["session_nonce"]
+        token = self.provider.token(action, args, now=self.now(), session_nonce=nonce, ttl=ttl)
+        detail = {"action": action, **{k: v for k, v in args.items() if isinstance(v, (str, int))}}
+        return self._do(source, event or action, detail, lambda: self.client.submit_token(token))
+
+    # -- work orders, unlocks, clock -------------------------------------------------------------------
+    def work_order(self, order: str, vehicle: str = "", order_id: str = "") -> dict:
+        order_id = order_id or f"WO-{self.sim.seed}-{order[:4].upper()}"
+        return self.token("work_order", {"order": order, "id": order_id, "vehicle": vehicle},
+                          event=order if order == "installation" else "work_order")
+
+    def install(self, vehicle: str = "", order_id: str = "") -> dict:
+        return self.work_order("installation", vehicle, order_id)
+
+    def unlock(self, seconds: int = 0) -> dict:
+        return self.token("unlock", {"seconds": seconds}, event="unlock_token")
+
+    def set_time(self, time_s: int) -> dict:
+        return self.token("set_time", {"time": time_s}, session=True)
+
+    def directive(self, action: str, days: int | None = None) -> dict:
+        args: dict = {"cause": "unpaid_balance"}
+        if action == "recall":
+            args["days"] = 7 if days is None else days
+        return self.token(action, args, source="billing", event=f"directive_{action}")
+
+    # -- service ----------------------------------------------------------------------------------------
+    def open_service(self) -> dict:
+        return self.token("service", {}, session=True, event="service_open")
+
+    def close_service(self, next_service_days: int = 60, downloaded: int | None = None) -> dict:
+        """Close the session. `downloaded` (the log index up to which the log was read) goes
+        in the token if the token format carries it (firmware/device.py reads it; the
+        contract's service_close has only next_service): else the log is not marked."""
+        args = {"next_service": self.now() + next_service_days * DAY_S}
+        if downloaded is not None and "downloaded" in _service_close_args():
+            args["downloaded"] = downloaded
+        return self.token("service_close", args, event="service_close")
+
+    def calibrate(self, reference: int = 400, checks: int = 2, gap_s: int = 60) -> dict:
+        """Dry-gas calibration: as-found, adjust, `checks` checks `gap_s` apart, finish."""
+        steps = [messages.CAL_AS_FOUND, messages.CAL_ADJUST] + [messages.CAL_CHECK] * checks
+        readings = []
+        for i, step in enumerate(steps):
+            if step == messages.CAL_CHECK and i > 2:
+                self.sim.advance(gap_s * SECOND)
+            self.sim.apply_gas(reference)
+            reply = self._do("tech", f"cal_{CAL_STEPS[step]}", {"reference": reference},
+                             lambda step=step: self.client.calibrate(step, reference))
+            readings.append(reply["measured"])
+        final = self._do("tech", "cal_finish", {"reference": reference},
+                         lambda: self.client.calibrate(messages.CAL_FINISH, reference))
+        return {"passed": final["passed"], "as_found": readings[0], "readings": readings}
+
+    def download_log(self, start: int | None = None) -> dict:
+        """The whole log (or from `start`), its hash chain verified against the head hash."""
+        info = self.client.log_info()
+        first = info["first"] if start is None else start
+        count = info["first"] + info["count"] - first
+        records: list[bytes] = []
+        for _, page in self.client.read_log(first, count):
+            records.extend(page)
+        head = info["head_hash"]
+        head = bytes.fromhex(head) if isinstance(head, str) else bytes(head)
+        problem = eventlog.verify_chain(records, first_index=first, head_hash=head)
+        detail = {"records": len(records), "first": first, "next": first + len(records),
+                  "chain_ok": problem is None}
+        if problem is not None:
+            detail["problem"] = f"record {problem[0]}: {problem[1]}"
+        self._record("tech", "log_download", detail)
+        return dict(detail, raw=records)
+
+    def service_visit(self, *, next_service_days: int = 60, calibrate: bool = True,
+                      reference: int = 400, download: bool = True) -> dict:
+        """A whole visit: open the session, download and verify the log, calibrate, close."""
+        self.open_service()
+        downloaded = None
+        if download:
+            downloaded = self.download_log()["next"]
+        cal = self.calibrate(reference) if calibrate else None
+        self.close_service(next_service_days, downloaded)
+        return {"downloaded": downloaded, "calibration": cal}
+
+    # -- keypad codes (the client on the phone to the provider) -------------------------------------------
+    def answer(self, request: str, action: str = "unlock") -> str:
+        code = self.provider.code(request, action)
+        self._record("billing", "code_issued", {"request": request, "action": action})
+        return code
+
+    def close(self) -> None:
+        self.client.close()
