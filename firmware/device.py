@@ -905,17 +905,36 @@ class Device:
         countdown on the screen changing), or None when nothing is scheduled."""
         tb = self.tb
         run = tb.run()
+        compliance = self.compliance.state
+        session = self.session.state
         waits = []
-        for deadline in (self.recall_deadline, self.unlock_until, self.hold, self.codes.wait):
+        # deadlines that change a state when they pass (at 0 the next step takes them)
+        pending = None
+        if compliance == "early_service_recall":
+            pending = self.recall_deadline
+        elif compliance == "code_unlock":
+            pending = self.unlock_until
+        if pending is not None:
+            waits.append(tb.left(pending))
+        if session == "temporary_lockout" and self.hold is not None:
+            waits.append(tb.left(self.hold))
+        at = None
+        if session == "engine_enabled":
+            at = self.retest_at
+        elif session == "retest_due" or session == "retest_in_progress":
+            at = self.retest_end
+        if at is not None:
+            waits.append(at - run)
+        # dates still ahead (once passed, their cause is set)
+        dates = [self.codes.wait]
+        if compliance != "removed":
+            dates.append(self.service_due)
+            dates.append(self.calibration_due)
+        for deadline in dates:
             if deadline is not None:
-                waits.append(tb.left(deadline))
-        if self.compliance.state != "removed":
-            for deadline in (self.service_due, self.calibration_due):
-                if deadline is not None and tb.left(deadline) > 0:
-                    waits.append(tb.left(deadline))
-        for at in (self.retest_at, self.retest_end):
-            if at is not None:
-                waits.append(at - run)
+                left = tb.left(deadline)
+                if left > 0:
+                    waits.append(left)
         if self._screen_tick:
             waits.append(self._screen_tick)
         if not waits:

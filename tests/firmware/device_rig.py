@@ -190,6 +190,12 @@ class Rig:
             self.device.step(self.clock.ms)
         return (self.clock.ms - start) // 1000
 
+    def until_session(self, state, limit_s=3600):
+        return self.until(lambda: self.session == state, limit_s)
+
+    def until_compliance(self, state, limit_s=3600):
+        return self.until(lambda: self.compliance == state, limit_s)
+
     # -- the driver
     def blow(self, brac=0, volume=1800, temperature=345, complete=True):
         self.device.breath(hal.BreathSample(volume, temperature, brac, complete), self.clock.ms)

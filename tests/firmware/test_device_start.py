@@ -53,7 +53,7 @@ def test_three_fails_within_fifteen_minutes_lock_for_fifteen():
     rig.ignition(True)
     holds = []
     for _ in range(3):
-        rig.until(lambda: rig.session == "test_requested", 3600)
+        rig.until_session("test_requested", 3600)
         rig.advance(5)
         rig.blow(400)
         holds.append(rig.device.hold_left())
@@ -124,7 +124,7 @@ def test_free_restart_within_two_minutes_of_a_stall():
 def test_no_free_restart_after_stopping_in_a_retest():
     rig = Rig()
     rig.start(0)
-    rig.until(lambda: rig.session == "retest_due", 3600)
+    rig.until_session("retest_due", 3600)
     rig.ignition(False)
     rig.advance(10)
     rig.ignition(True)
@@ -137,5 +137,5 @@ def test_the_first_retest_is_scheduled_after_a_free_restart_too():
     rig.ignition(False)
     rig.ignition(True)
     assert rig.session == "engine_enabled"
-    waited = rig.until(lambda: rig.session == "retest_due", 3600)
+    waited = rig.until_session("retest_due", 3600)
     assert 300 <= waited <= 900
