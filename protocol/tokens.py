@@ -162,9 +162,14 @@ def certificate_body(key_id, public_key, scopes, issued, expires):
 
 
 def encode_args(action, args):
-    """Compact, sorted JSON of `args` after checking them against ARGUMENTS (ValueError)."""
+    """Compact JSON of `args`, keys sorted, after checking them against ARGUMENTS.
+
+    (Written out by hand: MicroPython's json.dumps has no sort_keys.)"""
     check_args(action, args)
-    return json.dumps(args, separators=(",", ":"), sort_keys=True).encode()
+    out = []
+    for name in sorted(args):
+        out.append(json.dumps(name) + ":" + json.dumps(args[name]))
+    return ("{" + ",".join(out) + "}").encode()
 
 
 def token_body(root_key_id, key_id, certificate, serial, action, args, issued, not_before, expires, token_id, session_nonce=None):
