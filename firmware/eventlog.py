@@ -558,7 +558,7 @@ class EventLog:
         if cached is not None and cached[0] == number:
             return cached[1], cached[2]
         data = self.storage.read(self._seg_name(number)) or b""
-        offsets = []
+        offsets = []  # type: list
         pos = 0
         size = len(data)
         while pos < size and len(offsets) < self.per_segment:
@@ -573,7 +573,7 @@ class EventLog:
     def records(self, start, max_count, budget_bytes):
         """Up to max_count stored records from index `start`, as bytes, while their packing
         (u8 length + bytes each) fits budget_bytes. [] if start is outside first..head-1."""
-        out = []
+        out = []  # type: list
         if self._broken:
             self._recover()
         end = self.head
