@@ -1,0 +1,87 @@
+"""The Textual handset, headless: keys drive the simulated device, the screen shows it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sim.handset import HandsetApp
+from sim.provider import Provider
+from sim.simulator import Simulator
+from sim.technician import Technician
+
+
+def _installed_sim(seed=3):
+    provider = Provider(seed)
+    sim = Simulator(seed=seed, identity=provider.identity())
+    tech = Technician(sim, provider)
+    tech.install(vehicle="TEST")
+    return sim, tech
+
+
+def _screen_text(app) -> str:
+    lcd = app.query_one("#lcd")
+    state = app.query_one("#state")
+    return str(lcd.render()) + "\n" + str(state.render())
+
+
+def test_a_drive_through_the_handset_keys(tmp_path):
+    sim, tech = _installed_sim()
+
+    async def scenario():
+        app = HandsetApp(sim)
+        async with app.run_test(size=(110, 36)) as pilot:
+            await pilot.press("i")
+            assert sim.state["session"] == "test_requested"
+            assert "PLEASE BLOW" in _screen_text(app)
+            await pilot.press("b")  # BrAC 0.000
+            assert sim.state["session"] == "engine_enabled"
+            assert sim.hw.relay.closed
+            assert "CLOSED" in _screen_text(app)
+            await pilot.press("h")  # an hour with nobody answering the retest
+            assert sim.state["session"] == "violation"
+            assert sim.hw.alarm.on
+            assert "alarm ON" in _screen_text(app)
+            path = app.save_screenshot(path=str(tmp_path), filename="handset.svg")
+            await pilot.press("i")
+            assert sim.state["session"] == "ignition_off"
+        return path
+
+    path = asyncio.run(scenario())
+    svg = open(path, encoding="utf-8").read()
+    assert svg.startswith("<svg")
+    assert "VIOLATION" in svg  # the display as the driver saw it
+    tech.close()
+    sim.close()
+
+
+def test_failed_test_countdown_power_cut_and_keypad(tmp_path):
+    sim, tech = _installed_sim(4)
+
+    async def scenario():
+        app = HandsetApp(sim)
+        async with app.run_test(size=(110, 36)) as pilot:
+            for _ in range(8):
+                await pilot.press("plus")  # 0.040 g/210L
+            assert app.brac == 400
+            await pilot.press("i", "b")
+            assert sim.state["session"] == "temporary_lockout"
+            assert "hold 4m" in _screen_text(app) or "hold 5m" in _screen_text(app)
+            await pilot.press("m")
+            assert "WAIT" in sim.hw.display.line2
+            await pilot.press("p")
+            assert not sim.powered
+            assert "power       CUT" in _screen_text(app)
+            await pilot.press("p")
+            assert sim.powered
+            assert sim.state["session"] == "temporary_lockout"  # a power cut never clears it
+            await pilot.press("k")
+            await pilot.press("A", "enter")
+            assert any(e["event"] == "keys" and e["detail"]["keys"] == "A" for e in sim.timeline)
+            await pilot.press("t")
+            assert not sim.hw.sensor.connected()
+            log = app.query_one("#log")
+            assert any("tamper" in str(line) for line in log.lines)
+
+    asyncio.run(scenario())
+    tech.close()
+    sim.close()
