@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     group = adv.add_mutually_exclusive_group(required=True)
     group.add_argument("--to", type=_when)
     group.add_argument("--days", type=int)
+    adv.add_argument("--batch-size", type=int, default=2000,
+                     help="accounts per transaction (default 2000)")
 
     sub.add_parser("now", help="print the clock")
     st = sub.add_parser("statement", help="an account's statement")
@@ -247,6 +249,7 @@ def _dispatch(args) -> int:
         print(iso(engine.now))
     elif cmd == "advance":
         to = args.to if args.to is not None else engine.now + args.days * DAY
+        engine.batch_size = max(1, args.batch_size)
         result = engine.advance(to)
         print(f"clock {iso(to)}: {result['accounts_processed']} account runs in "
               f"{result['batches']} batches")
