@@ -36,7 +36,9 @@ OFFICE = keys.delegate(ROOT, "office", ["work_order"], issued=NOW - DAY, expires
 EXPIRED = keys.delegate(ROOT, "old", ["unlock"], issued=NOW - 2 * DAY, expires=NOW - DAY)
 DEVICE = Authority(SERIAL, ROOT.public_key, keys.derive_device_secret(MASTER, SERIAL))
 
-texts = st.text(max_size=64)
+# printable ASCII: what causes, order ids and VINs are; non-ASCII text grows by JSON escapes
+# and a token over 510 bytes is refused by mint (test_mint_refuses_what_the_device_would_refuse)
+texts = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=64)
 u32 = st.integers(0, 2**32 - 1)
 ACTION_ARGS = {
     "unlock": st.fixed_dictionaries({"seconds": u32}),
@@ -47,7 +49,7 @@ ACTION_ARGS = {
     "lockout": st.fixed_dictionaries({"cause": texts}),
     "clear": st.fixed_dictionaries({"cause": texts}),
     "work_order": st.fixed_dictionaries(
-        {"order": st.sampled_from(tokens.ORDERS), "id": st.text(max_size=32), "vehicle": st.text(max_size=32)}
+        {"order": st.sampled_from(tokens.ORDERS), "id": texts, "vehicle": texts}
     ),
 }
 SIGNER_FOR = {"unlock": BILLING, "service": TECH, "service_close": TECH, "set_time": FIELD,
