@@ -312,6 +312,20 @@ def test_torn_tail_is_dropped_on_boot_and_the_log_goes_on():
     assert E.verify_chain(_all(log), E.GENESIS, 0, log.head_hash) is None
 
 
+def test_a_whole_length_torn_record_at_the_end_is_dropped_too():
+    # erased flash: the cut record has all its bytes, the ones never written read 0xFF
+    flash = RamFlash()
+    log = _log(flash, n=4, segments=4)
+    _fill(log, 5)
+    good = _all(log)
+    rec = E.encode_record(5, 77, E.BOOT, log.head_hash)
+    torn = bytes((len(rec),)) + rec[:12] + b"\xff" * (len(rec) - 12)
+    flash.append("log-00000001", torn)
+    log = _log(flash, n=4, segments=4)
+    assert log.torn_bytes == len(torn) and log.count == 5 and _all(log) == good
+    assert log.damaged == 0 and log.append(78, E.BOOT) == 5
+
+
 def test_a_bad_record_with_committed_records_after_it_is_kept():
     flash = RamFlash()
     log = _log(flash, n=4, segments=4)
