@@ -188,17 +188,11 @@ class Unit:
         if not sim.powered:
             return
         self.stats.power_cuts += 1
-        if self.rng.random() < 0.3:
-            sim.power_cut(mid_write=True)
-            sim.ignition(True)  # the next write is cut
-            sim.ignition(False)
-            if sim.powered:
-                sim.hw.storage.power_on()
-                sim.power_cut()
-        else:
-            sim.power_cut()
-        sim.run_until(sim.t_ms + self.rng.randrange(1, 30) * MINUTE)
-        sim.power_on()
+        off = self.rng.randrange(1, 30) * MINUTE
+        # sometimes the cut lands inside the core's next flash write, whenever it comes
+        sim.power_cut(mid_write=self.rng.random() < 0.3, for_ms=off)
+        if not sim.powered:
+            sim.run_until(sim.t_ms + off)  # the power comes back by itself
 
     def _billing_cycle(self) -> None:
         if self.unpaid:

@@ -42,14 +42,15 @@ class FuelCellSensor(hal.BreathSensor):
     """A fuel-cell breath sensor: counts proportional to BrAC, with noise, drift and temperature.
 
     At the factory a count is one BrAC unit under the nominal gain (GAIN_ONE). Then:
-    - sensitivity falls by `drift_ppm_per_day` per day since the last calibration, so a
-      device that is not recalibrated reads low, as a real fuel cell does;
+    - sensitivity falls by `drift_ppm_per_day` per day of the cell's age; the device's own
+      dry-gas calibration compensates it (a new gain), so what a driver sees is the drift
+      since the last calibration — a unit not recalibrated reads low, as real cells do;
     - the ambient temperature moves sensitivity by `temp_ppm_per_dc` per 0.1 degC away
       from 20.0 degC (fuel cells read low in the cold);
     - each reading gets Gaussian noise of `noise_units` (one sigma, in BrAC units),
       but never a negative count.
-    The device scales counts by its own calibration gain: calibrate() here models the
-    dry-gas procedure resetting the drift (the device computes its new gain itself).
+    The device scales counts by its own calibration gain; `replace_cell()` models a new
+    fuel cell (a handset exchange): age 0 again.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class FuelCellSensor(hal.BreathSensor):
         self.drift_ppm_per_day = drift_ppm_per_day
         self.temp_ppm_per_dc = temp_ppm_per_dc
         self.ambient_dc = ambient_dc
-        self.calibrated_ms = clock.t_ms
+        self.cell_born_ms = clock.t_ms
         self.is_connected = True
         self.purges = 0
         self.samples_taken = 0
@@ -76,7 +77,7 @@ class FuelCellSensor(hal.BreathSensor):
 
     # -- the physics --------------------------------------------------------------------
     def sensitivity_ppm(self) -> int:
-        days = (self.clock.t_ms - self.calibrated_ms) / DAY_MS
+        days = (self.clock.t_ms - self.cell_born_ms) / DAY_MS
         drift = self.drift_ppm_per_day * days
         temperature = self.temp_ppm_per_dc * (self.ambient_dc - 200)
         return max(0, int(1_000_000 - drift + temperature))
@@ -104,9 +105,9 @@ class FuelCellSensor(hal.BreathSensor):
         """A technician applies a dry-gas reference of `brac` (calibration, accuracy check)."""
         return self.blow(brac, DRY_GAS_VOLUME_ML, DRY_GAS_DC, True)
 
-    def calibrate(self) -> None:
-        """The dry-gas calibration was adjusted: drift starts again from now."""
-        self.calibrated_ms = self.clock.t_ms
+    def replace_cell(self) -> None:
+        """A new fuel cell: no drift yet."""
+        self.cell_born_ms = self.clock.t_ms
 
     def pending(self) -> int:
         return len(self._ready)

@@ -402,6 +402,7 @@ class Runner:
         # the runtime is not on the timeline: both runtimes must give the same one
         sim.emit("scenario", "start", {"name": self.scenario.name, "seed": self.seed})
         for step in self.scenario.steps:
+            self._mark = len(sim.timeline)  # expect.events: anything since the last step
             if step.at_ms is not None:
                 if step.at_ms < sim.t_ms:
                     self._fail(step, "at", format_t(step.at_ms), f"already {format_t(sim.t_ms)}")
@@ -409,7 +410,6 @@ class Runner:
                     sim.run_until(step.at_ms)
             elif step.after_ms:
                 sim.run_until(sim.t_ms + step.after_ms)
-            self._mark = len(sim.timeline)
             sim.emit("scenario", "step", {"n": step.number, "do": step.do, "line": step.line,
                                           **({"note": step.note} if step.note else {})})
             refused = None
@@ -499,20 +499,11 @@ class Runner:
         self.sim.emit("driver", "trip", trip.as_dict())
 
     def do_power_cut(self, step, mid_write, **args):
-        sim = self.sim
-        if mid_write:
-            sim.power_cut(mid_write=True)
-            # the cut lands in the core's next flash write: let the world run until it does
-            end = sim.t_ms + args["for"]
-            while sim.powered and sim.t_ms < end:
-                driving._run_to(sim, end)
-            if sim.powered:
-                sim.hw.storage.power_on()  # no write happened: disarm
-                sim.power_cut()
-        else:
-            sim.power_cut()
-        sim.run_until(sim.t_ms + args["for"])
-        sim.power_on()
+        """A cut now, back after `for`; with mid_write the cut waits for the core's next
+        flash write (the steps go on meanwhile), and the power is back `for` after it."""
+        self.sim.power_cut(mid_write=mid_write, for_ms=args["for"])
+        if not mid_write:
+            self.sim.run_until(self.sim.t_ms + args["for"])
 
     def do_brownout(self, step, millivolts, **args):
         self.sim.brownout(millivolts, args["for"])

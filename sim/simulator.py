@@ -76,6 +76,8 @@ class Simulator:
         self.powered = False
         self.state = {"compliance": "", "session": ""}
         self._deadline_ms: int | None = None  # world time of the core's next deadline
+        self._power_back_at: int | None = None  # world time a timed power cut ends
+        self._cut_for_ms: int | None = None  # length of the cut armed for a flash write
         self._steps = 0
         self.runtime = make_runtime(
             runtime, self.hw, self.config, self.identity, core or DEFAULT_CORE
@@ -147,8 +149,8 @@ class Simulator:
 
     # -- time --------------------------------------------------------------------------------------
     def next_deadline_ms(self) -> int | None:
-        """World time (ms) at which the core next wants to run, or None."""
-        return self._deadline_ms if self.powered else None
+        """World time (ms) at which the world next changes by itself (see next_event_ms)."""
+        return self.next_event_ms()
 
     def run_until(self, t_ms: int) -> None:
         """Let the world run to `t_ms`, stepping the core at each of its deadlines."""
@@ -156,16 +158,29 @@ class Simulator:
             raise SimError(f"cannot run back to {format_t(t_ms)} from {format_t(self.clock.t_ms)}")
         same_instant = 0
         last_at = -1
-        while self.powered and self._deadline_ms is not None and self._deadline_ms <= t_ms:
-            at = max(self._deadline_ms, self.clock.t_ms)
+        while True:
+            upcoming = self.next_event_ms()
+            if upcoming is None or upcoming > t_ms:
+                break
+            at = max(upcoming, self.clock.t_ms)
             same_instant = same_instant + 1 if at == last_at else 0
             if same_instant > MAX_STEPS_AT_ONE_INSTANT:
                 raise SimError(f"the core keeps asking to run at {format_t(at)}: stuck deadline")
             last_at = at
             self.clock.advance_to(at)
+            if not self.powered:
+                self.power_on("power restored")
+                continue
             self._steps += 1
             self._call("step")
         self.clock.advance_to(t_ms)
+
+    def next_event_ms(self) -> int | None:
+        """World time of the next thing that happens by itself: a core deadline, or the
+        power coming back after a timed cut."""
+        if self.powered:
+            return self._deadline_ms
+        return self._power_back_at
 
     def advance(self, ms: int) -> None:
         self.run_until(self.clock.t_ms + ms)
@@ -239,10 +254,13 @@ class Simulator:
             sink(data)
 
     # -- power -----------------------------------------------------------------------------------------
-    def power_cut(self, *, mid_write: bool = False) -> None:
-        """Cut the supply now; with mid_write, at a seeded byte of the core's next flash write."""
+    def power_cut(self, *, mid_write: bool = False, for_ms: int | None = None) -> None:
+        """Cut the supply now — or, with mid_write, at a seeded byte within the next 64 bytes
+        the core writes to flash (whenever that is). With for_ms the power comes back by
+        itself that long after the cut; without, at power_on()."""
         if not self.powered:
             return
+        self._cut_for_ms = for_ms
         if mid_write:
             from sim.hardware import seeded
 
@@ -253,6 +271,9 @@ class Simulator:
         self._went_down("power cut")
 
     def _went_down(self, why: str) -> None:
+        if self._cut_for_ms is not None:
+            self._power_back_at = self.clock.t_ms + self._cut_for_ms
+            self._cut_for_ms = None
         self.powered = False
         self._deadline_ms = None
         self.runtime.power_off()
@@ -266,6 +287,7 @@ class Simulator:
         self.hw.storage.power_on()
         self.clock.reboot()
         self.powered = True
+        self._power_back_at = None
         self.emit("sim", "power_on", {"why": reason})
         self._call("boot")
 
