@@ -6,7 +6,7 @@ from binascii import crc32
 from firmware import eventlog as E
 from firmware.ramflash import RamFlash
 from protocol import messages
-from tests.firmware.powercut_harness import MICROPYTHON, Layout, check_log, every_cut
+from tests.firmware.powercut_harness import REDUCED, Layout, check_log, every_cut
 
 
 def _log(flash=None, n=4, segments=3, reserve=2):
@@ -402,7 +402,7 @@ def test_power_cut_again_during_the_boot_repair_of_a_torn_tail():
     # rewrites that segment (to .tmp, then rename) -- and is cut at every unit of that
     # repair, then reboots again (tests/firmware/powercut_harness.py checks the log). Under
     # MicroPython one cut, in the middle of the record, for the heap (see test_powercut.py).
-    if MICROPYTHON:
+    if REDUCED:
         layout = Layout(2, 2, 0, 3, 2, [{}], [("rec", E.CAL_CHECK, "")])
         victim = 0  # record 3, after record 2 in segment 1
     else:
@@ -415,14 +415,14 @@ def test_power_cut_again_during_the_boot_repair_of_a_torn_tail():
     def nested(n, done):
         if len(done) == victim:
             window.append(n)
-            if not MICROPYTHON or len(window) == E.OVERHEAD // 2:
+            if not REDUCED or len(window) == E.OVERHEAD // 2:
                 picked.append(n)
                 return True
         return False
 
     def check(flash, done, expected, base_head, where):
-        if not MICROPYTHON or (picked and where == "cut after %d units" % picked[-1]):
+        if not REDUCED or (picked and where == "cut after %d units" % picked[-1]):
             check_log(layout, flash, done, expected, base_head, where)
 
     every_cut(layout, layout.base(), check, nested)
-    assert len(window) >= E.OVERHEAD and len(picked) == (1 if MICROPYTHON else len(window))
+    assert len(window) >= E.OVERHEAD and len(picked) == (1 if REDUCED else len(window))

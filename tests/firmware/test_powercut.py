@@ -24,7 +24,7 @@ in test_persist.py, the tail repair in test_eventlog.py.
 """
 
 from firmware.ramflash import PowerCut, RamFlash
-from tests.firmware.powercut_harness import DAY, MICROPYTHON, check_log, check_state, every_cut
+from tests.firmware.powercut_harness import DAY, REDUCED, check_log, check_state, every_cut
 
 
 # ---- the storage double itself -------------------------------------------------------------
@@ -92,17 +92,17 @@ def test_every_cut_of_a_device_day_keeps_log_and_state():
     base = DAY.base()
 
     def check(flash, done, expected, base_head, where):
-        if not MICROPYTHON:  # (no state saves in the MicroPython day: see test_persist.py)
+        if not REDUCED:  # (no state saves in the MicroPython day: see test_persist.py)
             check_state(DAY.states, flash, done, where)
         check_log(DAY, flash, done, expected, base_head, where)
 
     total = every_cut(DAY, base, check)
     # every byte of the records, the state saves and the mark, the rollovers, the drop
-    assert total > (60 if MICROPYTHON else 800)
+    assert total > (60 if REDUCED else 800)
 
 
 def test_every_cut_with_erased_flash_fill_in_the_torn_part():
-    if MICROPYTHON:
+    if REDUCED:
         return  # CPython only: the MicroPython heap holds one every-offset log run per file
 
     def check(flash, done, expected, base_head, where):
