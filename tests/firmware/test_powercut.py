@@ -15,12 +15,13 @@ objects on the wrecked flash) and these hold after every cut:
 CPython runs the full day: 12 records with rollovers at 4, 8 and 12, the drop of segment 0
 after a download mark, four state saves and a refused record that writes LOG_FULL from the
 reserve (817 units), once with torn bytes left out and once with them erased to 0xFF.
-MicroPython runs every offset of a smaller day (two appends: one mid-segment, one that rolls
-over and drops a downloaded segment; 63 units) with a lighter re-check, and not the 0xFF
-variant: the WASI MicroPython has a ~1 MB heap and the test runner runs a whole file in one
-VM, and a garbage collection there corrupts memory (see docs/eventlog.md, "Testing"), so
-each file's MicroPython run must stay under the heap. State saves are cut at every offset
-in test_persist.py, the tail repair in test_eventlog.py.
+In a MicroPython VM with the default ~1 MB heap (REDUCED) it runs every offset of a smaller
+day (two appends: one mid-segment, one that rolls over and drops a downloaded segment; 63
+units) with a lighter re-check, and not the 0xFF variant: the test runner runs a whole file
+in one VM and a garbage collection there corrupts memory (see docs/eventlog.md, "Testing"),
+so each file's run must fit the heap. Given `-X heapsize=64M` it runs the full day as
+CPython does. State saves are cut at every offset in test_persist.py, the boot's tail
+repair in test_eventlog.py.
 """
 
 from firmware.ramflash import PowerCut, RamFlash
