@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -285,5 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     return COMMANDS[args.command](args)
 
 
+def console() -> None:
+    """The console script: after a MicroPython run, leave without tearing down wasmtime
+    (its worker threads print a panic at interpreter exit; the results are already out)."""
+    code = main()
+    if "micropython" in sys.argv:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
