@@ -7,7 +7,10 @@ unchanged under CPython and inside MicroPython (no CPython-only features):
 - identity: how the unit left the factory. {"serial", "root_key", "device_secret"} (hex)
   provisions a blank unit at its first boot, as the factory line would over the wire;
   an optional "authority" ("module:function", a make_authority for Device) replaces
-  firmware/authority.py (tests use a double). Without identity the unit boots blank and
+  firmware/authority.py (tests use a double); an optional "log_segments" gives the unit
+  a bigger event-log flash (bench/sim.py: a service visit cannot yet mark the log as
+  downloaded, because the service_close token format has no `downloaded` argument that
+  firmware/device.py reads, so a default log fills in ~75 days of 4 drives a day). Without identity the unit boots blank and
   waits for PROVISION over the serial line.
 
 The adapter reads the log incrementally (log_since) so the simulator can put every
@@ -20,6 +23,7 @@ from binascii import unhexlify
 from firmware import eventlog
 from firmware.config import Config
 from firmware.device import Device
+from firmware.eventlog import EventLog
 from protocol import messages
 
 LOG_BUDGET = 0x7FFFFFFF
@@ -49,7 +53,11 @@ class CoreAdapter:
         make_authority = globals()["make_authority"]
         if identity and identity.get("authority"):
             make_authority = _load(identity["authority"])
-        self.device = Device(hw, Config(**(config or {})), make_authority=make_authority)
+        log = None
+        if identity and identity.get("log_segments"):
+            # a bigger log flash than the core's default (see the module docstring)
+            log = EventLog(hw.storage, max_segments=identity["log_segments"])
+        self.device = Device(hw, Config(**(config or {})), make_authority=make_authority, log=log)
         device = self.device
         if identity and identity.get("serial") and not device.provisioned:
             device.provision(

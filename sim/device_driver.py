@@ -104,7 +104,7 @@ class DeviceDriver:
             "deadline": core.next_deadline(),
             "compliance": core.compliance(),
             "session": core.session(),
-            "log": jsonable(records),
+            "log": records,  # decoded records are JSON types already (see core_adapter)
         }
         if core.reboot_requested():
             result["reboot"] = True

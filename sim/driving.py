@@ -107,6 +107,8 @@ def drive(
                 value = brac if retests == "pass" else (retest_brac if retest_brac is not None else DEFAULT_FAIL_BRAC)
                 sim.blow(value)
             trip.retest_results.append(retests)
+            if _session(sim) not in RETEST_STATES:
+                answered_at = -1  # answered: the next retest is a new one
         elif _session(sim) not in RETEST_STATES:
             answered_at = -1
     trip.minutes = (sim.t_ms - began) // MINUTE

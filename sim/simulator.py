@@ -117,7 +117,6 @@ class Simulator:
         self.state["compliance"] = result.get("compliance", old["compliance"])
         self.state["session"] = result.get("session", old["session"])
         for record in result.get("log", ()):
-            record = {key: record[key] for key in sorted(record)}  # same order in both runtimes
             self.emit("device", record.get("kind_name", "record"), record)
         if self.state != old and not result.get("log"):
             self.emit("device", "state", {"from": old, "to": dict(self.state)})

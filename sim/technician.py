@@ -12,6 +12,9 @@ host_tools.link.Nack after being recorded.
 
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
+
 from firmware import eventlog
 from host_tools.link import LinkError, Nack
 from protocol import errors, messages
@@ -37,12 +40,41 @@ def nack_name(code: int) -> str:
     return f"0x{code:02x}"
 
 
+def on_cable(method):
+    """The laptop is plugged in for the operation and unplugged after it (between visits
+    nobody listens to the handset, and its event frames are not piled up for months)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.cable():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Technician:
     def __init__(self, sim: Simulator, provider: Provider, *, baud: int = 0, timeout: float = 0.5):
         self.sim = sim
         self.provider = provider
         self.client = open_client(sim, baud=baud, timeout=timeout)
+        self.transport = self.client.link.transport
+        self.transport.unplug()
+        self._plugged = 0
         self.nonce: bytes | None = None
+        self.held: tuple[int, bytes] | None = None  # (next index, hash of the last record) downloaded
+
+    @contextmanager
+    def cable(self):
+        """Plugged in for the duration (nests)."""
+        self._plugged += 1
+        if self._plugged == 1:
+            self.transport.plug()
+        try:
+            yield self.client
+        finally:
+            self._plugged -= 1
+            if self._plugged == 0:
+                self.transport.unplug()
 
     # -- plumbing ------------------------------------------------------------------------------------
     def now(self) -> int:
@@ -67,11 +99,13 @@ class Technician:
         self._record(source, event, detail)
         return result
 
+    @on_cable
     def hello(self) -> dict:
         info = self.client.hello()
         self.nonce = info["session_nonce"]
         return info
 
+    @on_cable
     def token(self, action: str, args: dict, *, session: bool = False, source: str = "tech",
               event: str | None = None, ttl: int = 3600) -> dict:
         """Mint a token for `action` and present it; session-bound tokens after a HELLO."""
@@ -116,6 +150,7 @@ class Technician:
             args["downloaded"] = downloaded
         return self.token("service_close", args, event="service_close")
 
+    @on_cable
     def calibrate(self, reference: int = 400, checks: int = 2, gap_s: int = 60) -> dict:
         """Dry-gas calibration: as-found, adjust, `checks` checks `gap_s` apart, finish."""
         steps = [messages.CAL_AS_FOUND, messages.CAL_ADJUST] + [messages.CAL_CHECK] * checks
@@ -131,17 +166,27 @@ class Technician:
                          lambda: self.client.calibrate(messages.CAL_FINISH, reference))
         return {"passed": final["passed"], "as_found": readings[0], "readings": readings}
 
+    @on_cable
     def download_log(self, start: int | None = None) -> dict:
-        """The whole log (or from `start`), its hash chain verified against the head hash."""
+        """The records not downloaded yet by this technician (from the last record held, or
+        the device's first), the hash chain verified from the last record held (or from the
+        first record read) to the device's head hash."""
         info = self.client.log_info()
-        first = info["first"] if start is None else start
+        first = info["first"]
+        prev = None
+        if start is not None:
+            first = start
+        elif self.held is not None and self.held[0] >= first:
+            first, prev = self.held
         count = info["first"] + info["count"] - first
         records: list[bytes] = []
         for _, page in self.client.read_log(first, count):
             records.extend(page)
         head = info["head_hash"]
         head = bytes.fromhex(head) if isinstance(head, str) else bytes(head)
-        problem = eventlog.verify_chain(records, first_index=first, head_hash=head)
+        problem = eventlog.verify_chain(records, prev_hash=prev, first_index=first, head_hash=head)
+        if problem is None and records:
+            self.held = (first + len(records), eventlog.record_hash(records[-1]))
         detail = {"records": len(records), "first": first, "next": first + len(records),
                   "chain_ok": problem is None}
         if problem is not None:
@@ -149,6 +194,7 @@ class Technician:
         self._record("tech", "log_download", detail)
         return dict(detail, raw=records)
 
+    @on_cable
     def service_visit(self, *, next_service_days: int = 60, calibrate: bool = True,
                       reference: int = 400, download: bool = True) -> dict:
         """A whole visit: open the session, download and verify the log, calibrate, close."""

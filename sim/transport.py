@@ -39,7 +39,22 @@ class SimTransport:
         self.to_device = Line(baud, faults_to_device)
         self.to_host = Line(baud, faults)
         self.closed = False
-        sim.serial_sinks.append(self._from_device)
+        self.plugged = False
+        self.plug()
+
+    # -- the cable ---------------------------------------------------------------------------------
+    def plug(self) -> None:
+        """Connect the cable: from now on the handset's bytes reach this host."""
+        if not self.plugged:
+            self.plugged = True
+            self.sim.serial_sinks.append(self._from_device)
+
+    def unplug(self) -> None:
+        """Pull the cable: what the handset sends meanwhile is lost, as on a real port."""
+        if self.plugged:
+            self.plugged = False
+            self.sim.serial_sinks.remove(self._from_device)
+            self.to_host.clear()
 
     # -- clock -----------------------------------------------------------------------------------
     def clock(self) -> float:
@@ -49,7 +64,6 @@ class SimTransport:
     def _now_us(self) -> int:
         return self.sim.t_ms * 1000
 
-    # -- the cable ---------------------------------------------------------------------------------
     def _from_device(self, data: bytes) -> None:
         self.to_host.send(data, self._now_us())
 
@@ -84,8 +98,7 @@ class SimTransport:
 
     def close(self) -> None:
         self.closed = True
-        if self._from_device in self.sim.serial_sinks:
-            self.sim.serial_sinks.remove(self._from_device)
+        self.unplug()
 
 
 def open_link(sim: Simulator, *, timeout: float = 0.5, retries: int = 4, **line) -> Link:

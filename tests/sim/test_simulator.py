@@ -108,7 +108,8 @@ def test_bench_power_cut_over_the_wire_reboots_the_handset():
     sim, tech = _installed(6)
     from protocol import messages
 
-    tech.client.bench(messages.BENCH_POWER_CUT, 1)
+    with tech.cable() as client:
+        client.bench(messages.BENCH_POWER_CUT, 1)
     events = [e["event"] for e in sim.timeline]
     assert "power_off" in events and events.count("boot") == 2
     assert sim.powered
