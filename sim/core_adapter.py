@@ -36,6 +36,38 @@ def _load(path):
     return getattr(module, attr)
 
 
+class LogTap:
+    """The event log's view of the flash, passing everything through and keeping a copy of
+    each record it appends (a log append is u8 length + the record): the simulator sees
+    every record exactly as it went to flash without reading segments back."""
+
+    def __init__(self, storage):
+        self.storage = storage
+        self.appended = []
+
+    def append(self, name, data):
+        self.storage.append(name, data)
+        self.appended.append(bytes(data[1:]))
+
+    def read(self, name):
+        return self.storage.read(name)
+
+    def write(self, name, data):
+        self.storage.write(name, data)
+
+    def rename(self, old, new):
+        self.storage.rename(old, new)
+
+    def remove(self, name):
+        self.storage.remove(name)
+
+    def size(self, name):
+        return self.storage.size(name)
+
+    def names(self):
+        return self.storage.names()
+
+
 def make_authority(serial, root_key, secret, config=None):
     """firmware.authority.Authority with its own defaults.
 
@@ -59,6 +91,8 @@ class CoreAdapter:
             log = EventLog(hw.storage, max_segments=identity["log_segments"])
         self.device = Device(hw, Config(**(config or {})), make_authority=make_authority, log=log)
         device = self.device
+        self.tap = LogTap(device.log.storage)
+        device.log.storage = self.tap
         if identity and identity.get("serial") and not device.provisioned:
             device.provision(
                 identity["serial"], unhexlify(identity["root_key"]), unhexlify(identity["device_secret"])
@@ -83,12 +117,17 @@ class CoreAdapter:
 
     def log_since(self, index):
         log = self.device.log
+        appended = self.tap.appended
+        self.tap.appended = []
         if index < log.first:
             index = log.first
         if index >= log.head:
             return [], log.head
+        raws = appended
+        if not raws or eventlog.record_index(raws[0]) != index or len(raws) != log.head - index:
+            raws = log.records(index, log.head - index, LOG_BUDGET)  # read back from flash
         out = []
-        for raw in log.records(index, log.head - index, LOG_BUDGET):
+        for raw in raws:
             record = eventlog.decode_record(raw)
             del record["prev"]
             del record["crc_ok"]
