@@ -836,8 +836,6 @@ class Device:
                 self.add_cause(SERVICE_DUE)
             if self.calibration_due and tb.left(self.calibration_due) == 0:
                 self.add_cause(CALIBRATION_DUE)
-            if self.log.free_pct() <= self.config.log_full_pct:
-                self.add_cause(LOG_FULL, "%d%% free" % self.log.free_pct())
             connected = self.hw.sensor.connected()
             if connected != self._sensor_ok:
                 self._sensor_ok = connected
@@ -863,7 +861,11 @@ class Device:
             session.fire("ignition_on")
 
     def _settle(self):
-        """After any input: persist what changed, then drive the outputs."""
+        """After any input: the log's space, persist what changed, drive the outputs."""
+        if self.provisioned and self.compliance.state != "removed":
+            free = self.log.free_pct()
+            if free <= self.config.log_full_pct:
+                self.add_cause(LOG_FULL, "%d%% free" % free)
         self._commit()
         self._outputs_update()
 
@@ -900,9 +902,10 @@ class Device:
         self.breath(BreathSample(volume_ml, temperature_dc, fuel_cell))
 
     # ---- for the simulator and STATUS ------------------------------------------------------
-    def next_deadline(self):
+    def next_deadline(self, screen=True):
         """Monotonic ms of the next thing that happens by itself (a deadline, a retest, a
-        countdown on the screen changing), or None when nothing is scheduled."""
+        countdown on the screen changing), or None when nothing is scheduled. With
+        screen=False countdowns on the screen are left out (they change no state)."""
         tb = self.tb
         run = tb.run()
         compliance = self.compliance.state
@@ -935,7 +938,7 @@ class Device:
                 left = tb.left(deadline)
                 if left > 0:
                     waits.append(left)
-        if self._screen_tick:
+        if screen and self._screen_tick:
             waits.append(self._screen_tick)
         if not waits:
             return None

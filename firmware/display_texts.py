@@ -20,7 +20,7 @@ TEXTS = {
     "recall_hours": ("LOCKOUT IN %s", "%s"),  # LOCKOUT IN 23 H / cause
     "lockout": ("LOCKOUT", "SERVICE REQUIRED"),
     "lockout_unpaid": ("LOCKOUT", "CALL PROVIDER"),
-    "unlocked": ("UNLOCKED", "%s LEFT"),  # UNLOCKED 3 H 59 M LEFT
+    "unlocked": ("UNLOCKED", "%s LEFT"),  # UNLOCKED 4 H LEFT, then 59 M LEFT
     "unlocked_for_good": ("UNLOCKED", "SERVICE DUE"),
     "service": ("SERVICE MODE", "TECHNICIAN"),
     # driving session
@@ -74,14 +74,6 @@ def minutes(seconds):
     if seconds > 60:
         return "%d MIN" % ((seconds + 59) // 60)
     return "%d S" % ((seconds + 9) // 10 * 10 if seconds > 0 else 0)
-
-
-def hours_minutes(seconds):
-    h = seconds // HOUR
-    m = (seconds % HOUR + 59) // 60
-    if m == 60:
-        h, m = h + 1, 0
-    return "%d H %d M" % (h, m) if h else "%d M" % m
 
 
 def text(name, *values):
@@ -161,7 +153,7 @@ def screen(device):
         left = device.override_left()
         if left is None:
             return text("unlocked_for_good") + (0,)
-        return text("unlocked", hours_minutes(left)) + (_tick(left, 60),)
+        return text("unlocked", hours(left)) + (_tick(left, HOUR if left > HOUR else 60),)
     if compliance == "service":
         return text("service") + (0,)
     return text("removed") + (0,)

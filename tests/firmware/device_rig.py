@@ -111,6 +111,7 @@ class Rig:
         self.clock = Clock(wall)
         self.seed = seed
         self.caps = caps
+        self.screen_ticks = False  # advance() steps at state deadlines only (set True to see every countdown)
         self.log_segments = log_segments  # a small log (segments of 4 records), 0 = the default
         self.events = []
         self.written = []
@@ -170,7 +171,7 @@ class Rig:
         every deadline on time."""
         target = self.clock.ms + seconds * 1000
         while True:
-            nxt = self.device.next_deadline()
+            nxt = self.device.next_deadline(self.screen_ticks)
             if nxt is None or nxt > target:
                 break
             self.clock.advance_ms(max(1, nxt - self.clock.ms))
@@ -183,7 +184,7 @@ class Rig:
         """Jump deadline to deadline until predicate() holds; the seconds it took."""
         start = self.clock.ms
         while not predicate():
-            nxt = self.device.next_deadline()
+            nxt = self.device.next_deadline(self.screen_ticks)
             assert nxt is not None, "nothing scheduled"
             assert nxt - start <= limit_s * 1000, "not within %d s" % limit_s
             self.clock.advance_ms(max(1, nxt - self.clock.ms))
