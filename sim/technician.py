@@ -112,7 +112,11 @@ class Technician:
         nonce = None
         if session:
             nonce = self.hello()["session_nonce"]
-        token = self.provider.token(action, args, now=self.now(), session_nonce=nonce, ttl=ttl)
+        # valid by the world's clock and by the handset's (which may have been set off):
+        # the laptop reads the device clock (STATUS) before it mints
+        world, device = self.now(), self.sim.clock.now()
+        token = self.provider.token(action, args, now=min(world, device), session_nonce=nonce,
+                                    ttl=ttl + abs(world - device))
         detail = {"action": action, **{k: v for k, v in args.items() if isinstance(v, (str, int))}}
         return self._do(source, event or action, detail, lambda: self.client.submit_token(token))
 

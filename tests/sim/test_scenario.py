@@ -146,3 +146,110 @@ def test_same_seed_same_timeline():
     other = [to_json(e) for e in scenario.run(loads(GOOD, "a.toml"), seed=4).timeline]
     assert one == two
     assert one != other
+
+
+EVERY_ACTION = """
+[scenario]
+seed = 12
+
+[config]
+jurisdiction = "california"
+
+[[step]]
+do = "install"
+
+[[step]]
+after = "1m"
+do = "ignition"
+on = true
+
+[[step]]
+after = "5s"
+do = "blow"
+brac = 0.025
+note = "under California's 0.030 set point"
+expect = { session = "engine_enabled" }
+
+[[step]]
+do = "keys"
+keys = "5"
+
+[[step]]
+do = "wait"
+for = "20m"
+
+[[step]]
+do = "refuse"
+expect = { session = "violation", events = ["retest_refused"] }
+
+[[step]]
+after = "1m"
+do = "ignition"
+on = false
+
+[[step]]
+after = "1m"
+do = "brownout"
+millivolts = 5000
+for = "3s"
+expect = { events = ["boot"], powered = true }
+
+[[step]]
+do = "tamper"
+kind = "relay"
+
+[[step]]
+do = "tamper"
+kind = "clear"
+
+[[step]]
+do = "set_time"
+shift = "-1h"
+expect = { events = ["clock_change"] }
+
+[[step]]
+do = "service_open"
+expect = { compliance = "service" }
+
+[[step]]
+do = "log_download"
+expect = { chain_ok = true }
+
+[[step]]
+do = "calibrate"
+reference = 0.035
+expect = { events = ["cal_pass"] }
+
+[[step]]
+do = "service_close"
+next_service_days = 30
+expect = { compliance = "normal" }
+
+[[step]]
+do = "directive"
+action = "lockout"
+expect = { compliance = "lockout" }
+
+[[step]]
+do = "unlock_token"
+seconds = 3600
+expect = { compliance = "code_unlock" }
+
+[[step]]
+after = "61m"
+do = "check"
+expect = { compliance = "lockout" }
+
+[[step]]
+do = "work_order"
+order = "vehicle_switch"
+vehicle = "NEW-VIN"
+expect = { events = ["work_order"] }
+"""
+
+
+def test_every_action_once():
+    result = scenario.run(loads(EVERY_ACTION, "every.toml"))
+    assert result.ok, result.failures
+    done = {e["detail"]["do"] for e in result.timeline if e["event"] == "step"}
+    assert done == set(scenario.ACTIONS) - {"drive", "power_cut", "unlock_code", "service", "check"} | {"check"}
