@@ -250,9 +250,10 @@ class Rig:
     def session(self):
         return self.device.session.state
 
-    def records(self):
+    def records(self, start=None):
+        """The log decoded, from record `start` (an index) or from the first."""
         log = self.device.log
-        return [eventlog.decode_record(r) for r in _all_records(log)]
+        return [eventlog.decode_record(r) for r in _all_records(log, start)]
 
     def kinds(self):
         return [r["kind_name"] for r in self.records()]
@@ -265,9 +266,9 @@ class Rig:
         return out
 
 
-def _all_records(log):
+def _all_records(log, start=None):
     out = []
-    index = log.first
+    index = log.first if start is None else max(start, log.first)
     while index < log.first + log.count:
         page = log.records(index, log.first + log.count - index, messages.LOG_PAGE_BUDGET)
         if not page:
