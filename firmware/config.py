@@ -3,8 +3,9 @@
 A `Config` is the defaults below, then a jurisdiction preset, then explicit overrides;
 every value is an integer (times in seconds, BrAC in units of 0.0001 g/210L, volume in
 mL, temperature in tenths of a degree C). Unknown keys and values out of range are
-refused with ConfigError, so a typo never silently keeps a default. `as_dict()` is what
-CONFIG_GET sends to the host.
+refused with ConfigError, so a typo never silently keeps a default. `as_dict()` is every
+value; `wire_json()` is what CONFIG_GET sends (the values that differ from DEFAULTS: the
+whole table does not fit one 510-byte payload).
 """
 
 from firmware import keypad
@@ -113,6 +114,24 @@ class Config:
         for key in DEFAULTS:
             out[key] = getattr(self, key)
         return out
+
+    def wire_json(self, limit=500):
+        """CONFIG_GET's JSON: the jurisdiction and every value that differs from DEFAULTS
+        (an absent key has its default; docs/device.md lists them). Keys that would push it
+        past `limit` bytes are left out and "more": true says so."""
+        out = '{"jurisdiction":"%s"' % self.jurisdiction
+        more = False
+        for key in DEFAULTS:
+            value = getattr(self, key)
+            if value != DEFAULTS[key][0]:
+                item = ',"%s":%d' % (key, value)
+                if len(out) + len(item) + 14 > limit:
+                    more = True
+                    continue
+                out += item
+        if more:
+            out += ',"more":true'
+        return (out + "}").encode()
 
     def cal_tolerance_for(self, reference):
         """The allowed +- difference from `reference` for a calibration check."""

@@ -19,7 +19,6 @@ saved atomically (firmware/persist.py) before the call returns. Deadlines are du
 firmware/timebase.py): setting the wall clock back never extends one.
 """
 
-import json
 from binascii import hexlify, unhexlify
 
 from firmware import breath, display_texts
@@ -951,7 +950,7 @@ class Device:
         return FIRMWARE_VERSION
 
     def config_json(self):
-        return json.dumps(self.config.as_dict()).encode()
+        return self.config.wire_json()
 
     def status(self):
         tb = self.tb

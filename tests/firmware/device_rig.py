@@ -220,10 +220,9 @@ class Rig:
         return self.device.apply_token(mint(action, args, **kw), self.nonce())
 
     def nonce(self):
-        link = self.device.link
-        if link.nonce is None:
-            link.nonce = b"N" * 16
-        return link.nonce
+        """The USB session's nonce: the last HELLO's, or a fixed one for tokens the tests
+        apply directly (without opening a session on the link)."""
+        return self.device.link.nonce or b"N" * 16
 
     def service(self, **args):
         return self.token("service", {}, nonce=self.nonce())

@@ -1,0 +1,153 @@
+"""The device side of every protocol message, over real frames (both runtimes): HELLO with a
+fresh nonce, STATUS, LOG_INFO, LOG_READ pages, PROVISION once, CONFIG_GET, TOKEN,
+CODE_REQUEST / CODE_ENTER, CALIBRATE, PING, BENCH (only with the bench capability), EVENT
+frames, and bad input that changes nothing."""
+
+import json
+
+from firmware import eventlog
+from firmware.config import DEFAULTS, Config
+from protocol import errors, framing, messages
+from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL
+from tests.firmware.device_rig import Rig
+
+DEFAULTS_VALUES = [(key, DEFAULTS[key][0]) for key in DEFAULTS] + [("jurisdiction", "default")]
+
+
+class Host:
+    """A minimal host: frames out through device.receive, frames in from the serial writes."""
+
+    def __init__(self, rig):
+        self.rig = rig
+        self.decoder = framing.Decoder()
+        self.seq = 0
+        self.events = []
+        rig.written[:] = []
+
+    def _frames(self):
+        out = []
+        for chunk in self.rig.written:
+            out.extend(self.decoder.feed(chunk))
+        self.rig.written[:] = []
+        return out
+
+    def send(self, type_, **fields):
+        self.seq += 1
+        payload = messages.encode(messages.request_layout(type_), fields)
+        self.rig.device.receive(framing.encode(framing.Frame(type_, payload, self.seq)), self.rig.clock.ms)
+        return self.replies()
+
+    def replies(self):
+        out = []
+        for frame in self._frames():
+            if frame.is_event:
+                self.events.append(messages.decode(messages.EVENT_LAYOUT, frame.payload))
+                continue
+            layout = messages.layout_for(frame.type, frame.flags)
+            out.append((frame.type, messages.decode(layout, frame.payload), frame.flags))
+        return out
+
+    def request(self, type_, **fields):
+        replies = self.send(type_, **fields)
+        assert len(replies) == 1, replies
+        return replies[0][0], replies[0][1]
+
+    def ok(self, type_, **fields):
+        reply_type, fields = self.request(type_, **fields)
+        assert reply_type == type_ | messages.REPLY, (reply_type, fields)
+        return fields
+
+    def nack(self, type_, **fields):
+        reply_type, fields = self.request(type_, **fields)
+        assert reply_type == messages.NACK, (reply_type, fields)
+        return fields["code"]
+
+    def hello(self):
+        return self.ok(messages.HELLO, proto_min=1, proto_max=1, host_nonce=b"h" * 8)
+
+
+def test_hello_gives_a_fresh_nonce_per_session():
+    rig = Rig()
+    host = Host(rig)
+    first = host.hello()
+    second = host.hello()
+    assert first["serial"] == SERIAL and first["proto"] == 1 and first["board"] == "test"
+    assert first["max_payload"] == 512 and 1 <= first["window"] <= 16
+    assert len(first["nonce"]) == 16 and first["nonce"] != second["nonce"]
+    assert rig.device.link.nonce == second["nonce"]
+    caps = first["caps"]
+    assert caps & messages.CAP_TOKENS and caps & messages.CAP_CALIBRATE and caps & messages.CAP_KEYPAD
+    assert not caps & (messages.CAP_BENCH | messages.CAP_FACTORY)
+    assert host.nack(messages.HELLO, proto_min=2, proto_max=3, host_nonce=b"x" * 8) == errors.BAD_VERSION
+
+
+def test_a_blank_unit_is_provisioned_once():
+    rig = Rig(provision=False, install=False)
+    host = Host(rig)
+    hello = host.hello()
+    assert hello["serial"] == "" and hello["caps"] & messages.CAP_FACTORY
+    assert host.nack(messages.TOKEN, token=b"x") == errors.NOT_PROVISIONED
+    assert host.nack(messages.CODE_REQUEST, action=1) == errors.NOT_PROVISIONED
+    assert host.ok(messages.STATUS)["line1"] == "FACTORY MODE"
+    assert host.nack(messages.PROVISION, serial="bad serial!", root_key=ROOT_KEY, device_secret=SECRET) == errors.BAD_ARGUMENT
+    assert not rig.device.provisioned
+    assert host.ok(messages.PROVISION, serial=SERIAL, root_key=ROOT_KEY, device_secret=SECRET) == {"serial": SERIAL}
+    assert host.nack(messages.PROVISION, serial="LCI-9", root_key=ROOT_KEY, device_secret=SECRET) == errors.ALREADY_PROVISIONED
+    assert not host.hello()["caps"] & messages.CAP_FACTORY
+    rig.reboot()
+    assert rig.device.provisioned and rig.device.serial == SERIAL
+    assert "provisioned" in rig.kinds()
+
+
+def test_status_reports_the_state_deadlines_and_display():
+    rig = Rig()
+    host = Host(rig)
+    rig.token("recall", {"cause": "unpaid_balance", "days": 7}, key="billing")
+    status = host.ok(messages.STATUS)
+    assert messages.COMPLIANCE_STATES[status["compliance"]] == "early_service_recall"
+    assert messages.SESSION_STATES[status["session"]] == "ignition_off"
+    assert messages.bits_to_names(status["causes"], messages.CAUSES) == ["unpaid_balance"]
+    assert status["now"] == rig.clock.wall
+    assert status["deadline_left"] == 7 * 86400 and status["deadline"] == status["now"] + 7 * 86400
+    assert status["service_due"] == rig.device.service_due[0]
+    assert (status["line1"], status["line2"]) == ("SERVICE DUE", "7 DAYS")
+    assert status["log_count"] == rig.device.log.count and 0 < status["log_free_pct"] <= 100
+    assert status["relay"] == 0 and status["alarm"] == 0 and status["override_left"] == 0
+
+
+def test_log_info_and_a_log_read_stream():
+    rig = Rig()
+    host = Host(rig)
+    info = host.ok(messages.LOG_INFO)
+    log = rig.device.log
+    assert (info["first"], info["count"], info["capacity"]) == (log.first, log.count, log.capacity)
+    assert info["head_hash"] == log.head_hash
+    replies = host.send(messages.LOG_READ, start=0, count=info["count"], window=4)
+    records = []
+    for type_, fields, _flags in replies:
+        assert type_ == messages.LOG_READ | messages.REPLY
+        records.extend(messages.split_records(fields["records"]))
+    assert len(records) == info["count"]
+    assert eventlog.verify_chain(records, eventlog.GENESIS, 0, info["head_hash"]) is None
+    assert eventlog.decode_record(records[0])["kind"] == eventlog.BOOT
+    assert host.nack(messages.LOG_READ, start=info["count"] + 5, count=1, window=1) == errors.LOG_RANGE
+
+
+def test_config_get_is_the_configuration_as_json():
+    rig = Rig(config=Config("california", recall_s=3 * 86400))
+    host = Host(rig)
+    config = json.loads(host.ok(messages.CONFIG_GET)["config"])
+    assert config == {"jurisdiction": "california", "set_point": 300, "recall_s": 3 * 86400}
+    full = dict(DEFAULTS_VALUES)
+    full.update(config)
+    assert full == rig.config.as_dict()  # absent keys have their defaults
+
+
+def test_config_get_always_fits_one_payload():
+    overrides = {}
+    for key in DEFAULTS:
+        high = DEFAULTS[key][2]
+        if DEFAULTS[key][0] != high:
+            overrides[key] = high
+    wire = Config(**overrides).wire_json()
+    assert len(wire) <= 510 and json.loads(wire)["more"] is True
