@@ -28,7 +28,11 @@ class HostError(Exception):
     pass
 
 
+CALLS = [0]  # host calls since the last collection (each leaves a result buffer behind)
+
+
 def call(part, method, *args):
+    CALLS[0] += 1
     reply = json.loads(host.call("hw", json.dumps({"args": [part, method, list(args)]})))
     if reply["ok"]:
         return reply["value"]

@@ -25,7 +25,13 @@ from sim.device_driver import DeviceDriver  # noqa: E402
 # another object). So automatic collection is OFF; the loop below collects at module
 # level, where no function is running and everything alive hangs off module globals,
 # and the host gives the VM a heap large enough for the heaviest command's garbage.
-COLLECT_BELOW = 24 * 1024 * 1024
+# gc.mem_free() scans the whole heap (tens of ms on 64 MB), so the loop estimates the
+# garbage instead: each host call leaves its result buffer (RESULT_CAP), a command a few
+# KB, a serial command possibly a token's Ed25519 check (measured ~2.3 MB).
+GARBAGE_BUDGET = 32 * 1024 * 1024
+PER_HOST_CALL = 33 * 1024
+PER_COMMAND = 16 * 1024
+PER_SERIAL = 4 * 1024 * 1024
 
 
 def _factory(path):
@@ -75,8 +81,14 @@ class Loop:
 
 gc.disable()
 LOOP = Loop(CORE, CONFIG, IDENTITY, BOARD, CAPS)  # noqa: F821 — prepended by the host
+GARBAGE = 0
 while LOOP.running:
     LOOP.serve_one()
-    if gc.mem_free() < COLLECT_BELOW:
+    GARBAGE += PER_COMMAND + guest_hal.CALLS[0] * PER_HOST_CALL
+    guest_hal.CALLS[0] = 0
+    if LOOP.command["op"] == "serial":
+        GARBAGE += PER_SERIAL
+    if GARBAGE > GARBAGE_BUDGET:
         gc.collect()
+        GARBAGE = 0
     LOOP.execute()

