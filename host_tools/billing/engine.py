@@ -20,6 +20,7 @@ the processor with the same key and gets the same answer).
 
 from __future__ import annotations
 
+import gc
 import json
 
 from . import directives as outbox
@@ -101,6 +102,18 @@ class Engine:
         if to < now:
             raise RuleError(f"the clock is at {now}; it never goes back (asked for {to})")
         processed = batches = 0
+        # The run allocates many short-lived objects over a large long-lived heap (caches, the
+        # processor's records): the cyclic GC's full scans would grow with the fleet. Pause it for
+        # the run (reference counting still frees everything acyclic) and resume it after.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._advance(to, processed, batches)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _advance(self, to: int, processed: int, batches: int) -> dict:
         while True:
             with self.store.transaction() as uow:
                 accounts = self.store.due_accounts(to, self.batch_size)
@@ -178,6 +191,11 @@ class Engine:
 
     def _apply_credits(self, w: Work, uow, t: int) -> None:
         """Settle money owed to the client against money the client owes (oldest first)."""
+        for item in w.items.values():
+            if item.outstanding < 0:
+                break
+        else:
+            return  # nothing owed to the client: the common case
         credits, owed = w.credits(), w.owed()
         if not credits or not owed:
             return
@@ -293,17 +311,18 @@ class Engine:
             return
         weeks = a.cycle_weeks
         end = t + weeks * WEEK
-        base = self._cycle_lines(a, weeks, automated=False)
-        base_total = sum(x for _, _, x in base) + tax_on(
-            sum(x for i, _, x in base if i in self.policy.taxable_items), self._rate(a))
-        if -w.balance >= base_total:
+        lines = self._cycle_lines(a, weeks, automated=False)
+        credit = -w.balance
+        if credit > 0 and credit >= sum(x for _, _, x in lines) + tax_on(
+                sum(x for i, _, x in lines if i in self.policy.taxable_items), self._rate(a)):
             collection = "credit"  # prepaid credit pays it: no automated charge
         elif a.method_token is not None:
             collection = "automated"
         else:
             collection = "manual"
-        with_admin = collection == "automated" or not self.policy.admin_fee_automated_only
-        lines = self._cycle_lines(a, weeks, automated=True) if with_admin else base
+        if collection == "automated" or not self.policy.admin_fee_automated_only:
+            p = self.policy
+            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
         due = t if collection != "manual" else t + self.policy.manual_due
         self._issue(w, uow, t, "cycle", lines, due_at=due, collection=collection,
                     period=(t, end), cycle_weeks=weeks, memo=f"{weeks}-week cycle")
@@ -452,7 +471,7 @@ class Engine:
 
     def _schedule_late_fee(self, a: Account, w: Work) -> None:
         a.late_fee_at = None
-        if self.policy.late_fee_reading != "uncorrected":
+        if self.policy.late_fee_reading != "uncorrected" or not w.items:
             return
         due = [o.first_failed_at + self.policy.late_fee_after for o in w.owed()
                if self._late_fee_eligible(o)]
@@ -557,37 +576,60 @@ class Engine:
                      token: str | None = None, theft_protection: bool = False,
                      appointment: int | None = None, pay_initial: bool = False,
                      source: str = "account open") -> str:
+        """Open an account on acceptance of the terms: the initial invoice is issued now (and
+        charged at once to `token` if `pay_initial`)."""
+        return self.open_accounts([dict(serial=serial, email=email, state=state, county=county,
+                                        token=token, theft_protection=theft_protection,
+                                        appointment=appointment, pay_initial=pay_initial)],
+                                  source=source)[0]
+
+    def open_accounts(self, specs: list[dict], source: str = "account open") -> list[str]:
+        """Open many accounts (imports, benchmarks), `batch_size` per transaction."""
         p = self.policy
-        if not serial or len(serial) > 64:
-            raise InputError(source, "serial", "expected the device serial (1 to 64 characters)")
-        if "@" not in email or len(email) > 254:
-            raise InputError(source, "email", f"not an email address: {email!r}")
-        if state not in p.tax_rates:
-            raise InputError(source, "state",
-                             f"no sales tax rate for state {state!r} in the policy "
-                             f"({', '.join(sorted(p.tax_rates))})")
         t = self.now
-        if appointment is not None and appointment <= t:
-            raise InputError(source, "appointment", "the installation appointment must be later "
-                             "than the acceptance")
-        with self.store.transaction() as uow:
-            account_id = uow.allocate("account")
-            a = Account(id=account_id, ref=f"A{account_id:06d}", serial=serial, email=email,
-                        status="awaiting_payment", tax_state=state, tax_county=county,
-                        cycle_weeks=p.standard_weeks, theft_protection=int(theft_protection),
-                        method_token=token, opened_at=t, appointment_at=appointment,
-                        installed_at=None if appointment is not None else t)
-            w = Work(a, is_new=True)
-            uow.works.append(w)
-            self._history(w, uow, t, "opened", f"terms accepted; serial {serial}")
-            lines = self._cycle_lines(a, p.standard_weeks, automated=False)
-            immediate = pay_initial and token is not None
-            self._issue(w, uow, t, "initial", lines, due_at=t,
-                        collection="immediate" if immediate else "manual",
-                        cycle_weeks=p.standard_weeks, memo="initial payment at acceptance")
-            if immediate:
-                a.attempt_at, a.attempt_kind = t, "immediate"
-            self._run(w, t, uow)
+        for n, spec in enumerate(specs):
+            where = source if len(specs) == 1 else f"{source}[{n}]"
+            serial, email, state = spec["serial"], spec["email"], spec["state"]
+            if not serial or len(serial) > 64:
+                raise InputError(where, "serial", "expected the device serial (1 to 64 characters)")
+            if "@" not in email or len(email) > 254:
+                raise InputError(where, "email", f"not an email address: {email!r}")
+            if state not in p.tax_rates:
+                raise InputError(where, "state",
+                                 f"no sales tax rate for state {state!r} in the policy "
+                                 f"({', '.join(sorted(p.tax_rates))})")
+            if spec.get("appointment") is not None and spec["appointment"] <= t:
+                raise InputError(where, "appointment", "the installation appointment must be "
+                                 "later than the acceptance")
+        refs = []
+        for start in range(0, len(specs), self.batch_size):
+            with self.store.transaction() as uow:
+                for spec in specs[start:start + self.batch_size]:
+                    refs.append(self._open_one(uow, spec, t))
+        return refs
+
+    def _open_one(self, uow, spec: dict, t: int) -> str:
+        p = self.policy
+        account_id = uow.allocate("account")
+        appointment = spec.get("appointment")
+        token = spec.get("token")
+        a = Account(id=account_id, ref=f"A{account_id:06d}", serial=spec["serial"],
+                    email=spec["email"], status="awaiting_payment", tax_state=spec["state"],
+                    tax_county=spec.get("county") or "", cycle_weeks=p.standard_weeks,
+                    theft_protection=int(bool(spec.get("theft_protection"))), method_token=token,
+                    opened_at=t, appointment_at=appointment,
+                    installed_at=None if appointment is not None else t)
+        w = Work(a, is_new=True)
+        uow.works.append(w)
+        self._history(w, uow, t, "opened", f"terms accepted; serial {a.serial}")
+        lines = self._cycle_lines(a, p.standard_weeks, automated=False)
+        immediate = bool(spec.get("pay_initial")) and token is not None
+        self._issue(w, uow, t, "initial", lines, due_at=t,
+                    collection="immediate" if immediate else "manual",
+                    cycle_weeks=p.standard_weeks, memo="initial payment at acceptance")
+        if immediate:
+            a.attempt_at, a.attempt_kind = t, "immediate"
+        self._run(w, t, uow)
         return a.ref
 
     def pay(self, ref: str, *, amount: int | None = None, key: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 
@@ -21,13 +22,17 @@ def parse_percent(text: str) -> Fraction:
 def round_half_up(value: Fraction) -> int:
     """Round to whole cents, halves away from zero (SST: up when the third decimal is > 4)."""
     if value >= 0:
-        return int(value + Fraction(1, 2)) if value.denominator != 1 else int(value)
+        return int(value + Fraction(1, 2))
     return -round_half_up(-value)
 
 
 def tax_on(taxable_cents: int, rate: Fraction) -> int:
-    """Sales tax on an invoice's taxable total, rounded half-up to the cent."""
-    return round_half_up(taxable_cents * rate)
+    """Sales tax on an invoice's taxable total, rounded half-up to the cent (integer arithmetic:
+    the same result as round_half_up(taxable_cents * rate), without building Fractions)."""
+    if taxable_cents < 0:
+        return -tax_on(-taxable_cents, rate)
+    quotient, remainder = divmod(taxable_cents * rate.numerator, rate.denominator)
+    return quotient + (2 * remainder >= rate.denominator)
 
 
 def prorate(amount_cents: int, part: int, whole: int) -> int:
@@ -44,6 +49,7 @@ def fmt(cents: int) -> str:
     return f"{sign}${whole:,}.{part:02d}"
 
 
+@functools.lru_cache(maxsize=256)
 def rate_text(rate: Fraction) -> str:
     """Fraction(6875, 100000) -> '6.875%'."""
     percent = rate * 100

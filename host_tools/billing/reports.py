@@ -148,7 +148,7 @@ def ledger(conn, account_id: int | None = None) -> list[dict]:
            " JOIN account a ON a.id = p.account_id"
            " LEFT JOIN invoice i ON i.id = p.invoice_id"
            + (" WHERE p.account_id = ?" if account_id is not None else "")
-           + " ORDER BY p.entry_id, p.line")
+           + " ORDER BY p.id")
     entries: dict[int, dict] = {}
     for p in _rows(conn, sql, (account_id,) if account_id is not None else ()):
         e = entries.setdefault(p["entry_id"], {"entry": p["entry_id"], "at": iso(p["at"]),

@@ -104,7 +104,9 @@ CREATE TABLE invoice_line (
 
 -- The ledger: append-only, double-entry. One journal entry = the rows sharing entry_id; their
 -- amounts (debit > 0, credit < 0) sum to zero. Every row names its cause and a reference.
+-- Postings are numbered in the order they were written (id), entries too (entry_id).
 CREATE TABLE posting (
+    id              {id} NOT NULL PRIMARY KEY,
     entry_id        BIGINT NOT NULL,
     line            INTEGER NOT NULL,
     account_id      BIGINT NOT NULL REFERENCES account (id),
@@ -113,8 +115,7 @@ CREATE TABLE posting (
     invoice_id      BIGINT,
     amount          BIGINT NOT NULL,
     cause           VARCHAR(24) NOT NULL,
-    ref             VARCHAR(96) NOT NULL,
-    PRIMARY KEY (entry_id, line)
+    ref             VARCHAR(96) NOT NULL
 );
 CREATE INDEX posting_by_account ON posting (account_id, book, invoice_id, amount);
 
@@ -183,7 +184,7 @@ CREATE INDEX history_by_account ON history (account_id, id);
 """
 
 # Tables whose ids the engine assigns (max + 1, under the single writer's lock).
-ID_TABLES = ("account", "invoice", "payment", "notice", "directive", "history")
+ID_TABLES = ("account", "invoice", "posting", "payment", "notice", "directive", "history")
 
 
 def ddl(dialect: str = "sqlite") -> list[str]:

@@ -10,6 +10,7 @@ postings, invoices, payments, notices, directives, history rows and the changed 
 from __future__ import annotations
 
 import contextlib
+import operator
 import sqlite3
 from dataclasses import dataclass, field, fields
 
@@ -61,17 +62,26 @@ class Account:
     next_due_at: int | None = None
 
     def next_due(self) -> int | None:
-        times = [t for t in (self.next_bill_at, self.notice_at, self.attempt_at, self.late_fee_at,
-                             self.recall_at, self.lockout_at, self.pending_apply_at) if t is not None]
-        return min(times) if times else None
+        """The earliest of the account's timers (None: nothing scheduled)."""
+        best = None
+        for t in (self.next_bill_at, self.notice_at, self.attempt_at, self.late_fee_at,
+                  self.recall_at, self.lockout_at, self.pending_apply_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
 
 
 ACCOUNT_COLUMNS = tuple(f.name for f in fields(Account))
 _SELECT_ACCOUNT = f"SELECT {', '.join(ACCOUNT_COLUMNS)} FROM account"
 _INSERT_ACCOUNT = (f"INSERT INTO account ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
                    f"({', '.join('?' for _ in ACCOUNT_COLUMNS)})")
-_UPDATE_ACCOUNT = (f"UPDATE account SET {', '.join(c + ' = ?' for c in ACCOUNT_COLUMNS[1:])}"
+# columns fixed at opening are never rewritten
+_FIXED = ("id", "ref", "serial", "email", "tax_state", "tax_county", "opened_at")
+_CHANGING = tuple(c for c in ACCOUNT_COLUMNS if c not in _FIXED)
+_UPDATE_ACCOUNT = (f"UPDATE account SET {', '.join(c + ' = ?' for c in _CHANGING)}"
                    " WHERE id = ?")
+_row = operator.attrgetter(*ACCOUNT_COLUMNS)
+_changing = operator.attrgetter(*_CHANGING, "id")
 
 
 @dataclass(slots=True)
@@ -115,7 +125,7 @@ class UnitOfWork:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
         self.next_id = {}
-        for table in ("account", "invoice", "payment", "notice", "directive", "history"):
+        for table in ("account", "invoice", "posting", "payment", "notice", "directive", "history"):
             self.next_id[table] = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
                                                ).fetchone()[0]
         self.next_entry = conn.execute("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
@@ -137,16 +147,21 @@ class UnitOfWork:
 
     def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
         """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
-        if sum(amount for _, _, amount in lines) != 0:
-            raise AssertionError(f"unbalanced entry {cause} {ref}: {lines}")
         entry_id = self.next_entry
         self.next_entry += 1
-        n = 0
+        posting_id = self.next_id["posting"]
+        total = n = 0
+        append = self.postings.append
         for book, invoice_id, amount in lines:
             if amount:
+                total += amount
                 n += 1
-                self.postings.append((entry_id, n, account_id, at, book, invoice_id, amount, cause,
-                                      ref))
+                append((posting_id, entry_id, n, account_id, at, book, invoice_id, amount, cause,
+                        ref))
+                posting_id += 1
+        if total:
+            raise AssertionError(f"unbalanced entry {cause} {ref}: {lines}")
+        self.next_id["posting"] = posting_id
         return entry_id
 
     def flush(self) -> None:
@@ -156,13 +171,14 @@ class UnitOfWork:
         for a in new + old:
             a.next_due_at = a.next_due()
         if new:
-            c.executemany(_INSERT_ACCOUNT, [_row(a) for a in new])
+            c.executemany(_INSERT_ACCOUNT, map(_row, new))
         if self.invoices:
             c.executemany("INSERT INTO invoice VALUES (" + ", ".join("?" * 19) + ")", self.invoices)
         if self.lines:
             c.executemany("INSERT INTO invoice_line VALUES (?, ?, ?, ?, ?, ?)", self.lines)
         if self.postings:
-            c.executemany("INSERT INTO posting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.postings)
+            c.executemany("INSERT INTO posting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          self.postings)
         if self.payments:
             c.executemany("INSERT INTO payment VALUES (" + ", ".join("?" * 13) + ")", self.payments)
         if self.notices:
@@ -176,11 +192,7 @@ class UnitOfWork:
             c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
                           [v + (k,) for k, v in self.invoice_updates.items()])
         if old:
-            c.executemany(_UPDATE_ACCOUNT, [_row(a)[1:] + (a.id,) for a in old])
-
-
-def _row(a: Account) -> tuple:
-    return tuple(getattr(a, name) for name in ACCOUNT_COLUMNS)
+            c.executemany(_UPDATE_ACCOUNT, map(_changing, old))
 
 
 class Store:

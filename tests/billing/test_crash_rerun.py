@@ -26,7 +26,7 @@ from host_tools.billing.cli import main as cli
 
 UNTIL = "2025-12-01"
 TABLES = {
-    "posting": "entry_id, line",
+    "posting": "id",
     "invoice": "id",
     "invoice_line": "invoice_id, line",
     "payment": "id",

@@ -32,11 +32,12 @@ INSERT INTO account VALUES (1, 'A000001', 'LCI7-1', 'c@example.com', 'active', '
 INSERT INTO invoice VALUES (1, 1, 'A000001-0001', 'initial', 1736154000, 1736154000, NULL, NULL, 2,
   'immediate', 5412, 407, '7.525%', 5819, NULL, NULL, NULL, NULL, 'initial payment');
 INSERT INTO invoice_line VALUES (1, 1, 'rental', 'LCI-777 rental', 5412, 1);
-INSERT INTO posting VALUES (1, 1, 1, 1736154000, 'receivable', 1, 5819, 'initial', 'A000001-0001'),
-  (1, 2, 1, 1736154000, 'revenue:rental', NULL, -5412, 'initial', 'A000001-0001'),
-  (1, 3, 1, 1736154000, 'sales_tax_payable', NULL, -407, 'initial', 'A000001-0001'),
-  (2, 1, 1, 1736154000, 'cash', NULL, 5819, 'payment', 'A000001:a1'),
-  (2, 2, 1, 1736154000, 'receivable', 1, -5819, 'payment', 'A000001:a1');
+INSERT INTO posting VALUES
+  (1, 1, 1, 1, 1736154000, 'receivable', 1, 5819, 'initial', 'A000001-0001'),
+  (2, 1, 2, 1, 1736154000, 'revenue:rental', NULL, -5412, 'initial', 'A000001-0001'),
+  (3, 1, 3, 1, 1736154000, 'sales_tax_payable', NULL, -407, 'initial', 'A000001-0001'),
+  (4, 2, 1, 1, 1736154000, 'cash', NULL, 5819, 'payment', 'A000001:a1'),
+  (5, 2, 2, 1, 1736154000, 'receivable', 1, -5819, 'payment', 'A000001:a1');
 INSERT INTO payment VALUES (1, 1, 'A000001:a1', 1736154000, 'immediate', 'immediate', 'tok_ok',
   5819, 'succeeded', NULL, 'ch_1', 0, 2) ON CONFLICT (idem_key) DO NOTHING;
 INSERT INTO payment VALUES (2, 1, 'A000001:a1', 1736154000, 'immediate', 'immediate', 'tok_ok',
