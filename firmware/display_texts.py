@@ -135,7 +135,7 @@ def screen(device):
     compliance = device.compliance.state
     if compliance == "early_service_recall":
         left = device.recall_left()
-        if left >= DAY:
+        if left > DAY:  # then the last 24 hours in hours
             return text("recall_days", days(left)) + (_tick(left, DAY),)
         unit = HOUR if left > HOUR else 60
         return text("recall_hours", hours(left), _first_cause(device.causes)) + (_tick(left, unit),)

@@ -58,13 +58,15 @@ class Out:
 class Screen(hal.Display):
     def __init__(self):
         self.lines = ("", "")
-        self.shown = []
+        self.shown = []  # the last texts shown, newest last
+        self.seen = set()  # every text ever shown
         self.green = self.red = False
 
     def show(self, line1, line2):
         assert len(line1) <= 16 and len(line2) <= 16, (line1, line2)
         self.lines = (line1, line2)
         self.shown.append(line1 + " " + line2)
+        self.seen.add(line1 + " " + line2)
         if len(self.shown) > 64:
             self.shown = self.shown[-32:]
 
