@@ -109,6 +109,10 @@ class Config:
             if getattr(self, low) > getattr(self, high):
                 raise ConfigError("%s must not exceed %s" % (low, high))
 
+    def __getattr__(self, name):  # type: (str) -> int
+        """Only reached for a name that is not a setting (settings are set in __init__)."""
+        raise AttributeError("no setting %r" % name)
+
     def as_dict(self):
         out = {"jurisdiction": self.jurisdiction}
         for key in DEFAULTS:

@@ -88,7 +88,6 @@ class Device:
         self.provision_file = StateFile(hw.storage, "provision")
         self.log = log or EventLog(hw.storage)
         self.on_event = None  # callable(kind, detail): the link sends EVENT frames
-        self.link = None
         # identity
         self.provisioned = False
         self.serial = ""
@@ -127,7 +126,7 @@ class Device:
         self._dirty = False
         self._saved_run = 0
         self.reboot_requested = False  # a bench power cut was asked for (the simulator does it)
-        Handler(self)  # sets self.link and self.on_event
+        self.link = Handler(self)  # the protocol side; it sets self.on_event
         self._boot()
 
     # ---- boot and persistence -------------------------------------------------------------
@@ -544,10 +543,10 @@ class Device:
         if codes.pending is None and codes.spent is not None:
             if self.authority.check_code(codes.spent[1], code, codes.spent[0]):
                 raise Refused(errors.CODE_USED)
-        codes.check_usable(tb)
-        action = codes.pending["action"]
+        pending = codes.check_usable(tb)
+        action = pending["action"]
         self._code_preconditions(action)
-        if not self.authority.check_code(codes.pending["request"], code, action):
+        if not self.authority.check_code(pending["request"], code, action):
             return None, codes.wrong_code(tb)  # counted and saved; enter_code refuses
         until = 0
         if action == "unlock":

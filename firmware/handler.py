@@ -32,7 +32,6 @@ class Handler:
         self.device = device
         self.endpoint = Endpoint(self, device.hw.serial.write)
         self.nonce = None  # this USB session's nonce (16 bytes), from the last HELLO
-        device.link = self
         device.on_event = self.event
         self.routes = {
             messages.HELLO: self.hello,

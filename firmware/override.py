@@ -63,15 +63,21 @@ class Codes:
         self.pending = {"action": action, "request": request, "at": clock.stamp()}
         self.showing = True
 
-    def check_usable(self, clock):
-        """Refuse (changing nothing) unless a pending code could be checked now."""
-        if self.pending is None:
+    def _pending(self):
+        pending = self.pending
+        if pending is None:
             raise Refused(errors.NO_CODE_REQUEST, "request a code first")
+        return pending
+
+    def check_usable(self, clock):
+        """The pending request if a code could be checked now; else Refused, nothing changed."""
+        pending = self._pending()
         left = self.wait_left(clock)
         if left > 0:
             raise Refused(errors.CODE_BACKOFF, "wait %d s" % left)
-        if clock.since(self.pending["at"]) > self.config.override_activate_s:
+        if clock.since(pending["at"]) > self.config.override_activate_s:
             raise Refused(errors.CODE_EXPIRED, "the request is over %d s old" % self.config.override_activate_s)
+        return pending
 
     def wrong_code(self, clock):
         """Count a wrong code; the back-off (seconds) now in force."""
@@ -87,8 +93,9 @@ class Codes:
 
     def accepted(self):
         """The pending request's action, consumed (single use); resets the wrong count."""
-        action = self.pending["action"]
-        self.spent = [action, self.pending["request"]]
+        pending = self._pending()
+        action = pending["action"]
+        self.spent = [action, pending["request"]]
         self.pending = None
         self.wrong = 0
         self.wait = None
@@ -98,7 +105,7 @@ class Codes:
 
     def override_seconds(self, clock):
         """How long an unlock accepted now lasts: override_s, cut by override_dead_s."""
-        dead_left = self.config.override_dead_s - clock.since(self.pending["at"])
+        dead_left = self.config.override_dead_s - clock.since(self._pending()["at"])
         return min(self.config.override_s, dead_left)
 
     def service_reset(self):

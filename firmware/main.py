@@ -1,0 +1,62 @@
+"""Boot and run: build the board's Hardware, the Device on it, and loop for ever.
+
+    import firmware.main       (boot.py / main.py on a board; `micropython -m firmware.main` on unix)
+
+The board is chosen by sys.platform (rp2, esp32, else unix). The loop steps the device,
+then sleeps until its next deadline or 20 ms, whichever is sooner (inputs are polled).
+A fault inside a step is counted and the loop goes on: a bug must never leave the relay
+in a wrong state for good, and the next step recomputes every output from the state.
+"""
+
+import sys
+
+from firmware.config import Config
+from firmware.device import Device
+
+POLL_MS = 20
+
+
+def board():
+    """The board module for this platform."""
+    if sys.platform == "rp2":
+        from firmware.boards import rp2 as module
+    elif sys.platform == "esp32":
+        from firmware.boards import esp32 as module
+    else:
+        from firmware.boards import unix as module
+    return module
+
+
+class Runner:
+    def __init__(self, hw, pause, config=None):
+        self.hw = hw
+        self.pause = pause
+        self.device = Device(hw, config or Config())
+        self.faults = 0
+
+    def once(self):
+        device = self.device
+        try:
+            device.step()
+        except Exception:  # noqa: BLE001 - the loop must survive any fault
+            self.faults += 1
+        deadline = device.next_deadline()
+        wait = POLL_MS
+        if deadline is not None:
+            wait = min(wait, max(0, deadline - self.hw.clock.monotonic_ms()))
+        self.pause(wait)
+
+    def run(self, loops=None):
+        n = 0
+        while loops is None or n < loops:
+            self.once()
+            n += 1
+
+
+def main():
+    module = board()
+    Runner(module.build(), module.pause).run()
+
+
+if __name__ == "__main__":
+    main()
