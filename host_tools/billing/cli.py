@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--account")
     dl.add_argument("--json", action="store_true")
     dsub.add_parser("issue", help="sign pending tokens (needs --signing-key)")
-    da = dsub.add_parser("answer", help="answer a client's unlock request code")
+    da = dsub.add_parser("answer", help="answer a client's keypad request code (clear after "
+                         "a lockout is paid in full)")
     da.add_argument("ref")
     da.add_argument("--request", required=True, help="the request code shown on the handset")
     da.add_argument("--master-secret", required=True, help="provider master secret file")
@@ -368,7 +369,7 @@ def _directives(engine: Engine, args) -> int:
     elif action == "answer":
         from .signing import load_code_desk
         account = engine.store.account_by_ref(args.ref)
-        code = outbox.answer_unlock(engine.conn, account.id, args.request,
+        code = outbox.answer_code(engine.conn, account.id, args.request,
                                     load_code_desk(args.master_secret), engine.now)
         print(code)
     return 0

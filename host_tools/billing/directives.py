@@ -1,4 +1,4 @@
-"""Device directives: the outbox of recall / lockout / clear tokens and unlock keypad codes.
+"""Device directives: the outbox of recall / lockout / clear tokens and clear keypad codes.
 
 The engine decides a directive inside the same transaction that changes the account, so the
 outbox never disagrees with the ledger. Signing is delegated:
@@ -6,9 +6,12 @@ outbox never disagrees with the ledger. Signing is delegated:
 - a *token signer* (`TokenSigner`) mints a signed token for (serial, action, args) in core seconds;
   the CLI builds one from key files through host_tools.keys / host_tools.tokens. With no signer
   the directive waits in the outbox as `pending` and `issue_pending` mints it later.
-- an *unlock code answerer* (`CodeAnswerer`) turns the request code the client reads from the
-  handset into the provider's answer (host_tools.codes.answer). A lockout cleared by full payment
-  leaves an `unlock` directive `awaiting_request` until an operator answers it.
+- a *code answerer* (`CodeAnswerer`) turns the request code the client reads from the handset
+  into the provider's answer (host_tools.codes.answer). A lockout ended by full payment leaves a
+  keypad `clear` directive `awaiting_request` ("Obtain a code from the Service Provider to clear
+  the Lockout Mode after full payment"); the operator answers the client's request code once.
+  (A keypad `unlock` is the device's temporary lockout override, a service decision, not a
+  billing one: billing answers only `clear` requests.)
 
 Nothing here invents a signature: without keys, nothing is signed.
 """
@@ -59,15 +62,20 @@ def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer
     directive_id = uow.allocate("directive")
     status = AWAITING_REQUEST if delivery == CODE else PENDING
     issued_at = key_id = not_before = expires = token = None
+    note = None
     if delivery == TOKEN and signer is not None:
-        not_before = core_seconds(at)
-        expires = not_before + ttl
-        token = binascii.hexlify(
-            signer.mint(account.serial, action, args, now=not_before, ttl=ttl)).decode()
-        status, issued_at, key_id = ISSUED, at, signer.key_id
+        try:
+            minted = signer.mint(account.serial, action, args, now=core_seconds(at), ttl=ttl)
+        except ValueError as exc:  # e.g. the delegation expired: keep it pending, say why
+            note = f"not signed: {exc}"[:200]
+        else:
+            not_before = core_seconds(at)
+            expires = not_before + ttl
+            token = binascii.hexlify(minted).decode()
+            status, issued_at, key_id = ISSUED, at, signer.key_id
     uow.directives.append((directive_id, account.id, account.serial, at, action, args_text(args),
                            delivery, status, issued_at, key_id, not_before, expires, token, None,
-                           None))
+                           None, note))
     return directive_id
 
 
@@ -82,7 +90,8 @@ def issue_pending(conn, signer: TokenSigner, now: int, ttl: int) -> int:
             not_before = core_seconds(now)
             token = signer.mint(serial, action, json.loads(args), now=not_before, ttl=ttl)
             conn.execute("UPDATE directive SET status = ?, issued_at = ?, key_id = ?,"
-                         " not_before_core = ?, expires_core = ?, token = ? WHERE id = ?",
+                         " not_before_core = ?, expires_core = ?, token = ?, note = NULL"
+                         " WHERE id = ?",
                          (ISSUED, now, signer.key_id, not_before, not_before + ttl,
                           binascii.hexlify(token).decode(), directive_id))
         conn.execute("COMMIT")
@@ -92,15 +101,22 @@ def issue_pending(conn, signer: TokenSigner, now: int, ttl: int) -> int:
     return len(rows)
 
 
-def answer_unlock(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
-    """Answer the oldest unlock directive awaiting a request code for this account."""
+def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
+    """Answer the oldest keypad directive awaiting a request code for this account."""
     row = conn.execute("SELECT id, serial, action FROM directive WHERE account_id = ? AND status = ?"
                        " ORDER BY id LIMIT 1", (account_id, AWAITING_REQUEST)).fetchone()
     if row is None:
-        raise RuleError("no unlock is authorized for this account (it is issued when a lockout is "
-                        "paid in full)")
+        raise RuleError("no keypad code is authorized for this account (a clear code is, once a "
+                        "lockout is paid in full)")
     directive_id, serial, action = row
-    code = answerer.answer(serial, request, action)
+    asked = getattr(answerer, "requested_action", lambda r: action)(request)
+    if asked != action:
+        raise RuleError(f"the handset asked for a {asked!r} code; billing authorizes {action!r}: "
+                        f"ask the client to request a {action} code")
+    try:
+        code = answerer.answer(serial, request, action)
+    except ValueError as exc:
+        raise RuleError(f"request code {request!r}: {exc}") from None
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("UPDATE directive SET status = ?, issued_at = ?, request = ?, code = ?"

@@ -541,8 +541,9 @@ class Engine:
             a.past_due_since = a.recall_at = a.lockout_at = None
             if before in ("recall", "lockout"):
                 self._directive(w, uow, t, "clear", {"cause": p.directive_cause})
-            if before == "lockout" and p.unlock_code_on_full_payment:
-                self._directive(w, uow, t, "unlock", {"seconds": 0}, delivery=outbox.CODE)
+            if before == "lockout" and p.clear_code_on_full_payment:
+                self._directive(w, uow, t, "clear", {"cause": p.directive_cause},
+                                delivery=outbox.CODE)
             self._notice(w, uow, t, "paid_in_full", "Balance paid in full",
                          "Thank you: your balance is paid in full."
                          + (" Call us with the code shown on your handset to clear the lockout."

@@ -69,7 +69,7 @@ class Policy:
     lockout_after_recall: int
     lockout_after: int
     directive_cause: str
-    unlock_code_on_full_payment: bool
+    clear_code_on_full_payment: bool
     change_notice: int  # seconds
     change_fields: frozenset
     method_immediate_when_failing: bool
@@ -306,7 +306,7 @@ def _check(r: _Reader, text: str, overrides: dict) -> Policy:
         if w not in weeks:
             r.fail("cycle_switch.to_weeks", f"{w} is not one of cycles.weeks {list(weeks)}")
     r.table("collections", ("reading", "recall_after_days", "lockout_after_recall_days",
-                            "lockout_after_days", "cause", "unlock_code_on_full_payment"))
+                            "lockout_after_days", "cause", "clear_code_on_full_payment"))
     r.table("account_changes", ("notice_days", "applies_to", "payment_method_immediate_when_failing"))
     r.table("returns", ("month_weeks", "bill_rest_of_month", "rest_of_month_items"))
     r.table("refunds", ("advance_minimum_weeks", "refundable_items", "cancelled_installation_kept_days"))
@@ -349,7 +349,7 @@ def _check(r: _Reader, text: str, overrides: dict) -> Policy:
         lockout_after_recall=r.integer("collections.lockout_after_recall_days", low=0) * DAY,
         lockout_after=r.integer("collections.lockout_after_days", low=0) * DAY,
         directive_cause=r.text("collections.cause"),
-        unlock_code_on_full_payment=r.boolean("collections.unlock_code_on_full_payment"),
+        clear_code_on_full_payment=r.boolean("collections.clear_code_on_full_payment"),
         change_notice=r.integer("account_changes.notice_days", low=0) * DAY,
         change_fields=frozenset(r.str_list("account_changes.applies_to", CHANGE_FIELDS)),
         method_immediate_when_failing=r.boolean("account_changes.payment_method_immediate_when_failing"),

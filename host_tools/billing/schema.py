@@ -166,7 +166,8 @@ CREATE TABLE directive (
     expires_core    BIGINT,
     token           TEXT,
     request         VARCHAR(40),
-    code            VARCHAR(40)
+    code            VARCHAR(40),
+    note            VARCHAR(200)
 );
 CREATE INDEX directive_by_status ON directive (status, id);
 CREATE INDEX directive_by_account ON directive (account_id, id);

@@ -42,6 +42,10 @@ class CodeDesk:
     def answer(self, serial: str, request: str, action: str) -> str:
         return self._codes.answer(self._secret, serial, request, action)
 
+    def requested_action(self, request: str) -> str:
+        """The action a request code was issued for (it says so in its first digit)."""
+        return self._codes.describe_request(request)["action"]
+
 
 def load_token_minter(path: str) -> TokenMinter:
     keys = _module("host_tools.keys")

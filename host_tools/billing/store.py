@@ -184,7 +184,7 @@ class UnitOfWork:
         if self.notices:
             c.executemany("INSERT INTO notice VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.notices)
         if self.directives:
-            c.executemany("INSERT INTO directive VALUES (" + ", ".join("?" * 15) + ")",
+            c.executemany("INSERT INTO directive VALUES (" + ", ".join("?" * 16) + ")",
                           self.directives)
         if self.history:
             c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", self.history)

@@ -55,11 +55,12 @@ def test_lockout_reading_locks_out_7_days_past_due_without_recall():
     assert "recall_for_balance" not in [e["event"] for e in h.history(ref)]
 
 
-def test_full_payment_from_lockout_clears_and_authorizes_an_unlock_code():
+def test_full_payment_from_lockout_clears_and_authorizes_a_clear_code():
     """In lockout on 4 Feb 12:00 the balance is 5675 (20 Jan) + 3000 (late fee, 23 Jan) + 5675
     (3 Feb cycle) = 14350. A payment of $100.00 leaves 4350 owed: still lockout, nothing issued.
-    Paying the remaining 4350 -> active; outbox: clear {"cause": "unpaid_balance"} (token) and
-    unlock {"seconds": 0} awaiting the client's request code."""
+    Paying the remaining 4350 -> active; outbox: clear {"cause": "unpaid_balance"} as a token, and
+    the same clear as a keypad code awaiting the client's request code ("Obtain a code from the
+    Service Provider to clear the Lockout Mode after full payment")."""
     h, ref = _failing()
     h.to("2025-02-04T12:00")
     assert h.status(ref) == "lockout" and h.balance(ref) == 14350
@@ -70,7 +71,7 @@ def test_full_payment_from_lockout_clears_and_authorizes_an_unlock_code():
     assert h.status(ref) == "active" and h.balance(ref) == 0
     new = [(d["action"], d["args"], d["delivery"], d["status"]) for d in h.directives(ref)[2:]]
     assert new == [("clear", {"cause": "unpaid_balance"}, "token", "pending"),
-                   ("unlock", {"seconds": 0}, "code", "awaiting_request")]
+                   ("clear", {"cause": "unpaid_balance"}, "code", "awaiting_request")]
     assert h.account(ref).recall_at is None and h.account(ref).lockout_at is None
 
 
@@ -141,21 +142,26 @@ def test_pending_directives_are_minted_later_by_issue_pending():
     assert outbox.issue_pending(h.conn, minter, h.engine.now, h.policy.token_ttl) == 0
 
 
-def test_unlock_code_answered_once_from_the_request_code():
+def test_clear_code_answered_once_from_the_request_code():
     """After full payment from lockout, the operator answers the handset's request code once; a
-    second answer is refused (nothing left awaiting)."""
+    second answer is refused (nothing left awaiting); a request for another action is refused."""
 
     class Desk:
         def answer(self, serial, request, action):
             return f"{serial}/{request}/{action}"
 
+        def requested_action(self, request):
+            return "unlock" if request.startswith("0") else "clear"
+
     h, ref = _failing()
     h.to("2025-02-04T12:00")
     h.engine.pay(ref, token="tok_visa")
     account_id = h.account(ref).id
-    code = outbox.answer_unlock(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
-    assert code == "LCI7-0001/1234-5678/unlock"
-    unlock = h.directives(ref)[-1]
-    assert (unlock["status"], unlock["request"], unlock["code"]) == ("issued", "1234-5678", code)
+    with pytest.raises(RuleError, match="asked for a 'unlock' code"):
+        outbox.answer_code(h.conn, account_id, "0234-5678", Desk(), h.engine.now)
+    code = outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+    assert code == "LCI7-0001/1234-5678/clear"
+    clear = h.directives(ref)[-1]
+    assert (clear["status"], clear["request"], clear["code"]) == ("issued", "1234-5678", code)
     with pytest.raises(RuleError):
-        outbox.answer_unlock(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+        outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
