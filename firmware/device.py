@@ -166,7 +166,10 @@ class Device:
                 maker = Authority
             except ImportError:
                 return None
-        return maker(serial, root_key, secret)  # the Authority's own settings are its defaults
+        try:
+            return maker(serial, root_key, secret)  # the Authority's own settings are its defaults
+        except (ValueError, TypeError):
+            return None  # a key the Authority refuses: PROVISION says so, boot goes on without
 
     def _state(self):
         used = []
@@ -774,7 +777,7 @@ class Device:
             raise Refused(errors.BAD_ARGUMENT, "keys are 32 bytes")
         authority = self.authority or self._build_authority(serial, root_key, secret)
         if authority is None:
-            raise Refused(errors.NOT_SUPPORTED, "no authority module on this build")
+            raise Refused(errors.BAD_ARGUMENT, "the root key or the secret is not usable")
         try:
             self.provision_file.save(
                 {"serial": serial, "root": hexlify(root_key).decode(), "secret": hexlify(secret).decode()}

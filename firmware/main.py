@@ -28,10 +28,10 @@ def board():
 
 
 class Runner:
-    def __init__(self, hw, pause, config=None):
+    def __init__(self, hw, pause, config=None, make_authority=None):
         self.hw = hw
         self.pause = pause
-        self.device = Device(hw, config or Config())
+        self.device = Device(hw, config or Config(), make_authority=make_authority)
         self.faults = 0
 
     def once(self):
