@@ -231,7 +231,13 @@ def policy_from_text(text: str, source: str, overrides: dict | None = None,
     overrides = dict(overrides or {})
     if overrides:
         data = apply_overrides(data, overrides, overrides_source)
-    return _check(_Reader(source, data), text, overrides)
+    try:
+        return _check(_Reader(source, data), text, overrides)
+    except InputError as exc:
+        # a bad value that came from an override is the override's fault: name where it was written
+        if any(exc.field == k or exc.field.startswith(k + ".") for k in overrides):
+            raise InputError(overrides_source, f"policy.{exc.field}", exc.problem) from None
+        raise
 
 
 def _check(r: _Reader, text: str, overrides: dict) -> Policy:

@@ -131,7 +131,7 @@ def _check(s: Scenario) -> dict:
         "serial": _typed(s, "account.serial", acc.get("serial"), "str"),
         "email": _typed(s, "account.email", acc.get("email"), "str"),
         "state": _typed(s, "account.state", acc.get("state"), "str"),
-        "county": _typed(s, "account.county", acc.get("county", ""), "str?") or "",
+        "county": _typed(s, "account.county", acc.get("county"), "str?") or "",
         "token": _typed(s, "account.payment_method", acc.get("payment_method"), "str?"),
         "theft_protection": _typed(s, "account.theft_protection",
                                    acc.get("theft_protection", False), "bool"),
