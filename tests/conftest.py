@@ -3,14 +3,44 @@
 from __future__ import annotations
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("hil", "hardware-in-the-loop targets (tests/hil)")
+    group.addoption(
+        "--device",
+        default="sim,mpy",
+        help="comma list of targets for tests/hil: sim (the simulator on a pty), mpy (the core "
+        "under real MicroPython behind a pty), or a device path / pyserial URL (a board)",
+    )
+    group.addoption(
+        "--hil-keys",
+        default=None,
+        help="provider key folder (lci-tool keygen) a board was provisioned with; "
+        "sim and mpy targets get fresh keys",
+    )
+
+
 def pytest_terminal_summary(terminalreporter):
-    counts = {"cpython": {}, "micropython": {}}
+    labels = {
+        "cpython": "CPython (unit)",
+        "micropython": "MicroPython (the core's tests, WASI)",
+        "hil-sim": "HIL over a pty: core on CPython",
+        "hil-mpy": "HIL over a pty: core on MicroPython",
+        "hil-board": "HIL on a board",
+    }
+    counts: dict = {key: {} for key in labels}
     for outcome in ("passed", "failed", "skipped", "error"):
         for report in terminalreporter.stats.get(outcome, []):
             nodeid = getattr(report, "nodeid", "")
-            runtime = "micropython" if "[micropython:" in nodeid else "cpython"
-            counts[runtime][outcome] = counts[runtime].get(outcome, 0) + 1
+            if "[micropython:" in nodeid:
+                kind = "micropython"
+            elif nodeid.startswith("tests/hil/"):
+                kind = "hil-sim" if "[sim]" in nodeid else "hil-mpy" if "[mpy]" in nodeid else "hil-board"
+            else:
+                kind = "cpython"
+            counts[kind][outcome] = counts[kind].get(outcome, 0) + 1
     terminalreporter.section("runtimes")
-    for runtime, by_outcome in counts.items():
+    for kind, by_outcome in counts.items():
+        if not by_outcome and kind == "hil-board":
+            continue
         text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by_outcome.items())) or "none"
-        terminalreporter.write_line(f"{runtime:12} {text}")
+        terminalreporter.write_line(f"{labels[kind]:38} {text}")
