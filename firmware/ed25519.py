@@ -32,8 +32,8 @@ works on small lists in place and the locals are few.
 from firmware import sha512
 
 try:
-    from cryptography.exceptions import InvalidSignature as _InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey as _PublicKey
+    from cryptography.exceptions import InvalidSignature as _InvalidSignature  # type: ignore[import-not-found]
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey as _PublicKey  # type: ignore[import-not-found]
 except ImportError:
     _PublicKey = None
     _InvalidSignature = None
@@ -51,7 +51,19 @@ _Y_MASK = (1 << 255) - 1
 
 _W_BASE = 7  # NAF width for S (B's table: 2^(w-2) odd multiples, built once)
 _W_KEY = 5  # NAF width for k (the key's table is built per verification)
-_BASE_TABLE = []  # filled on first use: B's cached odd multiples, indexed by signed digit
+
+# Working lists, allocated once at import and reused: on the WASI MicroPython build a GC
+# that runs while a list is being created (between the list and its items) can free it,
+# and the bigger the list the likelier; updating a list in place is safe. The pure
+# verifier is therefore not reentrant (one verification at a time, as on a device).
+_BASE_TABLE = [None] * (1 << _W_BASE)  # B's cached odd multiples, built on first use
+_KEY_TABLE = [None] * (1 << _W_KEY)  # -A's, per verification
+_S_STEPS = [0] * 256  # NAF digits of S, then B's table entries
+_K_STEPS = [0] * 256  # NAF digits of k, then -A's table entries
+_ACC = [0, 1, 1, 0]  # the running point
+_KEY = [0, 1, 1, 0]  # the decoded public key
+_T1 = [0, 1, 1, 0]  # scratch points
+_T2 = [0, 1, 1, 0]
 
 
 # ---- point arithmetic: points are lists [X, Y, Z, T] updated in place -------------------
@@ -113,27 +125,36 @@ def _negated(c):
     return (c[1], c[0], c[2], (_Q - c[3]) % _Q)
 
 
-def _table(P, w):
-    """Cached odd multiples of P, indexed by signed NAF digit: t[d] = dP, t[-d] = -dP."""
+def _copy(dst, src):
+    dst[0] = src[0]
+    dst[1] = src[1]
+    dst[2] = src[2]
+    dst[3] = src[3]
+    return dst
+
+
+def _table(P, w, t):
+    """Fill `t` (2^w entries) with P's cached odd multiples by signed NAF digit: t[d] = dP, t[-d] = -dP."""
     size = 1 << w
-    t = [None] * size
-    t2 = list(P)
-    _dbl_t(t2)
-    t2 = _cached(t2)
-    acc = list(P)
+    _dbl_t(_copy(_T1, P))
+    c2 = _cached(_T1)
+    acc = _copy(_T2, P)
     d = 1
     while d < size >> 1:
         if d > 1:
-            _add(acc, t2)
+            _add(acc, c2)
         t[d] = _cached(acc)
         t[size - d] = _negated(t[d])
         d += 2
     return t
 
 
-def _naf(k, w):
-    """Width-w NAF digits of k, least significant first, padded to 256 entries."""
-    out = [0] * 256
+def _naf(k, w, out):
+    """Fill `out` (256 entries) with the width-w NAF digits of k, least significant first."""
+    i = 0
+    while i < 256:
+        out[i] = 0
+        i += 1
     i = 0
     size = 1 << w
     while k:
@@ -179,13 +200,52 @@ def _chain(P, ss, sk):
         i -= 1
 
 
+# ---- field powers by addition chains ----------------------------------------------------
+# Not the built-in pow(x, e, m): on the WASI MicroPython build its result can be collected
+# by a GC that runs inside it (a wrong answer one call in a few hundred under memory
+# pressure); products and remainders are safe. The chains are ref10's: 254 squarings and
+# 11 multiplications for either power.
+def _square_times(x, n):
+    while n > 0:
+        x = x * x % _Q
+        n -= 1
+    return x
+
+
+def _pow_2_250_1(z):
+    """(z^(2^250 - 1), z^11) mod p."""
+    t0 = z * z % _Q  # z^2
+    t1 = _square_times(t0, 2) * z % _Q  # z^9
+    t0 = t0 * t1 % _Q  # z^11
+    t1 = t1 * t0 * t0 % _Q  # z^31 = z^(2^5 - 1)
+    z11 = t0
+    t1 = _square_times(t1, 5) * t1 % _Q  # 2^10 - 1
+    t0 = _square_times(t1, 10) * t1 % _Q  # 2^20 - 1
+    t0 = _square_times(t0, 20) * t0 % _Q  # 2^40 - 1
+    t1 = _square_times(t0, 10) * t1 % _Q  # 2^50 - 1
+    t0 = _square_times(t1, 50) * t1 % _Q  # 2^100 - 1
+    t0 = _square_times(t0, 100) * t0 % _Q  # 2^200 - 1
+    return _square_times(t0, 50) * t1 % _Q, z11  # 2^250 - 1
+
+
+def _invert(z):
+    """z^(p - 2) = 1/z mod p (z^(2^255 - 21))."""
+    t = _pow_2_250_1(z)
+    return _square_times(t[0], 5) * t[1] % _Q
+
+
+def _pow_p58(z):
+    """z^((p - 5) / 8) mod p (z^(2^252 - 3))."""
+    return _square_times(_pow_2_250_1(z)[0], 2) * z % _Q
+
+
 # ---- encodings --------------------------------------------------------------------------
 def _recover_x(y, sign):
     """x with x^2 = (y^2 - 1) / (d y^2 + 1) and the given sign bit, or None (RFC 8032 5.1.3)."""
     u = (y * y - 1) % _Q
     v = (_D * y * y + 1) % _Q
     x = u * v * v * v % _Q  # u v^3
-    x = x * pow(x * v * v * v * v % _Q, (_Q - 5) >> 3, _Q) % _Q  # u v^3 (u v^7)^((p-5)/8)
+    x = x * _pow_p58(x * v * v * v * v % _Q) % _Q  # u v^3 (u v^7)^((p-5)/8)
     v = v * x * x % _Q
     if v != u:
         if v != (_Q - u) % _Q:
@@ -198,8 +258,8 @@ def _recover_x(y, sign):
     return x
 
 
-def _decode(raw):
-    """The extended point encoded by 32 bytes, or None if not canonical or not on the curve."""
+def _decode(raw, out):
+    """`out` set to the point encoded by 32 bytes, or None if not canonical or not on the curve."""
     y = int.from_bytes(raw, "little")
     sign = y >> 255
     y = y & _Y_MASK
@@ -208,12 +268,16 @@ def _decode(raw):
     x = _recover_x(y, sign)
     if x is None:
         return None
-    return [x, y, 1, x * y % _Q]
+    out[0] = x
+    out[1] = y
+    out[2] = 1
+    out[3] = x * y % _Q
+    return out
 
 
 def _encode(P):
     """The canonical 32-byte encoding of P (one field inversion)."""
-    z = pow(P[2], _Q - 2, _Q)
+    z = _invert(P[2])
     x = P[0] * z % _Q
     y = P[1] * z % _Q
     return (y | ((x & 1) << 255)).to_bytes(32, "little")
@@ -221,7 +285,7 @@ def _encode(P):
 
 def _small_order(P):
     """True if 8P is the identity (P lies in the torsion subgroup)."""
-    P = list(P)
+    P = _copy(_T1, P)
     _dbl(P)
     _dbl(P)
     _dbl(P)
@@ -232,7 +296,7 @@ def _checked_key(public_key):
     """The decoded public key, or None if it is not 32 bytes, not canonical or of small order."""
     if len(public_key) != 32:
         return None
-    A = _decode(public_key)
+    A = _decode(public_key, _KEY)
     if A is None or _small_order(A):
         return None
     return A
@@ -247,18 +311,31 @@ def valid_public_key(public_key):
 
 
 def _base_table():
-    if not _BASE_TABLE:
-        _BASE_TABLE.extend(_table([_BX, _BY, 1, _BX * _BY % _Q], _W_BASE))
+    if _BASE_TABLE[1] is None:
+        _ACC[0] = _BX
+        _ACC[1] = _BY
+        _ACC[2] = 1
+        _ACC[3] = _BX * _BY % _Q
+        _table(_ACC, _W_BASE, _BASE_TABLE)
     return _BASE_TABLE
+
+
+def _reset(P):
+    """P = the identity (0 : 1 : 1 : 0)."""
+    P[0] = 0
+    P[1] = 1
+    P[2] = 1
+    P[3] = 0
+    return P
 
 
 def _pure_check(A, R, s, k):
     """True if [s]B - [k]A encodes to R (A is consumed)."""
     A[0] = _Q - A[0]  # -A
     A[3] = _Q - A[3]
-    s = _steps(_naf(s, _W_BASE), _base_table())
-    k = _steps(_naf(k, _W_KEY), _table(A, _W_KEY))
-    A = [0, 1, 1, 0]
+    s = _steps(_naf(s, _W_BASE, _S_STEPS), _base_table())
+    k = _steps(_naf(k, _W_KEY, _K_STEPS), _table(A, _W_KEY, _KEY_TABLE))
+    A = _reset(_ACC)
     _chain(A, s, k)
     return _encode(A) == R
 

@@ -14,7 +14,7 @@ heap-allocated frames), hence one small function per round.
 import struct
 
 try:
-    from hashlib import sha512 as _native
+    from hashlib import sha512 as _native  # type: ignore[attr-defined]
 except ImportError:
     _native = None
 
@@ -43,6 +43,13 @@ _K = (
     0x4CC5D4BECB3E42B6, 0x597F299CFC657E2A, 0x5FCB6FAB3AD6FAEC, 0x6C44198C4A475817,
 )
 
+# Working lists, allocated once at import and reused (the WASI MicroPython build can lose a
+# list to a GC that runs while the list is being created; see firmware/ed25519.py). Not
+# reentrant: one hash at a time, which is all a single-threaded device does.
+_W = [0] * 80  # message schedule
+_V = [0] * 8  # working variables a..h
+_STATE = [0] * 8
+
 _IV = (
     0x6A09E667F3BCC908, 0xBB67AE8584CAA73B, 0x3C6EF372FE94F82B, 0xA54FF53A5F1D36F1,
     0x510E527FADE682D1, 0x9B05688C2B3E6C1F, 0x1F83D9ABFB41BD6B, 0x5BE0CD19137E2179,
@@ -50,7 +57,7 @@ _IV = (
 
 
 def _expand(w):
-    """Extend the 16-word message block `w` to the 80-word schedule, in place."""
+    """Fill the 80-word schedule `w` from its first 16 words, in place."""
     i = 16
     while i < 80:
         x = w[i - 15]
@@ -59,7 +66,7 @@ def _expand(w):
         y = y | (y << 64)
         x = ((x >> 1) ^ (x >> 8) ^ (w[i - 15] >> 7)) & _MASK
         y = ((y >> 19) ^ (y >> 61) ^ (w[i - 2] >> 6)) & _MASK
-        w.append((w[i - 16] + x + w[i - 7] + y) & _MASK)
+        w[i] = (w[i - 16] + x + w[i - 7] + y) & _MASK
         i += 1
 
 
@@ -76,14 +83,27 @@ def _round(v, kw):
     v[4] = (v[4] + t) & _MASK
 
 
+def _load(block):
+    """The block's 16 big-endian words into _W[0:16]."""
+    words = struct.unpack(">16Q", block)
+    i = 0
+    while i < 16:
+        _W[i] = words[i]
+        i += 1
+
+
 def _compress(state, block):
     """Fold one 128-byte block into `state` (a list of 8 words), in place."""
-    w = list(struct.unpack(">16Q", block))
-    _expand(w)
-    v = list(state)
+    _load(block)
+    _expand(_W)
+    v = _V
+    i = 0
+    while i < 8:
+        v[i] = state[i]
+        i += 1
     i = 0
     while i < 80:
-        _round(v, _K[i] + w[i])
+        _round(v, _K[i] + _W[i])
         i += 1
     i = 0
     while i < 8:
@@ -102,7 +122,11 @@ def _padded_tail(data):
 def digest_pure(data):
     """SHA-512 of `data` (bytes-like) in pure Python: 64 bytes."""
     data = bytes(data)
-    state = list(_IV)
+    state = _STATE
+    i = 0
+    while i < 8:
+        state[i] = _IV[i]
+        i += 1
     i = 0
     while i + 128 <= len(data):
         _compress(state, data[i : i + 128])

@@ -11,10 +11,11 @@ from firmware import sha512
 
 
 def _scalar_mult_base(scalar):
-    """[scalar]B as an extended point list."""
-    P = [0, 1, 1, 0]
-    none = [None] * 256
-    ed._chain(P, ed._steps(ed._naf(scalar, ed._W_BASE), ed._base_table()), none)
+    """[scalar]B, in the verifier's working point (use it before the next call)."""
+    steps = ed._steps(ed._naf(scalar, ed._W_BASE, ed._S_STEPS), ed._base_table())
+    none = ed._steps(ed._naf(0, ed._W_KEY, ed._K_STEPS), ed._KEY_TABLE)
+    P = ed._reset(ed._ACC)
+    ed._chain(P, steps, none)
     return P
 
 

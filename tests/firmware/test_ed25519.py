@@ -195,9 +195,9 @@ def test_small_order_public_keys_rejected():
 
 def test_the_small_order_check_is_what_stops_the_forgery():
     # the group equation alone accepts R = identity, S = 0 under the identity key
-    assert ed._pure_check(ed._decode(IDENTITY), IDENTITY, 0, 12345)
-    assert ed._small_order(ed._decode(IDENTITY))
-    assert not ed._small_order(ed._decode(_vector(1)[1]))
+    assert ed._pure_check(ed._decode(IDENTITY, [0, 0, 0, 0]), IDENTITY, 0, 12345)
+    assert ed._small_order(ed._decode(IDENTITY, [0, 0, 0, 0]))
+    assert not ed._small_order(ed._decode(_vector(1)[1], [0, 0, 0, 0]))
 
 
 def test_wrong_lengths_and_types_are_false_not_errors():
@@ -228,9 +228,9 @@ def test_curve_constants():
 
 def _times_L(point):
     """[L]point, by the verifier's own chain."""
-    steps = ed._steps(ed._naf(ed._L, 5), ed._table(point, 5))
+    steps = ed._steps(ed._naf(ed._L, 5, [0] * 256), ed._table(point, 5, [None] * 32))
     out = [0, 1, 1, 0]
-    ed._chain(out, steps, [None] * 256)
+    ed._chain(out, steps, ed._steps(ed._naf(0, 5, [0] * 256), []))
     return ed._encode(out)
 
 
