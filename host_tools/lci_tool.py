@@ -251,13 +251,23 @@ def cmd_log_download(args, out: Output) -> None:
 
 
 def cmd_log_verify(args, out: Output) -> None:
-    from host_tools.log_download import verify_file
+    from host_tools import logverify
 
-    report = verify_file(Path(args.file))
-    out.emit(report, lambda r: (
-        f"{r['records']} records in {r['path']}: chain "
-        + ("verified" if r["chain_ok"] else f"BROKEN at record {r['broken_at']}: {r['chain_problem']}")
-    ))
+    try:
+        report = logverify.verify_file(Path(args.file))
+        if args.summary:
+            report["summary"] = logverify.summary(logverify.load_records(Path(args.file)))
+    except logverify.LogInputError as exc:
+        raise ToolError(exitcodes.USAGE, str(exc)) from None
+
+    def text(r: dict) -> str:
+        line = f"{r['records']} records in {r['path']}: chain " + (
+            "verified" if r["chain_ok"] else f"BROKEN at record {r['broken_at']}: {r['chain_problem']}")
+        if r.get("summary"):
+            line += "\n" + json.dumps(r["summary"], indent=1, default=str)
+        return line
+
+    out.emit(report, text)
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
 
@@ -483,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = log_sub.add_parser("verify", help="verify a downloaded log file's hash chain", parents=[common])
     p.set_defaults(func=cmd_log_verify)
-    p.add_argument("file")
+    p.add_argument("file", help="a download (.jsonl/.csv), packed records, or a folder of flash segments")
+    p.add_argument("--summary", action="store_true", help="add the WAC 308-107-080 event summary")
 
     p = add("calibrate", cmd_calibrate, "guided calibration against a dry-gas reference")
     p.add_argument("--reference", type=float, required=True, help="dry-gas BrAC in g/210L (0.030-0.050)")

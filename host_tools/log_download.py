@@ -66,23 +66,6 @@ def raw_records(rows: list[dict], path: Path) -> list[bytes]:
     return out
 
 
-def verify_file(path: Path) -> dict:
-    rows = read_rows(path)
-    records = raw_records(rows, path)
-    first = eventlog.record_index(records[0]) if records else 0
-    anchor = eventlog.GENESIS if first == 0 else None
-    problem = eventlog.verify_chain(records, prev_hash=anchor, first_index=first if records else None)
-    return {
-        "path": str(path),
-        "records": len(records),
-        "first": first,
-        "last": first + len(records) - 1 if records else None,
-        "chain_ok": problem is None,
-        "broken_at": None if problem is None else first + problem[0],
-        "chain_problem": None if problem is None else problem[1],
-    }
-
-
 class _Writer:
     def __init__(self, path: Path, fmt: str, resume: bool):
         self.fmt = fmt

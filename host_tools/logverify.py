@@ -129,6 +129,13 @@ def verify(records: Sequence[bytes], prev_hash: bytes | None = None, head_hash: 
     }
 
 
+def verify_file(path: Path, head_hash: bytes | None = None) -> dict:
+    """verify() of the records in a file or folder (load_records), with its path."""
+    report = verify(load_records(path), head_hash=head_hash)
+    report["path"] = str(path)
+    return report
+
+
 # ---- converting ------------------------------------------------------------------------------
 def rows(records: Iterable[bytes]) -> list[dict]:
     """Each record decoded (firmware/eventlog.py) plus its raw bytes in hex: the download

@@ -18,7 +18,8 @@ from firmware import eventlog
 from host_tools import codes
 from host_tools.device_client import brac_units
 from host_tools.link import Nack
-from host_tools.log_download import download, verify_file
+from host_tools.log_download import download
+from host_tools.logverify import verify_file
 from host_tools.visit import Visit
 from protocol import errors, framing, messages
 

@@ -6,7 +6,8 @@ import json
 
 from host_tools.device_client import DeviceClient
 from host_tools.link import LinkError, SerialTransport
-from host_tools.log_download import download, verify_file
+from host_tools.log_download import download
+from host_tools.logverify import verify_file
 from tests.host.sim_bench import Bench
 
 
