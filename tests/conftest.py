@@ -40,7 +40,7 @@ def pytest_terminal_summary(terminalreporter):
             counts[kind][outcome] = counts[kind].get(outcome, 0) + 1
     terminalreporter.section("runtimes")
     for kind, by_outcome in counts.items():
-        if not by_outcome and kind == "hil-board":
+        if not by_outcome and kind.startswith("hil"):
             continue
         text = ", ".join(f"{n} {outcome}" for outcome, n in sorted(by_outcome.items())) or "none"
         terminalreporter.write_line(f"{labels[kind]:38} {text}")

