@@ -117,13 +117,15 @@ class SerialServer:
         """Tie the virtual clock's present to the wall clock's present."""
         self._base_wall = self.wall()
         self._base_ms = self.sim.t_ms
+        self._seen_ms = self.sim.t_ms
 
     def virtual_now_ms(self) -> int:
+        jump = self.sim.t_ms - self._seen_ms
+        if jump > 0:  # someone moved the world ahead (the handset's "+1 h"): shift with it
+            self._base_ms += jump
+            self._seen_ms = self.sim.t_ms
         ms = self._base_ms + int((self.wall() - self._base_wall) * 1000 * self.speed)
-        if ms < self.sim.t_ms:  # someone moved the world ahead (advance time): follow it
-            self._rebase()
-            ms = self.sim.t_ms
-        return ms
+        return max(ms, self.sim.t_ms)
 
     def _wall_us(self) -> int:
         return int(self.wall() * 1_000_000)
@@ -173,6 +175,7 @@ class SerialServer:
     def poll(self, timeout: float = MAX_WAIT_S) -> None:
         """Bring the world up to now, move bytes, then wait up to `timeout` for something."""
         self.sim.run_until(self.virtual_now_ms())
+        self._seen_ms = self.sim.t_ms
         now_us = self._wall_us()
         data = self.to_device.due(now_us)
         if data:

@@ -85,3 +85,24 @@ def test_failed_test_countdown_power_cut_and_keypad(tmp_path):
     asyncio.run(scenario())
     tech.close()
     sim.close()
+
+
+def test_realtime_tick_serves_the_line():
+    from sim.serial_server import SerialServer
+
+    sim, tech = _installed_sim(5)
+    server = SerialServer(sim, pty=False, tcp_port=None)
+
+    async def scenario():
+        app = HandsetApp(sim, server=server, realtime=False)
+        async with app.run_test(size=(110, 36)):
+            before = sim.t_ms
+            server.wall = lambda: server._base_wall + 90.0  # 90 s of wall time went by
+            app._tick()
+            assert sim.t_ms == before + 90_000
+            assert "d0 00:01:30" in _screen_text(app)
+
+    asyncio.run(scenario())
+    server.close()
+    tech.close()
+    sim.close()

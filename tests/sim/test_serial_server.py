@@ -140,3 +140,38 @@ def test_miniterm_opens_talks_and_quits(served, endpoint):
             proc.kill()
             proc.wait()
         os.close(controller)
+
+
+def test_the_micropython_core_behind_tcp():
+    sim = Simulator(seed=8, runtime="micropython")
+    server = SerialServer(sim, pty=False, tcp_port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        link = Link(SerialTransport(server.tcp_url), timeout=2.0)
+        info = link.hello()
+        assert info["board"] == "sim" and info["serial"] == ""  # a blank unit from the factory
+        assert link.request(messages.PING, data=b"wasm")["data"] == b"wasm"
+        link.close()
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+        server.close()
+        sim.close()
+
+
+def test_virtual_time_follows_the_wall_clock_at_the_given_speed():
+    wall = [100.0]
+    sim = Simulator(seed=9, core=FAKE_CORE)
+    server = SerialServer(sim, pty=False, tcp_port=None, speed=60, wall=lambda: wall[0])
+    try:
+        wall[0] += 2.5  # 2.5 wall seconds at 60x
+        server.poll(0)
+        assert sim.t_ms == 150_000
+        sim.advance(3_600_000)  # someone jumps the world ahead (the handset's "+1 h")
+        wall[0] += 1.0
+        server.poll(0)
+        assert sim.t_ms == 150_000 + 3_600_000 + 60_000
+    finally:
+        server.close()
+        sim.close()
