@@ -429,6 +429,8 @@ class Device:
         run = self.tb.run()
         config = self.config
         result, brac, reason = breath.evaluate(sample, config, self.gain, run < self.purge_until)
+        if not self.hw.sensor.connected():
+            result, brac, reason = breath.ABORT, 0, "sensor"  # a reading from a cut cable is no test
         if reason != "purging":
             self.hw.sensor.purge()
             self.purge_until = run + config.purge_s

@@ -139,3 +139,12 @@ def test_the_first_retest_is_scheduled_after_a_free_restart_too():
     assert rig.session == "engine_enabled"
     waited = rig.until_session("retest_due", 3600)
     assert 300 <= waited <= 900
+
+
+def test_a_blow_with_the_sensor_cable_cut_is_an_abort():
+    rig = Rig()
+    rig.ignition(True)
+    rig.advance(5)
+    rig.sensor.attached = False
+    rig.blow(900)
+    assert rig.session == "test_requested" and rig.screen.text == "BLOW AGAIN SENSOR FAULT"
