@@ -56,7 +56,7 @@ CODE_TARGET_MS = 5
 
 ROOT_PUBLIC = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
 TECH_PUBLIC = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
-# protocol/SPEC-tokens.md, example 2 (a technician's session-bound "service" token)
+# protocol/SPEC.md section 9.7, example 2 (a technician's session-bound "service" token)
 TOKEN = (
     "4c37010121fe31dfa154a26107746563682d303175004c37010207746563682d30313d4017c3e843895a92b7"
     "0aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c0640e9430bc01c250df5b0a702097bd03b73910af502"

@@ -77,7 +77,7 @@ CAUSES = (
 )
 
 # authorized actions: the `action` byte of TOKEN and CODE_REQUEST/CODE_ENTER replies is an
-# index into this tuple (names as in signed tokens; see SPEC-tokens)
+# index into this tuple (names as in signed tokens; see SPEC.md section 9)
 ACTIONS = (
     "none",
     "unlock",

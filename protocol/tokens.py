@@ -1,7 +1,7 @@
 """Signed tokens and delegation certificates: the byte format, shared by host and device.
 
 The host encodes (host_tools/tokens.py signs); the device parses (firmware/authority.py
-verifies). Normative description: protocol/SPEC-tokens.md. All integers little-endian.
+verifies). Normative description: protocol/SPEC.md section 9. All integers little-endian.
 
 Certificate (kind 2): a provider root's signature on a delegated key, its scopes and expiry.
 

@@ -1,6 +1,6 @@
 """Shared fixtures of the Authority attack-table tests (tests/firmware/test_authority*.py).
 
-Tokens are built by an encoder written from protocol/SPEC-tokens.md, independent of
+Tokens are built by an encoder written from protocol/SPEC.md section 9, independent of
 protocol/tokens.py, and signed by the tests' own pure Ed25519 signer
 (tests/firmware/ed25519_signer.py), so the same tests run under MicroPython.
 outcome(token, now, nonce, used) is None when the device's Authority grants the token,

@@ -4,7 +4,7 @@ Dual-runtime. MicroPython has no hashlib.sha1, so RFC 4226 Appendix D is checked
 its intermediate values: the HMAC-SHA-1 outputs are copied from the appendix and
 truncate() must give its "Decimal" column (under CPython the HMAC-SHA-1 values are also
 recomputed with the standard library). The golden request/answer vector was computed
-with CPython's hmac and hashlib from the algorithm in protocol/SPEC-tokens.md.
+with CPython's hmac and hashlib from the algorithm in protocol/SPEC.md section 9.
 """
 
 from binascii import unhexlify

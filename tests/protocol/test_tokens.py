@@ -1,6 +1,6 @@
 """The token and certificate byte format (protocol/tokens.py), on both runtimes.
 
-The golden tokens are the worked examples of protocol/SPEC-tokens.md: signed with the
+The golden tokens are the worked examples of protocol/SPEC.md section 9: signed with the
 RFC 8032 TEST 1 key as the provider root and the TEST 2 key as technician "tech-01",
 by CPython's `cryptography` (Ed25519 signatures are deterministic).
 """
