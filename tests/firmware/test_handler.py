@@ -8,7 +8,7 @@ import json
 from firmware import eventlog
 from firmware.config import DEFAULTS, Config
 from protocol import errors, framing, messages
-from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL
+from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, mint
 from tests.firmware.device_rig import Rig
 
 DEFAULTS_VALUES = [(key, DEFAULTS[key][0]) for key in DEFAULTS] + [("jurisdiction", "default")]
@@ -151,3 +151,55 @@ def test_config_get_always_fits_one_payload():
             overrides[key] = high
     wire = Config(**overrides).wire_json()
     assert len(wire) <= 510 and json.loads(wire)["more"] is True
+
+
+def _download(host, start, count, ack_all=True):
+    """Stream records [start, start+count) with LOG_ACKs; the records received."""
+    host.seq += 1
+    seq = host.seq
+    payload = messages.encode(messages.request_layout(messages.LOG_READ), {"start": start, "count": count, "window": 4})
+    rig = host.rig
+    rig.device.receive(framing.encode(framing.Frame(messages.LOG_READ, payload, seq)), rig.clock.ms)
+    records = []
+    while True:
+        pages = host.replies()
+        if not pages:
+            break
+        for _type, fields, _flags in pages:
+            records.extend(messages.split_records(fields["records"]))
+        if not ack_all:
+            break
+        ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": start + len(records)})
+        rig.device.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq)), rig.clock.ms)
+    return records
+
+
+def test_a_service_visit_releases_the_log_a_host_acknowledged():
+    rig = Rig(log_segments=8)  # a 32-record log
+    host = Host(rig)
+    for _ in range(6):
+        rig.ignition(True)
+        rig.ignition(False)
+    log = rig.device.log
+    assert log.mark == 0 and log.free_pct() < 50
+    head = log.head
+    records = _download(host, 0, head)
+    assert len(records) == head
+    host.hello()
+    host.ok(messages.TOKEN, token=mint("service", {}, nonce=rig.device.link.nonce))
+    host.ok(messages.TOKEN, token=mint("service_close", {"next_service": rig.clock.wall + 86400}, nonce=rig.device.link.nonce))
+    assert log.mark == head
+    assert [r["value"] for r in rig.records() if r["kind"] == eventlog.LOG_DOWNLOADED] == [head]
+
+
+def test_a_download_not_acknowledged_to_the_end_releases_nothing():
+    rig = Rig(log_segments=8)
+    host = Host(rig)
+    for _ in range(6):
+        rig.ignition(True)
+        rig.ignition(False)
+    _download(host, 0, rig.device.log.head, ack_all=False)  # the cable came out
+    _download(host, 5, 3)  # and a later, partial read does not cover the start
+    rig.service()
+    rig.close_service()
+    assert rig.device.log.mark == 0 and "log_downloaded" not in rig.kinds()
