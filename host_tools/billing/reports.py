@@ -144,10 +144,12 @@ def history(conn, account_id: int) -> list[dict]:
 
 def ledger(conn, account_id: int | None = None) -> list[dict]:
     """Journal entries with their postings, in the order they were written."""
+    # every entry of an account moves its receivable: find its entries through that index
     sql = ("SELECT p.*, a.ref AS account_ref, i.number AS invoice_number FROM posting p"
            " JOIN account a ON a.id = p.account_id"
            " LEFT JOIN invoice i ON i.id = p.invoice_id"
-           + (" WHERE p.account_id = ?" if account_id is not None else "")
+           + (" WHERE p.entry_id IN (SELECT r.entry_id FROM posting r WHERE r.account_id = ?"
+              f" AND r.book = '{RECEIVABLE}')" if account_id is not None else "")
            + " ORDER BY p.id")
     entries: dict[int, dict] = {}
     for p in _rows(conn, sql, (account_id,) if account_id is not None else ()):
@@ -197,7 +199,7 @@ def timeline(conn, account_id: int) -> list[dict]:
     for h in states:
         add(h["at"], h["event"])
     moves = _rows(conn, "SELECT at, SUM(amount) AS amount FROM posting WHERE account_id = ?"
-                  " AND book = ? GROUP BY at ORDER BY at", (account_id, RECEIVABLE))
+                  f" AND book = '{RECEIVABLE}' GROUP BY at ORDER BY at", (account_id,))
     result = []
     balance = 0
     status = None

@@ -78,10 +78,8 @@ _INSERT_ACCOUNT = (f"INSERT INTO account ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
 # columns fixed at opening are never rewritten
 _FIXED = ("id", "ref", "serial", "email", "tax_state", "tax_county", "opened_at")
 _CHANGING = tuple(c for c in ACCOUNT_COLUMNS if c not in _FIXED)
-_UPDATE_ACCOUNT = (f"UPDATE account SET {', '.join(c + ' = ?' for c in _CHANGING)}"
-                   " WHERE id = ?")
 _row = operator.attrgetter(*ACCOUNT_COLUMNS)
-_changing = operator.attrgetter(*_CHANGING, "id")
+_changing_values = operator.attrgetter(*_CHANGING)
 
 
 @dataclass(slots=True)
@@ -103,6 +101,7 @@ class Work:
     account: Account
     items: dict = field(default_factory=dict)  # invoice id (or None) -> OpenInvoice
     is_new: bool = False
+    loaded: tuple = ()  # the changing columns as loaded (to write back only what changed)
 
     @property
     def balance(self) -> int:
@@ -167,9 +166,8 @@ class UnitOfWork:
     def flush(self) -> None:
         c = self.conn
         new = [w.account for w in self.works if w.is_new]
-        old = [w.account for w in self.works if not w.is_new]
-        for a in new + old:
-            a.next_due_at = a.next_due()
+        for w in self.works:
+            w.account.next_due_at = w.account.next_due()
         if new:
             c.executemany(_INSERT_ACCOUNT, map(_row, new))
         if self.invoices:
@@ -191,11 +189,26 @@ class UnitOfWork:
         if self.invoice_updates:
             c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
                           [v + (k,) for k, v in self.invoice_updates.items()])
-        if old:
-            c.executemany(_UPDATE_ACCOUNT, map(_changing, old))
+        # write back only the columns that changed, grouped by which columns changed (a day's
+        # run changes the same few columns of most accounts: a handful of narrow UPDATEs)
+        groups: dict[tuple, list] = {}
+        for w in self.works:
+            if w.is_new:
+                continue
+            now = _changing_values(w.account)
+            changed = tuple(i for i, (x, y) in enumerate(zip(now, w.loaded, strict=True)) if x != y)
+            if changed:
+                groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
+                                                      + (w.account.id,))
+        for changed, rows in groups.items():
+            c.executemany(f"UPDATE account SET {', '.join(_CHANGING[i] + ' = ?' for i in changed)}"
+                          " WHERE id = ?", rows)
 
 
 class Store:
+    """Queries on receivable postings spell `book = 'receivable'` literally: that is what lets
+    SQLite (and PostgreSQL) use the partial index posting_receivable."""
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -236,7 +249,7 @@ class Store:
 
     def load(self, accounts: list[Account], uow: UnitOfWork) -> list[Work]:
         """Attach each account's open receivable items (from the ledger) and register the works."""
-        works = {a.id: Work(a) for a in accounts}
+        works = {a.id: Work(a, loaded=_changing_values(a)) for a in accounts}
         ids = list(works)
         invoice_ids = []
         for chunk in _chunks(ids, 900):
@@ -280,13 +293,13 @@ class Store:
 
     def outstanding_by_invoice(self, account_id: int) -> dict:
         return {inv: total for inv, total in self.conn.execute(
-            "SELECT invoice_id, SUM(amount) FROM posting WHERE account_id = ? AND book = ?"
-            " GROUP BY invoice_id", (account_id, RECEIVABLE))}
+            "SELECT invoice_id, SUM(amount) FROM posting WHERE account_id = ?"
+            f" AND book = '{RECEIVABLE}' GROUP BY invoice_id", (account_id,))}
 
     def balance(self, account_id: int) -> int:
         return self.conn.execute(
-            "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id = ? AND book = ?",
-            (account_id, RECEIVABLE)).fetchone()[0]
+            "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id = ?"
+            f" AND book = '{RECEIVABLE}'", (account_id,)).fetchone()[0]
 
     def payment_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM payment WHERE idem_key = ?", (key,)).fetchone() \
