@@ -627,9 +627,7 @@ class Device:
         cal = self.cal
         if cal is not None and cal.last != "as_found":
             self._cal_failed("calibration not finished")
-        if downloaded is None:
-            downloaded = self.link.acked  # what a host received and acknowledged since boot
-        if downloaded is not None and downloaded > self.log.mark:
+        if downloaded is not None and downloaded > self.log.mark:  # the log the technician verified
             self.log.mark_downloaded(downloaded)
             self._log(ev.LOG_DOWNLOADED, value=downloaded)
         self.service_due = self.tb.after(next_service - now)

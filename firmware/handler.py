@@ -36,11 +36,6 @@ class Handler:
         self.device = device
         self.endpoint = Endpoint(self, device.hw.serial.write)
         self.nonce = None  # this USB session's nonce (16 bytes), from the last HELLO
-        # the log a host has received and acknowledged, page by page, since boot: records
-        # before `acked` (None: nothing yet). service_close marks them downloaded.
-        self.acked = None
-        self.watched = None  # the endpoint's log stream being followed
-        self.watched_start = 0
         device.on_event = self.event
         self.routes = {
             messages.HELLO: self.hello,
@@ -59,20 +54,6 @@ class Handler:
     # -- the endpoint's side
     def receive(self, data):
         self.endpoint.receive(data)
-        if self.watched is not None and self.endpoint.stream is not self.watched:
-            self._stream_over()
-
-    def _stream_over(self):
-        """The followed stream ended: if every page of it was acknowledged and it starts at
-        or before what was already acknowledged, the acknowledged run now reaches its end."""
-        stream = self.watched
-        self.watched = None
-        if stream.next < stream.end or stream.unacked:
-            return  # replaced or abandoned before the host acknowledged it all
-        log = self.device.log
-        frontier = log.mark if self.acked is None or self.acked < log.mark else self.acked
-        if self.watched_start <= frontier < stream.end:
-            self.acked = stream.end
 
     def poll(self):
         self.endpoint.poll()
@@ -111,12 +92,6 @@ class Handler:
         return self.device.log.bounds()
 
     def log_records(self, start, max_count, budget):
-        stream = self.endpoint.stream
-        if stream is not self.watched:  # the first page of a new stream
-            if self.watched is not None:
-                self._stream_over()
-            self.watched = stream
-            self.watched_start = start
         return self.device.log.records(start, max_count, budget)
 
     # -- messages

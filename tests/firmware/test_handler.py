@@ -153,7 +153,7 @@ def test_config_get_always_fits_one_payload():
     assert len(wire) <= 510 and json.loads(wire)["more"] is True
 
 
-def _download(host, start, count, ack_all=True):
+def _download(host, start, count):
     """Stream records [start, start+count) with LOG_ACKs; the records received."""
     host.seq += 1
     seq = host.seq
@@ -167,39 +167,28 @@ def _download(host, start, count, ack_all=True):
             break
         for _type, fields, _flags in pages:
             records.extend(messages.split_records(fields["records"]))
-        if not ack_all:
-            break
         ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": start + len(records)})
         rig.device.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq)), rig.clock.ms)
     return records
 
 
-def test_a_service_visit_releases_the_log_a_host_acknowledged():
+def test_a_service_visit_releases_the_log_the_technician_downloaded():
     rig = Rig(log_segments=8)  # a 32-record log
     host = Host(rig)
     for _ in range(6):
         rig.ignition(True)
         rig.ignition(False)
     log = rig.device.log
-    assert log.mark == 0 and log.free_pct() < 50
     head = log.head
     records = _download(host, 0, head)
-    assert len(records) == head
+    assert len(records) == head and log.mark == 0
     host.hello()
-    host.ok(messages.TOKEN, token=mint("service", {}, nonce=rig.device.link.nonce))
-    host.ok(messages.TOKEN, token=mint("service_close", {"next_service": rig.clock.wall + 86400}, nonce=rig.device.link.nonce))
+    nonce = rig.device.link.nonce
+    host.ok(messages.TOKEN, token=mint("service", {}, nonce=nonce))
+    too_far = {"next_service": rig.clock.wall + 86400, "downloaded": log.head + 1}
+    assert host.nack(messages.TOKEN, token=mint("service_close", too_far, nonce=nonce)) == errors.BAD_ARGUMENT
+    assert rig.compliance == "service" and log.mark == 0
+    args = {"next_service": rig.clock.wall + 86400, "downloaded": head}
+    host.ok(messages.TOKEN, token=mint("service_close", args, nonce=nonce))
     assert log.mark == head
     assert [r["value"] for r in rig.records() if r["kind"] == eventlog.LOG_DOWNLOADED] == [head]
-
-
-def test_a_download_not_acknowledged_to_the_end_releases_nothing():
-    rig = Rig(log_segments=8)
-    host = Host(rig)
-    for _ in range(6):
-        rig.ignition(True)
-        rig.ignition(False)
-    _download(host, 0, rig.device.log.head, ack_all=False)  # the cable came out
-    _download(host, 5, 3)  # and a later, partial read does not cover the start
-    rig.service()
-    rig.close_service()
-    assert rig.device.log.mark == 0 and "log_downloaded" not in rig.kinds()
