@@ -85,12 +85,15 @@ class Visit:
         self.client.submit_token(self._token("service", {}, status["now"]))
         self.say("service session open: the engine cannot start until it is closed")
 
-    def close_session(self, next_service_days: int | None) -> int:
+    def close_session(self, next_service_days: int | None, downloaded: int = 0) -> int:
+        """Close the session with the next service date; `downloaded` is the log index up to
+        which this visit downloaded and verified the log (the handset may release the rest)."""
         status = self.client.status()
         if next_service_days is None:
             next_service_days = self._config().get("service_interval_s", 60 * DAY) // DAY
         next_service = status["now"] + next_service_days * DAY
-        self.client.submit_token(self._token("service_close", {"next_service": next_service}, status["now"]))
+        args = {"next_service": next_service, "downloaded": downloaded}
+        self.client.submit_token(self._token("service_close", args, status["now"]))
         self.say(f"service session closed; next service in {next_service_days} days")
         return next_service
 
@@ -134,7 +137,8 @@ class Visit:
             receipt["calibration"] = finish["detail"]
             receipt["done"].append("calibration " + ("passed" if finish["passed"] else "FAILED"))
             if close_session:
-                receipt["next_service"] = self.close_session(next_service_days)
+                downloaded = (receipt.get("log") or {}).get("last", -1) + 1
+                receipt["next_service"] = self.close_session(next_service_days, downloaded)
                 receipt["done"].append("service session closed")
         except Exception as exc:
             self._stop(exc, ["calibration"] + (["close the service session"] if close_session else []))

@@ -59,7 +59,9 @@ ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exch
 ARGUMENTS = {
     "unlock": (("seconds", "uint"),),
     "service": (),
-    "service_close": (("next_service", "uint"),),
+    # downloaded: the log index up to which the technician downloaded and verified the log
+    # (the device may then release older segments); 0 when nothing was downloaded
+    "service_close": (("next_service", "uint"), ("downloaded", "uint")),
     "set_time": (("time", "uint"),),
     "recall": (("cause", "text"), ("days", "uint")),
     "lockout": (("cause", "text"),),

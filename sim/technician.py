@@ -26,13 +26,6 @@ DAY_S = 86_400
 CAL_STEPS = ("as_found", "adjust", "check", "finish")
 
 
-def _service_close_args() -> tuple:
-    from protocol import tokens
-
-    spec = getattr(tokens, "ARGUMENTS", {}).get("service_close", ())
-    return tuple(name for name, _ in spec)
-
-
 def nack_name(code: int) -> str:
     for name in dir(errors):
         if name.isupper() and getattr(errors, name) == code and name != "MEANINGS":
@@ -146,12 +139,9 @@ class Technician:
         return self.token("service", {}, session=True, event="service_open")
 
     def close_service(self, next_service_days: int = 60, downloaded: int | None = None) -> dict:
-        """Close the session. `downloaded` (the log index up to which the log was read) goes
-        in the token if the token format carries it (firmware/device.py reads it; the
-        contract's service_close has only next_service): else the log is not marked."""
-        args = {"next_service": self.now() + next_service_days * DAY_S}
-        if downloaded is not None and "downloaded" in _service_close_args():
-            args["downloaded"] = downloaded
+        """Close the session. `downloaded`: the log index up to which the log was read and
+        verified at this visit (the handset may then release older segments); None: 0."""
+        args = {"next_service": self.now() + next_service_days * DAY_S, "downloaded": downloaded or 0}
         return self.token("service_close", args, event="service_close")
 
     @on_cable

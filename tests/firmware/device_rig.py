@@ -230,7 +230,7 @@ class Rig:
         return self.token("service", {}, nonce=self.nonce())
 
     def close_service(self, days=60, **extra):
-        args = {"next_service": self.clock.wall + days * DAY}
+        args = {"next_service": self.clock.wall + days * DAY, "downloaded": 0}
         args.update(extra)
         return self.token("service_close", args, nonce=self.nonce())
 

@@ -116,7 +116,7 @@ class Target:
         """A service visit: open and close a session (resets the one-override allowance)."""
         if client.status()["compliance"] != "service":
             self.apply(client, "service", {})
-        self.apply(client, "service_close", {"next_service": client.status()["now"] + 60 * 86400})
+        self.apply(client, "service_close", {"next_service": client.status()["now"] + 60 * 86400, "downloaded": 0})
 
     def known_state(self, client: DeviceClient) -> dict:
         """Installed, no recall or lockout causes, ignition off, out of any session."""
@@ -136,7 +136,7 @@ class Target:
             if status["compliance"] != "service":
                 self.apply(client, "service", {})
             now = client.status()["now"]
-            self.apply(client, "service_close", {"next_service": now + 60 * 86400})
+            self.apply(client, "service_close", {"next_service": now + 60 * 86400, "downloaded": 0})
         status = client.status()
         assert status["compliance"] == "normal", status
         return status

@@ -43,7 +43,7 @@ u32 = st.integers(0, 2**32 - 1)
 ACTION_ARGS = {
     "unlock": st.fixed_dictionaries({"seconds": u32}),
     "service": st.just({}),
-    "service_close": st.fixed_dictionaries({"next_service": u32}),
+    "service_close": st.fixed_dictionaries({"next_service": u32, "downloaded": u32}),
     "set_time": st.fixed_dictionaries({"time": u32}),
     "recall": st.fixed_dictionaries({"cause": texts, "days": u32}),
     "lockout": st.fixed_dictionaries({"cause": texts}),
