@@ -20,6 +20,7 @@ the processor with the same key and gets the same answer).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 
@@ -101,17 +102,8 @@ class Engine:
         now = self.now
         if to < now:
             raise RuleError(f"the clock is at {now}; it never goes back (asked for {to})")
-        processed = batches = 0
-        # The run allocates many short-lived objects over a large long-lived heap (caches, the
-        # processor's records): the cyclic GC's full scans would grow with the fleet. Pause it for
-        # the run (reference counting still frees everything acyclic) and resume it after.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._advance(to, processed, batches)
-        finally:
-            if collecting:
-                gc.enable()
+        with _gc_paused():
+            return self._advance(to, 0, 0)
 
     def _advance(self, to: int, processed: int, batches: int) -> dict:
         while True:
@@ -603,10 +595,11 @@ class Engine:
                 raise InputError(where, "appointment", "the installation appointment must be "
                                  "later than the acceptance")
         refs = []
-        for start in range(0, len(specs), self.batch_size):
-            with self.store.transaction() as uow:
-                for spec in specs[start:start + self.batch_size]:
-                    refs.append(self._open_one(uow, spec, t))
+        with _gc_paused():
+            for start in range(0, len(specs), self.batch_size):
+                with self.store.transaction() as uow:
+                    for spec in specs[start:start + self.batch_size]:
+                        refs.append(self._open_one(uow, spec, t))
         return refs
 
     def _open_one(self, uow, spec: dict, t: int) -> str:
@@ -1025,6 +1018,20 @@ class Engine:
             a.closed_at = t
             a.attempt_at = a.attempt_kind = a.late_fee_at = None
             self._stop_billing(a)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Batch work allocates many short-lived objects over a large long-lived heap (caches, the
+    processor's records): the cyclic GC's full scans would grow with the fleet, making the run
+    superlinear. Pause it (reference counting still frees everything acyclic), resume after."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _date(t: int) -> str:
