@@ -1,0 +1,447 @@
+"""`make demo`: the seeds' whole story, end to end, on the simulator.
+
+One client, one LCI-777, eight weeks. Billing (host_tools/billing), the handset (the real core
+in the simulator), the technician's tool (host_tools/visit.py over the host link) and the
+provider's keys (host_tools/keys, tokens, codes) act on one virtual clock:
+
+  installation under a signed work order; daily driving with start tests and rolling retests
+  (and one failed start test); the second charge fails — the 48-hour notice, the retry, the
+  late fee; seven days on, early service recall shows on the handset; the recall runs out
+  into a lockout by the handset's own clock; the client pays in full and unlocks with a keypad
+  code from the provider; a service visit downloads and verifies the log and calibrates;
+  removal under a work order; the final bill.
+
+It prints a readable timeline and writes out/demo/report.html: the timeline and an SVG chart
+of the handset's compliance state and the account's balance over time.
+
+    python -m sim.demo [--out out/demo] [--seed 7] [--quiet]
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from firmware.hal import EPOCH_UNIX
+from host_tools.billing import directives as billing_directives
+from host_tools.billing import reports, schema
+from host_tools.billing.engine import Engine
+from host_tools.billing.money import fmt
+from host_tools.billing.policy import load_policy
+from host_tools.billing.signing import CodeDesk, TokenMinter
+from host_tools.billing.simulated_processor import SimulatedProcessor
+from host_tools.link import Nack
+from host_tools.visit import Visit, receipt_text
+from sim import driving
+from sim.provider import Provider
+from sim.simulator import Simulator
+from sim.transport import open_client
+
+SERIAL = "LCI7-004711"
+START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
+DAY = 86400
+HOUR = 3600
+CARD = "tok_client_card"  # the client's card on file: its behaviour is scripted below
+
+
+@dataclass
+class Line:
+    t: int  # core seconds
+    source: str
+    text: str
+    compliance: str
+    display: str
+    balance: int | None
+
+
+@dataclass
+class World:
+    seed: int
+    quiet: bool
+    lines: list[Line] = field(default_factory=list)
+    samples: list[tuple[int, str, int]] = field(default_factory=list)  # (t, compliance, balance)
+
+    def __post_init__(self):
+        self.t0 = int(START.timestamp()) - EPOCH_UNIX
+        self.provider = Provider(self.seed, SERIAL, start_s=self.t0)
+        self.sim = Simulator(seed=self.seed, identity=self.provider.identity(), start_s=self.t0)
+        self.conn = schema.connect(":memory:")
+        schema.create(self.conn)
+        Engine.initialize(self.conn, load_policy(), self.unix(self.t0), self.seed)
+        self.processor = SimulatedProcessor(seed=self.seed, failure_rate=0.0)
+        self.engine = Engine(self.conn, self.engine_policy(), self.processor,
+                             signer=TokenMinter(self.provider.billing, self.provider.billing.key_id))
+        self.desk = CodeDesk(self.provider.master)
+        self.delivered: set[int] = set()
+        self.billing_seen = 0
+        self.coverage = True  # the handset's data link to the back office
+        self.ref = ""
+        self.sim.listeners.append(self._device_event)
+
+    def engine_policy(self):
+        return Engine.stored_policy(self.conn)
+
+    # -- time --------------------------------------------------------------------------------------
+    @staticmethod
+    def unix(core: int) -> int:
+        return core + EPOCH_UNIX
+
+    @property
+    def now(self) -> int:
+        return self.t0 + self.sim.t_ms // 1000
+
+    def at(self, day: int, hour: float = 0) -> int:
+        return self.t0 + day * DAY + int(hour * HOUR)
+
+    def stamp(self, t: int) -> str:
+        d, rest = divmod(t - self.t0, DAY)
+        return f"D{d:02d} {rest // HOUR:02d}:{rest % HOUR // 60:02d}"
+
+    def until(self, t: int) -> None:
+        """Both worlds to time t, an hour at a time: the handset steps its own deadlines,
+        billing runs what is due, and the handset's data link syncs signed directives."""
+        while True:
+            step = min(t, (self.now // HOUR + 1) * HOUR)
+            if step > self.now:
+                self.sim.run_until((step - self.t0) * 1000)
+            self.engine.advance(max(self.unix(step), self.engine.now))
+            self._billing_events()
+            self._deliver_directives()
+            if step >= t:
+                break
+        self.sample()
+
+    # -- what everyone sees -------------------------------------------------------------------------
+    def balance(self) -> int | None:
+        if not self.ref:
+            return None
+        return reports.account_view(self.conn, self.ref)["balance"]
+
+    def sample(self) -> None:
+        self.samples.append((self.now, self.sim.state["compliance"] or "removed", self.balance() or 0))
+
+    def say(self, source: str, text: str) -> None:
+        line = Line(self.now, source, text, self.sim.state["compliance"], self.sim.display_text(),
+                    self.balance())
+        self.lines.append(line)
+        if not self.quiet:
+            money = "" if line.balance is None else f"  balance {fmt(line.balance)}"
+            print(f"{self.stamp(line.t)}  {source:10} {text}{money}")
+        self.sample()
+
+    def _device_event(self, event: dict) -> None:
+        if event.get("source") == "device" and event.get("event") == "compliance_change":
+            record = event.get("detail") or {}
+            why = record.get("detail") or ""
+            self.say("handset", f"now {event['compliance']}{' (' + why + ')' if why else ''}"
+                                f"   [{self.sim.display_text()}]")
+
+    def _billing_events(self) -> None:
+        """Print what billing did since the last look (invoices, charges, notices, fees)."""
+        if not self.ref:
+            return
+        account = self.engine.store.account_by_ref(self.ref)
+        rows = reports.timeline(self.conn, account.id)
+        for row in rows[self.billing_seen:]:
+            what = "; ".join(row["events"])
+            when = _parse_iso(row["at"]) - EPOCH_UNIX
+            self.lines.append(Line(when, "billing", what, self.sim.state["compliance"], "",
+                                   row.get("balance")))
+            if not self.quiet:
+                money = "" if row.get("balance") is None else f"  balance {fmt(row['balance'])}"
+                print(f"{self.stamp(when)}  {'billing':10} {what} [{row.get('status')}]{money}")
+        self.billing_seen = len(rows)
+
+    # -- the people ---------------------------------------------------------------------------------
+    def cable(self):
+        """The technician's (or back office's) laptop on the handset's USB port."""
+        client = open_client(self.sim)
+        client.hello()
+        return client
+
+    def token(self, client, action: str, args: dict, signer=None) -> dict:
+        token = self.provider.token(action, args, now=client.status()["now"], signer=signer,
+                                    session_nonce=client.session_nonce)
+        return client.submit_token(token)
+
+    def _deliver_directives(self) -> None:
+        """Signed directives go to the handset over its data link when it has coverage."""
+        if not self.ref or not self.coverage:
+            return
+        account = self.engine.store.account_by_ref(self.ref)
+        for d in reports.directives(self.conn, account.id):
+            if d["delivery"] != "token" or d["status"] != "issued" or d["id"] in self.delivered:
+                continue
+            self.delivered.add(d["id"])
+            with self.cable() as client:
+                try:
+                    result = client.submit_token(bytes.fromhex(d["token"]))["detail"]
+                except Nack as exc:  # e.g. a clear that a keypad code already carried out
+                    result = f"refused, nothing changed ({exc.detail or exc})"
+            self.say("back office", f"directive {d['action']} {json.dumps(d['args'])} signed by "
+                                    f"{d['key_id']} -> handset: {result}")
+
+    def drive_day(self, day: int, *, first_brac: int = 0) -> dict:
+        """Four trips: 07:30, 12:15, 17:40, 21:00; 20-55 minutes each, every retest answered."""
+        totals = {"trips": 0, "tests": 0, "fails": 0, "retests": 0, "blocked": 0}
+        for n, (hour, minutes) in enumerate(((7.5, 35), (12.25, 20), (17.67, 55), (21.0, 25))):
+            self.until(self.at(day, hour))
+            brac = first_brac if n == 0 else 0
+            trip = driving.drive(self.sim, minutes, brac=brac)
+            if trip.start_result == "fail":
+                totals["fails"] += 1
+                self.say("driver", f"start test FAILED at {brac / 10000:.3f} g/210L: "
+                                   f"temporary lockout   [{self.sim.display_text()}]")
+                self.until(self.now + 6 * 60)
+                trip = driving.drive(self.sim, minutes, brac=0)
+                self.say("driver", f"six minutes later, sober: start test {trip.start_result}")
+            if trip.start_result in ("blocked",):
+                totals["blocked"] += 1
+            totals["trips"] += 1 if trip.started else 0
+            totals["tests"] += 1 if trip.start_result in ("pass", "fail") else 0
+            totals["retests"] += trip.retests
+        return totals
+
+    def drive_days(self, first: int, last: int) -> None:
+        for day in range(first, last + 1):
+            t = self.drive_day(day)
+            if t["blocked"]:
+                self.say("driver", f"{t['blocked']} start(s) refused by the handset "
+                                   f"[{self.sim.display_text()}]")
+            elif not self.quiet and day in (first, last):
+                self.say("driver", f"4 drives: {t['tests']} start tests passed, {t['retests']} rolling "
+                                   f"retests answered   [{self.sim.display_text()}]")
+
+    # -- the story -----------------------------------------------------------------------------------
+    def run(self) -> dict:
+        self.say("handset", f"{SERIAL} leaves the factory provisioned: [{self.sim.display_text()}]")
+        # acceptance and the initial payment (seed 001)
+        self.ref = self.engine.open_account(serial=SERIAL, email="client@example.com", state="MN",
+                                            county="Hennepin", token=CARD, pay_initial=True,
+                                            appointment=self.unix(self.at(1, 10)))
+        self.say("billing", f"terms accepted, account {self.ref} opened")
+        self._billing_events()
+        # installation at the service center, under the compliance department's work order
+        self.until(self.at(1, 10))
+        with self.cable() as client:
+            result = self.token(client, "work_order",
+                                {"order": "installation", "id": "WO-26-0105", "vehicle": "1FTFW1E50NFA00001"})
+            self.engine.install(self.ref)
+        self.say("technician", f"installation under work order WO-26-0105: {result['detail']}")
+        # two weeks of driving, one failed start test on day 3
+        self.drive_days(1, 2)
+        self.drive_day(3, first_brac=350)
+        self.drive_days(4, 12)
+        # the card runs out of funds before the second charge (two weeks after the first)
+        self.processor.set_card(CARD, self.unix(self.at(13)), "insufficient_funds")
+        self.say("bank", "the client's card will be declined from now on (insufficient funds)")
+        self.drive_days(13, 20)
+        # recall: the handset counts down by itself, and locks out by its own clock
+        self.drive_day(21)
+        self.coverage = False
+        self.say("client", "a week away in the hills: the handset has no data link")
+        self.drive_days(22, 27)
+        self.drive_days(28, 28)
+        self.until(self.at(28, 22))
+        self.coverage = True
+        self.say("client", "back in town: the handset's data link syncs again")
+        # full payment, then the keypad code from the provider (seed 001)
+        self.until(self.at(29, 8))
+        self.coverage = False
+        self.say("client", "the car is parked in an underground garage: the handset has no data link")
+        self.until(self.at(29, 9))
+        self.say("client", "updates the card on file in the client portal")
+        self.engine.set_payment_method(self.ref, "tok_visa")
+        self.until(self.now + 60)
+        if self.balance():
+            paid = self.engine.pay(self.ref)
+            self.say("client", f"pays the balance in full: {paid['status']} {fmt(paid['amount'])}")
+        self.until(self.at(29, 9.5))
+        with self.cable() as client:
+            request = client.code_request("clear")
+        self.say("client", f"reads the request code off the handset and calls: {request}")
+        account = self.engine.store.account_by_ref(self.ref)
+        code = billing_directives.answer_code(self.conn, account.id, request, self.desk, self.unix(self.now))
+        self.say("provider", f"billing is settled: the answer is {code[:4]} {code[4:]}")
+        for key in code:
+            self.sim.press(key)
+        self.sim.press("#")
+        self.until(self.now + 60)
+        self.say("client", f"keys the code in   [{self.sim.display_text()}]")
+        self.coverage = True
+        # the service visit the recall asked for
+        self.until(self.at(30, 10))
+        log_path = self.out / "service-visit-log.jsonl"
+        log_path.unlink(missing_ok=True)  # a file left by an earlier run would be resumed
+        with self.cable() as client:
+            visit = Visit(client, signer_loader=lambda: self.provider.technician, say=lambda text: None)
+            receipt = visit.service(reference=400, next_service_days=60, log_path=log_path)
+        self.say("technician", f"service visit: {receipt['log']['records']} log records downloaded "
+                               f"(chain {'verified' if receipt['log']['chain_ok'] else 'BROKEN'}), "
+                               f"calibration {'PASS' if receipt['passed'] else 'FAIL'}, next service set")
+        self.receipt = receipt
+        # more weeks of ordinary driving
+        self.drive_days(31, 54)
+        # removal under a work order; billing ends and the final bill is made
+        self.until(self.at(55, 14))
+        with self.cable() as client:
+            result = self.token(client, "work_order",
+                                {"order": "removal", "id": "WO-26-0301", "vehicle": "1FTFW1E50NFA00001"})
+        removed = self.engine.remove_device(self.ref)
+        self.say("technician", f"removal under work order WO-26-0301: {result['detail']}")
+        self.say("billing", f"device returned: billing ends ({json.dumps(removed, default=str)[:120]})")
+        self.until(self.now + 60)
+        if self.balance():
+            final = self.engine.pay(self.ref)
+            self.say("client", f"pays the final bill: {final['status']} {fmt(final['amount'])}")
+        self.until(self.at(56))
+        self.final_bill()
+        return self.summary()
+
+    def final_bill(self) -> None:
+        account = self.engine.store.account_by_ref(self.ref)
+        invoices = reports.invoices(self.conn, account.id)
+        payments = reports.payments(self.conn, account.id)
+        if self.quiet:
+            return
+        print("\nfinal bill — account", self.ref)
+        for inv in invoices:
+            print(f"  {inv['issued_at'][:10]}  {inv['number']:16} {inv['kind']:12} "
+                  f"tax {fmt(inv['tax']):>7}  total {fmt(inv['total']):>8}")
+        paid = sum(p["amount"] for p in payments if p.get("status") == "succeeded" and p["kind"] != "refund")
+        billed = sum(inv["total"] for inv in invoices)
+        print(f"  billed {fmt(billed)}, paid {fmt(paid)}, balance {fmt(self.balance() or 0)}")
+
+    def summary(self) -> dict:
+        account = self.engine.store.account_by_ref(self.ref)
+        invoices = reports.invoices(self.conn, account.id)
+        return {
+            "account": reports.account_view(self.conn, self.ref),
+            "invoices": invoices,
+            "payments": reports.payments(self.conn, account.id),
+            "notices": reports.notices(self.conn, account.id),
+            "directives": reports.directives(self.conn, account.id),
+            "ledger": reports.check_ledger(self.conn),
+            "device": self.sim.status(),
+        }
+
+
+def _parse_iso(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+# ---- the HTML report --------------------------------------------------------------------------------
+STATE_COLOURS = {
+    "removed": "#bbbbbb", "normal": "#4caf50", "early_service_recall": "#ffb300",
+    "lockout": "#e53935", "code_unlock": "#8e24aa", "service": "#1e88e5",
+}
+
+
+def svg_chart(world: World, width: int = 900, height: int = 260) -> str:
+    samples = sorted(world.samples)
+    t_first, t_last = world.t0, max(s[0] for s in samples)
+    span = max(t_last - t_first, 1)
+    top_money = max(max(s[2] for s in samples), 1)
+    left, right, band_y, band_h, plot_top, plot_bottom = 60, width - 20, 20, 28, 70, height - 30
+
+    def x(t):
+        return left + (t - t_first) / span * (right - left)
+
+    def y(cents):
+        return plot_bottom - cents / top_money * (plot_bottom - plot_top)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="11">']
+    for (t, state, _), (t_next, _, _) in zip(samples, [*samples[1:], (t_last, "", 0)], strict=False):
+        if t_next > t:
+            parts.append(f'<rect x="{x(t):.1f}" y="{band_y}" width="{max(x(t_next) - x(t), 0.5):.1f}" '
+                         f'height="{band_h}" fill="{STATE_COLOURS.get(state, "#999")}"><title>{state}</title></rect>')
+    parts.append(f'<text x="5" y="{band_y + 18}">handset</text>')
+    points = " ".join(f"{x(t):.1f},{y(b):.1f}" for t, _, b in samples)
+    parts.append(f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="1.5"/>')
+    parts.append(f'<text x="5" y="{plot_top + 4}">{fmt(top_money)}</text>')
+    parts.append(f'<text x="5" y="{plot_bottom}">$0.00</text>')
+    parts.append(f'<line x1="{left}" y1="{plot_bottom}" x2="{right}" y2="{plot_bottom}" stroke="#999"/>')
+    for day in range(0, (t_last - t_first) // DAY + 1, 7):
+        parts.append(f'<text x="{x(t_first + day * DAY):.1f}" y="{height - 12}">D{day}</text>')
+    legend_x = left
+    for state, colour in STATE_COLOURS.items():
+        parts.append(f'<rect x="{legend_x}" y="{band_y + band_h + 6}" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{legend_x + 14}" y="{band_y + band_h + 15}">{state}</text>')
+        legend_x += 14 + 7 * len(state) + 12
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def html_report(world: World, summary: dict) -> str:
+    rows = "\n".join(
+        f"<tr><td>{html.escape(world.stamp(line.t))}</td><td>{html.escape(line.source)}</td>"
+        f"<td>{html.escape(line.text)}</td><td>{html.escape(line.compliance or '')}</td>"
+        f"<td>{'' if line.balance is None else html.escape(fmt(line.balance))}</td></tr>"
+        for line in sorted(world.lines, key=lambda line: line.t)
+    )
+    invoices = "\n".join(
+        f"<tr><td>{html.escape(str(i.get('number')))}</td><td>{html.escape(str(i.get('kind')))}</td>"
+        f"<td>{html.escape(str(i.get('issued_at')))}</td><td>{html.escape(fmt(i.get('total', 0)))}</td></tr>"
+        for i in summary["invoices"]
+    )
+    account = summary["account"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>LCI-777 demo report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}} th{{background:#eee}}</style></head>
+<body>
+<h1>LCI-777 — eight weeks of one client, end to end</h1>
+<p>Handset {html.escape(SERIAL)} on the simulator (the real core), billing under the provider's
+terms (seed 001), a service center under its work-order rules (seed 000). Account
+{html.escape(account['ref'])}: final status <b>{html.escape(account['status'])}</b>, balance
+<b>{html.escape(fmt(account['balance']))}</b>; ledger balanced: <b>{summary['ledger'].get('balanced')}</b>.</p>
+<h2>Handset state and account balance</h2>
+{svg_chart(world)}
+<h2>Timeline</h2>
+<table><tr><th>when</th><th>who</th><th>what</th><th>handset</th><th>balance</th></tr>
+{rows}
+</table>
+<h2>Invoices</h2>
+<table><tr><th>number</th><th>kind</th><th>issued</th><th>total</th></tr>
+{invoices}
+</table>
+<h2>Service receipt</h2>
+<pre>{html.escape(receipt_text(world.receipt))}</pre>
+</body></html>
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the LCI-777 story, end to end, on the simulator")
+    parser.add_argument("--out", default="out/demo", type=Path)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    world = World(args.seed, args.quiet)
+    world.out = args.out
+    if not args.quiet:
+        print(f"LCI-777 demo: handset {SERIAL}, {START:%Y-%m-%d} onwards (D = day of the story)\n")
+    summary = world.run()
+    report = args.out / "report.html"
+    report.write_text(html_report(world, summary))
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    account = summary["account"]
+    print(f"\nfinal: account {account['ref']} {account['status']}, balance {fmt(account['balance'])}; "
+          f"handset {summary['device']['compliance']}")
+    print(f"report: {report.resolve()}")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

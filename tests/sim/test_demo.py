@@ -1,0 +1,37 @@
+"""`make demo`: the whole story runs, and tells it: recall, lockout, code, service, removal, bill."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+
+from sim import demo
+
+
+def test_the_story_end_to_end(tmp_path, capsys):
+    assert demo.main(["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for moment in (
+        "installation under work order",
+        "start test FAILED",
+        "payment $60.82 failed (insufficient_funds)",
+        "late_fee",
+        "now early_service_recall",
+        "SERVICE DUE",
+        "now lockout (early_service_recall>lockout recall_expired)",
+        "reads the request code off the handset",
+        "now normal (lockout>normal causes_cleared)",
+        "calibration PASS",
+        "now removed",
+        "final bill",
+    ):
+        assert moment in out, moment
+    assert out.index("now early_service_recall") < out.index("now lockout") < out.index("keys the code in")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["account"]["status"] == "returned" and summary["account"]["balance"] == 0
+    assert summary["ledger"]["balanced"] is True
+    assert summary["device"]["compliance"] == "removed"
+    report = (tmp_path / "report.html").read_text()
+    HTMLParser().feed(report)
+    assert "<svg" in report and "lockout" in report and "Service receipt" in report
+    assert (tmp_path / "service-visit-log.jsonl").exists()
