@@ -44,6 +44,15 @@ def _prepare(build: Path) -> tuple[Path, Path]:
     return typeshed, stubs
 
 
+def _config(stubs: Path) -> Path:
+    """A mypy config that ignores errors inside the MicroPython stubs themselves (some of
+    them do not type-check): our code is checked against them, they are not checked."""
+    modules = sorted(p.name.removesuffix(".pyi") for p in stubs.iterdir())
+    path = stubs.parent / "mypy.ini"
+    path.write_text("[mypy]\n\n[mypy-" + ",".join(f"{m},{m}.*" for m in modules) + "]\nignore_errors = True\n")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     paths = (argv if argv is not None else sys.argv[1:]) or CORE
     typeshed, stubs = _prepare(REPO / "build" / "corecheck")
@@ -58,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         "--python-version",
         "3.11",
         "--check-untyped-defs",
+        "--config-file",
+        str(_config(stubs)),
         "--pretty",
         "--cache-dir",
         str(REPO / "build" / "corecheck" / "cache"),
