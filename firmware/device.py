@@ -103,7 +103,13 @@ class Device:
         self.calibrated_at = 0
         self.vehicle = ""
         self.codes = Codes(self.config)
-        self.used_ids = []  # token ids applied (bytes), newest last
+        # replay records: the ids of tokens applied and their expiries, and a floor. A token
+        # whose id is recorded, or whose expiry is at or below the floor, is a replay. A record
+        # leaves only by raising the floor to its expiry (when it has expired, or to make room),
+        # so a dropped record can never be replayed, not even with the clock set back.
+        self.used_ids = []  # bytes, newest last
+        self.used_expiry = []  # the expiry of each id (core seconds)
+        self.replay_floor = 0
         self.cal = None  # a Calibration in progress (service mode)
         self.cal_sample = None  # the last sample the sensor gave in service mode
         # driving session
@@ -173,8 +179,8 @@ class Device:
 
     def _state(self):
         used = []
-        for token_id in self.used_ids:
-            used.append(hexlify(token_id).decode())
+        for i in range(len(self.used_ids)):
+            used.append([hexlify(self.used_ids[i]).decode(), self.used_expiry[i]])
         return {
             "c": self.compliance.state,
             "cz": self.causes,
@@ -188,6 +194,7 @@ class Device:
             "veh": self.vehicle,
             "k": self.codes.state(),
             "u": used,
+            "rf": self.replay_floor,
             "h": self.hold,
             "f": self.fails,
             "on": self.running,
@@ -208,7 +215,12 @@ class Device:
         self.calibrated_at = saved.get("ca", 0)
         self.vehicle = saved.get("veh", "")
         self.codes.restore(saved.get("k", {}))
-        self.used_ids = [unhexlify(x) for x in saved.get("u", [])]
+        self.used_ids = []
+        self.used_expiry = []
+        for entry in saved.get("u", []):
+            self.used_ids.append(unhexlify(entry[0]))
+            self.used_expiry.append(entry[1])
+        self.replay_floor = saved.get("rf", 0)
         self.hold = saved.get("h")
         self.fails = saved.get("f", [])
         self.running = saved.get("on", False)
@@ -582,6 +594,31 @@ class Device:
             self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
             raise
 
+    def _record_use(self, token_id, expires):
+        """Remember an applied token until the floor passes its expiry (see __init__)."""
+        self.used_ids.append(token_id)
+        self.used_expiry.append(expires)
+        now = self.tb.wall()
+        keep = self.config.used_tokens_kept
+        i = 0
+        while i < len(self.used_ids):
+            if self.used_expiry[i] < now:  # expired: the floor now covers it
+                self._drop_use(i)
+            else:
+                i += 1
+        while len(self.used_ids) > keep:  # room: drop the one expiring first
+            soonest = 0
+            for j in range(1, len(self.used_expiry)):
+                if self.used_expiry[j] < self.used_expiry[soonest]:
+                    soonest = j
+            self._drop_use(soonest)
+
+    def _drop_use(self, i):
+        if self.used_expiry[i] > self.replay_floor:
+            self.replay_floor = self.used_expiry[i]
+        self.used_ids.pop(i)
+        self.used_expiry.pop(i)
+
     def _grant(self, grant):
         action = grant.action
         args = grant.args if isinstance(grant.args, dict) else {}
@@ -593,10 +630,10 @@ class Device:
         apply = getattr(self, "_grant_" + action, None)
         if apply is None:
             raise Refused(errors.NOT_SUPPORTED, "action %s" % action)
+        if grant.expires <= self.replay_floor:
+            raise Refused(errors.REPLAYED, "older than the replay records kept")
         detail = apply(args)
-        self.used_ids.append(grant.token_id)
-        if len(self.used_ids) > self.config.used_tokens_kept:
-            self.used_ids = self.used_ids[-self.config.used_tokens_kept :]
+        self._record_use(grant.token_id, grant.expires)
         self._log(ev.TOKEN_ACCEPTED, detail="%s %s %s" % (action, grant.key_id, detail))
         return action, detail
 

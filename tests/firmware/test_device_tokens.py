@@ -158,6 +158,6 @@ def test_a_work_order_for_another_device_is_refused():
 
 def test_used_token_ids_are_bounded():
     rig = Rig(config=Config(used_tokens_kept=4))
-    for _ in range(6):
-        rig.token("set_time", {"time": rig.clock.wall}, nonce=rig.nonce())
+    for n in range(6):  # real tokens expire: each a little later than the one before
+        rig.token("set_time", {"time": rig.clock.wall}, nonce=rig.nonce(), expires=rig.clock.wall + 600 + n)
     assert len(rig.device.used_ids) == rig.config.used_tokens_kept

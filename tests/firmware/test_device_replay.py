@@ -1,0 +1,65 @@
+"""Replay records: a token works once, for as long as it could ever be valid (both runtimes).
+
+The device keeps a bounded number of applied token ids; a record leaves only by raising a
+floor to its expiry, so neither eviction nor setting the clock back revives a token.
+"""
+
+from firmware.config import Config
+from protocol import errors
+from protocol.endpoint import Refused
+from tests.firmware.authority_double import mint
+from tests.firmware.device_rig import START, Rig
+
+
+def apply(rig, token):
+    try:
+        rig.device.apply_token(token, rig.nonce())
+    except Refused as refusal:
+        return refusal.code
+    return None
+
+
+def lock_and_unlock_token(rig, expires):
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing")
+    return mint("unlock", {"seconds": 60}, expires=expires)
+
+
+def test_a_token_works_once():
+    rig = Rig()
+    token = lock_and_unlock_token(rig, START + 3600)
+    assert apply(rig, token) is None
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing")
+    assert apply(rig, token) == errors.REPLAYED
+    assert rig.compliance == "lockout"
+
+
+def test_a_record_evicted_to_make_room_is_still_a_replay():
+    rig = Rig(config=Config(used_tokens_kept=4))
+    old = lock_and_unlock_token(rig, START + 7 * 86400)  # a long-lived token
+    assert apply(rig, old) is None
+    for n in range(6):  # later tokens push its record out (their expiries are later)
+        rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 8 * 86400 + n)
+    assert len(rig.device.used_ids) <= 4
+    assert apply(rig, old) == errors.REPLAYED
+    assert rig.compliance == "lockout"
+
+
+def test_the_clock_set_back_does_not_revive_a_used_expired_token():
+    rig = Rig()
+    token = lock_and_unlock_token(rig, START + 600)
+    assert apply(rig, token) is None
+    rig.advance(3600)  # the token has expired; a later token prunes its record
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 86400)
+    assert rig.device.replay_floor == START + 600  # its record left by raising the floor
+    rig.token("set_time", {"time": START}, nonce=rig.nonce())  # back to before its expiry
+    assert apply(rig, token) == errors.REPLAYED
+    assert rig.compliance == "lockout"
+
+
+def test_replay_records_survive_a_reboot():
+    rig = Rig()
+    token = lock_and_unlock_token(rig, START + 3600)
+    assert apply(rig, token) is None
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing")
+    rig.reboot()
+    assert apply(rig, token) == errors.REPLAYED
