@@ -91,10 +91,15 @@ class Engine:
         return int(self.store.meta("now"))
 
     def _rate(self, a: Account):
+        return self._rate_and_label(a)[0]
+
+    def _rate_and_label(self, a: Account):
         key = (a.tax_state, a.tax_county)
-        if key not in self._rates:
-            self._rates[key] = self.policy.tax_rate(*key)
-        return self._rates[key]
+        found = self._rates.get(key)
+        if found is None:
+            rate = self.policy.tax_rate(*key)
+            found = self._rates[key] = (rate, rate_text(rate))
+        return found
 
     # ------------------------------------------------------------------ the daily run
     def advance(self, to: int) -> dict:
@@ -158,7 +163,7 @@ class Engine:
                period=None, cycle_weeks=None, prepaid_span=None, refers_to=None, memo="") -> int:
         """Issue an invoice (or a credit note: negative lines) and post it."""
         a = w.account
-        rate = self._rate(a)
+        rate, rate_label = self._rate_and_label(a)
         subtotal = sum(amount for _, _, amount in lines)
         taxable = sum(amount for item, _, amount in lines if item in self.policy.taxable_items)
         tax = tax_on(taxable, rate)
@@ -168,7 +173,7 @@ class Engine:
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
         uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
-                             collection, subtotal, tax, rate_text(rate), total, prepaid_span,
+                             collection, subtotal, tax, rate_label, total, prepaid_span,
                              refers_to, None, None, memo))
         postings = [(RECEIVABLE, invoice_id, total)]
         for n, (item, label, amount) in enumerate(lines, 1):

@@ -147,11 +147,10 @@ class SimulatedProcessor:
                 current = behaviour
         return current
 
-    def _draw(self, key: str) -> tuple[float, int]:
-        digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
-        return int.from_bytes(digest[:8], "big") / 2**64, digest[8]
+    def _digest(self, key: str) -> bytes:
+        return hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
 
-    def _decide(self, key: str, token: str, at: int) -> str | None:
+    def _decide(self, digest: bytes, token: str, at: int) -> str | None:
         behaviour = self.behaviour(token, at)
         if behaviour == "ok":
             return None
@@ -160,7 +159,7 @@ class SimulatedProcessor:
         last = self.store.last_code(token)
         if last == EXPIRED_CARD:
             return EXPIRED_CARD
-        u, byte = self._draw(key)
+        u, byte = int.from_bytes(digest[:8], "big") / 2**64, digest[8]
         if u >= (self.sticky if last else self.failure_rate):
             return None
         if byte < 154:  # 60 %
@@ -185,9 +184,9 @@ class SimulatedProcessor:
                 # what a gateway does when a key is reused for a different request
                 raise ValueError(f"idempotency key {key} reused with different parameters")
             return ChargeResult(status, ref, code, "replayed")
-        code = None if kind == "refund" else self._decide(key, token, at)
-        ref = ("re_" if kind == "refund" else "ch_") + hashlib.sha256(
-            f"{self.seed}:{key}".encode()).hexdigest()[:16]
+        digest = self._digest(key)
+        code = None if kind == "refund" else self._decide(digest, token, at)
+        ref = ("re_" if kind == "refund" else "ch_") + digest[16:24].hex()
         status = FAILED if code else SUCCEEDED
         self.store.put(key, (token, amount, kind, status, code, ref, at), token,
                        code if kind == "charge" else self.store.last_code(token))
