@@ -25,6 +25,9 @@ from host_tools import tokens
 from host_tools.keys import core_now
 
 DAY = 86400
+# a work order is signed in the office and applied in the field: a handset whose clock runs
+# a little behind the office's must not find it "not yet valid"
+CLOCK_SKEW_S = 3600
 
 
 class WorkOrderError(ValueError):
@@ -37,7 +40,7 @@ def issue(signer, serial: str, order: str, order_id: str, vehicle: str, out: Pat
     try:
         token = tokens.mint(signer, serial, "work_order",
                             {"order": order, "id": order_id, "vehicle": vehicle},
-                            now=now, ttl=days * DAY)
+                            now=now, ttl=days * DAY, not_before=now - CLOCK_SKEW_S)
     except tokens.MintError as exc:
         raise WorkOrderError(str(exc)) from None
     text = (
