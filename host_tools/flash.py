@@ -22,9 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BOARDS = {
     # board: the board modules it needs besides the shared core
-    "rp2": ("rp2", "mpboard", "stdio"),
-    "esp32": ("esp32", "mpboard", "stdio"),
-    "unix": ("unix", "stdio"),
+    "rp2": ("rp2", "mpboard", "files", "stdio"),
+    "esp32": ("esp32", "mpboard", "files", "stdio"),
+    "unix": ("unix", "files", "stdio"),
 }
 MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\n"
 

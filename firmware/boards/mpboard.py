@@ -8,12 +8,12 @@ behind a PCF8574 I2C backpack. State files live in one flash folder; the wall cl
 the board's RTC converted to the core's epoch.
 """
 
-import os
 import time
 
 import machine
 
 from firmware import hal
+from firmware.boards.files import FolderStorage, UrandomRandom
 from firmware.hal import EPOCH_UNIX
 
 # seconds between the port's time.time() epoch and the core's (2000-01-01 on boards)
@@ -155,59 +155,6 @@ class LcdDisplay(hal.Display):
         self.red.set(red)
 
 
-class FlashStorage(hal.Storage):
-    """Named files in one folder of the board's filesystem (littlefs: rename is atomic)."""
-
-    def __init__(self, folder="/lci"):
-        self.folder = folder
-        try:
-            os.mkdir(folder)
-        except OSError:
-            pass  # it exists
-
-    def _path(self, name):
-        return self.folder + "/" + name
-
-    def read(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def write(self, name, data):
-        with open(self._path(name), "wb") as f:
-            f.write(data)
-
-    def append(self, name, data):
-        with open(self._path(name), "ab") as f:
-            f.write(data)
-
-    def rename(self, old, new):
-        os.rename(self._path(old), self._path(new))
-
-    def remove(self, name):
-        os.remove(self._path(name))
-
-    def size(self, name):
-        try:
-            return os.stat(self._path(name))[6]
-        except OSError:
-            return -1
-
-    def names(self):
-        return sorted(os.listdir(self.folder))
-
-
-class UrandomRandom(hal.Random):
-    def bits(self, n):
-        data = os.urandom((n + 7) // 8)
-        value = 0
-        for byte in data:
-            value = (value << 8) | byte
-        return value & ((1 << n) - 1)
-
-
 def build(pins, board, serial, caps=0):
     """The Hardware of a bench board wired as `pins` says."""
     i2c = machine.I2C(pins["lcd_i2c"], sda=machine.Pin(pins["lcd_sda"]), scl=machine.Pin(pins["lcd_scl"]), freq=100000)
@@ -220,7 +167,7 @@ def build(pins, board, serial, caps=0):
         sensor=PotSensor(pins["sensor_adc"], pins["blow_button"], pins.get("purge")),
         ignition=Ignition(pins["ignition"]),
         supply=DividerSupply(pins["supply_adc"], pins["supply_ratio_x1000"]),
-        storage=FlashStorage(),
+        storage=FolderStorage("/lci"),
         serial=serial,
         random=UrandomRandom(),
         board=board,

@@ -11,6 +11,7 @@ import sys
 import time
 
 from firmware import hal
+from firmware.boards.files import FolderStorage, UrandomRandom
 from firmware.boards.stdio import StdioSerial
 from firmware.hal import EPOCH_UNIX
 from protocol import messages
@@ -44,56 +45,6 @@ class UnixClock(hal.Clock):
 class StderrDisplay(hal.Display):
     def show(self, line1, line2):
         sys.stderr.write("[%-16s|%-16s]\n" % (line1, line2))
-
-
-class FolderStorage(hal.Storage):
-    def __init__(self, folder):
-        self.folder = folder
-        try:
-            os.mkdir(folder)
-        except OSError:
-            pass
-
-    def _path(self, name):
-        return self.folder + "/" + name
-
-    def read(self, name):
-        try:
-            with open(self._path(name), "rb") as f:
-                return f.read()
-        except OSError:
-            return None
-
-    def write(self, name, data):
-        with open(self._path(name), "wb") as f:
-            f.write(data)
-
-    def append(self, name, data):
-        with open(self._path(name), "ab") as f:
-            f.write(data)
-
-    def rename(self, old, new):
-        os.rename(self._path(old), self._path(new))
-
-    def remove(self, name):
-        os.remove(self._path(name))
-
-    def size(self, name):
-        try:
-            return os.stat(self._path(name))[6]
-        except OSError:
-            return -1
-
-    def names(self):
-        return sorted(os.listdir(self.folder))
-
-
-class UrandomRandom(hal.Random):
-    def bits(self, n):
-        value = 0
-        for byte in os.urandom((n + 7) // 8):
-            value = (value << 8) | byte
-        return value & ((1 << n) - 1)
 
 
 def build(folder=None):

@@ -9,6 +9,7 @@ import types
 import pytest
 
 from firmware import hal
+from firmware.boards import files
 from protocol import messages
 
 
@@ -84,16 +85,12 @@ def boards(monkeypatch, tmp_path):
         sys.modules.pop(mod, None)
     from firmware.boards import mpboard
 
-    monkeypatch.setattr(mpboard.FlashStorage, "__init__", lambda self, folder=None: _folder(self, tmp_path))
+    monkeypatch.setattr(mpboard, "FolderStorage", lambda folder: files.FolderStorage(str(tmp_path)))
     FakePin.levels.clear()
     FakePin.driven.clear()
     yield mpboard
     for mod in ("firmware.boards.mpboard", "firmware.boards.rp2", "firmware.boards.esp32"):
         sys.modules.pop(mod, None)
-
-
-def _folder(storage, tmp_path):
-    storage.folder = str(tmp_path)
 
 
 def _stdio(monkeypatch):
