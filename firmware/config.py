@@ -62,6 +62,8 @@ DEFAULTS = {
     # housekeeping
     "run_save_s": (5 * MINUTE, 10, DAY),  # how often the accumulated run clock is saved
     "used_tokens_kept": (32, 4, 256),  # replay records kept (tokens also expire)
+    # an expired token's record is dropped (raising the replay floor) this long after expiry
+    "replay_keep_expired_s": (7 * DAY, 0, 90 * DAY),
 }
 
 # Jurisdiction presets: only what differs from the defaults.

@@ -598,11 +598,13 @@ class Device:
         """Remember an applied token until the floor passes its expiry (see __init__)."""
         self.used_ids.append(token_id)
         self.used_expiry.append(expires)
-        now = self.tb.wall()
+        # expired records stay a while (replay_keep_expired_s) so the floor stays well behind
+        # the clock: a clock corrected backwards by less than that still accepts new tokens
+        horizon = self.tb.wall() - self.config.replay_keep_expired_s
         keep = self.config.used_tokens_kept
         i = 0
         while i < len(self.used_ids):
-            if self.used_expiry[i] < now:  # expired: the floor now covers it
+            if self.used_expiry[i] < horizon:  # long expired: the floor now covers it
                 self._drop_use(i)
             else:
                 i += 1

@@ -48,12 +48,25 @@ def test_the_clock_set_back_does_not_revive_a_used_expired_token():
     rig = Rig()
     token = lock_and_unlock_token(rig, START + 600)
     assert apply(rig, token) is None
-    rig.advance(3600)  # the token has expired; a later token prunes its record
-    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 86400)
+    rig.advance(8 * 86400)  # long expired: a later token prunes its record
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 9 * 86400)
     assert rig.device.replay_floor == START + 600  # its record left by raising the floor
     rig.token("set_time", {"time": START}, nonce=rig.nonce())  # back to before its expiry
     assert apply(rig, token) == errors.REPLAYED
     assert rig.compliance == "lockout"
+
+
+def test_a_clock_corrected_backwards_within_a_week_still_takes_new_tokens():
+    rig = Rig()
+    used = lock_and_unlock_token(rig, START + 600)
+    assert apply(rig, used) is None
+    rig.advance(2 * 86400)
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 3 * 86400)
+    rig.token("set_time", {"time": START}, nonce=rig.nonce())  # the clock ran two days fast
+    fresh = mint("unlock", {"seconds": 60}, expires=START + 600)
+    assert apply(rig, fresh) is None  # a token minted on the corrected clock works
+    rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 3 * 86400)
+    assert apply(rig, used) == errors.REPLAYED  # and the old one is still a replay
 
 
 def test_replay_records_survive_a_reboot():
