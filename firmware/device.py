@@ -50,7 +50,9 @@ CALIBRATION_FAILED = 64
 CLEARED_BY_SERVICE = SERVICE_DUE | CALIBRATION_DUE | VIOLATIONS | TAMPER | LOG_FULL
 
 RELAY_CLOSED = ("engine_enabled", "retest_due", "retest_in_progress", "violation")
-NO_STARTS = ("lockout", "removed")
+# compliance states in which the vehicle may not start: a lockout, a unit not installed, and
+# an open technician session (the handset is on the bench: the engine waits for the close)
+NO_STARTS = ("lockout", "removed", "service")
 WORK_ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exchange")
 TESTING = ("test_requested", "retest_due", "retest_in_progress")
 
@@ -284,6 +286,8 @@ class Device:
             return recent >= self.config.fails_for_long
         if name == "ignition_on":
             return self.ignition_on
+        if name == "retry_allowed":  # a temporary lockout ends with the ignition on
+            return self.ignition_on and self.starts_allowed()
         if name == "for_good":
             return self.unlock_until is None
         if name == "causes_left":
@@ -454,7 +458,10 @@ class Device:
             self.last_abort = reason
         elif result == breath.PASS:
             self._log(ev.RETEST_PASS if retest else ev.TEST_PASS, brac)
-            self.session.fire("sample_pass")
+            if not retest and not self.starts_allowed():
+                self.session.fire("blocked")  # a pass never starts a vehicle that may not start
+            else:
+                self.session.fire("sample_pass")
         else:
             self._log(ev.RETEST_FAIL if retest else ev.TEST_FAIL, brac)
             if not retest:
@@ -632,7 +639,10 @@ class Device:
         apply = getattr(self, "_grant_" + action, None)
         if apply is None:
             raise Refused(errors.NOT_SUPPORTED, "action %s" % action)
-        if grant.expires <= self.replay_floor:
+        # a token bound to this USB session cannot be replayed in another one (its HELLO
+        # nonce is gone), so only unbound tokens (directives, work orders) meet the floor:
+        # long-lived directives evicted for room never block a technician's session tokens
+        if not getattr(grant, "session_bound", False) and grant.expires <= self.replay_floor:
             raise Refused(errors.REPLAYED, "older than the replay records kept")
         detail = apply(args)
         self._record_use(grant.token_id, grant.expires)
@@ -644,6 +654,8 @@ class Device:
         if self.compliance.state != "lockout":
             raise Refused(errors.NOT_PERMITTED, "not locked out")
         self.unlock_until = self.tb.after(seconds) if seconds else None
+        if not seconds:
+            self.recall_deadline = None  # forgiven for good: a new cause starts a fresh recall
         self.compliance.fire("unlock_token")
         self._log(ev.UNLOCK_START, value=seconds, detail="token")
         return "for good" if not seconds else "%d s" % seconds
@@ -710,9 +722,11 @@ class Device:
         self._unpaid_arg(args)
         self.causes |= UNPAID
         self._log(ev.CAUSE_SET, value=UNPAID, detail="unpaid_balance lockout directive")
-        if self.compliance.state == "service":
-            self.recall_deadline = self.tb.after(0)  # the session closes into a lockout
-        else:
+        # the recall's time is up: whatever comes next (a service close, a code window's end)
+        # falls back into the lockout, never into a fresh recall countdown (seed 001: locked
+        # out until serviced AND the balance is cleared)
+        self.recall_deadline = self.tb.after(0)
+        if self.compliance.state != "service":
             self.compliance.fire("lockout", "unpaid_balance")
         return "lockout"
 

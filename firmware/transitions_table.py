@@ -42,6 +42,7 @@ MACHINES = {
 #   start_allowed   compliance lets the vehicle start (not lockout, not removed)
 #   long_lockout    this fail makes fails_for_long within fails_window_s
 #   ignition_on     the ignition is on
+#   retry_allowed   the ignition is on and compliance lets the vehicle start
 ROWS = (
     # ---- compliance -----------------------------------------------------------------
     ("compliance", "normal", "recall", "early_service_recall", None, "recall"),
@@ -78,7 +79,7 @@ ROWS = (
     ("session", "test_requested", "sample_fail", "temporary_lockout", None, "test_failed"),
     ("session", "test_requested", "ignition_off", "ignition_off", None, "ignition_off"),
     ("session", "test_requested", "blocked", "ignition_off", None, "starts_blocked"),
-    ("session", "temporary_lockout", "lockout_end", "test_requested", "ignition_on", "lockout_ended"),
+    ("session", "temporary_lockout", "lockout_end", "test_requested", "retry_allowed", "lockout_ended"),
     ("session", "temporary_lockout", "lockout_end", "ignition_off", None, "lockout_ended"),
     ("session", "engine_enabled", "ignition_off", "ignition_off", None, "ignition_off"),
     ("session", "engine_enabled", "retest", "retest_due", None, "retest_scheduled"),

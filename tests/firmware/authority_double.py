@@ -14,6 +14,7 @@ from hashlib import sha256
 
 from protocol import errors
 from protocol.endpoint import Refused
+from protocol.tokens import ACTION_SCOPES, SESSION_BOUND
 
 SERIAL = "LCI-0001"
 ROOT_KEY = b"R" * 32
@@ -27,26 +28,18 @@ KEYS = {
     "billing": ("billing",),
     "office": ("work_order",),
 }
-SCOPES = {
-    "unlock": "unlock",
-    "service": "calibrate",
-    "service_close": "calibrate",
-    "set_time": "set_time",
-    "recall": "billing",
-    "lockout": "billing",
-    "clear": "billing",
-    "work_order": "work_order",
-}
-SESSION_BOUND = ("service", "set_time")
+# the real token format's tables, so the double cannot drift from the device's rules
+SCOPES = ACTION_SCOPES
 
 
 class Grant:
-    def __init__(self, action, args, key_id, token_id, expires):
+    def __init__(self, action, args, key_id, token_id, expires, session_bound=False):
         self.action = action
         self.args = args
         self.key_id = key_id
         self.token_id = token_id
         self.expires = expires
+        self.session_bound = session_bound
 
 
 _minted = [0]
@@ -110,7 +103,7 @@ class AuthorityDouble:
             raise Refused(errors.OUT_OF_SCOPE, "%s may not sign %s" % (key, action))
         if body.get("serial") != self.serial:
             raise Refused(errors.WRONG_DEVICE)
-        if now > body["exp"]:
+        if now >= body["exp"]:  # as firmware/authority.py: valid while now < expires
             raise Refused(errors.EXPIRED)
         if now < body["nbf"]:
             raise Refused(errors.NOT_YET_VALID)
@@ -121,7 +114,7 @@ class AuthorityDouble:
             raise Refused(errors.SESSION_MISMATCH)
         if nonce is None and action in SESSION_BOUND:
             raise Refused(errors.SESSION_MISMATCH, "%s must be bound to the session" % action)
-        return Grant(action, args, key, token_id, body["exp"])
+        return Grant(action, args, key, token_id, body["exp"], nonce is not None)
 
     def request_code(self, action, counter, nonce):
         data = self.secret + action.encode() + str(counter).encode() + bytes(nonce)

@@ -76,3 +76,13 @@ def test_replay_records_survive_a_reboot():
     rig.token("lockout", {"cause": "unpaid_balance"}, key="billing")
     rig.reboot()
     assert apply(rig, token) == errors.REPLAYED
+
+
+def test_long_lived_directives_evicted_for_room_never_block_a_session_token():
+    rig = Rig(config=Config(used_tokens_kept=4))
+    for n in range(6):  # directives valid for 30 days push each other out: the floor rises
+        rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 30 * 86400 + n)
+    assert rig.device.replay_floor >= START + 30 * 86400
+    # a technician's token for this session, valid ten minutes, still opens the session
+    rig.token("service", {}, nonce=rig.nonce(), expires=START + 600)
+    assert rig.compliance == "service"

@@ -76,6 +76,10 @@ def _set_guard(rig, guard, value):
         device.fails = [tb.run()] * rig.config.fails_for_long if value else []
     elif guard == "ignition_on":
         device.ignition_on = value
+    elif guard == "retry_allowed":
+        device.ignition_on = True  # compliance allows starts in the walk: ignition decides
+        if not value:
+            device.ignition_on = False
     elif guard == "for_good":
         device.unlock_until = None if value else tb.after(3600)
     elif guard == "recall_expired":
