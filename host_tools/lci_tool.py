@@ -272,13 +272,26 @@ def cmd_log_verify(args, out: Output) -> None:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
 
 
-def cmd_calibrate(args, out: Output) -> None:
-    from host_tools.visit import Visit
+def check_reference(value: float) -> int:
+    """The dry-gas reference in protocol units, refused on the laptop before anything opens."""
+    if not 0.030 <= value <= 0.050:
+        raise ToolError(exitcodes.USAGE, f"--reference {value:g}: the dry-gas standard must be "
+                        "0.030 to 0.050 g/210L")
+    return brac_units(value)
 
+
+def cmd_calibrate(args, out: Output) -> None:
+    from host_tools.visit import Visit, VisitIncomplete
+
+    reference = check_reference(args.reference)
     with connect(args) as client:
         visit = Visit(client, signer_loader=lambda: load_signer(args), say=out.say,
                       confirm=_confirmer(args))
-        receipt = visit.calibrate(brac_units(args.reference), open_session=True, close_session=True)
+        try:
+            receipt = visit.calibrate(reference, open_session=True, close_session=True)
+        except VisitIncomplete as exc:
+            out.emit(exc.receipt, _receipt_text)
+            raise ToolError(exitcodes.INCOMPLETE, str(exc)) from None
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "calibration failed: the handset needs service")
@@ -305,7 +318,11 @@ def cmd_unlock(args, out: Output) -> None:
         if args.token:
             token = read_token_file(args.token)
         else:
-            seconds = 0 if args.permanent else int(args.hours * 3600)
+            seconds = 0 if args.permanent else int(round(args.hours * 3600))
+            if not args.permanent and not 60 <= seconds <= 400 * 86400:
+                # 0 seconds means "for good" in a token: a window must never round to it
+                raise ToolError(exitcodes.USAGE, f"--hours {args.hours:g}: an unlock window is "
+                                "1 minute to 400 days (--permanent for good)")
             token = mint_for(client, args, "unlock", {"seconds": seconds})
         result = client.submit_token(token)
         status = client.status()
@@ -437,7 +454,7 @@ def cmd_service(args, out: Output) -> None:
                       confirm=_confirmer(args))
         try:
             receipt = visit.service(
-                reference=brac_units(args.reference),
+                reference=check_reference(args.reference),
                 next_service_days=args.next_service_days,
                 log_path=Path(args.log_out) if args.log_out else None,
                 log_format=args.format,
@@ -604,6 +621,18 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except KeyboardInterrupt:
         return _fail(exitcodes.INCOMPLETE, "interrupted", out)
+    except BrokenPipeError:  # `lci-tool ... | head`: the reader left, nothing to report
+        sys.stderr.close()
+        return exitcodes.OK
+    except (OSError, ValueError) as exc:
+        # files (an --out folder that does not exist, a log file that is not one), and
+        # the typed errors of keys, tokens, work orders and log files (all ValueErrors)
+        text = f"{exc.filename}: {exc.strerror}" if isinstance(exc, OSError) and exc.filename else str(exc)
+        code = exitcodes.CREDENTIAL if type(exc).__name__ in _CREDENTIAL_ERRORS else exitcodes.USAGE
+        return _fail(code, text.splitlines()[0] if text else type(exc).__name__, out)
+
+
+_CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:

@@ -23,7 +23,7 @@ from host_tools.link import BadReply, BadRequest, LinkError, Nack, ProtocolVersi
 COLUMNS = ["index", "time", "kind", "kind_name", "compliance", "session", "brac", "value", "detail", "raw"]
 
 
-class LogFileError(Exception):
+class LogFileError(ValueError):
     pass
 
 

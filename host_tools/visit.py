@@ -214,8 +214,10 @@ def receipt_text(r: dict) -> str:
     for step in r.get("steps", []):
         lines.append(f"  {step['step']:9} ref {brac_text(step['reference'])} measured "
                      f"{brac_text(step['measured'])} {'ok' if step['within'] else 'out'}")
-    if "passed" in r:
-        lines.append(f"calibration: {'PASS' if r['passed'] else 'FAIL'} ({r.get('calibration', '-')})")
+    if "calibration" in r:
+        lines.append(f"calibration: {'PASS' if r['passed'] else 'FAIL'} ({r['calibration']})")
+    elif r.get("remaining"):
+        lines.append("calibration: not done")
     if r.get("next_service"):
         lines.append(f"next service: {core_to_text(r['next_service'])}")
     if after:

@@ -250,3 +250,25 @@ def test_the_console_script_runs(tmp_path):
         assert json.loads(result.stdout)["compliance"] == "normal"
     finally:
         bench.stop()
+
+
+def test_ordinary_mistakes_are_one_line_never_a_traceback(bench, capsys, tmp_path):
+    code, _, err = run(capsys, bench.args("unlock", "--key", str(bench.tech_key), "--hours", "0.0001"))
+    assert code == exitcodes.USAGE and "unlock window is 1 minute" in err
+    code, _, err = run(capsys, bench.args("calibrate", "--reference", "0.090", "--yes",
+                                          "--key", str(bench.tech_key)))
+    assert code == exitcodes.USAGE and "0.030 to 0.050" in err
+    code, status, _ = run_json(capsys, bench.args("status"))
+    assert status["compliance"] == "normal"  # nothing was opened for a typo
+    code, _, err = run(capsys, bench.args("log", "download", "--out", str(tmp_path / "no" / "x.jsonl")))
+    assert code == exitcodes.USAGE and "No such file or directory" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n{}\n")
+    code, _, err = run(capsys, bench.args("log", "download", "--out", str(bad)))
+    assert code == exitcodes.USAGE and "not a JSON line" in err
+    code, _, err = run(capsys, bench.args("work-order", "issue", "--serial", SERIAL, "--order", "removal",
+                                          "--id", "W", "--days", "0", "--out", str(tmp_path / "w.toml"),
+                                          "--key", str(bench.keys / "root.key")))
+    assert code == exitcodes.CREDENTIAL and "ttl" in err
+    for text in (err,):
+        assert "Traceback" not in text and text.count("\n") == 1
