@@ -368,7 +368,12 @@ class Device:
 
     # ---- compliance rules -----------------------------------------------------------------
     def starts_allowed(self):
-        return self.provisioned and self.compliance.state not in NO_STARTS
+        # a log too full to record a breath test stops starts: never a test that leaves no trace
+        return (
+            self.provisioned
+            and self.compliance.state not in NO_STARTS
+            and self.log.accepting(ev.TEST_PASS)
+        )
 
     def add_cause(self, bit, detail=""):
         """Record a recall cause; a new cause starts a recall (or a new one after a

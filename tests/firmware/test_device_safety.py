@@ -58,3 +58,17 @@ def test_a_service_visit_does_not_turn_an_unpaid_lockout_into_a_new_recall():
     rig.ignition(False)
     rig.token("clear", {"cause": "unpaid_balance"}, key="billing")
     assert rig.compliance == "normal"
+
+
+def test_a_log_too_full_to_record_a_test_stops_starts():
+    rig = Rig(log_segments=4)  # 16 records of space, a reserve for state changes
+    starts = 0
+    for _ in range(40):
+        rig.start(0)
+        if rig.device.hw.relay.on:
+            starts += 1
+        rig.ignition(False)
+        rig.advance(600)
+    passes = rig.kinds().count("test_pass")
+    assert starts == passes  # every start that happened has its test in the log
+    assert starts < 40 and not rig.device.starts_allowed()
