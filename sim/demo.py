@@ -268,11 +268,11 @@ class World:
         account = self.engine.store.account_by_ref(self.ref)
         code = billing_directives.answer_code(self.conn, account.id, request, self.desk, self.unix(self.now))
         self.say("provider", f"billing is settled: the answer is {code[:4]} {code[4:]}")
+        self.say("client", "keys the code in on the handset")
         for key in code:
             self.sim.press(key)
         self.sim.press("#")
         self.until(self.now + 60)
-        self.say("client", f"keys the code in   [{self.sim.display_text()}]")
         self.coverage = True
         # the service visit the recall asked for
         self.until(self.at(30, 10))

@@ -26,7 +26,7 @@ def test_the_story_end_to_end(tmp_path, capsys):
         "final bill",
     ):
         assert moment in out, moment
-    assert out.index("now early_service_recall") < out.index("now lockout") < out.index("keys the code in")
+    assert out.index("now early_service_recall") < out.index("now lockout") < out.index("keys the code in") < out.index("now normal (lockout>normal")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["account"]["status"] == "returned" and summary["account"]["balance"] == 0
     assert summary["ledger"]["balanced"] is True
