@@ -360,10 +360,14 @@ def svg_chart(world: World, width: int = 900, height: int = 260) -> str:
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'font-family="sans-serif" font-size="11">']
-    for (t, state, _), (t_next, _, _) in zip(samples, [*samples[1:], (t_last, "", 0)], strict=False):
+    runs = []  # consecutive samples of one state become one band
+    for t, state, _ in samples:
+        if not runs or runs[-1][1] != state:
+            runs.append([t, state])
+    for (t, state), (t_next, _) in zip(runs, [*runs[1:], (t_last, "")], strict=False):
         if t_next > t:
             parts.append(f'<rect x="{x(t):.1f}" y="{band_y}" width="{max(x(t_next) - x(t), 0.5):.1f}" '
-                         f'height="{band_h}" fill="{STATE_COLOURS.get(state, "#999")}"><title>{state}</title></rect>')
+                         f'height="{band_h}" shape-rendering="crispEdges" fill="{STATE_COLOURS.get(state, "#999")}"><title>{state}</title></rect>')
     parts.append(f'<text x="5" y="{band_y + 18}">handset</text>')
     points = " ".join(f"{x(t):.1f},{y(b):.1f}" for t, _, b in samples)
     parts.append(f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="1.5"/>')
