@@ -6,24 +6,37 @@
     lci-sim fleet   --devices N --days D --seed S [--json]                     many devices, statistics
     lci-sim keys    --out DIR [--seed S]                                       the simulated provider's keys
 
+Every argument is checked before anything starts: a bad one is one line on stderr (exit 2).
+
 Exit codes: 0 success; 1 a scenario expectation failed (or fleet errors); 2 bad usage or
-a malformed scenario (one line: FILE:LINE: problem); 3 an endpoint could not be opened.
+a malformed scenario (one line: FILE:LINE: problem); 3 an endpoint could not be opened;
+4 the simulated handset could not run (its core did not boot, the MicroPython VM failed):
+one line on stderr saying why. Output piped into a reader that stops early (`| head`)
+ends the run quietly with 141 (128 + SIGPIPE), as a shell tool would.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
-import threading
 
+from firmware.config import JURISDICTIONS
 from sim.line import Faults
 from sim.provider import DEFAULT_SERIAL, Provider
 from sim.runtime import RUNTIMES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENDPOINT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENDPOINT, EXIT_DEVICE = 0, 1, 2, 3, 4
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # the reader of our output went away (`| head`)
+
+MAX_BAUD = 4_000_000  # faster than any USB-serial bridge the handset could sit behind
+MAX_SPEED = 1_000_000.0  # virtual seconds per wall second
+MAX_DEVICES = 10_000
+MAX_DAYS = 3650  # ten years: the core's u32 clock is good far beyond, a run is not
+SERIAL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 EXAMPLES = """examples:
   lci-sim serve --link /tmp/lci --tcp 7777          # then: lci-tool --port /tmp/lci status
@@ -36,38 +49,92 @@ EXAMPLES = """examples:
 """
 
 
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a rate is between 0 and 1")
-    return value
+def _int_in(low: int, high: int | None, what: str):
+    """An argparse type: an integer in low..high (high None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({what})") from None
+        if value < low or (high is not None and value > high):
+            bound = f"at least {low}" if high is None else f"{low}..{high}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float, what: str, *, low_open: bool = False):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number ({what})") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            bound = f"above {low:g} and at most {high:g}" if low_open else f"{low:g}..{high:g}"
+            raise argparse.ArgumentTypeError(f"{what} must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
+_rate = _float_in(0.0, 1.0, "a rate")
+_port = _int_in(0, 65535, "a TCP port")
+_baud = _int_in(0, MAX_BAUD, "the baud rate")
+_speed = _float_in(0.0, MAX_SPEED, "the speed", low_open=True)
+
+
+def _serial_number(text: str) -> str:
+    """What the core accepts at provisioning: 1..32 letters, digits, - _ ."""
+    if not 1 <= len(text) <= 32 or not set(text) <= SERIAL_CHARS:
+        raise argparse.ArgumentTypeError(
+            f"a serial number is 1..32 letters, digits, '-', '_' or '.', got {text!r}")
+    return text
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    from firmware.device import FIRMWARE_VERSION
+    from protocol import framing
+
+    try:
+        package = metadata.version("lci777")
+    except metadata.PackageNotFoundError:  # a checkout that was never pip-installed
+        package = "unknown"
+    return f"lci-sim {package} (firmware {FIRMWARE_VERSION}, protocol v{framing.VERSION})"
 
 
 def _device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                         help="run the core under CPython (default) or real MicroPython (WASI)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the device, its sensor and its provider keys")
-    parser.add_argument("--serial", default=DEFAULT_SERIAL, help="serial number of the simulated unit")
+    parser.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
+                        help="serial number of the simulated unit")
     parser.add_argument("--keys", metavar="DIR",
                         help="provision with the provider keys in DIR (lci-tool keygen) instead of the seeded ones")
     parser.add_argument("--factory", action="store_true",
                         help="boot blank (unprovisioned): the host must send PROVISION")
     parser.add_argument("--installed", action="store_true",
                         help="apply an installation work order at start (needs the provider's keys)")
-    parser.add_argument("--jurisdiction", default="default", help="firmware configuration preset")
+    parser.add_argument("--jurisdiction", choices=sorted(JURISDICTIONS), default="default",
+                        help="firmware configuration preset (firmware/config.py)")
 
 
 def _serial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pty", dest="pty", action="store_false", help="do not open a pty")
     parser.add_argument("--link", metavar="PATH", help="a stable symlink to the pty")
-    parser.add_argument("--tcp", metavar="PORT", type=int,
+    parser.add_argument("--tcp", metavar="PORT", type=_port,
                         help="also serve socket://127.0.0.1:PORT (0: any free port)")
-    parser.add_argument("--baud", type=int, default=0, help="pace bytes as a UART at this rate (0: no pacing)")
+    parser.add_argument("--baud", type=_baud, default=0,
+                        help=f"pace bytes as a UART at this rate, 0..{MAX_BAUD} (0: no pacing)")
     parser.add_argument("--drop", type=_rate, default=0.0, help="rate of bytes dropped on the line")
     parser.add_argument("--duplicate", type=_rate, default=0.0, help="rate of bytes duplicated")
     parser.add_argument("--corrupt", type=_rate, default=0.0, help="rate of bytes with a bit flipped")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the line faults")
-    parser.add_argument("--speed", type=float, default=1.0, help="virtual seconds per wall second")
+    parser.add_argument("--speed", type=_speed, default=1.0, help="virtual seconds per wall second (> 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lci-sim", description="The LCI-777 desktop simulator.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a simulated handset on a pty and/or TCP",
@@ -94,8 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     _serial_options(handset)
 
     fleet = commands.add_parser("fleet", help="many devices with randomized drivers")
-    fleet.add_argument("--devices", type=int, default=10)
-    fleet.add_argument("--days", type=int, default=30)
+    fleet.add_argument("--devices", type=_int_in(1, MAX_DEVICES, "the number of devices"), default=10,
+                       help=f"units in the fleet (1..{MAX_DEVICES})")
+    fleet.add_argument("--days", type=_int_in(1, MAX_DAYS, "the number of days"), default=30,
+                       help=f"days each unit lives (1..{MAX_DAYS})")
     fleet.add_argument("--seed", type=int, default=0)
     fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     fleet.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
@@ -103,9 +173,26 @@ def build_parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="write the seeded provider's keys for lci-tool")
     keys.add_argument("--out", required=True, metavar="DIR")
     keys.add_argument("--seed", type=int, default=0)
-    keys.add_argument("--serial", default=DEFAULT_SERIAL)
+    keys.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL)
     keys.add_argument("--overwrite", action="store_true")
+    parser.commands = {"serve": serve, "run": run, "handset": handset, "fleet": fleet, "keys": keys}
     return parser
+
+
+def check_arguments(parser: argparse.ArgumentParser, args) -> None:
+    """What one option alone cannot say: options that contradict each other (argparse's
+    usage error, exit 2, before anything starts)."""
+    command = parser.commands[args.command]
+    if args.command in ("serve", "handset"):
+        if args.drop + args.duplicate + args.corrupt > 1.0:
+            command.error("--drop + --duplicate + --corrupt must not exceed 1")
+        if args.factory and args.installed:
+            command.error("--installed needs a provisioned unit: leave out --factory")
+        if args.factory and args.keys:
+            command.error("--factory boots a blank unit: --keys would not be used "
+                          "(provision it over the wire with lci-tool)")
+    if args.command == "serve" and not args.pty and args.tcp is None:
+        command.error("nothing to serve: give --tcp PORT or leave the pty on")
 
 
 def _error(message: str) -> None:
@@ -113,25 +200,49 @@ def _error(message: str) -> None:
 
 
 # ---- device setup shared by serve and handset ------------------------------------------------------
+class DeviceFailure(Exception):
+    """The simulated handset cannot run as asked (one line for people: exit 4)."""
+
+
+class UsageFailure(Exception):
+    """An argument that only shows itself bad when used (a key folder ...): exit 2."""
+
+
 def make_device(args):
-    """(simulator, provider or None, technician or None) as the options say."""
-    from sim.simulator import Simulator
+    """(simulator, provider or None, technician or None) as the options say. Raises
+    UsageFailure (unusable --keys) or DeviceFailure (the core did not boot, the runtime
+    failed, the installation was refused), each with a one-line message."""
+    from host_tools.keys import KeysError
+    from host_tools.link import LinkError
+    from sim.runtime import RuntimeFailure
+    from sim.simulator import SimError, Simulator
     from sim.technician import Technician
 
     provider = None
     if args.keys:
-        provider = Provider.from_directory(args.keys, args.serial)
-    elif not args.factory or args.installed:
+        try:
+            provider = Provider.from_directory(args.keys, args.serial)
+        except (KeysError, OSError) as exc:
+            raise UsageFailure(f"--keys {args.keys}: {exc}") from None
+    elif not args.factory:
         provider = Provider(args.seed, args.serial)
     identity = {} if args.factory else provider.identity()
     config = {"jurisdiction": args.jurisdiction}
-    sim = Simulator(seed=args.seed, runtime=args.runtime, identity=identity, config=config,
-                    start_s=_now_core_seconds())
+    try:
+        sim = Simulator(seed=args.seed, runtime=args.runtime, identity=identity, config=config,
+                        start_s=_now_core_seconds())
+    except (SimError, RuntimeFailure) as exc:
+        raise DeviceFailure(str(exc)) from None
     tech = None
-    if provider is not None and not args.factory:
+    if provider is not None:
         tech = Technician(sim, provider)
         if args.installed:
-            tech.install(vehicle="SIMULATED")
+            try:
+                tech.install(vehicle="SIMULATED")
+            except LinkError as exc:
+                tech.close()
+                sim.close()
+                raise DeviceFailure(f"the installation work order was refused: {exc}") from None
     return sim, provider, tech
 
 
@@ -159,41 +270,41 @@ def make_server(sim, args):
 
 
 # ---- commands --------------------------------------------------------------------------------------------
+def _shut(server, tech, sim) -> None:
+    if server is not None:
+        server.close()
+    if tech is not None:
+        tech.close()
+    sim.close()
+
+
 def cmd_serve(args) -> int:
     from sim.serial_server import ServerError
     from sim.timeline import Printer
 
-    if not args.pty and args.tcp is None:
-        _error("nothing to serve: give --tcp PORT or leave the pty on")
-        return EXIT_USAGE
     sim, provider, tech = make_device(args)
+    server = None
     try:
-        server = make_server(sim, args)
-    except ServerError as exc:
-        _error(str(exc))
-        sim.close()
-        return EXIT_ENDPOINT
-    for line in server.endpoints():
-        print(line, flush=True)
-    print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
-          f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
-    if not args.quiet:
-        sim.listeners.append(Printer(out=sys.stdout))
-    stop = threading.Event()
+        try:
+            server = make_server(sim, args)
+        except ServerError as exc:
+            _error(str(exc))
+            return EXIT_ENDPOINT
+        for line in server.endpoints():
+            print(line, flush=True)
+        print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
+              f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
+        if not args.quiet:
+            sim.listeners.append(Printer(out=sys.stdout))
 
-    def on_signal(*_):
-        stop.set()
-        server.stop()
+        def on_signal(*_):
+            server.stop()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    try:
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
         server.serve_forever()
     finally:
-        server.close()
-        if tech is not None:
-            tech.close()
-        sim.close()
+        _shut(server, tech, sim)
     return EXIT_OK
 
 
@@ -225,31 +336,21 @@ def cmd_handset(args) -> int:
 
     sim, provider, tech = make_device(args)
     server = None
-    if args.pty or args.tcp is not None:
-        try:
-            server = make_server(sim, args)
-        except ServerError as exc:
-            _error(str(exc))
-            sim.close()
-            return EXIT_ENDPOINT
-    app = HandsetApp(sim, server=server, realtime=True)
     try:
-        app.run()
+        if args.pty or args.tcp is not None:
+            try:
+                server = make_server(sim, args)
+            except ServerError as exc:
+                _error(str(exc))
+                return EXIT_ENDPOINT
+        HandsetApp(sim, server=server, realtime=True).run()
     finally:
-        if server is not None:
-            server.close()
-        if tech is not None:
-            tech.close()
-        sim.close()
+        _shut(server, tech, sim)
     return EXIT_OK
 
 
 def cmd_fleet(args) -> int:
     from sim import fleet
-
-    if args.devices < 1 or args.days < 1:
-        _error("--devices and --days must be at least 1")
-        return EXIT_USAGE
 
     def progress(done, total):
         if not args.json:
@@ -282,8 +383,33 @@ COMMANDS = {"serve": cmd_serve, "run": cmd_run, "handset": cmd_handset, "fleet":
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    from sim.runtime import RuntimeFailure
+    from sim.simulator import SimError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    try:
+        return COMMANDS[args.command](args)
+    except UsageFailure as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except (DeviceFailure, SimError, RuntimeFailure) as exc:
+        _error(str(exc))
+        return EXIT_DEVICE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _quiet_stdout() -> None:
+    """The reader of stdout went away: point stdout at /dev/null so that the interpreter's
+    final flush does not print a second BrokenPipeError (the Python docs' recipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file descriptor (a test's capture): nothing will flush it
 
 
 def console() -> None:
@@ -291,8 +417,11 @@ def console() -> None:
     (its worker threads print a panic at interpreter exit; the results are already out)."""
     code = main()
     if "micropython" in sys.argv:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            code = EXIT_BROKEN_PIPE
         os._exit(code)
     sys.exit(code)
 

@@ -34,6 +34,11 @@ class SimError(Exception):
     """The simulation cannot go on (a stuck core, an action while the power is off ...)."""
 
 
+class CoreBootError(SimError):
+    """The core did not come up at a power-on (a configuration it refuses, a core bug):
+    the handset stays dark instead of being simulated as a dead device."""
+
+
 def format_t(t_ms: int) -> str:
     """Simulation time for people: 'd3 14:05:09.250' (day 0 is the first day)."""
     day, rest = divmod(t_ms, DAY)
@@ -83,7 +88,11 @@ class Simulator:
             runtime, self.hw, self.config, self.identity, core or DEFAULT_CORE
         )
         self.runtime_name = runtime
-        self.power_on(reason="first boot")
+        try:
+            self.power_on(reason="first boot")
+        except SimError:
+            self.runtime.close()
+            raise
 
     # -- timeline ---------------------------------------------------------------------------
     @property
@@ -288,7 +297,12 @@ class Simulator:
         self.powered = True
         self._power_back_at = None
         self.emit("sim", "power_on", {"why": reason})
-        self._call("boot")
+        result = self._call("boot")
+        if result.get("fault") and "compliance" not in result:  # the core object was never built
+            self.powered = False
+            self._deadline_ms = None
+            self.emit("sim", "power_off", {"why": "the core did not boot"})
+            raise CoreBootError(f"the simulated handset did not boot: {result['fault']}")
 
     def brownout(self, millivolts: int, ms: int) -> None:
         """The supply sags to `millivolts` for `ms`: below the reset threshold the handset reboots."""

@@ -8,9 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from firmware.device import FIRMWARE_VERSION
 from host_tools.link import Link, SerialTransport
 from protocol import messages
-from sim.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+from sim.cli import (
+    EXIT_BROKEN_PIPE,
+    EXIT_DEVICE,
+    EXIT_ENDPOINT,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "failed_start_test.toml"
 
@@ -54,7 +65,6 @@ def test_fleet_json(capsys):
     stats = json.loads(capsys.readouterr().out)
     for key in ("tests", "fails", "violations", "recalls", "lockouts", "trips"):
         assert key in stats
-    assert main(["fleet", "--devices", "0"]) == EXIT_USAGE
 
 
 def test_keys_writes_what_lci_tool_loads(tmp_path, capsys):
@@ -92,3 +102,100 @@ def test_serve_as_a_process_over_tcp_and_pty(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     assert not link_path.exists()  # the symlink goes with the server
+
+
+# ---- arguments: every bad one is a usage error before anything starts ------------------------------
+BAD_ARGUMENTS = [
+    (["serve", "--tcp", "99999"], "--tcp: a TCP port must be 0..65535, got 99999"),
+    (["serve", "--tcp", "-1"], "--tcp: a TCP port must be 0..65535"),
+    (["serve", "--tcp", "seven"], "'seven' is not a whole number"),
+    (["serve", "--baud", "-5"], "--baud: the baud rate must be 0..4000000, got -5"),
+    (["serve", "--jurisdiction", "mars"], "invalid choice: 'mars'"),
+    (["serve", "--speed", "0"], "--speed: the speed must be above 0"),
+    (["serve", "--speed", "nan"], "--speed: the speed must be above 0"),
+    (["serve", "--drop", "1.5"], "--drop: a rate must be 0..1"),
+    (["serve", "--drop", "0.6", "--corrupt", "0.6"], "must not exceed 1"),
+    (["serve", "--serial", "no spaces allowed"], "a serial number is 1..32 letters"),
+    (["serve", "--factory", "--installed"], "--installed needs a provisioned unit"),
+    (["serve", "--factory", "--keys", "somewhere"], "--keys would not be used"),
+    (["serve", "--no-pty"], "nothing to serve"),
+    (["serve", "--runtime", "jython"], "invalid choice: 'jython'"),
+    (["handset", "--tcp", "70000"], "--tcp: a TCP port must be 0..65535"),
+    (["handset", "--jurisdiction", "atlantis"], "invalid choice: 'atlantis'"),
+    (["run", "x.toml", "--seed", "1.5"], "--seed: invalid int value"),
+    (["run", "x.toml", "--runtime", "pypy"], "invalid choice: 'pypy'"),
+    (["fleet", "--devices", "0"], "--devices: the number of devices must be 1..10000, got 0"),
+    (["fleet", "--days", "-3"], "--days: the number of days must be 1..3650, got -3"),
+    (["fleet", "--days", "100000"], "--days: the number of days must be 1..3650"),
+    (["keys"], "the following arguments are required: --out"),
+    (["keys", "--out", "k", "--serial", ""], "a serial number is 1..32 letters"),
+    ([], "the following arguments are required: command"),
+]
+
+
+@pytest.mark.parametrize(("argv", "words"), BAD_ARGUMENTS, ids=[" ".join(a) or "none" for a, _ in BAD_ARGUMENTS])
+def test_bad_arguments_are_a_usage_error_naming_the_problem(argv, words, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("lci-sim") and "error:" in last and words in last, last
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("lci-sim ") and f"firmware {FIRMWARE_VERSION}" in out
+
+
+def test_a_core_that_does_not_boot_is_one_line_and_exit_4(monkeypatch, capsys):
+    from firmware.config import ConfigError
+
+    def refuse(**config):
+        raise ConfigError("unknown jurisdiction 'mars'")
+
+    monkeypatch.setattr("sim.core_adapter.Config", refuse)
+    assert main(["serve", "--no-pty", "--tcp", "0", "--quiet"]) == EXIT_DEVICE
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing served
+    assert captured.err == ("lci-sim: the simulated handset did not boot: "
+                            "ConfigError: unknown jurisdiction 'mars'\n")
+
+
+def test_an_unusable_key_folder_is_one_line(tmp_path, capsys):
+    assert main(["serve", "--no-pty", "--tcp", "0", "--keys", str(tmp_path)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"lci-sim: --keys {tmp_path}: ")
+    assert "root.key" in err
+
+
+def test_serve_with_factory_and_a_taken_port_closes_cleanly(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--no-pty", "--tcp", str(port), "--factory"]) == EXIT_ENDPOINT
+    err = capsys.readouterr().err
+    assert err.startswith("lci-sim: cannot open the serial endpoint") and err.count("\n") == 1
+
+
+def test_output_into_a_reader_that_stops_early_is_quiet(tmp_path):
+    """`lci-sim run ... | head -1`: no BrokenPipeError traceback, exit 141 (128 + SIGPIPE)."""
+    steps = '\n[[step]]\nafter = "2h"\ndo = "drive"\nminutes = 20\n' * 30
+    path = tmp_path / "long.toml"
+    path.write_text('[[step]]\ndo = "install"\n' + steps)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "run", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away with most of the run still to print
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE
+    assert err == ""

@@ -6,7 +6,7 @@ import pytest
 
 from sim import driving
 from sim.provider import Provider
-from sim.simulator import DAY, HOUR, MINUTE, SimError, Simulator, format_t
+from sim.simulator import DAY, HOUR, MINUTE, CoreBootError, SimError, Simulator, format_t
 from sim.technician import Technician
 from tests.sim.conftest import FAKE_CORE
 from tests.sim.fake_core import FakeCore
@@ -150,3 +150,11 @@ def test_failed_start_ends_the_trip():
     assert sim.state["session"] == "temporary_lockout"  # the hold outlasts the ignition
     tech.close()
     sim.close()
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_a_core_that_cannot_boot_stops_the_simulation_with_its_reason(runtime):
+    with pytest.raises(CoreBootError) as caught:
+        Simulator(seed=1, runtime=runtime, config={"jurisdiction": "mars"})
+    assert str(caught.value) == ("the simulated handset did not boot: "
+                                 "ConfigError: unknown jurisdiction 'mars'")
