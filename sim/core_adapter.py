@@ -13,6 +13,9 @@ unchanged under CPython and inside MicroPython (no CPython-only features):
   firmware/device.py reads, so a default log fills in ~75 days of 4 drives a day). Without identity the unit boots blank and
   waits for PROVISION over the serial line.
 
+`device_class` (default firmware.device.Device) lets a test run a changed core (a subclass)
+under both runtimes without touching the firmware.
+
 The adapter reads the log incrementally (log_since) so the simulator can put every
 record on its timeline, and reports a bench power-cut request (BENCH POWER_CUT over the
 wire sets device.reboot_requested) so the simulator can cut the power.
@@ -79,7 +82,7 @@ def make_authority(serial, root_key, secret, config=None):
 
 
 class CoreAdapter:
-    def __init__(self, hw, config, identity):
+    def __init__(self, hw, config, identity, device_class=Device):
         if not hasattr(hw, "caps"):
             hw.caps = BENCH_CAPS
         make_authority = globals()["make_authority"]
@@ -89,7 +92,7 @@ class CoreAdapter:
         if identity and identity.get("log_segments"):
             # a bigger log flash than the core's default (see the module docstring)
             log = EventLog(hw.storage, max_segments=identity["log_segments"])
-        self.device = Device(hw, Config(**(config or {})), make_authority=make_authority, log=log)
+        self.device = device_class(hw, Config(**(config or {})), make_authority=make_authority, log=log)
         device = self.device
         self.tap = LogTap(device.log.storage)
         device.log.storage = self.tap

@@ -204,8 +204,15 @@ class GuestRandom(hal.Random):
         return unhexlify(call("random", "bytes", n))
 
 
+class GuestHardware(hal.Hardware):
+    def bench_sample(self, brac, volume_ml, temperature_dc):
+        """A bench blow's sample from the host's simulated fuel cell (sim/hardware.py)."""
+        raw = call("sensor", "bench_sample", brac, volume_ml, temperature_dc)
+        return hal.BreathSample(raw[0], raw[1], raw[2], raw[3])
+
+
 def build(world, board="sim", caps=0):
-    hw = hal.Hardware(
+    hw = GuestHardware(
         clock=GuestClock(),
         relay=GuestRelay(world),
         alarm=GuestAlarm(world),

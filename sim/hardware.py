@@ -105,6 +105,14 @@ class FuelCellSensor(hal.BreathSensor):
         """A technician applies a dry-gas reference of `brac` (calibration, accuracy check)."""
         return self.blow(brac, DRY_GAS_VOLUME_ML, DRY_GAS_DC, True)
 
+    def bench_sample(self, brac: int, volume_ml: int, temperature_dc: int) -> hal.BreathSample:
+        """The reading of a BENCH BLOW of true BrAC `brac`, through this cell as it is now
+        (drift since the last calibration, ambient temperature, noise), handed straight to
+        the core instead of being queued: the core asks for it while it handles the BENCH
+        request. A cell that is not wired up gives no response (0 counts)."""
+        counts = self.counts_for(brac) if self.is_connected else 0
+        return hal.BreathSample(volume_ml, temperature_dc, counts, True)
+
     def replace_cell(self) -> None:
         """A new fuel cell: no drift yet."""
         self.cell_born_ms = self.clock.t_ms
@@ -286,6 +294,13 @@ class SimHardware(hal.Hardware):
         )
         # the simulator accepts BENCH inputs and can cut its own power (never a customer unit)
         self.caps = CAP_BENCH | CAP_POWER_CUT
+
+    def bench_sample(self, brac: int, volume_ml: int, temperature_dc: int) -> hal.BreathSample:
+        """A bench blow's sample through the simulated fuel cell (FuelCellSensor.bench_sample).
+        The core prefers this to its own "sensor as calibrated" sample when the hardware
+        has it, so a BENCH BLOW over the wire (lci-tool calibrate, HIL, a bench visit) reads
+        what the simulated cell reads."""
+        return self.sensor.bench_sample(brac, volume_ml, temperature_dc)
 
     def power_lost(self) -> None:
         """What a power cut does to the parts: outputs drop, unread input is lost."""

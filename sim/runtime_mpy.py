@@ -59,6 +59,7 @@ _ALLOWED = {
     ("clock", "set_now"),
     ("keypad", "read"),
     ("sensor", "take"),
+    ("sensor", "bench_sample"),
     ("storage", "read"),
     ("storage", "write"),
     ("storage", "append"),
@@ -128,7 +129,7 @@ class MicroPythonRuntime:
         value = getattr(getattr(self.hw, part), method)(*args)
         if key in _HEX_OUT:
             return None if value is None else bytes(value).hex()
-        if key == ("sensor", "take"):
+        if key in (("sensor", "take"), ("sensor", "bench_sample")):
             if value is None:
                 return None
             return [value.volume_ml, value.temperature_dc, value.fuel_cell, bool(value.complete)]

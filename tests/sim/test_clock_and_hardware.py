@@ -126,3 +126,23 @@ def test_device_random_stream_is_seeded_and_separate_from_the_sensor():
     assert a.random.bits(24) == b.random.bits(24)
     a.sensor.blow(100)  # sensor noise does not move the device's stream
     assert a.random.bytes(8) == b.random.bytes(8)
+
+
+def test_a_bench_sample_goes_through_the_cell_as_it_is_now():
+    clock, sensor = _sensor(3, noise_units=0.0, ambient_dc=200)
+    fresh = sensor.bench_sample(400, 1500, 345)
+    assert (fresh.volume_ml, fresh.temperature_dc, fresh.fuel_cell, fresh.complete) == (1500, 345, 400, True)
+    clock.advance(100 * DAY_MS)  # 150 ppm/day: 1.5 % less sensitive
+    assert sensor.bench_sample(400, 1500, 345).fuel_cell == 394
+    sensor.ambient_dc = 100  # 10 degC colder: another 3 % less
+    assert sensor.bench_sample(400, 1500, 345).fuel_cell == 382
+    assert sensor.pending() == 0  # handed to the core at once, never queued for take()
+    sensor.is_connected = False
+    assert sensor.bench_sample(400, 1500, 345).fuel_cell == 0  # an unplugged cell gives nothing
+
+
+def test_bench_samples_carry_the_seeded_noise_of_the_sensor_stream():
+    hw, twin = SimHardware(seed=4), SimHardware(seed=4)
+    a = [hw.bench_sample(400, 1500, 345).fuel_cell for _ in range(20)]
+    b = [twin.sensor.counts_for(400) for _ in range(20)]
+    assert a == b and len(set(a)) > 1
