@@ -3,7 +3,9 @@
 Everything that happens to an account happens at a time, in order, inside a unit of work:
   - scheduled work, found through each account's earliest timer (`next_due_at`, indexed): the
     cycle invoice, the automated charge and its retries, the notice due 48 h before an attempt
-    that follows a failure, the late fee, the early service recall, the lockout, a pending change;
+    that follows a failure, the late fee, the early service recall, the lockout, a pending change,
+    the due date of an installed device's unpaid initial invoice (kept in the attempt timer, kind
+    `initial_due`: nothing is charged then, the account enters collections);
   - operations from outside (the CLI, a scenario): opening an account, a payment, a new payment
     method, a reschedule, an installation, a removal, a cancellation, a prepayment, a close.
 `advance(to)` is the daily run: it takes due accounts in batches (one transaction each), runs each
@@ -39,6 +41,7 @@ SALES_TAX = "sales_tax_payable"
 FEE_KINDS = ("late_fee", "reschedule_fee", "credit_note", "removal_fee")
 BILLING_STATES = ("active", "past_due", "recall", "lockout")
 AUTOMATED = ("scheduled", "retry")
+INITIAL_DUE = "initial_due"  # attempt kind: the due date of an installed device's initial invoice
 MAX_STEPS = 100_000
 
 
@@ -361,6 +364,10 @@ class Engine:
         amount = w.balance
         if amount <= 0:
             return
+        if kind == INITIAL_DUE:
+            if a.status == "awaiting_payment" and a.installed_at is not None:
+                self._initial_overdue(w, uow, t)
+            return
         p = self.policy
         automated = kind in AUTOMATED
         if automated and a.failure_open and a.method_token is not None \
@@ -402,6 +409,47 @@ class Engine:
             self._after_payment(w, uow, t)
         else:
             self._on_failed(w, uow, t, kind, result.decline_code, amount)
+            self._plan_initial_due(w, t)  # a declined initial charge: the invoice is still due
+
+    def _plan_initial_due(self, w: Work, t: int) -> None:
+        """An installed device whose initial invoice is unpaid: its due date (or the installation,
+        if later) is when the account enters collections."""
+        a = w.account
+        if a.status != "awaiting_payment" or a.installed_at is None or a.attempt_at is not None:
+            return
+        due = [o.due_at for o in w.owed() if o.kind == "initial"]
+        if due:
+            a.attempt_at, a.attempt_kind = max(t, a.installed_at, min(due)), INITIAL_DUE
+
+    def _initial_overdue(self, w: Work, uow, t: int) -> None:
+        """The initial invoice of an installed device is unpaid at its due date: a failed payment.
+        The account falls past due, the collections clock starts (late fee, recall, lockout on the
+        policy's schedule) and so does the billing schedule: the rental runs while the device is
+        in the car, so the next cycle falls `second_charge_after` from now even if the initial
+        invoice is paid later."""
+        a = w.account
+        p = self.policy
+        notified = any(n[1] == a.id and n[2] == t and n[3] == "payment_failed"
+                       for n in uow.notices)  # a declined initial charge was just notified
+        a.failure_open = 1
+        for o in w.owed():
+            if o.first_failed_at is None:
+                o.first_failed_at = t
+                uow.invoice_updates[o.id] = (t, o.late_fee_invoice)
+        self._fire(w, uow, t, "initial_payment_overdue", f"initial invoice unpaid: {fmt(w.balance)}")
+        self._start_collections(a, t)
+        a.anchor_at = t
+        a.paid_through = a.next_bill_at = t + p.second_charge_after
+        self._schedule_late_fee(a, w)
+        self._plan_bill_notice(a, t)
+        if not notified:
+            then = a.recall_at if a.recall_at is not None else a.lockout_at
+            mode = "enter early service recall" if a.recall_at is not None else "lock out"
+            self._notice(w, uow, t, "payment_overdue", "Your initial payment is overdue",
+                         f"Your interlock is installed and your initial payment of "
+                         f"{fmt(w.balance)} is unpaid. Pay it now: a late fee applies if it is "
+                         f"not paid within {p.late_fee_after // HOUR} hours, and your interlock "
+                         f"will {mode} on {_date(then)}.", amount=w.balance)
 
     def _on_failed(self, w: Work, uow, t: int, kind: str, code: str, amount: int) -> None:
         a = w.account
@@ -623,11 +671,13 @@ class Engine:
         self._history(w, uow, t, "opened", f"terms accepted; serial {a.serial}")
         lines = self._cycle_lines(a, p.standard_weeks, automated=False)
         immediate = bool(spec.get("pay_initial")) and token is not None
-        self._issue(w, uow, t, "initial", lines, due_at=t,
+        self._issue(w, uow, t, "initial", lines, due_at=t if immediate else t + p.manual_due,
                     collection="immediate" if immediate else "manual",
                     cycle_weeks=p.standard_weeks, memo="initial payment at acceptance")
         if immediate:
             a.attempt_at, a.attempt_kind = t, "immediate"
+        else:
+            self._plan_initial_due(w, t)
         self._run(w, t, uow)
         return a.ref
 
@@ -636,6 +686,9 @@ class Engine:
         """A payment the client makes (card in the portal), or one reported from outside
         (`external`: a processor callback, cash at the shop) which must carry its event key."""
         t = self.now
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)
+                                   or amount <= 0):
+            raise InputError("pay", "amount", "the amount must be a positive number of cents")
         if external and not key:
             raise InputError("pay", "key", "an external payment event needs its idempotency key")
         if key is not None and self.store.payment_exists(key):
@@ -784,6 +837,7 @@ class Engine:
                 raise RuleError(f"account {ref} is {a.status}")
             a.installed_at, a.appointment_at = t, None
             self._history(w, uow, t, "installed", a.serial)
+            self._plan_initial_due(w, t)
             self._run(w, t, uow)
 
     def reschedule(self, ref: str, new_at: int) -> dict:
@@ -960,6 +1014,11 @@ class Engine:
                                 f"installation instead)")
             self._fire(w, uow, t, "remove_device")
             a.removed_at = t
+            if a.anchor_at is None:
+                # the initial invoice is not paid (nor overdue yet): the first cycle, which it
+                # bills, counts from the installation
+                a.anchor_at = a.installed_at
+                a.paid_through = a.installed_at + p.second_charge_after
             month_index = (t - a.anchor_at) // p.month
             month_end = a.anchor_at + (month_index + 1) * p.month
             first_cycle = t < a.anchor_at + p.second_charge_after

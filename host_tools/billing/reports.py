@@ -46,7 +46,8 @@ def account_view(conn, ref: str) -> dict:
         "theft_protection": bool(a.theft_protection),
         "payment_method": _mask(a.method_token),
         "opened_at": iso(a.opened_at),
-        "initial_payment_at": iso(a.anchor_at),
+        "initial_payment_at": iso(_initial_paid_at(conn, a.id)),
+        "billing_anchor_at": iso(a.anchor_at),
         "paid_through": iso(a.paid_through),
         "next_billing_at": iso(a.next_bill_at),
         "next_attempt_at": iso(a.attempt_at),
@@ -60,6 +61,18 @@ def account_view(conn, ref: str) -> dict:
         "cycle_switch_eligible_since": iso(a.switch_eligible_at),
         "pending_change": pending or None,
     }
+
+
+def _initial_paid_at(conn, account_id: int) -> int | None:
+    """When the initial invoice was paid in full (None: unpaid, or voided). Usually the billing
+    anchor too, except when it fell overdue first: the schedule then runs from the due date."""
+    row = conn.execute(
+        "SELECT SUM(p.amount), MAX(CASE WHEN p.cause = 'payment' THEN p.at END),"
+        " SUM(CASE WHEN p.cause = 'payment' THEN 1 ELSE 0 END) FROM posting p"
+        " JOIN invoice i ON i.id = p.invoice_id WHERE p.account_id = ? AND i.kind = 'initial'"
+        f" AND p.book = '{RECEIVABLE}'", (account_id,)).fetchone()
+    outstanding, paid_at, payments = row
+    return paid_at if outstanding == 0 and payments else None
 
 
 def _mask(token):

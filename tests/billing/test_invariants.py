@@ -7,7 +7,8 @@ after every step the invariants hold:
 - nothing is charged twice: each processor charge key is recorded once, with the same amount and
   outcome; no invoice is ever collected beyond its total;
 - the state agrees with the balance (past_due / recall / lockout owe money, active owes nothing
-  overdue, closed owes nothing, awaiting_payment still owes the initial invoice);
+  overdue, closed owes nothing, awaiting_payment still owes the initial invoice and, if the device
+  is installed, has the invoice's due date ahead: it never waits for ever);
 - every automated attempt made after a failure was announced >= 48 h before;
 - a refused operation changes nothing;
 - nothing is left due in the past.
@@ -210,6 +211,10 @@ class BillingMachine(RuleBasedStateMachine):
                 assert balance == 0
             elif a.status == "awaiting_payment":
                 assert [i["kind"] for i in owed] == ["initial"]
+                # never stuck: an installed device's unpaid initial invoice has a timer ahead
+                # (its due date, or a retry of the initial charge)
+                assert a.installed_at is None or (a.attempt_at is not None
+                                                  and a.attempt_at > now), (ref, a)
             if a.status == "lockout":
                 actions = [d["action"] for d in h.directives(ref)]
                 assert actions and actions[-1] == "lockout"

@@ -29,11 +29,13 @@ def test_default_policy_reproduces_the_seed_fee_schedule():
 
 
 def test_initial_payment_then_second_charge_two_weeks_after_it_is_received():
-    """Accepted Mon 6 Jan 09:00; the initial invoice (one 2-week cycle, $54.12, OR: no tax) is
-    paid on Wed 8 Jan 15:00. Second charge: 8 Jan 15:00 + 14 days = Wed 22 Jan 15:00; then every
-    2 weeks: 5 Feb 15:00, 19 Feb 15:00. Each automated charge = 5412 + admin 263 = 5675."""
+    """Accepted Mon 6 Jan 09:00 with the installation booked for Fri 10 Jan; the initial invoice
+    (one 2-week cycle, $54.12, OR: no tax) is paid on Wed 8 Jan 15:00, before the installation.
+    Second charge: 8 Jan 15:00 + 14 days = Wed 22 Jan 15:00; then every 2 weeks: 5 Feb 15:00,
+    19 Feb 15:00. Each automated charge = 5412 + admin 263 = 5675. (A device installed with the
+    initial invoice unpaid goes into collections instead: test_unpaid_initial.py.)"""
     h = Harness()
-    ref = h.open(pay_initial=False)
+    ref = h.open(pay_initial=False, appointment="2025-01-10T10:00")
     assert h.status(ref) == "awaiting_payment"
     assert h.balance(ref) == 5412
     h.to("2025-01-08T15:00")
