@@ -2,15 +2,20 @@
 
 Every command works on one database file (--db, or $LCI_BILLING_DB, default ./billing.db) whose
 clock only moves with `advance`. The simulated processor keeps its own records beside it
-(DB.processor). Money on the command line is dollars ("54.12"); in JSON it is integer cents.
-Exit codes: 0 done, 1 refused by the rules (the line says why), 2 bad input.
+(DB.processor). Money on the command line and in readable output is dollars ("54.12"); with
+--json (every command has it) the output is one JSON value and money is integer cents.
+Exit codes: 0 done, 1 refused by the rules (the line says why; also a declined payment and a
+scenario with an event not as expected), 2 bad input. When the reader of the output goes away
+(`| head`), the command stops quietly with 141, like a process ended by SIGPIPE.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
+import signal
 import sys
 import tomllib
 from decimal import Decimal, InvalidOperation
@@ -28,6 +33,14 @@ from .store import Store
 
 EXIT_RULE = 1
 EXIT_INPUT = 2
+EXIT_PIPE = 128 + signal.SIGPIPE
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("lci777")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _when(text: str) -> int:
@@ -56,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="billing database file (default $LCI_BILLING_DB or ./billing.db)")
     p.add_argument("--signing-key", default=os.environ.get("LCI_BILLING_SIGNING_KEY"),
                    help="key file (billing-scope delegated key or root) to sign directive tokens")
+    p.add_argument("--version", action="version", version=f"lci-billing {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     init = sub.add_parser("init", help="create the database with a policy and a clock")
@@ -80,15 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "installed at acceptance)")
     op.add_argument("--pay-initial", action="store_true",
                     help="charge the initial payment to --token now")
-    op.add_argument("--json", action="store_true")
     for name, help_text in (("show", "the account"), ("close", "close a settled returned account"),
                             ("install", "the device was installed"),
                             ("remove", "the device was removed: billing ends"),
                             ("cancel-installation", "cancel before installation (refund rules)")):
         cmd = asub.add_parser(name, help=help_text)
         cmd.add_argument("ref")
-        if name == "show":
-            cmd.add_argument("--json", action="store_true")
     rs = asub.add_parser("reschedule", help="move the installation appointment")
     rs.add_argument("ref")
     rs.add_argument("--to", type=_when, required=True)
@@ -132,19 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("now", help="print the clock")
     st = sub.add_parser("statement", help="an account's statement")
     st.add_argument("ref")
-    st.add_argument("--json", action="store_true")
     lg = sub.add_parser("ledger", help="journal entries; --check verifies the ledger")
     lg.add_argument("--account")
-    lg.add_argument("--json", action="store_true")
     lg.add_argument("--check", action="store_true")
     nt = sub.add_parser("notices", help="email notices sent")
     nt.add_argument("--account")
-    nt.add_argument("--json", action="store_true")
     dr = sub.add_parser("directives", help="the device directive outbox")
     dsub = dr.add_subparsers(dest="action")
     dl = dsub.add_parser("list")
     dl.add_argument("--account")
-    dl.add_argument("--json", action="store_true")
     dsub.add_parser("issue", help="sign pending tokens (needs --signing-key)")
     da = dsub.add_parser("answer", help="answer a client's keypad request code (clear after "
                          "a lockout is paid in full)")
@@ -153,10 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     da.add_argument("--master-secret", required=True, help="provider master secret file")
     sim = sub.add_parser("simulate", help="run a scenario file on a fresh database")
     sim.add_argument("scenario")
-    sim.add_argument("--json", action="store_true")
     pol = sub.add_parser("policy", help="check or print a policy file")
     pol.add_argument("file", nargs="?", help="default: the stored policy, or seed 001")
+    _add_json(p)
     return p
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    """--json on every command and command group. SUPPRESS as default: a flag given on a group
+    (`directives --json list`) is not reset by the subcommand's own default."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                child.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                                   help="print one JSON value (money in integer cents)")
+                _add_json(child)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -199,8 +217,29 @@ def _print(data, as_json: bool, text: str | None = None) -> None:
         print(text if text is not None else data)
 
 
+def _effective(value) -> str:
+    return value if isinstance(value, str) else iso(value)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`lci-billing ledger | head`): stop quietly, as SIGPIPE would.
+        # Anything still buffered goes to /dev/null so the exit flush cannot fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a file descriptor (tests capture it)
+        return EXIT_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
     try:
         return _dispatch(args)
     except InputError as exc:
@@ -221,6 +260,13 @@ def _dispatch(args) -> int:
             signer = load_token_minter(args.signing_key)
         report = run(args.scenario, signer=signer)
         _print(report, args.json, _scenario_text(report))
+        missed = [e for e in report["events"] if not e["as_expected"]]
+        if missed:
+            print(f"lci-billing: {report['file']}: {len(missed)} "
+                  f"event{'s' if len(missed) > 1 else ''} not as expected: "
+                  + ", ".join(f"event[{e['event']}] {e['do']} {e['result']}" for e in missed),
+                  file=sys.stderr)
+            return EXIT_RULE
         return 0
     if cmd == "policy":
         if args.file:
@@ -229,7 +275,9 @@ def _dispatch(args) -> int:
             policy = Engine.stored_policy(schema.connect(args.db))
         else:
             policy = load_policy()
-        print(f"{policy.source}: ok — {policy.name}; readings {policy.readings}")
+        _print({"source": policy.source, "ok": True, "name": policy.name,
+                "readings": policy.readings, "overrides": policy.overrides}, args.json,
+               f"{policy.source}: ok — {policy.name}; readings {policy.readings}")
         return 0
     if cmd == "init":
         path = Path(args.db)
@@ -241,38 +289,45 @@ def _dispatch(args) -> int:
         schema.create(conn)
         Engine.initialize(conn, policy, now, args.seed)
         Store(conn).set_meta("failure_rate", str(args.failure_rate))
-        print(f"{path}: billing database created; clock {iso(now)}; policy {policy.source}")
+        _print({"db": str(path), "clock": iso(now), "policy": policy.source}, args.json,
+               f"{path}: billing database created; clock {iso(now)}; policy {policy.source}")
         return 0
 
     engine = _open(args)
     conn = engine.conn
     if cmd == "now":
-        print(iso(engine.now))
+        _print({"clock": iso(engine.now)}, args.json, iso(engine.now))
     elif cmd == "advance":
         to = args.to if args.to is not None else engine.now + args.days * DAY
         engine.batch_size = max(1, args.batch_size)
         result = engine.advance(to)
-        print(f"clock {iso(to)}: {result['accounts_processed']} account runs in "
-              f"{result['batches']} batches")
+        _print({"clock": iso(to), **result}, args.json,
+               f"clock {iso(to)}: {result['accounts_processed']} account runs in "
+               f"{result['batches']} batches")
     elif cmd == "account":
         return _account(engine, args)
     elif cmd == "payment-method":
         out = engine.set_payment_method(args.ref, args.token)
         eff = out["effective"]
-        print(f"{args.ref}: payment method set, effective "
-              f"{'now' if eff == 'now' else 'after the next billing date (' + iso(eff) + ')'}")
+        _print({"ref": args.ref, "effective": _effective(eff)}, args.json,
+               f"{args.ref}: payment method set, effective "
+               f"{'now' if eff == 'now' else 'after the next billing date (' + iso(eff) + ')'}")
     elif cmd == "pay":
         out = engine.pay(args.ref, amount=args.amount, key=args.key, token=args.token,
                          external=args.external)
         if out["status"] == "duplicate":
-            print(f"{args.ref}: payment {out['key']} already recorded: nothing changed")
+            _print({"ref": args.ref, **out}, args.json,
+                   f"{args.ref}: payment {out['key']} already recorded: nothing changed")
         else:
-            print(f"{args.ref}: payment {out['key']} of {fmt(out['amount'])} {out['status']}"
-                  + (f" ({out['decline_code']})" if out.get("decline_code") else ""))
+            _print({"ref": args.ref, **out}, args.json,
+                   f"{args.ref}: payment {out['key']} of {fmt(out['amount'])} {out['status']}"
+                   + (f" ({out['decline_code']})" if out.get("decline_code") else ""))
             return 0 if out["status"] == "succeeded" else EXIT_RULE
     elif cmd == "card":
-        engine.processor.set_card(args.token, args.from_at or engine.now, args.behaviour)
-        print(f"{args.token}: {args.behaviour} from {iso(args.from_at or engine.now)}")
+        when = args.from_at or engine.now
+        engine.processor.set_card(args.token, when, args.behaviour)
+        _print({"token": args.token, "behaviour": args.behaviour, "from": iso(when)}, args.json,
+               f"{args.token}: {args.behaviour} from {iso(when)}")
     elif cmd == "statement":
         data = reports.statement(conn, args.ref)
         _print(data, args.json, reports.statement_text(data))
@@ -313,42 +368,72 @@ def _account(engine: Engine, args) -> int:
                                 f"{fmt(view['balance'])})")
     elif a == "show":
         view = reports.account_view(engine.conn, args.ref)
-        _print(view, args.json, "\n".join(f"{k:>28}: {v}" for k, v in view.items()))
+        _print(view, args.json, account_text(view))
     elif a == "close":
         engine.close(args.ref)
-        print(f"{args.ref}: closed")
+        _print({"ref": args.ref, "status": "closed"}, args.json, f"{args.ref}: closed")
     elif a == "install":
         engine.install(args.ref)
-        print(f"{args.ref}: installed")
+        view = reports.account_view(engine.conn, args.ref)
+        _print({"ref": args.ref, "status": view["status"], "installed_at": view["installed_at"],
+                "balance": view["balance"]}, args.json,
+               f"{args.ref}: installed ({view['status']}, balance {fmt(view['balance'])})")
     elif a == "remove":
         out = engine.remove_device(args.ref)
-        print(f"{args.ref}: removed; billed {out['billed'] or 'nothing more'}; refunded "
-              f"{fmt(out['refunded'])}")
+        view = reports.account_view(engine.conn, args.ref)
+        _print({"ref": args.ref, "status": view["status"], **out, "balance": view["balance"]},
+               args.json,
+               f"{args.ref}: removed; billed {', '.join(out['billed']) or 'nothing more'}; "
+               f"refunded {fmt(out['refunded'])}; balance {fmt(view['balance'])}")
     elif a == "cancel-installation":
         out = engine.cancel_installation(args.ref)
-        print(f"{args.ref}: installation cancelled; credited {fmt(out['credited'])}")
+        _print({"ref": args.ref, "status": "cancelled", **out}, args.json,
+               f"{args.ref}: installation cancelled; credited {fmt(out['credited'])}")
     elif a == "reschedule":
         out = engine.reschedule(args.ref, args.to)
-        print(f"{args.ref}: rescheduled to {iso(args.to)} with {out['notice_hours']} h notice; "
-              f"charged {', '.join(out['charged']) or 'nothing'}")
+        _print({"ref": args.ref, "to": iso(args.to), **out}, args.json,
+               f"{args.ref}: rescheduled to {iso(args.to)} with {out['notice_hours']} h notice; "
+               f"charged {', '.join(out['charged']) or 'nothing'}")
     elif a == "set-cycle":
         out = engine.set_cycle(args.ref, args.weeks)
-        eff = out["effective"]
-        print(f"{args.ref}: {args.weeks}-week cycle from "
-              f"{eff if isinstance(eff, str) else iso(eff)}")
+        eff = _effective(out["effective"])
+        _print({"ref": args.ref, "weeks": args.weeks, "effective": eff}, args.json,
+               f"{args.ref}: {args.weeks}-week cycle from {eff}")
     elif a == "theft-protection":
         out = engine.set_theft_protection(args.ref, args.on_off == "on")
-        eff = out["effective"]
-        print(f"{args.ref}: theft protection {args.on_off} from "
-              f"{eff if isinstance(eff, str) else iso(eff)}")
+        eff = _effective(out["effective"])
+        _print({"ref": args.ref, "theft_protection": args.on_off == "on", "effective": eff},
+               args.json, f"{args.ref}: theft protection {args.on_off} from {eff}")
     elif a == "prepay":
         out = engine.prepay(args.ref, args.cycles, token=args.token)
         if out["status"] != "succeeded":
-            print(f"{args.ref}: prepayment declined ({out['decline_code']})")
+            _print({"ref": args.ref, **out}, args.json,
+                   f"{args.ref}: prepayment declined ({out['decline_code']})")
             return EXIT_RULE
-        print(f"{args.ref}: prepaid {fmt(out['amount'])}, paid through "
-              f"{iso(out['paid_through'])}")
+        _print({"ref": args.ref, **out, "paid_through": iso(out["paid_through"])}, args.json,
+               f"{args.ref}: prepaid {fmt(out['amount'])}, paid through "
+               f"{iso(out['paid_through'])}")
     return 0
+
+
+MONEY_FIELDS = ("balance",)
+
+
+def account_text(view: dict) -> str:
+    """The account view for people: money in dollars, places and flags in words, '-' for none."""
+    def show(key, value):
+        if value is None:
+            return "-"
+        if key in MONEY_FIELDS:
+            return fmt(value)
+        if key == "location":
+            return ", ".join(x for x in (value["state"], value["county"]) if x)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if isinstance(value, dict):
+            return "; ".join(f"{k} {show(k, v)}" for k, v in value.items())
+        return str(value)
+    return "\n".join(f"{k:>28}: {show(k, v)}" for k, v in view.items())
 
 
 def _directives(engine: Engine, args) -> int:
@@ -357,7 +442,7 @@ def _directives(engine: Engine, args) -> int:
         account = getattr(args, "account", None)
         account_id = engine.store.account_by_ref(account).id if account else None
         items = reports.directives(engine.conn, account_id)
-        _print(items, getattr(args, "json", False), "\n".join(
+        _print(items, args.json, "\n".join(
             f"{d['id']:>5} {d['decided_at'][:16]} {d['account']} {d['serial']:<14} "
             f"{d['action']:<8} {d['delivery']:<6} {d['status']:<17} {json.dumps(d['args'])}"
             for d in items))
@@ -365,26 +450,38 @@ def _directives(engine: Engine, args) -> int:
         if engine.signer is None:
             raise InputError("--signing-key", "", "needed to sign pending directives")
         n = outbox.issue_pending(engine.conn, engine.signer, engine.now, engine.policy.token_ttl)
-        print(f"{n} directive token(s) signed")
+        _print({"signed": n}, args.json, f"{n} directive token(s) signed")
     elif action == "answer":
         from .signing import load_code_desk
         account = engine.store.account_by_ref(args.ref)
         code = outbox.answer_code(engine.conn, account.id, args.request,
                                     load_code_desk(args.master_secret), engine.now)
-        print(code)
+        _print({"ref": args.ref, "request": args.request, "code": code}, args.json, code)
     return 0
 
 
 def _scenario_text(report: dict) -> str:
     out = [f"{report['scenario']}  ({report['start'][:10]} .. {report['until'][:10]}; "
            f"readings {report['policy']['readings']})"]
+    # refused events change nothing, so they are not in the timeline: shown at their time
+    shown = [e for e in report["events"] if e["result"] != "ok" or not e["as_expected"]]
     for row in report["timeline"]:
+        while shown and shown[0]["at"] < row["at"]:
+            out.append(_event_line(shown.pop(0)))
         out.append(f"  {row['at'][:16]}  {row['status'] or '-':<16} {fmt(row['balance']):>10}  "
                    + "; ".join(row["events"]))
+    out.extend(_event_line(e) for e in shown)
     final = report["final"]
     out.append(f"final: {final['status']}, balance {fmt(final['balance'])}; ledger "
                f"{'balanced' if report['ledger']['balanced'] else 'UNBALANCED'}")
     return "\n".join(out)
+
+
+def _event_line(e: dict) -> str:
+    if e["result"] == "ok":
+        return f"  {e['at'][:16]}  NOT REFUSED {e['do']} (expected a refusal)"
+    return (f"  {e['at'][:16]}  REFUSED {e['do']}: {e['error']}"
+            + (" (expected)" if e["as_expected"] else ""))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ under the virtual clock, reported as JSON (format in docs/billing.md).
     [account]    serial, email, state, county, payment_method, theft_protection, appointment,
                  pay_initial
     [[event]]    at + do = card | pay | payment_method | theft_protection | set_cycle | reschedule |
-                 install | cancel_installation | remove | prepay | close | advance (+ its fields)
+                 install | cancel_installation | remove | prepay | close | advance (+ its fields),
+                 and optionally expect = "ok" (default) | "refused"
 
 Events run in time order (file order for equal times), each after everything due up to its
 time has run. A malformed file gets an InputError naming the file, the field and the problem.
+An event the rules refuse is reported, not fatal; the report lists in `unexpected` the events
+whose result differs from their `expect` (a scenario may show a refusal on purpose).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ EVENT_FIELDS = {
     "close": {},
     "advance": {},
 }
+EXPECT = ("ok", "refused")
 SCENARIO_FIELDS = ("name", "start", "until", "seed", "failure_rate", "policy")
 ACCOUNT_FIELDS = ("serial", "email", "state", "county", "payment_method", "theft_protection",
                   "appointment", "pay_initial")
@@ -157,15 +161,18 @@ def _check(s: Scenario) -> dict:
         if at < start:
             s.fail(f"{where}.at", "before scenario.start")
         spec = EVENT_FIELDS[do]
+        expect = ev.get("expect", "ok")
+        if expect not in EXPECT:
+            s.fail(f"{where}.expect", f'expected "ok" or "refused", got {expect!r}')
         for key in ev:
-            if key not in ("at", "do") and key not in spec:
+            if key not in ("at", "do", "expect") and key not in spec:
                 s.fail(f"{where}.{key}", f"not a field of a {do!r} event (fields: "
                        f"{', '.join(spec) or 'none'})")
         fields = {key: _typed(s, f"{where}.{key}", ev.get(key), kind) for key, kind in spec.items()}
         if do == "card" and fields["behaviour"] not in BEHAVIOURS:
             s.fail(f"{where}.behaviour", f"{fields['behaviour']!r} is not one of: "
                    f"{', '.join(BEHAVIOURS)}")
-        checked.append({"n": n, "at": at, "do": do, "fields": fields})
+        checked.append({"n": n, "at": at, "do": do, "fields": fields, "expect": expect})
     checked.sort(key=lambda e: (e["at"], e["n"]))
     if until is None:
         until = max([start] + [e["at"] for e in checked])
@@ -208,7 +215,9 @@ def run(path: str | Path, signer=None) -> dict:
     for ev in spec["events"]:
         engine.advance(ev["at"])
         outcome = _apply(engine, processor, ref, ev)
-        outcomes.append({"at": iso(ev["at"]), "do": ev["do"], **outcome})
+        outcomes.append({"event": ev["n"], "at": iso(ev["at"]), "do": ev["do"], **outcome,
+                         "expect": ev["expect"],
+                         "as_expected": outcome["result"] == ev["expect"]})
     engine.advance(spec["until"])
     return _report(conn, engine, s, spec, ref, outcomes, processor)
 
@@ -220,7 +229,7 @@ def _apply(engine: Engine, processor, ref: str, ev: dict) -> dict:
         if do == "card":
             token = f["token"] or engine.store.account_by_ref(ref).method_token
             if token is None:
-                return {"result": "error", "error": "no payment method to change"}
+                return {"result": "refused", "error": "no payment method to change"}
             processor.set_card(token, ev["at"], f["behaviour"])
             return {"result": "ok", "token": token, "behaviour": f["behaviour"]}
         if do == "pay":
@@ -272,6 +281,7 @@ def _report(conn, engine, s, spec, ref, outcomes, processor) -> dict:
         "start": iso(spec["start"]),
         "until": iso(spec["until"]),
         "events": outcomes,
+        "unexpected": [e["event"] for e in outcomes if not e["as_expected"]],
         "invoices": invoice_list,
         "payments": [p for p in payment_list if p["kind"] != "refund"],
         "fees": [i for i in invoice_list if i["kind"] in ("late_fee", "reschedule_fee",

@@ -29,6 +29,7 @@ def test_every_example_runs_with_balanced_books(path):
         if p["kind"] == "external" and p["status"] == "succeeded")
     assert report["timeline"][-1]["balance"] == report["final"]["balance"]
     assert all(e["result"] in ("ok", "refused") for e in report["events"])
+    assert report["unexpected"] == []  # every example's events go as the file expects
     for key in ("invoices", "payments", "fees", "taxes", "refunds", "notices", "directives",
                 "timeline", "final", "policy"):
         assert key in report
@@ -48,6 +49,23 @@ def test_the_recall_lockout_example_figures():
     assert [(d["action"], d["delivery"]) for d in report["directives"]] == [
         ("recall", "token"), ("lockout", "token"), ("clear", "token"), ("clear", "code")]
     assert [f["total"] for f in report["fees"]] == [3000, 3000]
+
+
+def test_the_unpaid_initial_example_goes_through_collections_then_closes():
+    """No initial payment, no card, installed at acceptance (Hennepin: 5412 + tax 407 = 5819):
+    past due 6 Jan, late fee 9 Jan, recall 13 Jan, cycle 5819 and lockout 20 Jan (14638); the
+    close on 20 Jan is refused as the file expects; removed 21 Jan after the first cycle (nothing
+    more billed); 14638 paid in cash on 22 Jan; closed."""
+    report = scenario.run(next(p for p in EXAMPLES if p.stem == "unpaid-initial-collections"))
+    by_time = {row["at"][:16]: row for row in report["timeline"]}
+    assert by_time["2025-01-06T09:00"]["status"] == "past_due"
+    assert (by_time["2025-01-20T09:00"]["status"], by_time["2025-01-20T09:00"]["balance"]) == (
+        "lockout", 5819 + 3000 + 5819)
+    assert [(e["do"], e["result"], e["as_expected"]) for e in report["events"]] == [
+        ("close", "refused", True), ("remove", "ok", True), ("pay", "ok", True),
+        ("close", "ok", True)]
+    assert [d["action"] for d in report["directives"]] == ["recall", "lockout"]
+    assert report["final"]["status"] == "closed"
 
 
 def test_the_duplicated_callback_example_records_the_payment_once():
