@@ -53,7 +53,7 @@ ACTIONS: dict[str, dict[str, tuple]] = {
                 "reference": ("brac", 0.040), "download": (bool, True)},
     "service_open": {},
     "service_close": {"next_service_days": (int, 60)},
-    "calibrate": {"reference": ("brac", 0.040), "checks": (int, 2)},
+    "calibrate": {"reference": ("brac", 0.040)},
     "log_download": {},
     "set_time": {"shift": ("signed_duration", None)},
     "check": {},
@@ -537,10 +537,7 @@ class Runner:
     def do_service(self, step, next_service_days, calibrate, reference, download):
         visit = self.tech.service_visit(next_service_days=next_service_days, calibrate=calibrate,
                                         reference=reference, download=download)
-        self.context["chain_ok"] = True if download else None
-        if download:
-            self.context["chain_ok"] = [e for e in self.sim.timeline
-                                        if e["event"] == "log_download"][-1]["detail"]["chain_ok"]
+        self.context["chain_ok"] = visit["chain_ok"]
         return visit
 
     def do_service_open(self, step):
@@ -549,8 +546,8 @@ class Runner:
     def do_service_close(self, step, next_service_days):
         self.tech.close_service(next_service_days)
 
-    def do_calibrate(self, step, reference, checks):
-        self.tech.calibrate(reference, checks)
+    def do_calibrate(self, step, reference):
+        self.tech.calibrate(reference)
 
     def do_log_download(self, step):
         self.context["chain_ok"] = self.tech.download_log()["chain_ok"]

@@ -2,25 +2,40 @@
 
 `Technician(sim, provider)` talks to the simulated handset through the real host stack —
 host_tools.device_client over host_tools.link over the in-process transport
-(sim/transport.py) on the virtual clock — with tokens minted by the provider
-(sim/provider.py). It carries out what a service center does: installation and other
-work orders, service sessions with dry-gas calibration and log download, unlock tokens,
-set-time; and what the back office sends: billing directives. Each operation puts one
-"tech" or "billing" event on the simulator's timeline with its outcome; a refusal raises
-host_tools.link.Nack after being recorded.
+(sim/transport.py) on the virtual clock — with keys from the provider (sim/provider.py).
+It carries out what a service center does: installation and other work orders, unlock
+tokens, set-time; and what the back office sends: billing directives.
+
+Service visits are the technician's own tool, not a copy of it: host_tools.visit.Visit
+opens and closes the session (tokens on the device's clock, the next service date from
+the device's time) and runs the calibration (as found, adjust, as many consecutive checks
+as the handset's `cal_checks` asks, retrying a check that is out, finish);
+host_tools.log_download.download fetches the records not downloaded yet into a new JSON
+Lines copy that resumes after the last record already held (so the chain is anchored
+across visits) and host_tools.logverify re-checks the file as written. The dry gas is
+real to the simulated world: the technician flows it through the handset's simulated fuel
+cell (Simulator.apply_gas: drift, temperature, noise) when Visit asks for it.
+
+Each operation puts "tech" or "billing" events on the simulator's timeline with its
+outcome (one per token, calibration step and download); a refusal raises
+host_tools.link.Nack after being recorded, a dead link host_tools.link.LinkError.
 """
 
 from __future__ import annotations
 
 import functools
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
-from firmware import eventlog
+from host_tools import log_download, logverify
+from host_tools.device_client import DeviceClient
 from host_tools.link import LinkError, Nack
-from protocol import errors, messages
+from host_tools.visit import Visit, VisitIncomplete
+from protocol import errors
 from sim.provider import Provider
-from sim.simulator import SECOND, Simulator
-from sim.transport import open_client
+from sim.simulator import Simulator
+from sim.transport import open_link
 
 DAY_S = 86_400
 CAL_STEPS = ("as_found", "adjust", "check", "finish")
@@ -45,16 +60,67 @@ def on_cable(method):
     return wrapper
 
 
+class _RecordingClient(DeviceClient):
+    """The laptop's DeviceClient: each calibration step Visit takes goes on the timeline."""
+
+    def __init__(self, link, technician: Technician):
+        super().__init__(link)
+        self.technician = technician
+
+    def calibrate(self, step: int, reference_units: int) -> dict:
+        name = CAL_STEPS[step] if 0 <= step < len(CAL_STEPS) else str(step)
+        return self.technician._do("tech", f"cal_{name}", {"reference": reference_units},
+                                   lambda: DeviceClient.calibrate(self, step, reference_units))
+
+
+class _Borrowed:
+    """The laptop's client lent to log_download.download, which closes what it connects:
+    closing the loan leaves the cable in."""
+
+    def __init__(self, client: DeviceClient):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def close(self) -> None:
+        pass
+
+
+class LogCopyError(LinkError):
+    """The laptop's copy of the log cannot be continued from the handset (its records were
+    released at a visit this technician did not make, the copy is unreadable): the
+    download stops as a dead link would, with this reason."""
+
+
+def _unwrapped(operation):
+    """Run a Visit step; a VisitIncomplete caused by a NACK or a dead link re-raises that
+    cause (the receipt's story is already on the timeline), so callers see what the
+    handset said."""
+    try:
+        return operation()
+    except VisitIncomplete as stop:
+        cause = stop.__cause__
+        if isinstance(cause, (Nack, LinkError)):
+            raise cause from None
+        raise
+
+
 class Technician:
     def __init__(self, sim: Simulator, provider: Provider, *, baud: int = 0, timeout: float = 0.5):
         self.sim = sim
         self.provider = provider
-        self.client = open_client(sim, baud=baud, timeout=timeout)
+        self.client = _RecordingClient(open_link(sim, baud=baud, timeout=timeout), self)
         self.transport = self.client.link.transport
         self.transport.unplug()
         self._plugged = 0
         self.nonce: bytes | None = None
-        self.held: tuple[int, bytes] | None = None  # (next index, hash of the last record) downloaded
+        # the laptop's copies of the event log, one file per download (see _new_copy)
+        self._folder = tempfile.TemporaryDirectory(prefix="lci-sim-tech-")
+        self.log_path: Path | None = None  # the latest copy
+        self.downloads = 0
+        self.downloaded = 0  # log index up to which the copies are downloaded and verified
+        self._gas_reference: int | None = None
 
     @contextmanager
     def cable(self):
@@ -134,71 +200,123 @@ class Technician:
             args["days"] = 7 if days is None else days
         return self.token(action, args, source="billing", event=f"directive_{action}")
 
-    # -- service ----------------------------------------------------------------------------------------
+    # -- service: host_tools.visit.Visit, host_tools.log_download, host_tools.logverify --------------------
+    def _visit(self) -> Visit:
+        """The technician's tool on a fresh USB session (its HELLO nonce binds the session
+        tokens). The dry gas is flowed through the simulated cell when Visit asks for it
+        (a customer handset's procedure), not offered as a BENCH BLOW: so the reading is
+        the cell's own (drift, temperature, noise), whatever the core does with BENCH."""
+        self.hello()
+        visit = Visit(self.client, signer_loader=lambda: self.provider.technician,
+                      say=lambda text: None, confirm=self._flow_gas)
+        visit.bench = False
+        return visit
+
+    def _flow_gas(self, prompt: str) -> None:
+        self.sim.apply_gas(self._gas_reference)
+
+    @on_cable
     def open_service(self) -> dict:
-        return self.token("service", {}, session=True, event="service_open")
+        """Open a service session (nothing to do when one is open: the tool says so)."""
+        visit = self._visit()
+        detail = {"action": "service"}
+        if self.sim.state["compliance"] == "service":
+            detail["already_open"] = True
+        self._do("tech", "service_open", detail, visit.open_session)
+        return detail
 
+    @on_cable
     def close_service(self, next_service_days: int = 60, downloaded: int | None = None) -> dict:
-        """Close the session. `downloaded`: the log index up to which the log was read and
-        verified at this visit (the handset may then release older segments); None: 0."""
-        args = {"next_service": self.now() + next_service_days * DAY_S, "downloaded": downloaded or 0}
-        return self.token("service_close", args, event="service_close")
+        """Close the session with the next service date `next_service_days` after the
+        handset's own now. `downloaded`: the log index up to which the log was read and
+        verified (the handset may then release older segments); None: what this
+        technician's copy holds verified."""
+        visit = self._visit()
+        downloaded = self.downloaded if downloaded is None else downloaded
+        detail = {"action": "service_close", "next_service_days": next_service_days,
+                  "downloaded": downloaded}
+        return self._do("tech", "service_close", detail,
+                        lambda: {"next_service": visit.close_session(next_service_days, downloaded)})
 
     @on_cable
-    def calibrate(self, reference: int = 400, checks: int = 2, gap_s: int = 60) -> dict:
-        """Dry-gas calibration: as-found, adjust, `checks` checks `gap_s` apart, finish."""
-        steps = [messages.CAL_AS_FOUND, messages.CAL_ADJUST] + [messages.CAL_CHECK] * checks
-        readings = []
-        for i, step in enumerate(steps):
-            if step == messages.CAL_CHECK and i > 2:
-                self.sim.advance(gap_s * SECOND)
-            self.sim.apply_gas(reference)
-            reply = self._do("tech", f"cal_{CAL_STEPS[step]}", {"reference": reference},
-                             lambda step=step: self.client.calibrate(step, reference))
-            readings.append(reply["measured"])
-        final = self._do("tech", "cal_finish", {"reference": reference},
-                         lambda: self.client.calibrate(messages.CAL_FINISH, reference))
-        return {"passed": final["passed"], "as_found": readings[0], "readings": readings}
+    def calibrate(self, reference: int = 400) -> dict:
+        """Dry-gas calibration in an open session, as Visit runs it: as found, adjust, the
+        handset's `cal_checks` consecutive checks (a check out of tolerance is retried, up to
+        host_tools.visit.MAX_CHECKS), finish. One "tech" event per step, a "dry_gas" before each."""
+        visit = self._visit()
+        self._gas_reference = reference
+        receipt = _unwrapped(lambda: visit.calibrate(reference, open_session=False, close_session=False))
+        readings = [step["measured"] for step in receipt["steps"]]
+        return {"passed": receipt["passed"], "as_found": readings[0], "readings": readings}
+
+    def _new_copy(self) -> Path:
+        """The file of the next download. It starts with the last record of the previous
+        copy, so host_tools.log_download resumes after it — fetching only what is new —
+        and anchors the new records' hash chain to the one already verified (the files
+        stay small: each visit reads only its own)."""
+        self.downloads += 1
+        path = Path(self._folder.name) / f"{self.provider.serial}-log-{self.downloads:04d}.jsonl"
+        if self.log_path is not None:
+            rows = self.log_path.read_text().splitlines()
+            if rows:
+                path.write_text(rows[-1] + "\n")
+        return path
 
     @on_cable
-    def download_log(self, start: int | None = None) -> dict:
-        """The records not downloaded yet by this technician (from the last record held, or
-        the device's first), the hash chain verified from the last record held (or from the
-        first record read) to the device's head hash."""
-        info = self.client.log_info()
-        first = info["first"]
-        prev = None
-        if start is not None:
-            first = start
-        elif self.held is not None and self.held[0] >= first:
-            first, prev = self.held
-        count = info["first"] + info["count"] - first
-        records: list[bytes] = []
-        for _, page in self.client.read_log(first, count):
-            records.extend(page)
-        head = info["head_hash"]
-        head = bytes.fromhex(head) if isinstance(head, str) else bytes(head)
-        problem = eventlog.verify_chain(records, prev_hash=prev, first_index=first, head_hash=head)
-        if problem is None and records:
-            self.held = (first + len(records), eventlog.record_hash(records[-1]))
-        detail = {"records": len(records), "first": first, "next": first + len(records),
-                  "chain_ok": problem is None}
-        if problem is not None:
-            detail["problem"] = f"record {problem[0]}: {problem[1]}"
+    def download_log(self) -> dict:
+        """The records this technician has not downloaded yet, into a new copy anchored to
+        the last record held (host_tools.log_download: verified page by page against it and
+        against the handset's head hash), then that file re-checked as written, as
+        `lci-tool log verify` would (host_tools.logverify)."""
+        path = self._new_copy()
+        try:
+            log = log_download.download(lambda: _Borrowed(self.client), path, fmt="jsonl",
+                                        say=lambda text: None)
+        except log_download.LogFileError as exc:
+            self._record("tech", "log_download_failed", {"error": str(exc)})
+            raise LogCopyError(str(exc)) from None
+        except Nack as nack:
+            self._record("tech", "log_download_refused", {"nack": nack_name(nack.code), "reason": nack.detail})
+            raise
+        except LinkError as exc:
+            self._record("tech", "log_download_failed", {"error": str(exc)})
+            raise
+        self.log_path = path
+        copy = logverify.verify_file(path)
+        chain_ok = log["chain_ok"] and copy["chain_ok"]
+        following = log["first"] + log["records"]
+        if chain_ok:
+            self.downloaded = following
+        detail = {"records": log["records"], "first": log["first"], "next": following, "chain_ok": chain_ok}
+        if log["resumes"]:
+            detail["resumes"] = log["resumes"]
+        if not chain_ok:
+            detail["problem"] = log["chain_problem"] or f"file as written: {copy['chain_problem']}"
         self._record("tech", "log_download", detail)
-        return dict(detail, raw=records)
+        return dict(detail, path=str(path))
 
     @on_cable
     def service_visit(self, *, next_service_days: int = 60, calibrate: bool = True,
                       reference: int = 400, download: bool = True) -> dict:
-        """A whole visit: open the session, download and verify the log, calibrate, close."""
+        """A whole visit, in host_tools.visit.Visit.service's order: open the session,
+        download and verify the log, calibrate, close. A broken log chain stops the visit
+        there, with the session left open (as the tool does): nothing is closed on a log
+        nobody could verify."""
         self.open_service()
         downloaded = None
         if download:
-            downloaded = self.download_log()["next"]
+            log = self.download_log()
+            if not log["chain_ok"]:
+                self._record("tech", "service_incomplete", {
+                    "why": f"log chain broken: {log.get('problem')}",
+                    "remaining": "calibration, close the service session"})
+                return {"downloaded": None, "calibration": None, "complete": False,
+                        "chain_ok": False}
+            downloaded = log["next"]
         cal = self.calibrate(reference) if calibrate else None
         self.close_service(next_service_days, downloaded)
-        return {"downloaded": downloaded, "calibration": cal}
+        return {"downloaded": downloaded, "calibration": cal, "complete": True,
+                "chain_ok": True if download else None}
 
     # -- keypad codes (the client on the phone to the provider) -------------------------------------------
     def answer(self, request: str, action: str = "unlock") -> str:
@@ -208,3 +326,4 @@ class Technician:
 
     def close(self) -> None:
         self.client.close()
+        self._folder.cleanup()

@@ -253,3 +253,53 @@ def test_every_action_once():
     assert result.ok, result.failures
     done = {e["detail"]["do"] for e in result.timeline if e["event"] == "step"}
     assert done == set(scenario.ACTIONS) - {"drive", "power_cut", "unlock_code", "service", "check"} | {"check"}
+
+
+CAL_CHECKS_3 = """
+[scenario]
+seed = 14
+
+[config]
+cal_checks = 3
+
+[[step]]
+do = "install"
+
+[[step]]
+after = "30d"
+do = "drive"
+minutes = 25
+
+[[step]]
+after = "1d"
+do = "service"
+expect = { compliance = "normal", causes = [], chain_ok = true, events = ["cal_pass", "service_close"], no_events = ["cal_fail", "cal_finish_refused"] }
+
+[[step]]
+after = "1h"
+do = "service_open"
+expect = { compliance = "service" }
+
+[[step]]
+do = "calibrate"
+reference = 0.035
+expect = { events = ["cal_pass"] }
+
+[[step]]
+do = "service_close"
+expect = { compliance = "normal" }
+"""
+
+
+def test_a_unit_asking_for_three_checks_gets_three_and_ends_normal():
+    result = scenario.run(loads(CAL_CHECKS_3, "cal3.toml"))
+    assert result.ok, result.failures
+    checks = [e["detail"] for e in result.timeline if e["source"] == "tech" and e["event"] == "cal_check"]
+    assert [c["detail"] for c in checks] == ["check 1/3", "check 2/3", "check 3/3"] * 2
+    assert all(c["passed"] for c in checks)
+
+
+def test_the_calibrate_step_has_no_checks_setting_any_more():
+    """The number of checks is the handset's cal_checks (CONFIG_GET), as the tool reads it."""
+    error = _error(CAL_CHECKS_3.replace("reference = 0.035", "reference = 0.035\nchecks = 2"))
+    assert "'calibrate' has no setting 'checks'" in error.problem
