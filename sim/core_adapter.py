@@ -8,10 +8,8 @@ unchanged under CPython and inside MicroPython (no CPython-only features):
   provisions a blank unit at its first boot, as the factory line would over the wire;
   an optional "authority" ("module:function", a make_authority for Device) replaces
   firmware/authority.py (tests use a double); an optional "log_segments" gives the unit
-  a bigger event-log flash (bench/sim.py: a service visit cannot yet mark the log as
-  downloaded, because the service_close token format has no `downloaded` argument that
-  firmware/device.py reads, so a default log fills in ~75 days of 4 drives a day). Without identity the unit boots blank and
-  waits for PROVISION over the serial line.
+  a bigger (or smaller) event-log flash than the core's default. Without identity the unit
+  boots blank and waits for PROVISION over the serial line.
 
 `device_class` (default firmware.device.Device) lets a test run a changed core (a subclass)
 under both runtimes without touching the firmware.
