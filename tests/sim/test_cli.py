@@ -199,3 +199,15 @@ def test_output_into_a_reader_that_stops_early_is_quiet(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == EXIT_BROKEN_PIPE
     assert err == ""
+
+
+def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_4(monkeypatch, capsys):
+    from sim import scenario
+    from sim.simulator import SimError
+
+    def stuck(*args, **kwargs):
+        raise SimError("the core keeps asking to run at d0 00:00:05: stuck deadline")
+
+    monkeypatch.setattr(scenario, "run", stuck)
+    assert main(["run", str(EXAMPLE)]) == EXIT_DEVICE
+    assert capsys.readouterr().err == "lci-sim: the core keeps asking to run at d0 00:00:05: stuck deadline\n"
