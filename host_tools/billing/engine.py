@@ -445,10 +445,11 @@ class Engine:
         if not notified:
             then = a.recall_at if a.recall_at is not None else a.lockout_at
             mode = "enter early service recall" if a.recall_at is not None else "lock out"
+            fee = (f"a late fee applies if it is not paid within {p.late_fee_after // HOUR} "
+                   f"hours, and " if a.late_fee_at is not None else "")
             self._notice(w, uow, t, "payment_overdue", "Your initial payment is overdue",
                          f"Your interlock is installed and your initial payment of "
-                         f"{fmt(w.balance)} is unpaid. Pay it now: a late fee applies if it is "
-                         f"not paid within {p.late_fee_after // HOUR} hours, and your interlock "
+                         f"{fmt(w.balance)} is unpaid. Pay it now: {fee}your interlock "
                          f"will {mode} on {_date(then)}.", amount=w.balance)
 
     def _on_failed(self, w: Work, uow, t: int, kind: str, code: str, amount: int) -> None:

@@ -181,3 +181,21 @@ def test_close_from_a_live_state_says_how_to_get_there():
     h.engine.cancel_installation(ref)
     h.engine.close(ref)
     assert h.status(ref) == "closed"
+
+
+def test_the_overdue_notice_tells_what_follows_under_each_reading():
+    """Default: a late fee after 72 h and recall on 13 Jan. Reading "second_failed_attempt" with
+    "lockout": no automated attempt follows a manual invoice, so no late fee is announced (none
+    falls), and the lockout comes on 13 Jan."""
+    h = Harness()
+    ref = h.open(token=None, pay_initial=False)
+    [notice] = h.notices(ref)
+    assert "late fee applies if it is not paid within 72 hours" in notice["body"]
+    assert "enter early service recall on 2025-01-13" in notice["body"]
+    other = Harness(overrides={"late_fee.reading": "second_failed_attempt",
+                               "collections.reading": "lockout"})
+    ref = other.open(token=None, pay_initial=False)
+    [notice] = other.notices(ref)
+    assert "late fee" not in notice["body"] and "lock out on 2025-01-13" in notice["body"]
+    other.to("2025-01-14")
+    assert other.invoices(ref, "late_fee") == [] and other.status(ref) == "lockout"
