@@ -956,11 +956,18 @@ class Device:
             self._emit(messages.EV_DISPLAY, "%s|%s" % lines)
 
     def bench_blow(self, brac, volume_ml, temperature_dc):
-        """A bench blow of a true BrAC (the sensor assumed as calibrated)."""
+        """A bench blow of a true BrAC: through the hardware's own sensor model when it has
+        one (the simulator's fuel cell: drift, temperature, noise), else the sensor assumed
+        as calibrated."""
         if not 0 <= brac <= breath.BRAC_MAX or not 0 <= volume_ml <= 20000 or not -500 <= temperature_dc <= 1500:
             raise Refused(errors.BAD_ARGUMENT, "blow out of range")
-        fuel_cell = (brac * breath.GAIN_ONE + self.gain // 2) // self.gain
-        self.breath(BreathSample(volume_ml, temperature_dc, fuel_cell))
+        bench_sample = getattr(self.hw, "bench_sample", None)
+        if bench_sample is not None:
+            sample = bench_sample(brac, volume_ml, temperature_dc)
+        else:
+            fuel_cell = (brac * breath.GAIN_ONE + self.gain // 2) // self.gain
+            sample = BreathSample(volume_ml, temperature_dc, fuel_cell)
+        self.breath(sample)
 
     # ---- for the simulator and STATUS ------------------------------------------------------
     def next_deadline(self, screen=True):

@@ -106,8 +106,6 @@ def test_a_far_gone_cell_is_found_outside_tolerance():
         sim.close()
 
 
-@pytest.mark.xfail(strict=True, reason="firmware/device.py bench_blow does not use hw.bench_sample "
-                                       "yet (see tests/sim/proposed_core.py); drop this mark once it does")
 def test_the_firmware_core_itself_reads_bench_blows_through_the_simulated_cell():
     sim, provider = _aged_unit()
     try:
