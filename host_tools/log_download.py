@@ -206,7 +206,7 @@ def download(
         "records": total if not resume else written,
         "written": written,
         "first": first,
-        "last": (next_index or 1) - 1,
+        "last": (next_index if next_index is not None else 0) - 1,
         "resumes": resumes,
         "chain_ok": problem is None,
         "chain_problem": None if problem is None else f"record {problem[0]}: {problem[1]}",

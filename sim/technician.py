@@ -120,7 +120,6 @@ class Technician:
         self.log_path: Path | None = None  # the latest copy
         self.downloads = 0
         self.downloaded = 0  # log index up to which the copies are downloaded and verified
-        self._gas_reference: int | None = None
 
     @contextmanager
     def cable(self):
@@ -207,13 +206,8 @@ class Technician:
         (a customer handset's procedure), not offered as a BENCH BLOW: so the reading is
         the cell's own (drift, temperature, noise), whatever the core does with BENCH."""
         self.hello()
-        visit = Visit(self.client, signer_loader=lambda: self.provider.technician,
-                      say=lambda text: None, confirm=self._flow_gas)
-        visit.bench = False
-        return visit
-
-    def _flow_gas(self, prompt: str) -> None:
-        self.sim.apply_gas(self._gas_reference)
+        return Visit(self.client, signer_loader=lambda: self.provider.technician,
+                     say=lambda text: None, gas=self.sim.apply_gas)
 
     @on_cable
     def open_service(self) -> dict:
@@ -244,7 +238,6 @@ class Technician:
         handset's `cal_checks` consecutive checks (a check out of tolerance is retried, up to
         host_tools.visit.MAX_CHECKS), finish. One "tech" event per step, a "dry_gas" before each."""
         visit = self._visit()
-        self._gas_reference = reference
         receipt = _unwrapped(lambda: visit.calibrate(reference, open_session=False, close_session=False))
         readings = [step["measured"] for step in receipt["steps"]]
         return {"passed": receipt["passed"], "as_found": readings[0], "readings": readings}

@@ -3,9 +3,8 @@
 The technician's tool (host_tools/visit.py, as `lci-tool calibrate` runs it) supplies the
 dry gas of a bench handset with BENCH BLOW. For that to calibrate anything, the core must
 take the sample from the simulated fuel cell (sim/hardware.py: bench_sample) instead of
-computing it from its own gain. tests/sim/proposed_core.py is the core change proposed to
-the integrator; the tests run it under both runtimes, and one test (strict xfail) fails
-as soon as firmware/device.py itself makes the change, as a reminder to drop the mark.
+computing it from its own gain — which firmware/device.py's bench_blow does when the
+hardware has a sensor model. The tests run it under both runtimes.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from sim.simulator import DAY, Simulator
 from sim.technician import Technician
 from sim.transport import open_client
 
-PROPOSED_CORE = "tests.sim.proposed_core:build"
 REFERENCE = 400  # 0.040 g/210L dry gas
 NOISE = 6  # 4 sigma of the sensor's noise (1.5 units)
 
@@ -69,7 +67,7 @@ def _bench_read(sim) -> int:
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython"])
 def test_an_aged_cell_reads_off_before_adjustment_and_true_right_after(runtime):
-    sim, provider = _aged_unit(runtime, PROPOSED_CORE)
+    sim, provider = _aged_unit(runtime)
     try:
         expected = _expected(sim)
         assert expected <= REFERENCE - 10  # 200 days at 150 ppm/day: 3 % low
@@ -88,7 +86,7 @@ def test_an_aged_cell_reads_off_before_adjustment_and_true_right_after(runtime):
 def test_both_runtimes_read_the_same_bench_samples():
     readings = []
     for runtime in ("cpython", "micropython"):
-        sim, provider = _aged_unit(runtime, PROPOSED_CORE)
+        sim, provider = _aged_unit(runtime)
         try:
             readings.append([s["measured"] for s in _lci_tool_calibration(sim, provider)["steps"]])
         finally:
@@ -97,7 +95,7 @@ def test_both_runtimes_read_the_same_bench_samples():
 
 
 def test_a_far_gone_cell_is_found_outside_tolerance():
-    sim, provider = _aged_unit("cpython", PROPOSED_CORE, cell_days=1000)  # 15 % low
+    sim, provider = _aged_unit("cpython", cell_days=1000)  # 15 % low
     try:
         receipt = _lci_tool_calibration(sim, provider)
         assert not receipt["steps"][0]["within"]
