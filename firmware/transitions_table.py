@@ -9,29 +9,21 @@ Row: (machine, source, trigger, dest, guard, cause)
 
 The device runs these rows with firmware/machine.py; host tools load the same rows into
 `transitions` (states from MACHINES, rows as {trigger, source, dest, conditions}) to draw
-diagrams and to serve as a reference model. Pure data: no imports but the state names.
+diagrams and to serve as a reference model. Pure data; the state names are the protocol's.
 """
+
+from protocol.messages import COMPLIANCE_STATES, SESSION_STATES
 
 MACHINE, SOURCE, TRIGGER, DEST, GUARD, CAUSE = 0, 1, 2, 3, 4, 5
 
-# machine: (states in protocol order, initial state) — names as protocol/messages.py
+# machine: (states in protocol order, initial state) — the protocol's own state tuples, so
+# the wire's state numbers and the machines can never disagree
 MACHINES = {
     "compliance": (
-        ("normal", "early_service_recall", "lockout", "code_unlock", "service", "removed"),
+        COMPLIANCE_STATES,
         "removed",  # a new unit is not installed until an installation work order
     ),
-    "session": (
-        (
-            "ignition_off",
-            "test_requested",
-            "temporary_lockout",
-            "engine_enabled",
-            "retest_due",
-            "retest_in_progress",
-            "violation",
-        ),
-        "ignition_off",
-    ),
+    "session": (SESSION_STATES, "ignition_off"),
 }
 
 # guards (evaluated by firmware/device.py):
