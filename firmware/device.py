@@ -153,6 +153,7 @@ class Device:
         if saved:
             self._restore(saved)
             tb.run_base = saved.get("run", 0)
+            tb.high = saved.get("hw")
             crashed = saved.get("on", False)
         self._saved_run = tb.run()
         self._log(ev.BOOT, value=tb.run(), detail=FIRMWARE_VERSION)
@@ -201,6 +202,7 @@ class Device:
             "f": self.fails,
             "on": self.running,
             "run": self.tb.run(),
+            "hw": self.tb.high,
         }
 
     def _restore(self, saved):

@@ -8,6 +8,10 @@
 A stamp or a deadline is a [wall, run] pair. A deadline has passed when EITHER clock has
 reached it; the time since a stamp is the larger of the two; so moving the wall clock
 back never lengthens a wait, and moving it forward (authorized) shortens it.
+
+Deadlines read the wall clock through a high-water mark (`high`: the latest wall time
+seen, carried forward by run time): time that passed by the wall clock alone (the device
+powered off) stays counted when the wall clock is later moved back.
 """
 
 
@@ -17,6 +21,7 @@ class TimeBase:
         self.run_base = run_base
         self.boot_ms = clock.monotonic_ms()
         self.mono_ms = self.boot_ms
+        self.high = None  # [wall, run]: the latest wall time seen, and the run time then
 
     def tick(self, now_ms=None):
         """Advance to monotonic time `now_ms` (read from the HAL when None); never back."""
@@ -31,19 +36,31 @@ class TimeBase:
     def run(self):
         return self.run_base + (self.mono_ms - self.boot_ms) // 1000
 
+    def deadline_wall(self):
+        """The wall time deadlines are measured by: never behind the high-water mark."""
+        now = self.clock.now()
+        run = self.run()
+        high = self.high
+        if high is not None:
+            floor = high[0] + (run - high[1])
+            if floor > now:
+                return floor
+        self.high = [now, run]
+        return now
+
     def stamp(self):
-        return [self.clock.now(), self.run()]
+        return [self.deadline_wall(), self.run()]
 
     def after(self, seconds):
-        return [self.clock.now() + seconds, self.run() + seconds]
+        return [self.deadline_wall() + seconds, self.run() + seconds]
 
     def left(self, deadline):
         """Seconds until `deadline` (0 once either clock has passed it)."""
-        left = min(deadline[0] - self.clock.now(), deadline[1] - self.run())
+        left = min(deadline[0] - self.deadline_wall(), deadline[1] - self.run())
         return left if left > 0 else 0
 
     def since(self, stamp):
-        return max(self.clock.now() - stamp[0], self.run() - stamp[1])
+        return max(self.deadline_wall() - stamp[0], self.run() - stamp[1])
 
     def ms_until(self, deadline):
         """Monotonic ms until `deadline` by the run clock alone (the wall clock only

@@ -72,3 +72,13 @@ def test_a_log_too_full_to_record_a_test_stops_starts():
     passes = rig.kinds().count("test_pass")
     assert starts == passes  # every start that happened has its test in the log
     assert starts < 40 and not rig.device.starts_allowed()
+
+
+def test_time_passed_while_off_stays_counted_when_the_clock_is_set_back():
+    rig = Rig()
+    rig.token("recall", {"cause": "unpaid_balance", "days": 7}, key="billing")
+    rig.reboot(off_s=DAY)  # a day with the power off: only the wall clock counts it
+    left = rig.device.recall_left()
+    assert left <= 6 * DAY
+    rig.token("set_time", {"time": rig.clock.wall - DAY}, nonce=rig.nonce())
+    assert rig.device.recall_left() <= left  # moving the clock back extends nothing
