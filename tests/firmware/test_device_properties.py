@@ -28,7 +28,9 @@ Names and the table
      after every step both machines are where the reference is. Guard oracles:
      start_allowed / retry_allowed: compliance is normal, early_service_recall or
      code_unlock (DESIGN and issue 3: no start in lockout, removed or an open service
-     session) and, for retry_allowed, the ignition is on (the walk's own record);
+     session), the log has room for a breath-test record (docs/device.md: a start never
+     happens without its test in the log) and, for retry_allowed, the ignition is on (the
+     walk's own record);
      ignition_on: the walk's ignition; free_restart: the ignition is on, starts are allowed
      and the engine was stopped from engine_enabled at most free_restart_s ago in this boot
      (the walk's clock), with no vehicle switch since; for_good / causes_left /
@@ -50,16 +52,18 @@ Engine and alarm (DESIGN "The device"; issue 3)
      violation, and only while the ignition is on; the alarm is on exactly in violation.
  E2  The relay closes only on a transition into engine_enabled from test_requested or
      ignition_off, taken while compliance allows starts (never in lockout, removed or
-     service); from test_requested only by a blow that was sober; from ignition_off only
-     as the free restart (N2's oracle).
+     service); from test_requested only by a blow that was sober and whose test_pass is
+     in the log; from ignition_off only as the free restart (N2's oracle).
  E3  No transition into test_requested or engine_enabled from ignition_off,
-     temporary_lockout or test_requested while compliance forbids starts.
+     temporary_lockout or test_requested while compliance forbids starts or the log has
+     no room for the test.
  E4  The relay never opens but by the driver switching the ignition off (or the power
      going): a retest outcome (violation: alarm on) never stops the engine.
  E5  With the ignition off the session is ignition_off or temporary_lockout.
- E6  Liveness: the ignition switched on while starts are allowed requests a test (or is the
-     free restart); a sober blow in test_requested, with the sensor connected and not
-     purging, while starts are allowed, enables the engine.
+ E6  Liveness: the ignition switched on while starts are allowed (and the log still has
+     room for the test after the start attempt's record) requests a test (or is the free
+     restart); a sober blow in test_requested, with the sensor connected, not purging,
+     while starts are allowed and the log has room for its record, enables the engine.
 
 Compliance
  C1  A lockout ends only by an accepted unlock code or token, a service session opened by
@@ -71,8 +75,10 @@ Compliance
      a power cut.
  C3  early_service_recall and lockout always carry a cause; early_service_recall always
      has its deadline.
- C4  After the timers ran, nothing is overdue: no recall, unlock window, temporary lockout
-     or retest window whose time is up is still running.
+ C4  After the timers ran, nothing is left overdue: a recall, unlock window, temporary
+     lockout or retest window whose time is up is either over or due at once (the next
+     deadline is now: a cause added after the timers, in the same step, may start a
+     recall whose deadline has already passed).
  C5  Calibration: the gain changes only with a passing calibration (CAL_PASS logged); a
      calibration finished without passing leaves the cause calibration_failed; a service
      session closed in the middle of a calibration leaves calibration_failed too.
@@ -85,10 +91,12 @@ Tokens
 Time and power (DESIGN "Security model: Clock"; issue 3 items 7 and 8)
  P1  A deadline (recall, unlock window, temporary lockout, service, calibration, keypad
      back-off) that is not replaced never gets further away: not by setting the clock
-     back (nor forward), not by anything else; across a power cut at most by the run time
-     the unit may lose (run_save_s, documented in firmware/timebase.py), and never past
-     its wall-clock end. A running recall countdown never gets longer, even when a
-     directive replaces its deadline.
+     back (nor forward, nor forward then back), not by anything else, in any compliance
+     state (a removed unit keeps its calibration date); across a power cut at most by the
+     run time the unit may lose (run_save_s, firmware/timebase.py) and never past its end
+     by the wall clock as it read before the cut. A running recall countdown never gets
+     longer, even when a directive replaces its deadline. (The walk reads deadlines
+     without moving the TimeBase's wall-clock high-water mark.)
  P2  A power cut never clears a lockout or a recall cause: after the boot the compliance
      state is the one before the step or one the step passed through (a cut inside a write
      loses at most that write), and a lockout stays a lockout unless the step was one that
