@@ -659,3 +659,66 @@ def test_device_walk_soak():
             stateful_step_count=120,
         ),
     )
+
+
+# ---- the walk's findings, replayed step by step through the same checks -------------------------
+def test_walk_no_start_in_a_service_session():
+    """Review finding: a service session let a locked-out vehicle start (E3, N2)."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.authority(pr.Billing("lockout"))
+    walk.authority(pr.ServiceOpen())
+    walk.start(pr.Blow("sober", 0))
+    assert not walk.rig.relay.on
+
+
+def test_walk_a_hold_ending_in_a_lockout_opens_no_test():
+    """Review finding: a temporary lockout ending with the ignition on while compliance was
+    lockout led to test_requested and a start (N2, E3)."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.authority(pr.Billing("recall", 7))
+    walk.time_passes(pr.Advance(7 * DAY - 120))
+    walk.start(pr.Blow("drunk", 500))
+    walk.time_passes(pr.Advance(600))
+    assert walk.rig.device.compliance.state == "lockout"
+    walk.drive(pr.Blow("sober", 0))
+    assert not walk.rig.relay.on
+
+
+def test_walk_power_off_time_is_not_undone_by_setting_the_clock_back():
+    """Walk finding (fixed by the TimeBase high-water mark): two days powered off, then the
+    clock set back two days, gave the recall its two days back (P1)."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.authority(pr.Billing("recall", 7))
+    walk.reboot(off_s=2 * DAY, cut=None)
+    walk.time_passes(pr.SetTime(-2 * DAY))
+    assert walk.rig.device.recall_left() <= 5 * DAY
+
+
+def test_walk_a_removed_unit_keeps_its_power_off_time():
+    """Walk finding: a removed unit reads no deadline, so its wall-clock high-water mark is
+    not moved at boot; three days powered off, then the clock set back three days, gives its
+    calibration date (kept for the next installation) and service date three days back (P1)."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.authority(pr.WorkOrder("removal"))
+    walk.reboot(off_s=3 * DAY, cut=None)
+    walk.time_passes(pr.SetTime(-3 * DAY))
+    device = walk.rig.device
+    assert device.tb.left(device.calibration_due) <= 57 * DAY
+
+
+def test_walk_a_pass_in_the_logs_last_room_starts_the_engine():
+    """Walk finding: with the log one breath-test record short of full, a sober start test
+    is logged (test_pass takes the last room) and then refused as if it could not be logged:
+    Device.breath asks starts_allowed() after writing the pass (E6). The unit: 10 segments
+    of 4 records, a reserve of 4; 28 refused tokens fill it to that point."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=10)
+    for _ in range(28):
+        walk.authority(pr.Forged("bad_signature", "unlock"))
+    log = walk.rig.device.log
+    walk.start(pr.Blow("sober", 0))
+    assert log.full() and walk.rig.relay.on
