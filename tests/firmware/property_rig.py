@@ -388,6 +388,19 @@ class Code(Action):
         return "ok"
 
 
+class Keys(Action):
+    """Keys pressed at random (a code that is not the provider's answer, a cancel, noise)."""
+
+    session_triggers = ("refuse",)
+
+    def __init__(self, text):
+        self.text = text
+
+    def run(self, rig):
+        rig.keys(self.text)
+        return "ok"
+
+
 class ServiceOpen(Action):
     compliance_triggers = ("service_open",)
     lifts_lockout = ("service_open",)

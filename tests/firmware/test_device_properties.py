@@ -9,11 +9,11 @@ plugged; time running from a second to two months, or to one second past a deadl
 unit has (recall, unlock window, temporary lockout, retest, service, calibration, keypad
 back-off, the next thing scheduled); billing directives (recall, lockout, clear, and one
 with a cause the device does not take); unlock tokens (a window, or for good); keypad
-codes for an unlock or a clear (the provider's right answer, or a wrong one); service
-sessions opened and closed (with or without the log downloaded); calibration steps
-against dry gas; set-time forward and back; work orders (installation, removal, exchange,
-vehicle switch); tokens that must be refused (forged, another unit's, expired, not yet
-valid, out of scope, replayed); reboots (with a power cut inside the boot, too); and power
+codes for an unlock or a clear (the provider's right answer, or a wrong one) and keys
+pressed at random; service sessions opened and closed (with or without the log
+downloaded); calibration steps against dry gas; set-time forward and back; work orders
+(installation, removal, exchange, vehicle switch); tokens that must be refused (forged,
+another unit's, expired, not yet valid, out of scope, replayed); reboots (with a power cut inside the boot, too); and power
 cuts at any write unit inside any of those actions, followed by a boot.
 
 Invariants, checked after every step:
@@ -286,6 +286,7 @@ AUTHORITY = st.one_of(
     st.builds(pr.Billing, st.sampled_from(["recall", "lockout", "clear"]), st.just(7), st.just("late_fee")),
     st.builds(pr.Unlock, st.one_of(st.just(0), st.integers(60, 2 * DAY))),
     st.builds(pr.Code, st.sampled_from(["unlock", "clear"]), st.booleans()),
+    st.builds(pr.Keys, st.text(alphabet="0123456789*#ABCD", min_size=1, max_size=12)),
     st.builds(
         pr.Forged,
         st.sampled_from(["bad_signature", "other_serial", "expired", "not_yet_valid", "out_of_scope", "replay"]),
@@ -693,6 +694,20 @@ def test_walk_power_off_time_is_not_undone_by_setting_the_clock_back():
     walk.install(seed=1, log_segments=0)
     walk.authority(pr.Billing("recall", 7))
     walk.reboot(off_s=2 * DAY, cut=None)
+    walk.time_passes(pr.SetTime(-2 * DAY))
+    assert walk.rig.device.recall_left() <= 5 * DAY
+
+
+def test_walk_a_clock_set_forward_then_back_gives_no_recall_time_back():
+    """Walk finding: the TimeBase's wall-clock high-water mark moves only when something
+    reads a deadline; with a start test pending nothing does (the screen shows the test),
+    so a recall with 7 days left, the clock set forward 2 days (5 days left) and back again
+    has 7 days left once more (P1: moving the clock back extended the recall deadline)."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.authority(pr.Billing("recall", 7))
+    walk.drive(pr.Ignition(True))
+    walk.time_passes(pr.SetTime(2 * DAY))
     walk.time_passes(pr.SetTime(-2 * DAY))
     assert walk.rig.device.recall_left() <= 5 * DAY
 
