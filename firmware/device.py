@@ -156,6 +156,7 @@ class Device:
             tb.high = saved.get("hw")
             crashed = saved.get("on", False)
         self._saved_run = tb.run()
+        tb.deadline_wall()  # the wall time passed while off enters the high-water mark
         self._log(ev.BOOT, value=tb.run(), detail=FIRMWARE_VERSION)
         if crashed:
             self.running = False
@@ -464,8 +465,9 @@ class Device:
                 self.session.fire("sample_abort")
             self.last_abort = reason
         elif result == breath.PASS:
+            may_start = retest or self.starts_allowed()  # decided before the record takes room
             self._log(ev.RETEST_PASS if retest else ev.TEST_PASS, brac)
-            if not retest and not self.starts_allowed():
+            if not may_start:
                 self.session.fire("blocked")  # a pass never starts a vehicle that may not start
             else:
                 self.session.fire("sample_pass")
@@ -705,7 +707,9 @@ class Device:
     def _grant_set_time(self, args):
         new = _int_arg(args, "time", 0, 0xFFFFFFFF)
         old = self.tb.wall()
+        self.tb.deadline_wall()  # record the high-water mark before the clock moves
         self.hw.clock.set_now(new)
+        self.tb.deadline_wall()
         self._log(ev.CLOCK_CHANGE, value=new - old, detail="%d>%d" % (old, new))
         return "clock %d" % new
 
