@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sqlite3
 from dataclasses import dataclass, field, fields
 
 from .errors import NotFound
@@ -121,7 +120,7 @@ class Work:
 class UnitOfWork:
     """Rows to write in one transaction, with ids allocated from the tables' current maxima."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn):
         self.conn = conn
         self.next_id = {}
         for table in ("account", "invoice", "posting", "payment", "notice", "directive", "history"):
@@ -169,23 +168,17 @@ class UnitOfWork:
         for w in self.works:
             w.account.next_due_at = w.account.next_due()
         if new:
-            c.executemany(_INSERT_ACCOUNT, map(_row, new))
-        if self.invoices:
-            c.executemany("INSERT INTO invoice VALUES (" + ", ".join("?" * 19) + ")", self.invoices)
-        if self.lines:
-            c.executemany("INSERT INTO invoice_line VALUES (?, ?, ?, ?, ?, ?)", self.lines)
-        if self.postings:
-            c.executemany("INSERT INTO posting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          self.postings)
-        if self.payments:
-            c.executemany("INSERT INTO payment VALUES (" + ", ".join("?" * 13) + ")", self.payments)
-        if self.notices:
-            c.executemany("INSERT INTO notice VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.notices)
-        if self.directives:
-            c.executemany("INSERT INTO directive VALUES (" + ", ".join("?" * 16) + ")",
-                          self.directives)
-        if self.history:
-            c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", self.history)
+            c.copy_rows("account", len(ACCOUNT_COLUMNS), map(_row, new))
+        # appended rows: COPY on PostgreSQL, executemany on SQLite (parents before children)
+        for table, columns, rows in (("invoice", 19, self.invoices),
+                                     ("invoice_line", 6, self.lines),
+                                     ("posting", 10, self.postings),
+                                     ("payment", 14, self.payments),
+                                     ("notice", 8, self.notices),
+                                     ("directive", 16, self.directives),
+                                     ("history", 6, self.history)):
+            if rows:
+                c.copy_rows(table, columns, rows)
         if self.invoice_updates:
             c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
                           [v + (k,) for k, v in self.invoice_updates.items()])
@@ -209,7 +202,7 @@ class Store:
     """Queries on receivable postings spell `book = 'receivable'` literally: that is what lets
     SQLite (and PostgreSQL) use the partial index posting_receivable."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn):
         self.conn = conn
 
     @contextlib.contextmanager
@@ -300,6 +293,16 @@ class Store:
         return self.conn.execute(
             "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id = ?"
             f" AND book = '{RECEIVABLE}'", (account_id,)).fetchone()[0]
+
+    def payment_keys(self, account_id: int) -> set:
+        return {k for (k,) in self.conn.execute(
+            "SELECT idem_key FROM payment WHERE account_id = ?", (account_id,))}
+
+    def payments_by_request(self, kind: str, request_key: str) -> list[tuple]:
+        """(account_id, amount, status) of every payment event of `kind` made with this key."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT account_id, amount, status FROM payment WHERE request_key = ? AND kind = ?"
+            " ORDER BY id", (request_key, kind))]
 
     def payment_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM payment WHERE idem_key = ?", (key,)).fetchone() \

@@ -15,7 +15,7 @@ from provider.billing import scenario
 from provider.billing.cli import main as cli
 from provider.billing.errors import InputError
 
-from .harness import Harness
+from .harness import Harness, new_location
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -25,7 +25,7 @@ OPEN = ["account", "open", "--serial", "LCI7-9", "--email", "c@example.com", "--
 
 @pytest.fixture
 def db(tmp_path, capsys):
-    args = ["--db", str(tmp_path / "b.db")]
+    args = ["--db", new_location(file=True)]
     assert cli(args + ["init", "--now", "2025-01-06T09:00"]) == 0
     capsys.readouterr()
     return args
@@ -160,7 +160,7 @@ def test_version(capsys):
 
 def test_every_command_speaks_json(db, tmp_path, capsys):
     """Each command with --json prints one JSON object or list (money in integer cents)."""
-    other = ["--db", str(tmp_path / "other.db")]
+    other = ["--db", new_location(file=True)]
     assert cli(other + ["init", "--now", "2025-01-06T09:00", "--json"]) == 0
     assert _json(capsys)["clock"] == "2025-01-06T09:00:00Z"
     assert cli(db + ["now", "--json"]) == 0

@@ -12,6 +12,8 @@ from provider.billing import scenario
 from provider.billing.cli import main as cli
 from provider.billing.errors import InputError
 
+from .harness import new_location
+
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples" / "billing").glob("*.toml"))
 
 
@@ -116,7 +118,7 @@ def test_cli_scenario_error_exits_2_with_one_line(tmp_path, capsys):
 def test_cli_end_to_end(tmp_path, capsys):
     """init, open (Hennepin, plan, pays at once: 6357), a failing card, advance 6 weeks, then the
     statement, ledger check, notices and directives; refused and bad input exit 1 and 2."""
-    db = ["--db", str(tmp_path / "b.db")]
+    db = ["--db", new_location(file=True)]
     assert cli(db + ["init", "--now", "2025-01-06T09:00"]) == 0
     capsys.readouterr()
     assert cli(db + ["account", "open", "--serial", "LCI7-1", "--email", "c@example.com",
@@ -159,12 +161,12 @@ def test_cli_end_to_end(tmp_path, capsys):
 
 
 def test_cli_init_with_a_policy_override_and_a_bad_policy(tmp_path, capsys):
-    db = ["--db", str(tmp_path / "c.db")]
+    db = ["--db", new_location(file=True)]
     assert cli(db + ["init", "--set", 'late_fee.reading="second_failed_attempt"']) == 0
     assert cli(db + ["policy"]) == 0
     assert "second_failed_attempt" in capsys.readouterr().out
     bad = tmp_path / "p.toml"
     bad.write_text("[policy]\nname='x'\ncurrency='EUR'\n")
-    assert cli(["--db", str(tmp_path / "d.db"), "init", "--policy", str(bad)]) == 2
+    assert cli(["--db", new_location(file=True), "init", "--policy", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"lci-billing: {bad}: policy.currency: only USD is supported")
