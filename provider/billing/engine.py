@@ -125,10 +125,10 @@ class Engine:
     def advance(self, to: int) -> dict:
         """Run everything due up to `to`, in order, then set the clock to `to`.
 
-        The run goes a day at a time, each day committed (batch by batch) before the next starts:
-        whatever stops it (a crash, an error), every charge the processor answered is either in
-        the books or re-asked with the same key by the next run. At most MAX_ADVANCE_DAYS per
-        call, and never past LATEST."""
+        The run goes a day at a time (days with nothing due are skipped), each day committed
+        (batch by batch) before the next starts: whatever stops it (a crash, an error), every
+        charge the processor answered is either in the books or re-asked with the same key by
+        the next run. At most MAX_ADVANCE_DAYS per call, and never past LATEST."""
         if isinstance(to, bool) or not isinstance(to, int):
             raise InputError("advance", "to", "expected a time in whole seconds")
         now = self.now
@@ -144,7 +144,8 @@ class Engine:
         with _gc_paused():
             step = now
             while True:
-                step = min(step + DAY, to)
+                due = self.store.earliest_due()
+                step = to if due is None else min(to, max(step + DAY, due))
                 out = self._advance(step, processed, batches)
                 processed, batches = out["accounts_processed"], out["batches"]
                 if step == to:

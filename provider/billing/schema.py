@@ -144,7 +144,7 @@ CREATE TABLE payment (
     request_key     VARCHAR(64)
 );
 CREATE INDEX payment_by_account ON payment (account_id, at);
-CREATE INDEX payment_by_request ON payment (request_key, kind);
+CREATE INDEX payment_by_request ON payment (request_key, kind) WHERE request_key IS NOT NULL;
 
 -- Email notices sent to the client (the engine records them; a mailer sends them).
 CREATE TABLE notice (

@@ -117,17 +117,29 @@ class Work:
                       key=lambda i: (i.id is None, i.due_at, i.id or 0))
 
 
+class _LazyIds(dict):
+    """The next id of each table (and of journal entries), from the table's maximum on first use:
+    a transaction that allocates nothing reads nothing."""
+
+    def __init__(self, conn):
+        super().__init__()
+        self.conn = conn
+
+    def __missing__(self, table: str) -> int:
+        if table == "entry":
+            sql = "SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
+        else:
+            sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
+        value = self[table] = self.conn.execute(sql).fetchone()[0]
+        return value
+
+
 class UnitOfWork:
     """Rows to write in one transaction, with ids allocated from the tables' current maxima."""
 
     def __init__(self, conn):
         self.conn = conn
-        self.next_id = {}
-        for table in ("account", "invoice", "posting", "payment", "notice", "directive", "history"):
-            self.next_id[table] = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
-                                               ).fetchone()[0]
-        self.next_entry = conn.execute("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
-                                       ).fetchone()[0]
+        self.next_id = _LazyIds(conn)  # table -> next id, read on first use
         self.postings: list[tuple] = []
         self.invoices: list[tuple] = []
         self.lines: list[tuple] = []
@@ -145,8 +157,8 @@ class UnitOfWork:
 
     def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
         """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
-        entry_id = self.next_entry
-        self.next_entry += 1
+        entry_id = self.next_id["entry"]
+        self.next_id["entry"] = entry_id + 1
         posting_id = self.next_id["posting"]
         total = n = 0
         append = self.postings.append
@@ -233,6 +245,9 @@ class Store:
         if row is None:
             raise NotFound(f"no account {ref!r}")
         return Account(*row)
+
+    def earliest_due(self) -> int | None:
+        return self.conn.execute("SELECT MIN(next_due_at) FROM account").fetchone()[0]
 
     def due_accounts(self, until: int, limit: int) -> list[Account]:
         rows = self.conn.execute(
