@@ -102,6 +102,31 @@ class Database:
             for row in rows:
                 copy.write_row(row)
 
+    def update_rows(self, table: str, columns: tuple, rows: list) -> None:
+        """UPDATE table SET columns WHERE id = ..., for rows (values..., id): executemany on
+        SQLite; on PostgreSQL one statement over arrays (unnest), whatever the number of rows."""
+        if self.dialect == SQLITE:
+            self.raw.executemany(f"UPDATE {table} SET {', '.join(c + ' = ?' for c in columns)}"
+                                 " WHERE id = ?", rows)
+            return
+        types = self._column_types(table)
+        names = list(columns) + ["id"]
+        arrays = [list(col) for col in zip(*rows, strict=True)]
+        source = ", ".join(f"%s::{types[c]}[]" for c in names)
+        self.raw.execute(
+            f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)}"
+            f" FROM unnest({source}) AS u({', '.join(names)}) WHERE {table}.id = u.id", arrays)
+
+    def _column_types(self, table: str) -> dict:
+        cache = self.__dict__.setdefault("_types", {})
+        if table not in cache:
+            cache[table] = {name: ("text" if kind == "character varying" else kind)
+                            for name, kind in self.raw.execute(
+                                "SELECT column_name, data_type FROM information_schema.columns"
+                                " WHERE table_name = %s AND table_schema = current_schema()",
+                                (table,))}
+        return cache[table]
+
     def has_table(self, name: str) -> bool:
         if self.dialect == SQLITE:
             sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"

@@ -192,7 +192,7 @@ class UnitOfWork:
             if rows:
                 c.copy_rows(table, columns, rows)
         if self.invoice_updates:
-            c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
+            c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"),
                           [v + (k,) for k, v in self.invoice_updates.items()])
         # write back only the columns that changed, grouped by which columns changed (a day's
         # run changes the same few columns of most accounts: a handful of narrow UPDATEs)
@@ -206,8 +206,7 @@ class UnitOfWork:
                 groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
                                                       + (w.account.id,))
         for changed, rows in groups.items():
-            c.executemany(f"UPDATE account SET {', '.join(_CHANGING[i] + ' = ?' for i in changed)}"
-                          " WHERE id = ?", rows)
+            c.update_rows("account", tuple(_CHANGING[i] for i in changed), rows)
 
 
 class Store:

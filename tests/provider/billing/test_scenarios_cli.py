@@ -146,7 +146,10 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert [d["action"] for d in json.loads(capsys.readouterr().out)] == ["recall", "lockout"]
     # full payment by a processor callback, twice
     assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9"]) == 0
-    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9", "--amount", "1.00"]) == 0
+    # the same key for another amount is a conflict, not "already recorded"
+    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9", "--amount", "1.00"]) == 1
+    assert "already used" in capsys.readouterr().err
+    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9"]) == 0
     assert "already recorded" in capsys.readouterr().out
     assert cli(db + ["account", "show", "A000001", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "active"
