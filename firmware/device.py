@@ -604,7 +604,10 @@ class Device:
         if not self.provisioned or self.authority is None:
             raise Refused(errors.NOT_PROVISIONED)
         try:
-            grant = self.authority.check_token(token, self.tb.wall(), session_nonce, self.used_ids)
+            # validity (the token's window, its delegation's expiry) is judged by the clock
+            # deadlines read: never behind the high-water mark, so a clock set back (set-time,
+            # an RTC that lost its time, a reboot) revives no expired token or delegation
+            grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, self.used_ids)
             return self._apply(self._grant, grant)
         except Refused as refusal:
             self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
@@ -1029,7 +1032,7 @@ class Device:
 
     def status(self):
         tb = self.tb
-        now = tb.wall()
+        now = tb.deadline_wall()  # the clock tokens and deadlines are judged by
         state = self.compliance.state
         deadline = None
         if state == "early_service_recall":
