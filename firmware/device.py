@@ -32,6 +32,7 @@ from firmware.keypad import normalize
 from firmware.machine import Machine
 from firmware.override import CODE_ACTIONS, MAX_DIGITS, Codes
 from firmware.persist import StateFile
+from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
 from firmware.transitions_table import DEST, MACHINES, ROWS
 from protocol import errors, messages
@@ -105,6 +106,7 @@ class Device:
         self.calibrated_at = 0
         self.vehicle = ""
         self.codes = Codes(self.config)
+        self.refusals = Refusals()  # keyless refusals counted in RAM (firmware/refusals.py)
         # replay records: the ids of tokens applied and their expiries, and a floor. A token
         # whose id is recorded, or whose expiry is at or below the floor, is a replay. A record
         # leaves only by raising the floor to its expiry (when it has expired, or to make room),
@@ -566,7 +568,7 @@ class Device:
             if action is None:
                 raise Refused(errors.BAD_CODE, "wait %d s" % until if until else "")
         except Refused as refusal:
-            self._log(ev.CODE_REJECTED, value=refusal.code, detail=refusal.detail)
+            self._refused("code", refusal)
             raise
         return action, until
 
@@ -610,8 +612,23 @@ class Device:
             grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, self.used_ids)
             return self._apply(self._grant, grant)
         except Refused as refusal:
-            self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
+            self._refused("token", refusal)
             raise
+
+    def _refused(self, source, refusal):
+        """A refused token or code: counted; summarized in the log at a bounded rate."""
+        if self.refusals.note(source, refusal.code, refusal.detail, self.tb.run()):
+            self._summarize(source)
+
+    def _summarize(self, source):
+        """The REFUSALS record of `source`, unless it would take the log to its log_full
+        threshold (keyless input never recalls the unit): then the count waits in RAM."""
+        run = self.tb.run()
+        if self.log.free_pct(1) <= self.config.log_full_pct:
+            self.refusals.postpone(source, run)
+            return
+        count, code, detail = self.refusals.take(source, run)
+        self._log(ev.REFUSALS, value=count, detail="%s 0x%02x %s" % (source, code, detail))
 
     def _record_use(self, token_id, expires):
         """Remember an applied token until the floor passes its expiry (see __init__)."""
@@ -929,6 +946,8 @@ class Device:
                 session.fire("timeout")
         if self.ignition_on and session.state == "ignition_off" and session.can("ignition_on"):
             session.fire("ignition_on")
+        for source in self.refusals.due(run):
+            self._summarize(source)
 
     def _settle(self):
         """After any input: the log's space, persist what changed, drive the outputs."""
@@ -1005,6 +1024,9 @@ class Device:
             at = self.retest_end
         if at is not None:
             waits.append(at - run)
+        at = self.refusals.next_due()
+        if at is not None:
+            waits.append(at - run if at > run else 0)
         # dates still ahead (once passed, their cause is set)
         dates = [self.codes.wait]
         if compliance != "removed":

@@ -259,6 +259,30 @@ class Rig:
     def kinds(self):
         return [r["kind_name"] for r in self.records()]
 
+    def refusal_records(self, source):
+        """(count, NACK code, reason) of each `refusals` record of `source` ("token", "code")."""
+        out = []
+        for r in self.records():
+            parts = r["detail"].split(" ", 2)
+            if r["kind"] == eventlog.REFUSALS and parts[0] == source:
+                out.append((r["value"], int(parts[1], 16), parts[2] if len(parts) > 2 else ""))
+        return out
+
+    def refusal_total(self, source):
+        """Refusals of `source` since boot and in the log: summed up plus still counted in RAM."""
+        total = self.device.refusals.pending(source)[0]
+        for entry in self.refusal_records(source):
+            total += entry[0]
+        return total
+
+    def last_refusal(self, source):
+        """(NACK code, reason) of the latest refusal of `source`, written or still counted."""
+        pending = self.device.refusals.pending(source)
+        if pending[0]:
+            return pending[1], pending[2]
+        written = self.refusal_records(source)
+        return (written[-1][1], written[-1][2]) if written else None
+
     def transitions(self):
         out = []
         for r in self.records():
