@@ -20,58 +20,60 @@ SOURCES = ("token", "code")
 
 class Refusals:
     def __init__(self):
-        # source: [count, last NACK code, last reason, next due (run s) or None, gap (s)]
-        self.by_source = {}
-        for source in SOURCES:
-            self.by_source[source] = [0, 0, "", None, MINUTE]
+        # per source, in SOURCES order: refusals counted since its last record, the last
+        # NACK code and reason, the run second its next record may be written (-1: at
+        # once, nothing written yet) and the gap after it
+        self.counts = [0, 0]
+        self.codes = [0, 0]
+        self.details = ["", ""]
+        self.due_at = [-1, -1]
+        self.gaps = [MINUTE, MINUTE]
 
     def note(self, source, code, detail, run):
         """Count one refusal; True if its summary record is due now."""
-        entry = self.by_source[source]
-        entry[0] += 1
-        entry[1] = code
-        entry[2] = detail
-        return entry[3] is None or run >= entry[3]
+        i = SOURCES.index(source)
+        self.counts[i] += 1
+        self.codes[i] = code
+        self.details[i] = detail
+        return run >= self.due_at[i]
 
     def pending(self, source):
         """(count, last code, last reason) not yet written."""
-        entry = self.by_source[source]
-        return entry[0], entry[1], entry[2]
+        i = SOURCES.index(source)
+        return self.counts[i], self.codes[i], self.details[i]
 
     def due(self, run):
         """Sources whose summary record is due at run second `run`."""
         out = []
-        for source in SOURCES:
-            entry = self.by_source[source]
-            if entry[0] and (entry[3] is None or run >= entry[3]):
-                out.append(source)
+        for i in range(len(SOURCES)):
+            if self.counts[i] and run >= self.due_at[i]:
+                out.append(SOURCES[i])
         return out
 
     def take(self, source, run):
         """(count, code, reason) for the record being written now; the next one waits a gap."""
-        entry = self.by_source[source]
-        out = (entry[0], entry[1], entry[2])
-        entry[0] = 0
-        last = entry[3]
-        gap = entry[4]
-        if last is not None and run < last + gap:  # they kept coming: the next one waits longer
+        i = SOURCES.index(source)
+        out = (self.counts[i], self.codes[i], self.details[i])
+        self.counts[i] = 0
+        last = self.due_at[i]
+        gap = self.gaps[i]
+        if last >= 0 and run < last + gap:  # they kept coming: the next one waits longer
             gap = gap * 2 if gap * 2 < LONGEST_GAP else LONGEST_GAP
         else:
             gap = MINUTE
-        entry[3] = run + gap
-        entry[4] = gap
+        self.due_at[i] = run + gap
+        self.gaps[i] = gap
         return out
 
     def postpone(self, source, run):
         """No room for the record now: keep the count, try again after a gap."""
-        entry = self.by_source[source]
-        entry[3] = run + entry[4]
+        i = SOURCES.index(source)
+        self.due_at[i] = run + self.gaps[i]
 
     def next_due(self):
         """Run second of the next summary due (None if nothing is counted)."""
         soonest = None
-        for source in SOURCES:
-            entry = self.by_source[source]
-            if entry[0] and entry[3] is not None and (soonest is None or entry[3] < soonest):
-                soonest = entry[3]
+        for i in range(len(SOURCES)):
+            if self.counts[i] and (soonest is None or self.due_at[i] < soonest):
+                soonest = self.due_at[i]
         return soonest

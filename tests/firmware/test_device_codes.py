@@ -2,7 +2,6 @@
 windows, one per service interval, breath tests still apply, temporary lockouts stay,
 wrong codes back off (persisted), single use, and the keypad itself."""
 
-from firmware import eventlog
 from firmware.config import Config
 from protocol import errors
 from protocol.endpoint import Refused

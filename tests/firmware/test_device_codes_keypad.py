@@ -1,7 +1,6 @@
 """Keypad codes, continued (both runtimes): wrong codes back off (persisted across a
 reboot), single use, a new request replaces the old, the clear code, and the keypad."""
 
-from firmware import eventlog
 from firmware.config import Config
 from protocol import errors
 from protocol.endpoint import Refused

@@ -72,7 +72,7 @@ def test_a_flood_kept_up_writes_ever_fewer_records():
     rig, n = _rig()
     host = Host(rig)
     head = rig.device.log.head
-    for minute in range(24 * 60):  # a day of refusals, a burst every minute
+    for _minute in range(24 * 60):  # a day of refusals, a burst every minute
         host.nack(messages.TOKEN, token=b"\xff")
         rig.advance(60)
     summaries = _summaries(rig, head, "token")
@@ -110,8 +110,8 @@ def test_refusals_never_take_the_log_to_its_log_full_threshold_or_its_reserve():
         rig.ignition(False)
     assert rig.device.causes == 0
     host = Host(rig)
-    for burst in range(6):
-        for i in range(20):
+    for _burst in range(6):
+        for _i in range(20):
             host.nack(messages.TOKEN, token=b"\xff")
         rig.advance(DAY)
     assert log.free_pct(1) > limit - 2 and rig.device.causes == 0 and rig.compliance == "normal"
