@@ -889,9 +889,14 @@ class Device:
         tb = self.tb
         tb.tick(now_ms)
         hw = self.hw
+        # deadlines first: a recall that ran out while the board was off (or since the last
+        # step) is a lockout before any input of this step counts
+        self._timers()
         on = bool(hw.ignition.on())
+        turned_on = False
         if on != self._polled_ignition:
             self._polled_ignition = on
+            turned_on = on
             self.ignition(on)
         while True:
             char = hw.keypad.read()
@@ -899,7 +904,10 @@ class Device:
                 break
             self.key(char)
         sample = hw.sensor.take()
-        if sample is not None:
+        # a sample that finished before the start test was asked for (by the ignition
+        # turning on in this step, or before a boot) is no test: only a fresh pass closes
+        # the relay
+        if sample is not None and not turned_on:
             self.breath(sample)
         data = hw.serial.read()
         if data:
