@@ -107,6 +107,7 @@ class Device:
         self.vehicle = ""
         self.codes = Codes(self.config)
         self.refusals = Refusals()  # keyless refusals counted in RAM (firmware/refusals.py)
+        self._frames_dropped = 0  # the link's count of malformed frames already noted
         # replay records: the ids of tokens applied and their expiries, and a floor. A token
         # whose id is recorded, or whose expiry is at or below the floor, is a replay. A record
         # leaves only by raising the floor to its expiry (when it has expired, or to make room),
@@ -881,7 +882,16 @@ class Device:
     def receive(self, data, now_ms=None):
         """Bytes from the serial line."""
         self.tb.tick(now_ms)
-        self.link.receive(data)
+        link = self.link
+        link.receive(data)
+        dropped = link.dropped()
+        if dropped < self._frames_dropped:  # the link's decoder was replaced: count anew
+            self._frames_dropped = 0
+        if dropped > self._frames_dropped:
+            new = dropped - self._frames_dropped
+            self._frames_dropped = dropped
+            if self.refusals.note("frame", 0, "malformed frames dropped", self.tb.run(), new):
+                self._summarize("frame")
         self._settle()
 
     def step(self, now_ms=None):

@@ -2,7 +2,7 @@
 
 A refused token or keypad code needs no key to send, so none may cost a log record of its
 own (a flood would fill the log and recall the unit for `log_full`). Each source ("token",
-"code") keeps, in RAM only, how many were refused since its last summary record and the
+"code", and "frame" for frames the link dropped as malformed: no NACK code, 0) keeps, in RAM only, how many were refused since its last summary record and the
 last NACK code and reason. A summary record is due:
 - at once for the first refusal after a quiet spell;
 - otherwise when the source's gap since its last record has passed (the core's timer
@@ -15,7 +15,7 @@ day. A power cut loses the counts not yet written (they are refusals: nothing ch
 
 MINUTE = 60
 LONGEST_GAP = 86400
-SOURCES = ("token", "code")
+SOURCES = ("token", "code", "frame")
 
 
 class Refusals:
@@ -23,16 +23,16 @@ class Refusals:
         # per source, in SOURCES order: refusals counted since its last record, the last
         # NACK code and reason, the run second its next record may be written (-1: at
         # once, nothing written yet) and the gap after it
-        self.counts = [0, 0]
-        self.codes = [0, 0]
-        self.details = ["", ""]
-        self.due_at = [-1, -1]
-        self.gaps = [MINUTE, MINUTE]
+        self.counts = [0, 0, 0]
+        self.codes = [0, 0, 0]
+        self.details = ["", "", ""]
+        self.due_at = [-1, -1, -1]
+        self.gaps = [MINUTE, MINUTE, MINUTE]
 
-    def note(self, source, code, detail, run):
-        """Count one refusal; True if its summary record is due now."""
+    def note(self, source, code, detail, run, count=1):
+        """Count `count` refusals; True if the summary record is due now."""
         i = SOURCES.index(source)
-        self.counts[i] += 1
+        self.counts[i] += count
         self.codes[i] = code
         self.details[i] = detail
         return run >= self.due_at[i]

@@ -7,6 +7,9 @@ then at most one per source a minute, the gap doubling while the flood goes on; 
 the log's reserve and never down to the log's log_full threshold. A legitimate lockout and
 unlock after the flood are still logged.
 
+Malformed frames (bad COBS, CRC, length), dropped by the link without a reply, are counted
+and summed up the same way (source "frame").
+
 CPython floods the default log (4,096 records) with 4,100 malformed tokens, which used to
 fill it and recall the unit for log_full; MicroPython floods a 64-record log with 100.
 """
@@ -117,3 +120,15 @@ def test_refusals_never_take_the_log_to_its_log_full_threshold_or_its_reserve():
     assert log.free_pct(1) > limit - 2 and rig.device.causes == 0 and rig.compliance == "normal"
     assert "log_full" not in rig.kinds()
     _legitimate_lockout_and_unlock(rig)
+
+
+def test_malformed_frames_are_counted_and_summed_up():
+    rig, n = _rig()
+    head = rig.device.log.head
+    for i in range(n // 4):  # frames whose CRC does not match, each ended by the delimiter
+        rig.device.receive(b"\x05garb\x01" + bytes([i % 200 + 1]) + b"\x00", rig.clock.ms)
+    assert rig.device.log.head - head == 1
+    rig.advance(60)
+    summaries = _summaries(rig, head, "frame")
+    assert sum([r["value"] for r in summaries]) == n // 4 and len(summaries) == 2, summaries
+    assert rig.compliance == "normal" and rig.device.causes == 0
