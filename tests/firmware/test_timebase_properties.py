@@ -66,3 +66,38 @@ def test_no_deadline_passes_early_or_more_than_one_tick_late(start_ms, steps):
                 assert elapsed > seconds * 1000 - 1000, (seconds, elapsed)
             if op == "tick" and elapsed >= seconds * 1000:
                 assert left == 0, (seconds, elapsed, left)
+
+
+DEVICE_STEP = st.one_of(
+    st.tuples(st.just("advance"), st.integers(1, 2 * 86400 * 1000)),
+    st.tuples(st.just("read"), st.just(0)),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("set_back"), st.integers(1, 30 * 86400)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 7), st.lists(DEVICE_STEP, max_size=25))
+def test_a_recall_never_locks_out_early_whatever_reads_fall_between_steps(days, steps):
+    # the device: a billing recall of `days`; the clock advances, STATUS and the next
+    # deadline are read, the core steps, the clock is set back (authorized), in any order
+    from tests.firmware.device_rig import Rig
+
+    rig = Rig()
+    rig.token("recall", {"cause": "unpaid_balance", "days": days}, key="billing")
+    made = rig.clock.ms
+    for op, arg in steps:
+        if op == "advance":
+            rig.clock.advance_ms(arg)
+        elif op == "read":
+            rig.device.status()
+            rig.device.next_deadline()
+        elif op == "tick":
+            rig.device.step(rig.clock.ms)
+        else:
+            rig.token("set_time", {"time": rig.clock.wall - arg}, nonce=rig.nonce())
+        elapsed = rig.clock.ms - made
+        if rig.compliance == "lockout":
+            assert elapsed > days * 86400 * 1000 - 1000, (days, elapsed)
+        elif op == "tick":
+            assert elapsed < days * 86400 * 1000, (days, elapsed, rig.compliance)
