@@ -5,14 +5,17 @@ that passed twice (the wall clock read fresh against a run clock not yet stepped
 
 from __future__ import annotations
 
+import pytest
+
 from sim.provider import Provider
 from sim.simulator import DAY, Simulator
 from sim.technician import Technician
 
 
-def test_status_read_every_day_does_not_bring_the_service_recall_forward():
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_status_read_every_day_does_not_bring_the_service_recall_forward(runtime):
     provider = Provider(5)
-    sim = Simulator(seed=5, identity=provider.identity())
+    sim = Simulator(seed=5, runtime=runtime, identity=provider.identity())
     tech = Technician(sim, provider)
     tech.install(vehicle="T")
     try:
