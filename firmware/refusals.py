@@ -2,8 +2,9 @@
 
 A refused token or keypad code needs no key to send, so none may cost a log record of its
 own (a flood would fill the log and recall the unit for `log_full`). Each source ("token",
-"code", and "frame" for frames the link dropped as malformed: no NACK code, 0) keeps, in RAM only, how many were refused since its last summary record and the
-last NACK code and reason. A summary record is due:
+"code", and "frame" for frames the link dropped as malformed: no NACK code, 0) keeps, in
+RAM only, how many were refused since its last summary record and the last NACK code and
+reason. A summary record is due:
 - at once for the first refusal after a quiet spell;
 - otherwise when the source's gap since its last record has passed (the core's timer
   writes it then, so the count of a burst is never left behind).
