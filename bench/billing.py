@@ -38,7 +38,7 @@ from provider.billing.engine import Engine  # noqa: E402
 from provider.billing.policy import DAY, load_policy  # noqa: E402
 from provider.billing.simulated_processor import SimulatedProcessor  # noqa: E402
 
-SIZES = {"10k": 10_000, "100k": 100_000, "300k": 300_000}
+SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000, "300k": 300_000}  # 1k: a smoke run
 START = parse_when("2025-01-06T06:00")
 PLACES = [("MN", "Hennepin"), ("IA", "Polk"), ("TX", "Harris"), ("AZ", "Maricopa"), ("OR", "")]
 
