@@ -177,6 +177,6 @@ def _postgres(url: str):
         conn = psycopg.connect(url, autocommit=True)
     except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"cannot connect to {describe(url)}: {first}") from None
+        raise ValueError(f"cannot connect: {first}") from None
     conn.adapters.register_loader("numeric", IntegerNumeric)
     return conn
