@@ -802,13 +802,13 @@ class Engine:
         """True when this request was already recorded (a duplicate); raises on a conflict."""
         seen = self.store.payments_by_request(kind, key)
         if any(account_id != a.id for account_id, _, _ in seen):
-            raise RuleError(f"key {key!r} was already used for a {kind} payment of another "
+            raise RuleError(f"key {key!r} was already used for {_a(kind)} payment of another "
                             f"account: give this payment its own key")
         done = [amt for _, amt, status in seen if status == "succeeded"]
         if not done:
             return False  # never used, or only declined: this request is charged
         if amount is not None and amount != done[0]:
-            raise RuleError(f"key {key!r} was already used for a {kind} payment of "
+            raise RuleError(f"key {key!r} was already used for {_a(kind)} payment of "
                             f"{fmt(done[0])}, not {fmt(amount)}: give this payment its own key")
         return True
 
@@ -1273,6 +1273,10 @@ def _gc_paused():
     finally:
         if collecting:
             gc.enable()
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _date(t: int) -> str:
