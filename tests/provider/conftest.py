@@ -38,6 +38,9 @@ def postgres_server():
     _server = server
     yield server
     _server = None
+    # connections tests left open would make the server's shutdown wait for them: end them first
+    server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend';")
     server.cleanup()
 
 
