@@ -79,6 +79,7 @@ class LinkServer:
         self._db: store.Database | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task] = set()
+        self.address: tuple[str, int] | None = None
 
     # -- database ----------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -99,12 +100,18 @@ class LinkServer:
         self._server = await asyncio.start_server(self._handle, host, port, ssl=self.ssl_context,
                                                   backlog=4096)
         sock = self._server.sockets[0].getsockname()
-        return sock[0], sock[1]
+        self.address = (sock[0], sock[1])
+        return self.address
 
     async def serve_forever(self) -> None:
         assert self._server is not None
         async with self._server:
             await self._server.serve_forever()
+
+    async def quiet(self) -> None:
+        """Wait until every call in progress has ended and recorded its outcome."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     async def close(self) -> None:
         if self._server is not None:
