@@ -307,9 +307,10 @@ class LossyLink:
         return data
 
 
-def parse_address(text: str) -> tuple[str, int]:
-    """'HOST:PORT' (IPv6 as [::1]:PORT) -> (host, port); ValueError with the reason."""
+def parse_address(text: str, *, any_port: bool = False) -> tuple[str, int]:
+    """'HOST:PORT' (IPv6 as [::1]:PORT) -> (host, port); ValueError with the reason.
+    any_port: port 0 (a listener's "any free port") is allowed."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not (0 if any_port else 1) <= int(port) < 65536:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)

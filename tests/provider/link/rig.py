@@ -26,16 +26,21 @@ DAY = 86_400
 
 
 class World:
-    def __init__(self, tmp_path: Path, serials: list[str], seed: int = 0):
+    def __init__(self, tmp_path: Path, serials: list[str], seed: int = 0, *, start: int = T0,
+                 signed: bool = True):
+        """`start`: core seconds at t=0 on both clocks; `signed`: the engine signs its
+        directives (else they wait in the outbox as `pending`)."""
         self.seed = seed
+        self.start = start
         self.db_path = str(tmp_path / "billing.db")
         self.conn = schema.connect(self.db_path)
         schema.create(self.conn)
-        Engine.initialize(self.conn, load_policy(), T0 + EPOCH_UNIX, seed)
-        self.provider = Provider(seed, serials[0], start_s=T0)
+        Engine.initialize(self.conn, load_policy(), start + EPOCH_UNIX, seed)
+        self.provider = Provider(seed, serials[0], start_s=start)
         self.engine = Engine(self.conn, Engine.stored_policy(self.conn),
                              SimulatedProcessor(seed=seed, failure_rate=0.0),
-                             signer=TokenMinter(self.provider.billing, self.provider.billing.key_id))
+                             signer=TokenMinter(self.provider.billing, self.provider.billing.key_id)
+                             if signed else None)
         self.refs = {}
         specs = [dict(serial=s, email=f"{s.lower()}@example.com", state="MN", county="Hennepin",
                       token=None, appointment=None, pay_initial=False) for s in serials]
@@ -43,20 +48,20 @@ class World:
             self.refs[serial] = ref
         self.sims: dict[str, Simulator] = {}
         for n, serial in enumerate(serials):
-            sim = Simulator(seed=f"{seed}:{n}", identity=self.identity(serial), start_s=T0,
+            sim = Simulator(seed=f"{seed}:{n}", identity=self.identity(serial), start_s=start,
                             keep_timeline=False)
-            tech = Technician(sim, Provider(seed, serial, start_s=T0))
+            tech = Technician(sim, Provider(seed, serial, start_s=start))
             tech.install(vehicle=f"VIN{n:06d}")
             tech.close()
             self.sims[serial] = sim
         self.t = 0  # seconds since T0 on both clocks
 
     def identity(self, serial: str) -> dict:
-        return Provider(self.seed, serial, start_s=T0).identity()
+        return Provider(self.seed, serial, start_s=self.start).identity()
 
     # -- time ------------------------------------------------------------------------------------------
     def unix(self) -> int:
-        return T0 + EPOCH_UNIX + self.t
+        return self.start + EPOCH_UNIX + self.t
 
     def advance(self, seconds: int) -> None:
         """Billing and every handset to `seconds` later."""
