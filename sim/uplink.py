@@ -202,6 +202,9 @@ async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SS
                     break
             if sim.powered:
                 sim.serial_in(data)
+            if not sim.powered:  # the power went (a cut in a flash write): the modem with it
+                error = "the handset lost power"
+                break
             if outgoing:
                 chunk = b"".join(outgoing)
                 outgoing.clear()
@@ -265,6 +268,9 @@ def dial(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | N
                     break
             if sim.powered:
                 sim.serial_in(data)
+            if not sim.powered:  # the power went (a cut in a flash write): the modem with it
+                error = "the handset lost power"
+                break
             if outgoing:
                 chunk = b"".join(outgoing)
                 outgoing.clear()

@@ -1,9 +1,12 @@
 """The link service: one asyncio process accepting handsets' calls over TCP (TLS if configured).
 
 Each accepted connection is one provider.link.session.Session on the event loop; thousands
-wait on their sockets at no cost. The database is reached from one worker thread (a DB-API
-connection is not shared between threads, and the event loop never waits on the database),
-so one process needs one connection. Several link processes may serve the same database
+wait on their sockets at no cost. PostgreSQL is reached from one worker thread (a DB-API
+connection is not shared between threads, and the event loop never waits on the network to the
+database), so one process needs one connection. A SQLite file is local and its statements take
+microseconds: they run on the event loop itself (handing each to a thread costs more than it
+saves, in GIL hand-overs); a long billing transaction on the same file then holds the calls up
+while it lasts, which is why a deployment uses PostgreSQL. Several link processes may serve the same database
 (docs/link.md: scaling out): every write is idempotent and a directive's exactly-once rests on
 the handset's own replay protection, not on one process's memory.
 
@@ -87,7 +90,9 @@ class LinkServer:
         store.create(self._db)
 
     async def db(self, fn, *args, **kwargs):
-        """Run a provider.link.store function on the database thread."""
+        """Run a provider.link.store function on the database thread (SQLite: at once)."""
+        if self._db is not None and self._db.dialect == "sqlite":
+            return fn(self._db, *args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor,
                                           functools.partial(fn, self._db, *args, **kwargs))
@@ -95,8 +100,10 @@ class LinkServer:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
         """Open the database (raises store.StoreError) and listen; returns the bound address."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._open)
+        if self.db_url.startswith(("postgresql://", "postgres://")):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
+        else:
+            self._open()
         self._server = await asyncio.start_server(self._handle, host, port, ssl=self.ssl_context,
                                                   backlog=4096)
         sock = self._server.sockets[0].getsockname()
@@ -124,7 +131,10 @@ class LinkServer:
         if self._db is not None:
             db = self._db
             self._db = None
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+            if db.dialect == "sqlite":
+                db.close()
+            else:
+                await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
 
     # -- one connection ------------------------------------------------------------------------------
