@@ -8,12 +8,19 @@ LOG_READ with go-back-N resume, but awaiting the stream instead of blocking on a
 
 A closed connection ends everything at once (LinkClosed): the handset hung up or its modem
 lost coverage; whatever was not acknowledged stays to be done at its next call.
+
+One process serves thousands of calls, so the byte work uses the `cobs` package's C codec
+(FastDecoder, encode_frame): the same frames as protocol/framing.py's pure-Python codec, which
+the device side keeps (tests/provider/link/test_host_codec.py checks they agree). Log pages
+that arrive together are acknowledged together (LOG_ACK is cumulative, SPEC 7.3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+
+from cobs import cobs as c_cobs
 
 from host_tools.link import (
     HOST_PROTO_MAX,
@@ -31,6 +38,36 @@ from protocol.messages import MessageError
 READ_CHUNK = 65536
 
 
+class FastDecoder(framing.Decoder):
+    """protocol.framing.Decoder with the C COBS decoder: the same frames, drops and counts."""
+
+    def _finish(self, out):
+        if self._discarding:
+            self._discarding = False
+            return
+        if not self._buf:
+            return
+        try:
+            raw = c_cobs.decode(bytes(self._buf))
+        except c_cobs.DecodeError:
+            raw = None
+        self._buf = bytearray()
+        if raw is None:
+            self.drops["cobs"] += 1
+            return
+        frame = framing.parse_body(raw)
+        if isinstance(frame, str):
+            self.drops[frame] += 1
+            return
+        self.frames += 1
+        out.append(frame)
+
+
+def encode_frame(frame: framing.Frame) -> bytes:
+    """framing.encode with the C COBS encoder."""
+    return c_cobs.encode(framing.body(frame)) + b"\x00"
+
+
 class LinkClosed(LinkError):
     """The handset closed the connection (or it broke)."""
 
@@ -45,7 +82,7 @@ class AsyncHost:
         self.slow_timeout = slow_timeout
         self.retries = retries
         self.description = description
-        self.decoder = framing.Decoder()
+        self.decoder = FastDecoder()
         self.frames: list[framing.Frame] = []
         self.events = 0
         self.retransmissions = 0
@@ -62,7 +99,7 @@ class AsyncHost:
         return self._seq
 
     async def send(self, frame: framing.Frame) -> None:
-        wire = framing.encode(frame)
+        wire = encode_frame(frame)
         if not self._flushed:
             wire = b"\x00" + wire  # ends whatever the line held before we spoke
             self._flushed = True
@@ -158,11 +195,14 @@ class AsyncHost:
                 if len(records) != page["n"]:
                     raise BadReply(f"log page at {expected} announces {page['n']} records")
                 expected += len(records)
-                ack = messages.encode(ack_layout, {"next": expected})
-                await self.send(framing.Frame(messages.LOG_ACK, ack, seq=seq))
                 if records:
                     pages.append((page["first"], records))
-                if not frame.flags & framing.F_MORE:
+                last = not frame.flags & framing.F_MORE
+                if last or not self.frames:
+                    # pages already here are acknowledged by the LOG_ACK of the last of them
+                    ack = messages.encode(ack_layout, {"next": expected})
+                    await self.send(framing.Frame(messages.LOG_ACK, ack, seq=seq))
+                if last:
                     return pages
         return pages
 
