@@ -320,3 +320,46 @@ def parse_address(text: str, *, any_port: bool = False) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not (0 if any_port else 1) <= int(port) < 65536:
         raise ValueError(f"{text!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+class Dialer:
+    """A handset that calls when its coverage says so, for a loop that ticks in real time
+    (lci-sim serve): tick() makes the call that is due, if any, on a blocking socket, and puts
+    it on the simulator's timeline ("modem", "uplink_call")."""
+
+    LOOKAHEAD_MS = 8 * DAY
+
+    def __init__(self, sim: Simulator, address: tuple[str, int], coverage: Coverage, every_ms: int,
+                 *, ssl: ssl_module.SSLContext | None = None, server_hostname: str | None = None,
+                 timeout: float = 30.0):
+        self.sim = sim
+        self.host, self.port = address
+        self.coverage = coverage
+        self.every_ms = every_ms
+        self.ssl = ssl
+        self.server_hostname = server_hostname
+        self.timeout = timeout
+        self.calls: list[DialResult] = []
+        self._next: int | None = None
+        self._horizon = -1
+        self._plan(sim.t_ms)
+
+    def _plan(self, after: int) -> None:
+        times = self.coverage.dial_times(after, after + self.LOOKAHEAD_MS, self.every_ms)
+        self._next = times[0] if times else None
+        self._horizon = after + self.LOOKAHEAD_MS
+
+    def tick(self) -> DialResult | None:
+        now = self.sim.t_ms
+        if self._next is None:
+            if now >= self._horizon:
+                self._plan(now)
+            return None
+        if now < self._next:
+            return None
+        result = dial(self.sim, self.host, self.port, ssl=self.ssl,
+                      server_hostname=self.server_hostname, timeout=self.timeout)
+        self.calls.append(result)
+        self.sim.emit("modem", "uplink_call", dict(result, server=f"{self.host}:{self.port}"))
+        self._plan(now + 1)
+        return result
