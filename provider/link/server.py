@@ -179,3 +179,30 @@ class LinkServer:
         s.delivered += len(session.delivered)
         s.refused += len(session.refused)
         s.records += session.uploaded
+
+
+class ThreadedLinkServer:
+    """A LinkServer on its own event loop in a background thread, for a synchronous caller (the
+    demo): start() returns the address once it listens, stop() ends the calls and the loop."""
+
+    def __init__(self, db_url: str, **kwargs):
+        import threading
+
+        self.server = LinkServer(db_url, **kwargs)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="link-server", daemon=True)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
+        self.thread.start()
+        return asyncio.run_coroutine_threadsafe(self.server.start(host, port), self.loop).result()
+
+    def stop(self) -> None:
+        async def shut() -> None:
+            await self.server.quiet()
+            await self.server.close()
+
+        if self.thread.is_alive():
+            asyncio.run_coroutine_threadsafe(shut(), self.loop).result()
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+        self.loop.close()
