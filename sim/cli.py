@@ -197,9 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
 
-    handset = commands.add_parser("handset", help="the interactive handset (Textual)")
+    handset = commands.add_parser(
+        "handset", help="the interactive handset (Textual); installed in a vehicle unless --uninstalled")
     _device_options(handset)
     _serial_options(handset)
+    handset.add_argument("--uninstalled", action="store_true",
+                         help="boot as a provisioned unit not yet installed (no installation work order)")
 
     fleet = commands.add_parser("fleet", help="many devices with randomized drivers")
     fleet.add_argument("--devices", type=_int_in(1, MAX_DEVICES, "the number of devices"), default=10,
@@ -247,6 +250,11 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
             command.error("--keys and --lossy go with --uplink HOST:PORT")
     if args.command == "serve" and args.uplink and args.factory:
         command.error("--uplink needs a provisioned unit: leave out --factory")
+    if args.command == "handset":
+        if args.installed and args.uninstalled:
+            command.error("--installed and --uninstalled contradict each other")
+        # a handset on the desk is driven at once: installed, unless asked for a blank or bare unit
+        args.installed = not (args.factory or args.uninstalled)
 
 
 def _error(message: str) -> None:

@@ -12,7 +12,7 @@ def test_the_story_end_to_end(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for moment in (
-        "installation under work order",
+        "installs the handset; work order accepted: installation",
         "start test FAILED",
         "payment $60.82 failed (insufficient_funds)",
         "late_fee",
@@ -24,8 +24,8 @@ def test_the_story_end_to_end(tmp_path, capsys):
         "calibration PASS",
         "now removed",
         "final bill",
-        "directive recall {\"cause\": \"unpaid_balance\", \"days\": 7} delivered over the data link -> handset: recall 7 days",
-        "directive lockout {\"cause\": \"unpaid_balance\"} delivered over the data link",
+        "directive recall (cause unpaid_balance, days 7) delivered over the data link -> handset: recall 7 days",
+        "directive lockout (cause unpaid_balance) delivered over the data link",
     ):
         assert moment in out, moment
     assert out.index("now early_service_recall") < out.index("now lockout") < out.index("keys the code in") < out.index("now normal (lockout>normal")
