@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -157,6 +158,10 @@ class LinkServer:
                     await session.run()
             except TimeoutError:
                 session.outcome = f"incomplete: the call took longer than {self.session_timeout:g} s"
+            except Exception as exc:  # a database error, a bug: this call ends, the service goes on
+                session.outcome = f"incomplete: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                print(f"lci-server link: call from {session.serial or host.description} failed: "
+                      f"{session.outcome}", file=sys.stderr, flush=True)
             self._count(session)
             if self.on_session is not None:
                 self.on_session(session.summary())

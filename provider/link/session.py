@@ -43,6 +43,7 @@ TRANSIENT_CODES = (errors.NOT_YET_VALID, errors.BUSY, errors.INTERNAL, errors.ST
                    errors.NOT_PERMITTED)
 MAX_ATTEMPTS = 20
 MAX_UPLOAD = 8192  # records per call: more than a handset's whole log
+MAX_TOKEN = 510  # the TOKEN request's blob (SPEC 6.8)
 _INDEX_TIME_KIND = struct.Struct("<IIB")  # at offset 1 of a record
 
 
@@ -107,8 +108,14 @@ class Session:
     async def directives(self) -> None:
         assert self.serial is not None
         for directive in await self.db(store.pending, self.serial):
+            token = directive["token"]
+            if token is None or len(token) > MAX_TOKEN:
+                # the outbox holds bytes no TOKEN can carry: nothing to send, ever
+                await self._record(directive, store.REFUSED, "MALFORMED_TOKEN",
+                                   "the outbox's token is not a token the link can send")
+                continue
             try:
-                reply = await self.host.request(messages.TOKEN, token=directive["token"])
+                reply = await self.host.request(messages.TOKEN, token=token)
             except Nack as nack:
                 if nack.code in APPLIED_CODES:
                     await self._record(directive, store.DELIVERED, APPLIED_CODES[nack.code],

@@ -177,8 +177,24 @@ def pending(db: Database, serial: str) -> list[dict]:
         " WHERE d.serial = ? AND d.delivery = 'token' AND d.status = 'issued'"
         " AND d.token IS NOT NULL AND (l.directive_id IS NULL OR l.status = ?)"
         " ORDER BY d.id", (serial, RETRY)).fetchall()
-    return [{"id": r[0], "action": r[1], "args": json.loads(r[2]), "token": bytes.fromhex(r[3]),
+    return [{"id": r[0], "action": r[1], "args": _json(r[2]), "token": _hex(r[3]),
              "attempts": r[4] or 0} for r in rows]
+
+
+def _hex(text: str) -> bytes | None:
+    """The token's bytes, or None when the outbox holds something that is not hex."""
+    try:
+        return bytes.fromhex(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def record_attempt(db: Database, directive: dict, serial: str, status: str, answer: str | None,

@@ -305,3 +305,46 @@ def test_record_kinds_are_kept_with_the_records(world):
                                       (SERIAL,)).fetchall()]
     assert kinds == [eventlog.decode_record(r)["kind"] for r in world.device_records(world.sims[SERIAL])]
     assert eventlog.TOKEN_ACCEPTED in kinds
+
+
+def test_a_token_the_outbox_mangled_is_refused_and_the_next_directive_still_delivered(world):
+    recall = world.until_directive(SERIAL, "recall")
+    lockout = world.until_directive(SERIAL, "lockout")
+    world.conn.execute("UPDATE directive SET token = 'not hex' WHERE id = ?", (recall["id"],))
+
+    async def call():
+        server, host, port = await start_server(world)
+        result = await dial_async(world.sims[SERIAL], host, port)
+        await server.close()
+        return result
+
+    assert run(call())["ok"]
+    deliveries = {d["directive_id"]: d for d in store.deliveries(world.link_db(), SERIAL)}
+    assert (deliveries[recall["id"]]["status"], deliveries[recall["id"]]["answer"]) == ("refused", "MALFORMED_TOKEN")
+    assert deliveries[lockout["id"]]["status"] == "delivered"
+    assert accepted(world, "lockout") == 1
+
+
+def test_a_database_failure_ends_that_call_only(world, capfd):
+    world.until_directive(SERIAL, "recall")
+    summaries = []
+
+    async def calls():
+        server, host, port = await start_server(world, on_session=summaries.append)
+        world.conn.execute("ALTER TABLE link_log RENAME TO link_log_away")
+        broken = await dial_async(world.sims[SERIAL], host, port)
+        await server.quiet()
+        world.conn.execute("ALTER TABLE link_log_away RENAME TO link_log")
+        healed = await dial_async(world.sims[SERIAL], host, port)
+        await server.quiet()
+        await server.close()
+        return broken, healed
+
+    broken, healed = run(calls())
+    assert summaries[0]["outcome"].startswith("incomplete: OperationalError")
+    assert "call from LCI-T-0001 failed" in capfd.readouterr().err
+    assert healed["ok"] and summaries[1]["outcome"] == "ok"
+    # the first call's TOKEN was acknowledged and recorded before the database failed
+    [delivery] = store.deliveries(world.link_db(), SERIAL)
+    assert delivery["status"] == "delivered" and delivery["attempts"] == 1
+    assert store.records(world.link_db(), SERIAL) == world.device_records(world.sims[SERIAL])
