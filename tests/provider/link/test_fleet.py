@@ -127,7 +127,7 @@ def test_a_thousand_handsets_on_the_data_link(tmp_path):
 
 
 @pytest.mark.soak
-def test_five_thousand_handsets_for_a_week_on_the_data_link(tmp_path):
+def test_five_thousand_handsets_for_three_days_on_the_data_link(tmp_path):
     devices = 5000
-    conn, db_path, serials, refs, stats, server_stats, checks = run_fleet(tmp_path, devices, days=7)
+    conn, db_path, serials, refs, stats, server_stats, checks = run_fleet(tmp_path, devices, days=3)
     check_fleet(conn, db_path, serials, stats, server_stats, checks, devices)

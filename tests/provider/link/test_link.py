@@ -348,3 +348,45 @@ def test_a_database_failure_ends_that_call_only(world, capfd):
     [delivery] = store.deliveries(world.link_db(), SERIAL)
     assert delivery["status"] == "delivered" and delivery["attempts"] == 1
     assert store.records(world.link_db(), SERIAL) == world.device_records(world.sims[SERIAL])
+
+
+class DropFrame:
+    """A tap that loses one frame of a type in one direction, the connection staying up (a
+    corrupted frame the receiver's CRC check throws away)."""
+
+    def __init__(self, direction: str, frame_type: int):
+        self.direction = direction
+        self.frame_type = frame_type
+        self.dropped = False
+
+    def __call__(self, direction: str, data: bytes):
+        if direction != self.direction or self.dropped:
+            return data
+        out = bytearray()
+        for frame in framing.Decoder().feed(data):
+            if frame.type == self.frame_type and not self.dropped:
+                self.dropped = True
+                continue
+            out += framing.encode(frame)
+        return bytes(out)
+
+
+def test_a_lost_reply_on_a_live_connection_is_answered_from_the_handsets_reply_cache(world):
+    """The server resends the identical TOKEN after its timeout; the handset answers from its
+    reply cache (SPEC 4.5) without applying the token again."""
+    world.until_directive(SERIAL, "recall")
+    lost = DropFrame("up", messages.TOKEN | messages.REPLY)
+    summaries = []
+
+    async def call():
+        server, host, port = await start_server(world, timeout=0.05, slow_timeout=0.05, retries=4,
+                                                on_session=summaries.append)
+        result = await dial_async(world.sims[SERIAL], host, port, tap=lost)
+        await server.close()
+        return result
+
+    assert run(call())["ok"] and lost.dropped
+    assert summaries[0]["retransmissions"] >= 1
+    [delivery] = store.deliveries(world.link_db(), SERIAL)
+    assert (delivery["status"], delivery["answer"], delivery["attempts"]) == ("delivered", "token", 1)
+    assert accepted(world, "recall") == 1
