@@ -66,6 +66,10 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def check(parser: argparse.ArgumentParser, args) -> None:
+    if args.keys and args.db.startswith(("postgresql://", "postgres://")):
+        # the outbox's signing (provider/billing/directives.issue_pending) speaks SQLite's SQL
+        parser.error("--keys signs a SQLite billing database's outbox; on PostgreSQL the "
+                     "billing engine signs its own directives (lci-billing --signing-key)")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.client_ca and not args.tls_cert:
