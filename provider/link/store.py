@@ -73,6 +73,9 @@ CREATE TABLE IF NOT EXISTS link_delivery (
 );
 CREATE INDEX IF NOT EXISTS link_delivery_by_serial ON link_delivery (serial, directive_id);
 
+-- the link asks the billing outbox for one serial's directives on every call: an index for it
+CREATE INDEX IF NOT EXISTS link_directive_by_serial ON directive (serial, id);
+
 CREATE TABLE IF NOT EXISTS link_log (
     serial          VARCHAR(64) NOT NULL,
     idx             BIGINT NOT NULL,
