@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 
 import pytest
 
@@ -26,12 +28,15 @@ SERIAL = "LCI-PG-0001"
 
 
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory):
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+def pg_url():
+    # not under pytest's private tmp folders: pgserver runs postgres as its own user when root
+    folder = tempfile.mkdtemp(prefix="lci-link-pg-")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
     try:
         yield server.get_uri()
     finally:
         server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _billing_tables(url: str, provider: Provider) -> int:
