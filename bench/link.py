@@ -115,7 +115,7 @@ def main() -> int:
             if os.environ.get("HANDSET_PROFILE"):
                 import cProfile
 
-                profiler = cProfile.Profile()
+                profiler = cProfile.Profile(time.process_time)
                 results = profiler.runcall(asyncio.run, call_all(sims, host, int(port), args.concurrency))
                 profiler.dump_stats(os.environ["HANDSET_PROFILE"])
             else:
