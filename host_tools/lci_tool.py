@@ -17,11 +17,13 @@ from importlib import metadata
 from pathlib import Path
 
 from host_tools import exitcodes
+from host_tools.delivery import UNKNOWN_TEXT, OutcomeUnknown
 from host_tools.device_client import DeviceClient, WrongDevice, brac_units
 from host_tools.link import (
     BadReply,
     BadRequest,
     LinkError,
+    LinkLost,
     LinkTimeout,
     Nack,
     NoSuchPort,
@@ -157,24 +159,70 @@ def load_master(args) -> bytes:
         raise ToolError(exitcodes.CREDENTIAL, f"cannot load master secret {path}: {exc}") from None
 
 
-def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: int = 600) -> bytes:
+def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: int = 600,
+             now: int | None = None, not_before: int | None = None) -> bytes:
     """A token for this handset, minted on the spot with the technician's key."""
     from host_tools import tokens
 
     signer = load_signer(args)
-    status = client.status()
+    if now is None:
+        now = client.status()["now"]
     try:
         return tokens.mint(
             signer,
             client.serial,
             action,
             token_args,
-            now=status["now"],
+            now=now,
             ttl=ttl,
+            not_before=not_before,
             session_nonce=client.session_nonce,
         )
     except tokens.MintError as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
+
+
+def outbox_for(args):
+    from host_tools.outbox import FOLDER, Outbox
+
+    return Outbox(key_dir(args) / FOLDER)
+
+
+def apply_minted(client: DeviceClient, args, out: Output, command: str,
+                 mint: Callable[[DeviceClient], bytes]) -> dict:
+    """Mint a token for `command` and present it so that a lost reply never applies it twice.
+
+    A token of the same command whose answer was lost on an earlier run is presented first
+    (the laptop's outbox): "already applied" ends the command there. Every retry presents the
+    same token; only a token the handset proves it never applied (its USB session is gone)
+    is replaced by a new one."""
+    from host_tools.delivery import deliver
+
+    box = outbox_for(args)
+    serial = client.serial
+    pending = box.get(serial, command)
+    if pending is not None:
+        out.say("an earlier run of this command got no answer: asking the handset about it first")
+        try:
+            result = deliver(client, pending, say=out.say)
+        except Nack:
+            box.drop(serial, command)  # refused now, so never applied: mint a new one
+        else:
+            box.drop(serial, command)
+            return result
+
+    def fresh(c: DeviceClient) -> bytes:
+        token = mint(c)
+        box.put(serial, command, token)  # before it goes out: a killed run leaves it here
+        return token
+
+    try:
+        result = deliver(client, fresh(client), remint=fresh, say=out.say)
+    except Nack:
+        box.drop(serial, command)
+        raise
+    box.drop(serial, command)
+    return result
 
 
 def read_token_file(path: str) -> bytes:
@@ -291,10 +339,15 @@ def cmd_calibrate(args, out: Output) -> None:
             receipt = visit.calibrate(reference, open_session=True, close_session=True)
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
-            raise ToolError(exitcodes.INCOMPLETE, str(exc)) from None
+            raise ToolError(_incomplete_code(exc), str(exc)) from None
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "calibration failed: the handset needs service")
+
+
+def _incomplete_code(exc) -> int:
+    """A visit that stopped on a step whose answer was lost: the outcome is unknown."""
+    return exitcodes.UNKNOWN_OUTCOME if exc.outcome_unknown else exitcodes.INCOMPLETE
 
 
 def _confirmer(args):
@@ -314,29 +367,34 @@ def _receipt_text(r: dict) -> str:
 
 
 def cmd_unlock(args, out: Output) -> None:
+    from host_tools.delivery import deliver
+
     with connect(args) as client:
         if args.token:
-            token = read_token_file(args.token)
+            result = deliver(client, read_token_file(args.token), say=out.say)
         else:
             seconds = 0 if args.permanent else int(round(args.hours * 3600))
             if not args.permanent and not 60 <= seconds <= 400 * 86400:
                 # 0 seconds means "for good" in a token: a window must never round to it
                 raise ToolError(exitcodes.USAGE, f"--hours {args.hours:g}: an unlock window is "
                                 "1 minute to 400 days (--permanent for good)")
-            token = mint_for(client, args, "unlock", {"seconds": seconds})
-        result = client.submit_token(token)
+            result = apply_minted(client, args, out, f"unlock {seconds}",
+                                  lambda c: mint_for(c, args, "unlock", {"seconds": seconds}))
         status = client.status()
-    out.emit({"action": result["action"], "detail": result["detail"], "compliance": status["compliance"]},
+    out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
+              "compliance": status["compliance"]},
              lambda r: f"{r['detail']} — handset now {r['compliance']}")
 
 
 def cmd_token_apply(args, out: Output) -> None:
+    from host_tools.delivery import deliver
+
     token = read_token_file(args.file)
     with connect(args) as client:
-        result = client.submit_token(token)
+        result = deliver(client, token, say=out.say)
         status = client.status()
-    out.emit({"action": result["action"], "detail": result["detail"], "compliance": status["compliance"],
-              "causes": status["causes"]},
+    out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
+              "compliance": status["compliance"], "causes": status["causes"]},
              lambda r: f"{r['action']}: {r['detail']} — handset now {r['compliance']}")
 
 
@@ -376,24 +434,35 @@ def cmd_work_order_apply(args, out: Output) -> None:
         order = load(Path(args.file))
     except WorkOrderError as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
+    from host_tools.delivery import deliver
+
     with connect(args) as client:
         client.expect_serial(order["serial"])
-        result = client.submit_token(order["token"])
+        result = deliver(client, order["token"], say=out.say)
         status = client.status()
     out.emit({"id": order["id"], "order": order["order"], "detail": result["detail"],
-              "compliance": status["compliance"]},
-             lambda r: f"work order {r['id']} ({r['order']}) applied: {r['detail']} — handset now {r['compliance']}")
+              "already_applied": result["already"], "compliance": status["compliance"]},
+             lambda r: f"work order {r['id']} ({r['order']}) "
+                       f"{'was already applied' if r['already_applied'] else 'applied: ' + r['detail']}"
+                       f" — handset now {r['compliance']}")
 
 
 def cmd_set_time(args, out: Output) -> None:
     moment = datetime.now(UTC) if args.time == "now" else _parse_time(args.time)
     target = core_seconds(moment)
+    def mint(client: DeviceClient) -> bytes:
+        now = client.status()["now"]
+        # valid on both sides of the move, so the same token can be presented again after it
+        return mint_for(client, args, "set_time", {"time": target}, now=now,
+                        not_before=min(now, target), ttl=max(0, target - now) + 600)
+
     with connect(args) as client:
         before = client.status()["now"]
-        client.submit_token(mint_for(client, args, "set_time", {"time": target}))
+        result = apply_minted(client, args, out, f"set-time {args.time}", mint)
         after = client.status()["now"]
-    out.emit({"before": before, "after": after, "moved_s": after - before},
-             lambda r: f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)")
+    out.emit({"before": before, "after": after, "moved_s": after - before, "already_applied": result["already"]},
+             lambda r: ("already applied: " if r["already_applied"] else "")
+             + f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)")
 
 
 def _parse_time(text: str) -> datetime:
@@ -461,7 +530,7 @@ def cmd_service(args, out: Output) -> None:
             )
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
-            raise ToolError(exitcodes.INCOMPLETE, str(exc)) from None
+            raise ToolError(_incomplete_code(exc), str(exc)) from None
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "service visit done, but the calibration failed")
@@ -611,14 +680,20 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exitcodes.NO_DEVICE, str(exc), out)
     except WrongDevice as exc:
         return _fail(exitcodes.WRONG_DEVICE, str(exc), out)
-    except LinkTimeout as exc:
+    except OutcomeUnknown as exc:
+        return _fail(exitcodes.UNKNOWN_OUTCOME, str(exc), out)
+    except (LinkTimeout, LinkLost) as exc:
+        if exc.maybe_applied:  # a changing request went out; its answer never came
+            return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
         return _fail(exitcodes.REFUSED, str(exc), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
-    except (BadRequest, LinkError) as exc:
+    except BadRequest as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
+    except LinkError as exc:  # any other link failure: the handset is not answering
+        return _fail(exitcodes.TIMEOUT, str(exc), out)
     except KeyboardInterrupt:
         return _fail(exitcodes.INCOMPLETE, "interrupted", out)
     except BrokenPipeError:  # `lci-tool ... | head`: the reader left, nothing to report
