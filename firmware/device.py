@@ -607,7 +607,8 @@ class Device:
             grant = self.authority.check_token(token, self.tb.wall(), session_nonce, self.used_ids)
             return self._apply(self._grant, grant)
         except Refused as refusal:
-            self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
+            if refusal.code != errors.ALREADY_APPLIED:  # already recorded when it was applied
+                self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
             raise
 
     def _record_use(self, token_id, expires):
