@@ -278,17 +278,20 @@ def cmd_status(args, out: Output) -> None:
 
 
 def cmd_log_download(args, out: Output) -> None:
-    from host_tools.log_download import download
+    from host_tools.log_download import LogMismatch, download
 
-    report = download(
-        lambda: connect(args),
-        Path(args.out),
-        fmt=args.format,
-        start=args.start,
-        progress=not args.json and not args.quiet,
-        reconnects=args.reconnects,
-        say=out.say,
-    )
+    try:
+        report = download(
+            lambda: connect(args),
+            Path(args.out),
+            fmt=args.format,
+            start=args.start,
+            progress=not args.json and not args.quiet,
+            reconnects=args.reconnects,
+            say=out.say,
+        )
+    except LogMismatch as exc:
+        raise ToolError(exitcodes.VERIFY_FAILED, str(exc)) from None
     out.emit(report, lambda r: (
         f"{r['records']} records ({r['first']}..{r['last']}) in {r['path']}; "
         f"chain {'verified' if r['chain_ok'] else 'BROKEN: ' + r['chain_problem']}"
@@ -311,6 +314,8 @@ def cmd_log_verify(args, out: Output) -> None:
     def text(r: dict) -> str:
         line = f"{r['records']} records in {r['path']}: chain " + (
             "verified" if r["chain_ok"] else f"BROKEN at record {r['broken_at']}: {r['chain_problem']}")
+        if not r["fields_ok"]:
+            line += f"; decoded fields do NOT match the raw bytes: {r['field_problem']}"
         if r.get("summary"):
             line += "\n" + json.dumps(r["summary"], indent=1, default=str)
         return line
@@ -318,6 +323,8 @@ def cmd_log_verify(args, out: Output) -> None:
     out.emit(report, text)
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
+    if not report["fields_ok"]:
+        raise ToolError(exitcodes.VERIFY_FAILED, f"log rows edited: {report['field_problem']}")
 
 
 def check_reference(value: float) -> int:
