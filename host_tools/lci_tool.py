@@ -49,6 +49,7 @@ exit codes:
 """ + "\n".join(f"  {code:3d}  {text}" for code, text in exitcodes.TABLE)
 
 KEY_DIR_ENV = "LCI_KEYS"
+CLOCK_SLACK_S = 60  # a minted token is valid from this long before the handset's STATUS time
 
 
 class ToolError(Exception):
@@ -167,6 +168,9 @@ def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: 
     signer = load_signer(args)
     if now is None:
         now = client.status()["now"]
+    if not_before is None:
+        # the handset's clock may read a second behind the STATUS it just sent
+        not_before = now - CLOCK_SLACK_S
     try:
         return tokens.mint(
             signer,
@@ -461,7 +465,7 @@ def cmd_set_time(args, out: Output) -> None:
         now = client.status()["now"]
         # valid on both sides of the move, so the same token can be presented again after it
         return mint_for(client, args, "set_time", {"time": target}, now=now,
-                        not_before=min(now, target), ttl=max(0, target - now) + 600)
+                        not_before=min(now, target) - CLOCK_SLACK_S, ttl=max(0, target - now) + 600)
 
     with connect(args) as client:
         before = client.status()["now"]

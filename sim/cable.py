@@ -26,11 +26,12 @@ def request_type(name: str) -> int:
 
 
 class CablePull:
-    def __init__(self, type_: int, times: int = 1):
+    def __init__(self, type_: int, times: int = 1, *, before: bool = False):
         if times < 0:
             raise ValueError("times must be >= 0 (0: every time)")
         self.type = type_
         self.times = times
+        self.before = before
         self.pulled = 0
         self._decoder = framing.Decoder()
 

@@ -186,6 +186,10 @@ class SerialServer:
         data = self.to_device.due(now_us)
         if data:
             pull = self.pull is not None and self.pull.due(data)
+            if pull and self.pull.before:  # out before the handset read it: never arrives
+                self.lost_bytes += len(data)
+                self._drop_client()
+                data = b""
             self.sim.serial_in(data)
             if pull:  # the handset did what it read; its answer never reaches the host
                 self.lost_bytes += self.to_host.pending()

@@ -34,7 +34,7 @@ def log_kinds(capsys, bench, tmp_path, name="log.jsonl"):
 
 
 def token_file(tmp_path, bench, action, args, name="directive.tok"):
-    now = keys.core_now()
+    now = keys.core_now() - 60  # issued a minute ago: the handset's clock may lag this one
     token = tokens.mint(bench.root, SERIAL, action, args, now=now, ttl=3600)
     path = tmp_path / name
     path.write_text(token.hex())
@@ -132,5 +132,22 @@ def test_service_visit_with_a_lost_session_answer_finishes(tmp_path, capsys):
         assert bench.server.pull.pulled == 1
         kinds = log_kinds(capsys, bench, tmp_path)
         assert kinds.count("service_open") == 1 and kinds.count("service_close") == 1
+    finally:
+        bench.stop()
+
+
+def test_a_request_lost_before_the_handset_read_it_is_done_once_with_a_token_for_the_new_session(tmp_path, capsys):
+    """The handset never saw the set-time token; after the reconnect it answers "bound to
+    another session" (not "already applied"): only then is a new token minted, and the clock
+    moves once."""
+    bench = Bench(tmp_path, endpoint="tcp", pull=CablePull(messages.TOKEN, times=1, before=True))
+    try:
+        target = "2031-05-01T12:00:00+00:00"
+        code, result, err = run_json(capsys, bench.args("set-time", "--key", str(bench.tech_key), "--time", target))
+        assert code == exitcodes.OK, err
+        assert result["already_applied"] is False and bench.server.pull.pulled == 1
+        kinds = log_kinds(capsys, bench, tmp_path)
+        assert kinds.count("clock_change") == 1
+        assert kinds.count("token_rejected") == 1  # the old session's token, refused, nothing changed
     finally:
         bench.stop()

@@ -80,7 +80,7 @@ def locked(tmp_path, capsys):
         code, status = tool(capsys, "--port", served.url, "status")
         root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
         directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance"},
-                                now=status["now"], ttl=3600)
+                                now=status["now"] - 60, ttl=3600)
         (tmp_path / "lockout.tok").write_text(directive.hex())
         code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))
         assert code == 0 and applied["compliance"] == "lockout"
