@@ -154,7 +154,33 @@ def test_state_options_are_checked(tmp_path):
     run = subprocess.run([sys.executable, "-m", "sim.cli", "serve", "--power-pull-after-units", "5"],
                          cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "needs --state" in run.stderr
-    assert exitcodes.OK == 0
+    run = subprocess.run([sys.executable, "-m", "sim.cli", "serve", "--pull-reply", "NOPE"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "not a request message type" in run.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = subprocess.run([sys.executable, "-m", "sim.cli", "serve", "--no-pty", "--tcp", "0",
+                          "--state", str(blocker / "flash")], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and run.stderr.startswith("lci-sim: --state") and run.stderr.count("\n") == 1
+
+
+def test_serve_pull_reply_loses_the_answer_and_lci_tool_still_succeeds(tmp_path, capsys):
+    keys_dir = tmp_path / "keys"
+    from sim.provider import Provider
+
+    Provider(0, DEFAULT_SERIAL).save(keys_dir)
+    served = Served(tmp_path / "flash", "--pull-reply", "token")
+    try:
+        code, status = tool(capsys, "--port", served.url, "status")
+        root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
+        directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance"},
+                                now=status["now"] - 60, ttl=3600)
+        (tmp_path / "lockout.tok").write_text(directive.hex())
+        code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))
+        assert code == exitcodes.OK and applied["already_applied"] is True
+        assert applied["compliance"] == "lockout"
+    finally:
+        served.stop()
 
 
 FIRST = """
