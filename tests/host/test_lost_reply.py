@@ -151,3 +151,18 @@ def test_a_request_lost_before_the_handset_read_it_is_done_once_with_a_token_for
         assert kinds.count("token_rejected") == 1  # the old session's token, refused, nothing changed
     finally:
         bench.stop()
+
+
+def test_on_a_pty_the_lost_reply_is_answered_from_the_handsets_reply_cache(tmp_path, capsys):
+    """A pty cannot be unplugged: the reply alone is lost, the link retransmits the identical
+    request within the same session, and the handset answers it from its reply cache."""
+    bench = Bench(tmp_path, endpoint="pty", directives=LOCKOUT, pull=CablePull(messages.TOKEN, times=1))
+    try:
+        path = token_file(tmp_path, bench, "unlock", {"seconds": 3600})
+        code, result, err = run_json(capsys, bench.args("token", "apply", str(path)))
+        assert code == exitcodes.OK, err
+        assert bench.server.pull.pulled == 1 and result["compliance"] == "code_unlock"
+        assert result["already_applied"] is False  # the original answer, replayed by the cache
+        assert log_kinds(capsys, bench, tmp_path).count("unlock_start") == 1
+    finally:
+        bench.stop()
