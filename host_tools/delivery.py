@@ -9,6 +9,9 @@ moment). The rules:
 - a session-bound token presented again in a new session that the handset answers with
   SESSION_MISMATCH (and not ALREADY_APPLIED) was never applied and can no longer be (its
   session is gone): only then may `remint` make one for the new session;
+- a device may judge a token's window, delegation and scope before it looks the id up, so
+  after a lost answer a refusal for one of those (EXPIRED ...) does not say whether the
+  first presentation worked: that too is OutcomeUnknown;
 - when no answer comes at all (reconnecting impossible, retries spent) the outcome is
   unknown: OutcomeUnknown, which lci-tool reports with its own exit code, asking the
   technician to read the status. A dropped connection is never a protocol error.
@@ -24,14 +27,17 @@ from protocol import errors
 
 UNKNOWN_TEXT = "the handset did not answer; it may have applied the command — run `lci-tool status`"
 RECONNECTS = 3
+# refusals a device may give before it looks up the token id: after a lost answer they prove nothing
+BEFORE_THE_ID = (errors.EXPIRED, errors.NOT_YET_VALID, errors.DELEGATION_EXPIRED, errors.OUT_OF_SCOPE)
 
 
 class OutcomeUnknown(LinkError):
     """A changing request went out and no answer came back: it may or may not be done."""
 
-    def __init__(self, why: str):
+    def __init__(self, why: str, final: bool = False):
         super().__init__(f"{UNKNOWN_TEXT} ({why})")
         self.why = why
+        self.final = final  # the handset answered, with a refusal that settles nothing
 
 
 def already_applied(exc: BaseException) -> bool:
@@ -45,12 +51,14 @@ def deliver(
     reconnects: int = RECONNECTS,
     remint: Callable[[DeviceClient], bytes] | None = None,
     say: Callable[[str], None] = lambda text: None,
+    uncertain: bool = False,
 ) -> dict:
     """Present `token` until the handset gives a definite answer; {action, detail, already}.
 
     Raises Nack for a refusal (nothing changed), OutcomeUnknown when the answer never came.
-    A failure before the request could go out is raised as it is (nothing was sent)."""
-    lost = False  # a request went out and its answer was lost: later answers settle it
+    A failure before the request could go out is raised as it is (nothing was sent).
+    uncertain: the token went out before (an earlier run) and its answer was lost."""
+    lost = uncertain  # a request went out and its answer was lost: later answers settle it
     attempts = 0
     while True:
         try:
@@ -65,6 +73,8 @@ def deliver(
                 token = remint(client)
                 lost = False
                 continue
+            if lost and exc.code in BEFORE_THE_ID:
+                raise OutcomeUnknown(f"now refused: {errors.meaning(exc.code)}", final=True) from None
             raise
         except (LinkTimeout, LinkLost) as exc:
             if not exc.maybe_applied and not lost:

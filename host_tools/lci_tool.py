@@ -204,24 +204,25 @@ def apply_minted(client: DeviceClient, args, out: Output, command: str,
 
     box = outbox_for(args)
     serial = client.serial
-    pending = box.get(serial, command)
-    if pending is not None:
-        out.say("an earlier run of this command got no answer: asking the handset about it first")
-        try:
-            result = deliver(client, pending, say=out.say)
-        except Nack:
-            box.drop(serial, command)  # refused now, so never applied: mint a new one
-        else:
-            box.drop(serial, command)
-            return result
 
     def fresh(c: DeviceClient) -> bytes:
         token = mint(c)
         box.put(serial, command, token)  # before it goes out: a killed run leaves it here
         return token
 
+    pending = box.get(serial, command)
     try:
-        result = deliver(client, fresh(client), remint=fresh, say=out.say)
+        if pending is not None:
+            out.say("an earlier run of this command got no answer: asking the handset about it first")
+            # "already applied" ends it; a token the handset proves it never applied (bound to
+            # a session that is gone) is replaced; an ambiguous refusal is an unknown outcome
+            result = deliver(client, pending, remint=fresh, say=out.say, uncertain=True)
+        else:
+            result = deliver(client, fresh(client), remint=fresh, say=out.say)
+    except OutcomeUnknown as exc:
+        if exc.final:
+            box.drop(serial, command)  # the handset's answer will not change: status tells
+        raise
     except Nack:
         box.drop(serial, command)
         raise

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
+
 from host_tools import exitcodes, keys, lci_tool, tokens
 from host_tools.delivery import UNKNOWN_TEXT
-from protocol import messages
+from protocol import errors, messages
 from sim.cable import CablePull
 from tests.host.sim_bench import SERIAL, Bench
 from tests.host.test_lci_tool import run, run_json
@@ -164,5 +166,30 @@ def test_on_a_pty_the_lost_reply_is_answered_from_the_handsets_reply_cache(tmp_p
         assert bench.server.pull.pulled == 1 and result["compliance"] == "code_unlock"
         assert result["already_applied"] is False  # the original answer, replayed by the cache
         assert log_kinds(capsys, bench, tmp_path).count("unlock_start") == 1
+    finally:
+        bench.stop()
+
+
+def test_after_a_lost_answer_a_refusal_that_precedes_the_id_lookup_is_an_unknown_outcome(tmp_path):
+    """A device may judge the window before it looks the id up: an EXPIRED answer to a token
+    whose first answer was lost does not say whether it worked. Without a lost answer it is
+    a plain refusal."""
+    from host_tools.delivery import OutcomeUnknown, deliver
+    from host_tools.device_client import DeviceClient
+    from host_tools.link import Nack
+
+    bench = Bench(tmp_path, endpoint="tcp", directives=LOCKOUT)
+    try:
+        expired = tokens.mint(bench.root, SERIAL, "unlock", {"seconds": 3600},
+                              now=keys.core_now() - 86400, ttl=600)
+        with DeviceClient.open(bench.url) as client:
+            client.hello()
+            with pytest.raises(Nack) as refused:
+                deliver(client, expired)
+            assert refused.value.code == errors.EXPIRED
+            with pytest.raises(OutcomeUnknown) as unknown:
+                deliver(client, expired, uncertain=True)
+            assert unknown.value.final and UNKNOWN_TEXT in str(unknown.value)
+            assert client.status()["compliance"] == "lockout"
     finally:
         bench.stop()
