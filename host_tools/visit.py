@@ -175,8 +175,17 @@ class Visit:
             if log_path is None:
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 log_path = Path(f"{self.client.serial}-{stamp}.{log_format}")
-            # the visit keeps its one USB session: the download borrows it, never closes it
-            log = download(lambda: _NoClose(self.client), log_path, fmt=log_format, say=self.say)
+            # the visit keeps its USB session: the download borrows it, never closes it, and
+            # plugs the cable back in (a new session) when it asks again after a drop
+            borrowed = [0]
+
+            def borrow() -> _NoClose:
+                borrowed[0] += 1
+                if borrowed[0] > 1 and self.client.can_reconnect:
+                    self.client.reconnect()
+                return _NoClose(self.client)
+
+            log = download(borrow, log_path, fmt=log_format, say=self.say)
             receipt["log"] = log
             if not log["chain_ok"]:
                 raise VisitIncomplete(f"log chain broken: {log['chain_problem']}", receipt)

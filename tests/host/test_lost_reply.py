@@ -193,3 +193,14 @@ def test_after_a_lost_answer_a_refusal_that_precedes_the_id_lookup_is_an_unknown
             assert client.status()["compliance"] == "lockout"
     finally:
         bench.stop()
+
+
+def test_a_cable_pulled_during_the_visits_log_download_is_plugged_back_in(tmp_path, capsys):
+    bench = Bench(tmp_path, endpoint="tcp", drives=2, pull=CablePull(messages.LOG_INFO, times=1))
+    try:
+        code, receipt, err = run_json(capsys, bench.args(
+            "service", "--key", str(bench.tech_key), "--yes", "--log-out", str(tmp_path / "v.jsonl")))
+        assert code == exitcodes.OK, err
+        assert bench.server.pull.pulled == 1 and receipt["log"]["chain_ok"] and receipt["passed"]
+    finally:
+        bench.stop()
