@@ -462,6 +462,7 @@ def cmd_work_order_apply(args, out: Output) -> None:
 def cmd_set_time(args, out: Output) -> None:
     moment = datetime.now(UTC) if args.time == "now" else _parse_time(args.time)
     target = core_seconds(moment)
+
     def mint(client: DeviceClient) -> bytes:
         now = client.status()["now"]
         # valid on both sides of the move, so the same token can be presented again after it
@@ -471,10 +472,15 @@ def cmd_set_time(args, out: Output) -> None:
     with connect(args) as client:
         before = client.status()["now"]
         result = apply_minted(client, args, out, f"set-time {args.time}", mint)
-        after = client.status()["now"]
-    out.emit({"before": before, "after": after, "moved_s": after - before, "already_applied": result["already"]},
+        judged = client.status()["now"]  # never behind the handset's high-water mark
+    # the handset's wall clock is now `target`; its deadlines and token validity never go
+    # back with it (STATUS now stays at the latest time it had seen until the clock passes it)
+    out.emit({"before": before, "after": target, "moved_s": target - before, "deadline_clock": judged,
+              "already_applied": result["already"]},
              lambda r: ("already applied: " if r["already_applied"] else "")
-             + f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)")
+             + f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)"
+             + ("" if r["deadline_clock"] == r["after"] else
+                f"; deadlines and tokens keep the handset's latest time {core_to_text(r['deadline_clock'])}"))
 
 
 def _parse_time(text: str) -> datetime:
