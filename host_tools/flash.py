@@ -24,7 +24,7 @@ BOARDS = {
     # board: the board modules it needs besides the shared core
     "rp2": ("rp2", "mpboard", "files", "stdio"),
     "esp32": ("esp32", "mpboard", "files", "stdio"),
-    "unix": ("unix", "files", "stdio"),
+    "unix": ("unix", "files", "stdio", "filedisk"),
 }
 MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\n"
 

@@ -185,3 +185,34 @@ def test_stdio_serial_moves_bytes(tmp_path):
         serial.write(b"\x01\x02")
     os.close(wfd)
     assert (tmp_path / "out").read_bytes() == b"\x01\x02"
+
+
+def test_stdio_serial_takes_everything_a_buffered_stdin_holds(tmp_path):
+    # a buffered reader pulls every waiting byte into its buffer on the first read, where
+    # poll cannot see them: the serial port must hand them all over in one read
+    from firmware.boards.stdio import StdioSerial
+
+    rfd, wfd = os.pipe()
+    with os.fdopen(rfd, "rb") as rx, open(tmp_path / "out", "wb") as tx:
+        os.write(wfd, b"\x05frame\x00")
+        serial = StdioSerial(rx, tx)
+        assert serial.read() == b"\x05frame\x00"
+        os.write(wfd, b"next\x00")
+        assert serial.read() == b"next\x00"
+    os.close(wfd)
+
+
+def test_unix_board_clock_runs_at_its_rate(tmp_path, monkeypatch):
+    from firmware.boards import unix
+
+    monkeypatch.setattr(unix, "StdioSerial", lambda: hal.SerialPort())
+    monkeypatch.setenv("LCI_CLOCK_RATE", "600")
+    hw = unix.build(str(tmp_path / "state"))
+    clock = hw.clock
+    clock.us = 0
+    start_now = clock.now()
+    clock.us = 2_000_000  # two wall seconds later (the next reading adds the few us since)
+    clock.last = clock._tick()
+    assert 1_200_000 <= clock.monotonic_ms() < 1_201_000
+    assert clock.now() - start_now == 1200
+    assert unix.poll_ms() == 600_000
