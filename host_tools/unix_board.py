@@ -93,9 +93,13 @@ def stage(bundle: Path, dest: Path, board: str = "unix") -> Path:
 
 def romfs_image(staged: Path, out: Path) -> Path:
     """The staged tree as a ROMFS image, by mpremote's writer (what `romfs deploy` sends)."""
+    import contextlib
+    import io
+
     from mpremote.romfs import make_romfs
 
-    out.write_bytes(make_romfs(str(staged), mpy_cross=False))
+    with contextlib.redirect_stdout(io.StringIO()):  # the writer prints the tree it packs
+        out.write_bytes(make_romfs(str(staged), mpy_cross=False))
     return out
 
 
@@ -147,8 +151,13 @@ class UnixBoard:
         self._thread.start()
 
     # -- the process -------------------------------------------------------------------------------
+    @property
+    def heapsize(self) -> int:
+        """-X heapsize: the firmware's heap, plus the ROMFS image (flash on a board, RAM here)."""
+        return self.heap + (self.image.stat().st_size if self.image is not None else 0)
+
     def command(self) -> list[str]:
-        cmd = [micropython(), "-X", f"heapsize={self.heap}"]
+        cmd = [micropython(), "-X", f"heapsize={self.heapsize}"]
         if self.image is not None:
             return [*cmd, "-c", ROM_BOOT.format(image=str(self.image))]
         return [*cmd, "-m", "firmware.main"]
@@ -308,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--flash", type=Path, help="littlefs2 image file for the state (created if missing)")
     where.add_argument("--state", type=Path, help="host folder for the state files")
-    parser.add_argument("--heap", default="256K", help="-X heapsize (default 256K)")
+    parser.add_argument("--heap", default="256K", help="the firmware's heap (-X heapsize, plus the "
+                        "image's size with --romfs; default 256K)")
     parser.add_argument("--rate", type=int, default=1, help="device seconds per wall second")
     parser.add_argument("--romfs", action="store_true", help="mount the bundle as a ROMFS image")
     parser.add_argument("--tcp", type=int, help="also serve on this TCP port (0: any free port)")

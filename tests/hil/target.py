@@ -32,9 +32,10 @@ from protocol import tokens as token_format
 REPO = Path(__file__).resolve().parents[2]
 SPEED = 600  # virtual seconds per wall second on simulated targets
 FREE_RESTART_S = 120  # the default configuration's free restart after a stall
-# the unix target's heap (-X heapsize): a board's budget on the 64-bit port (bench/firmware.py
-# finds the smallest that passes the whole story)
-UNIX_HEAP = int(os.environ.get("LCI_HIL_UNIX_HEAP", "0")) or 2048 * 1024
+# the unix target's heap beyond its ROMFS image (which a board keeps in flash): a board's
+# budget on the 64-bit port; bench/firmware.py finds the smallest that passes the whole story
+UNIX_HEAP = int(os.environ.get("LCI_HIL_UNIX_HEAP", "0")) or 256 * 1024
+UNIX_ROMFS = os.environ.get("LCI_HIL_UNIX_FILES", "") == ""  # the bundle as ROMFS, as rp2/esp32 get it
 SIMULATED = ("sim", "mpy", "unix")
 
 
@@ -56,7 +57,7 @@ class Target:
         self.fast_clock = self.simulated
         self._tmp: tempfile.TemporaryDirectory | None = None
         if name == "unix":
-            self.url = self._unix()
+            self.url = self._unix(romfs=UNIX_ROMFS)
         elif self.simulated:
             self.url = self._serve("micropython" if name == "mpy" else "cpython")
         else:

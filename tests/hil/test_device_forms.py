@@ -15,7 +15,7 @@ import sys
 from host_tools import keys, mpybuild, unix_board
 from tests.hil.target import REPO
 
-HEAP = 2 * 1024 * 1024
+HEAP = 512 * 1024  # the bundle as files costs its code in RAM too
 
 
 def test_a_device_path_and_a_socket_url_both_run_the_suite(tmp_path):
