@@ -44,9 +44,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from host_tools.mpy_unix import run_source  # noqa: E402
+
 from firmware import ed25519  # noqa: E402
 from firmware.authority import Authority  # noqa: E402
-from host_tools.mpy_wasi import run_source  # noqa: E402
 
 # The build's own heap (~1 MB, as small as a board's is large), so the times include the
 # garbage collections a device pays for; run_source's default is a 64 MB test heap.
@@ -214,7 +215,7 @@ print("@@ballast " + ("memory" if RESULT is None else ("ok" if RESULT else "fals
 
 
 def _guest(source: str) -> dict[str, list[int]]:
-    result = run_source(source, mounts={"/repo": REPO}, timeout_s=600, heap_bytes=HEAP)
+    result = run_source(source, timeout_s=600, heap_bytes=HEAP)
     found: dict[str, list[int]] = {}
     for line in result.stdout.splitlines():
         if line.startswith("@@"):
@@ -244,7 +245,7 @@ def micropython_times(runs: int) -> dict:
 def _ballast_try(free: int) -> tuple[str, int]:
     """("ok" | "memory" (MemoryError) | "broken" (a crash or a wrong answer), the free heap
     the ballast actually left: fragmentation can keep it above `free`)."""
-    result = run_source(GUEST_BALLAST % {"free": free}, mounts={"/repo": REPO}, timeout_s=600,
+    result = run_source(GUEST_BALLAST % {"free": free}, timeout_s=600,
                         heap_bytes=HEAP)
     for line in result.stdout.splitlines():
         if line.startswith("@@ballast "):

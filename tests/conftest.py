@@ -23,7 +23,7 @@ def pytest_addoption(parser):
 def pytest_terminal_summary(terminalreporter):
     labels = {
         "cpython": "CPython (unit)",
-        "micropython": "MicroPython (the core's tests, WASI)",
+        "micropython": "MicroPython unix port (dual tests)",
         "hil-sim": "HIL over a pty: core on CPython",
         "hil-unix": "HIL over a pty: bundle on the unix port",
         "hil-mpy": "HIL over a pty: core on MicroPython",
