@@ -36,7 +36,9 @@ small helper functions.
 
 from hashlib import sha256
 
-from firmware import ed25519, keypad
+import sys
+
+from firmware import keypad
 from protocol import errors, tokens
 from protocol.endpoint import Refused
 
@@ -95,9 +97,31 @@ def _checked_serial(serial):
     return serial
 
 
+def _verifier():
+    """firmware.ed25519, imported for a check and dropped after it (_drop_verifier)."""
+    from firmware import ed25519
+
+    return ed25519
+
+
+def _drop_verifier():
+    """Under MicroPython, unload the verifier and its SHA-512 (~23 KB of a board's heap,
+    needed only while a key or a signature is checked); CPython keeps them loaded."""
+    if sys.implementation.name != "micropython":
+        return
+    import firmware
+
+    for name in ("ed25519", "sha512"):
+        sys.modules.pop("firmware." + name, None)
+        if hasattr(firmware, name):
+            delattr(firmware, name)
+
+
 def _checked_root(key):
     key = bytes(key)
-    if not ed25519.valid_public_key(key):
+    valid = _verifier().valid_public_key(key)
+    _drop_verifier()
+    if not valid:
         raise ValueError("root public key is not a valid Ed25519 key")
     return key
 
@@ -135,7 +159,11 @@ class Authority:
         token = tokens.parse_token(token)  # a TokenError is a Refused
         if token.root_id != self.root_id:
             raise Refused(errors.UNKNOWN_KEY, "signed under another provider root")
-        if not ed25519.verify(self._signer(token), token.signed, token.signature):
+        try:
+            verified = _verifier().verify(self._signer(token), token.signed, token.signature)
+        finally:
+            _drop_verifier()
+        if not verified:
             raise Refused(errors.BAD_SIGNATURE, "token signature does not verify")
         token = tokens.decode_token(token)
         if token.serial != self.serial:
@@ -167,6 +195,7 @@ class Authority:
         digest = sha256(cert.raw).digest()
         if digest in self._certs:
             return True
+        ed25519 = _verifier()
         if not ed25519.valid_public_key(cert.public_key):
             return False
         if not ed25519.verify(self.root_public_key, cert.signed, cert.signature):
