@@ -1,6 +1,7 @@
 """Boot and run: build the board's Hardware, the Device on it, and loop for ever.
 
-    import firmware.main       (boot.py / main.py on a board; `micropython -m firmware.main` on unix)
+    import firmware.main; firmware.main.main()    (main.py on a board, written by `make flash`)
+    micropython -X heapsize=256K -m firmware.main  (the unix port: see docs/board.md)
 
 The board is chosen by sys.platform (rp2, esp32, else unix). The loop steps the device,
 then sleeps until its next deadline or the board's poll interval, whichever is sooner

@@ -81,14 +81,9 @@ def parse_size(text: str) -> int:
 def stage(bundle: Path, dest: Path, board: str = "unix") -> Path:
     """Lay the board's bundle out under dest/lib as `make flash` would; return dest."""
     try:
-        files = flash.plan(bundle, board)
+        return flash.stage(bundle, dest, board)
     except flash.FlashError as exc:
         raise BoardError(str(exc)) from None
-    for local, remote in files:
-        target = dest / remote.lstrip(":/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(local, target)
-    return dest
 
 
 def romfs_image(staged: Path, out: Path) -> Path:
