@@ -35,9 +35,8 @@ for a check and unloaded after it under MicroPython (about 33 KB of a board's he
 only a token or a new root key needs).
 """
 
-from hashlib import sha256
-
 import sys
+from hashlib import sha256
 
 from firmware import keypad
 from protocol import errors
