@@ -115,8 +115,12 @@ class UnixBoard:
         self.heap = heap
         self.rate = rate
         self.work = Path(tempfile.mkdtemp(prefix="lci-unix-"))
-        self.staged = stage(bundle, self.work / "rom")
-        self.image = romfs_image(self.staged, self.work / "bundle.romfs") if romfs else None
+        try:
+            self.staged = stage(bundle, self.work / "rom")
+            self.image = romfs_image(self.staged, self.work / "bundle.romfs") if romfs else None
+        except BaseException:
+            shutil.rmtree(self.work, ignore_errors=True)
+            raise
         self.flash_image = flash_image
         self.state = state
         self.log_path = log or self.work / "stderr.log"

@@ -4,6 +4,8 @@
 - `unix`: the bundle `make firmware` builds, on MicroPython's unix port (host_tools/unix_board.py)
   behind a pty: state on a littlefs2 image, the clock 600 times fast, a power cut = SIGKILL
   and a restart on the same image;
+- `mpy`: `lci-sim serve --runtime micropython` (the simulator with its core on the unix port;
+  not in the default list: the `unix` target runs the real bundle);
 - anything else: a device path or pyserial URL of a board provisioned with the keys in
   --hil-keys (or factory-fresh: the suite provisions it once).
 
