@@ -25,7 +25,7 @@ def pytest_terminal_summary(terminalreporter):
         "cpython": "CPython (unit)",
         "micropython": "MicroPython unix port (dual tests)",
         "hil-sim": "HIL over a pty: core on CPython",
-        "hil-unix": "HIL over a pty: bundle on the unix port",
+        "hil-unix": "HIL over a pty: unix port (bundle)",
         "hil-mpy": "HIL over a pty: core on MicroPython",
         "hil-board": "HIL on a board",
     }
