@@ -71,9 +71,8 @@ NOW = 190000100
 NONCE = "101112131415161718191a1b1c1d1e1f"
 SECRET = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
-# Runs inside MicroPython. Every function keeps its frame small (see
-# tests/firmware/wasi_frames.py): collections happen during the runs.
-# the token's signed body and signature, split on the host (the heap guests import only
+# The guests below run inside MicroPython; collections happen during the runs.
+# The token's signed body and signature, split on the host (the heap guests import only
 # the verifier, so that the heap they measure is the verifier's)
 SIGNED, SIGNATURE = TOKEN[:-128], TOKEN[-128:]
 GUEST_COMMON = """

@@ -64,12 +64,16 @@ class Target:
             self.url = self._serve("micropython" if name == "mpy" else "cpython")
         else:
             self.url = name
-        with self.client() as client:
-            info = client.hello()
-            if "factory" in info["capabilities"]:
-                fields = keys.provision_fields("LCI7-HIL0001", self.root.public_key, self.master)
-                client.provision(**fields)
+        try:
+            with self.client() as client:
                 info = client.hello()
+                if "factory" in info["capabilities"]:
+                    fields = keys.provision_fields("LCI7-HIL0001", self.root.public_key, self.master)
+                    client.provision(**fields)
+                    info = client.hello()
+        except BaseException:
+            self.stop()  # a target that cannot start leaves no process behind
+            raise
         self.serial = info["serial"]
         self.caps = set(info["capabilities"])
 
