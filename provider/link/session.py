@@ -35,7 +35,7 @@ from protocol import errors, messages
 from provider.link import store
 from provider.link.host import AsyncHost
 
-ALREADY_APPLIED = getattr(errors, "ALREADY_APPLIED", 0x1B)
+ALREADY_APPLIED = errors.ALREADY_APPLIED
 # answers that mean the token is on the handset (or can never be applied again): delivered
 APPLIED_CODES = {ALREADY_APPLIED: "already_applied", errors.REPLAYED: "replayed"}
 # answers that a later call may change: the directive stays to be retried
