@@ -1,9 +1,12 @@
 """`lci-sim`: the desktop simulator's command line.
 
     lci-sim serve   [--tcp PORT] [--link PATH] [--baud 115200] [--drop R ...]   a device on a pty / TCP
+                    [--state DIR]                                               its flash kept on disk
+                    [--uplink HOST:PORT --coverage SPEC]                       ... calling the data link
     lci-sim run     SCENARIO.toml [--json] [--runtime micropython]             play a scenario
     lci-sim handset [--tcp PORT] [--link PATH]                                 the interactive handset
     lci-sim fleet   --devices N --days D --seed S [--json]                     many devices, statistics
+                    [--uplink HOST:PORT --coverage SPEC --keys DIR]            ... on the data link
     lci-sim keys    --out DIR [--seed S]                                       the simulated provider's keys
 
 Every argument is checked before anything starts: a bad one is one line on stderr (exit 2).
@@ -42,9 +45,14 @@ EXAMPLES = """examples:
   lci-sim serve --link /tmp/lci --tcp 7777          # then: lci-tool --port /tmp/lci status
   lci-sim serve --baud 115200 --drop 0.001 --corrupt 0.001 --fault-seed 3
   lci-sim serve --runtime micropython --installed
+  lci-sim serve --tcp 7777 --installed --state ./handset   # kill -9 it, start it again: a power pull
+  lci-sim serve --tcp 7777 --installed --pull-reply TOKEN  # the reply to the next token is lost
   lci-sim run examples/failed_start_test.toml --json
   lci-sim handset --tcp 7777
   lci-sim fleet --devices 20 --days 90 --seed 1
+  lci-server link --listen 127.0.0.1:7800 --db billing.db &   # then, with the billing keys:
+  lci-sim serve --keys ./keys --installed --uplink 127.0.0.1:7800 --coverage "on 08:00-18:00"
+  lci-sim fleet --devices 200 --days 7 --keys ./keys --uplink 127.0.0.1:7800 --coverage "off d2-d4"
   lci-sim keys --out ./keys --seed 0                # the keys `serve --seed 0` trusts
 """
 
@@ -84,6 +92,49 @@ _rate = _float_in(0.0, 1.0, "a rate")
 _port = _int_in(0, 65535, "a TCP port")
 _baud = _int_in(0, MAX_BAUD, "the baud rate")
 _speed = _float_in(0.0, MAX_SPEED, "the speed", low_open=True)
+_minutes = _int_in(1, 7 * 24 * 60, "the minutes between calls")
+
+
+def _address(text: str) -> tuple[str, int]:
+    from sim.uplink import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _coverage(text: str) -> str:
+    from sim.uplink import Coverage, CoverageError
+
+    try:
+        Coverage(text)
+    except CoverageError as exc:
+        raise argparse.ArgumentTypeError(f"coverage {exc}") from None
+    return text
+
+
+def _uplink_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data link (docs/link.md)")
+    group.add_argument("--uplink", metavar="HOST:PORT", type=_address,
+                       help="the handset has a modem: it calls the link server (lci-server link) there")
+    group.add_argument("--coverage", type=_coverage, default=None, metavar="SPEC",
+                       help='when the modem has coverage, on the virtual clock: "always" (default), '
+                            '"never", "on 08:00-18:00", "off d3-d5", clauses joined by ";" '
+                            "(sim/uplink.py, docs/link.md)")
+    group.add_argument("--dial-every", type=_minutes, default=60, metavar="MINUTES",
+                       help="minutes between calls while in coverage (default 60)")
+    group.add_argument("--uplink-ca", metavar="FILE",
+                       help="speak TLS to the link server and trust this CA (PEM)")
+
+
+def _request_type(text: str) -> int:
+    from sim.cable import request_type
+
+    try:
+        return request_type(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _serial_number(text: str) -> str:
@@ -109,7 +160,7 @@ def _version() -> str:
 
 def _device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                        help="run the core under CPython (default) or real MicroPython (WASI)")
+                        help="run the core under CPython (default) or real MicroPython (the unix port)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the device, its sensor and its provider keys")
     parser.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
                         help="serial number of the simulated unit")
@@ -121,6 +172,12 @@ def _device_options(parser: argparse.ArgumentParser) -> None:
                         help="apply an installation work order at start (needs the provider's keys)")
     parser.add_argument("--jurisdiction", choices=sorted(JURISDICTIONS), default="default",
                         help="firmware configuration preset (firmware/config.py)")
+    parser.add_argument("--state", metavar="DIR",
+                        help="keep the handset's flash in DIR, written at every flash write: killing "
+                        "the simulator is a power pull, the next start on DIR boots from what it left")
+    parser.add_argument("--power-pull-after-units", metavar="N", type=_int_in(0, None, "a unit count"),
+                        help="with --state: once serving, after N flash units (bytes written, renames, "
+                        "removes) the simulator kills itself (SIGKILL) inside the next one: a torn write")
 
 
 def _serial_options(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +191,11 @@ def _serial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duplicate", type=_rate, default=0.0, help="rate of bytes duplicated")
     parser.add_argument("--corrupt", type=_rate, default=0.0, help="rate of bytes with a bit flipped")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the line faults")
+    parser.add_argument("--pull-reply", metavar="TYPE", type=_request_type,
+                        help="pull the cable after the handset read a TYPE request (e.g. TOKEN): its "
+                        "reply is lost, the TCP connection dropped")
+    parser.add_argument("--pull-times", metavar="N", type=_int_in(0, None, "a count"), default=1,
+                        help="how many such pulls (default 1; 0: every time)")
     parser.add_argument("--speed", type=_speed, default=1.0, help="virtual seconds per wall second (> 0)")
 
 
@@ -150,12 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     _device_options(serve)
     _serial_options(serve)
     serve.add_argument("--quiet", action="store_true", help="print only the endpoints")
+    _uplink_options(serve)
 
     run = commands.add_parser("run", help="play a scenario file")
     run.add_argument("scenario", help="SCENARIO.toml (see docs/scenarios.md)")
     run.add_argument("--json", action="store_true", help="JSON Lines: {t, source, event, compliance, session, display, detail}")
     run.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument("--state", metavar="DIR", help="keep the handset's flash in DIR (overrides the "
+                     "scenario's `state`): a later run, or `lci-sim serve --state DIR`, continues it")
 
     handset = commands.add_parser(
         "handset", help="the interactive handset (Textual); installed in a vehicle unless --uninstalled")
@@ -172,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--seed", type=int, default=0)
     fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     fleet.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    fleet.add_argument("--keys", metavar="DIR",
+                       help="with --uplink: every unit trusts the provider keys in DIR (those the "
+                            "link server's billing signs with); default: the seeded provider")
+    fleet.add_argument("--lossy", type=_rate, default=0.0,
+                       help="with --uplink: chance per byte that a call breaks off there")
+    _uplink_options(fleet)
 
     keys = commands.add_parser("keys", help="write the seeded provider's keys for lci-tool")
     keys.add_argument("--out", required=True, metavar="DIR")
@@ -194,8 +265,20 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
         if args.factory and args.keys:
             command.error("--factory boots a blank unit: --keys would not be used "
                           "(provision it over the wire with lci-tool)")
+        if args.power_pull_after_units is not None and not args.state:
+            command.error("--power-pull-after-units needs --state DIR (the flash it tears)")
+        if args.power_pull_after_units is not None and args.command != "serve":
+            command.error("--power-pull-after-units is for lci-sim serve")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
+    if args.command in ("serve", "fleet") and not args.uplink:
+        for option, value in (("--coverage", args.coverage), ("--uplink-ca", args.uplink_ca)):
+            if value is not None:
+                command.error(f"{option} needs --uplink HOST:PORT")
+        if args.command == "fleet" and (args.keys or args.lossy):
+            command.error("--keys and --lossy go with --uplink HOST:PORT")
+    if args.command == "serve" and args.uplink and args.factory:
+        command.error("--uplink needs a provisioned unit: leave out --factory")
     if args.command == "handset":
         if args.installed and args.uninstalled:
             command.error("--installed and --uninstalled contradict each other")
@@ -236,15 +319,28 @@ def make_device(args):
         provider = Provider(args.seed, args.serial)
     identity = {} if args.factory else provider.identity()
     config = {"jurisdiction": args.jurisdiction}
+    hardware = None
+    start_s = _now_core_seconds()
+    if args.state:
+        from sim.clock import VirtualClock
+        from sim.diskflash import DiskFlash
+        from sim.hardware import SimHardware
+
+        try:
+            storage = DiskFlash(args.state)
+        except OSError as exc:
+            raise UsageFailure(f"--state {args.state}: {exc.strerror or exc}") from None
+        hardware = SimHardware(VirtualClock(start_s), args.seed, storage=storage)
     try:
         sim = Simulator(seed=args.seed, runtime=args.runtime, identity=identity, config=config,
-                        start_s=_now_core_seconds())
+                        start_s=start_s, hardware=hardware)
     except (SimError, RuntimeFailure) as exc:
         raise DeviceFailure(str(exc)) from None
     tech = None
+    restored = hardware is not None and hardware.storage.restored > 0
     if provider is not None:
         tech = Technician(sim, provider)
-        if args.installed:
+        if args.installed and not restored:  # a restored handset keeps what its flash says
             try:
                 tech.install(vehicle="SIMULATED")
             except LinkError as exc:
@@ -269,12 +365,37 @@ def _faults(args, direction: int) -> Faults | None:
 
 
 def make_server(sim, args):
+    from sim.cable import CablePull
     from sim.serial_server import SerialServer
 
+    pull = None if args.pull_reply is None else CablePull(args.pull_reply, args.pull_times)
     return SerialServer(
         sim, pty=args.pty, tcp_port=args.tcp, link=args.link, baud=args.baud,
-        faults=_faults(args, 0), faults_to_device=_faults(args, 1), speed=args.speed,
+        faults=_faults(args, 0), faults_to_device=_faults(args, 1), pull=pull, speed=args.speed,
     )
+
+
+def _uplink_ssl(args):
+    import ssl
+
+    if not args.uplink_ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.uplink_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageFailure(f"--uplink-ca {args.uplink_ca}: {exc}") from None
+
+
+def make_dialer(sim, args):
+    """The modem of `lci-sim serve --uplink`: days of the coverage schedule are UTC days, day 0
+    the one the simulator started on."""
+    from sim.uplink import Coverage, Dialer
+
+    if not args.uplink:
+        return None
+    origin_ms = -((sim.clock.start_s % 86400) * 1000)
+    return Dialer(sim, args.uplink, Coverage(args.coverage or "always", origin_ms),
+                  args.dial_every * 60_000, ssl=_uplink_ssl(args))
 
 
 # ---- commands --------------------------------------------------------------------------------------------
@@ -298,10 +419,15 @@ def cmd_serve(args) -> int:
         except ServerError as exc:
             _error(str(exc))
             return EXIT_ENDPOINT
+        if args.power_pull_after_units is not None:
+            sim.hw.storage.arm_kill(args.power_pull_after_units)
         for line in server.endpoints():
             print(line, flush=True)
         print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
               f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
+        if args.state:
+            files = sim.hw.storage.restored
+            print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})", flush=True)
         if not args.quiet:
             sim.listeners.append(Printer(out=sys.stdout))
 
@@ -310,7 +436,11 @@ def cmd_serve(args) -> int:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        server.serve_forever()
+        dialer = make_dialer(sim, args)
+        if dialer is not None:
+            print(f"uplink: {args.uplink[0]}:{args.uplink[1]}, coverage {args.coverage or 'always'}, "
+                  f"a call every {args.dial_every} min in coverage", flush=True)
+        server.serve_forever(tick=dialer.tick if dialer is not None else None)
     finally:
         _shut(server, tech, sim)
     return EXIT_OK
@@ -326,7 +456,13 @@ def cmd_run(args) -> int:
         _error(str(exc))
         return EXIT_USAGE
     printer = Printer(json_lines=args.json)
-    result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer)
+    try:
+        result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer, state=args.state)
+    except BrokenPipeError:
+        raise  # the reader went away (main() ends quietly)
+    except OSError as exc:
+        _error(f"state folder: {exc.strerror or exc}")
+        return EXIT_USAGE
     if not args.json:
         if result.ok:
             print(f"\n{loaded.name}: all {len(loaded.steps)} steps met their expectations")
@@ -364,13 +500,45 @@ def cmd_fleet(args) -> int:
         if not args.json:
             print(f"\r  {done}/{total} devices", end="", file=sys.stderr, flush=True)
 
-    stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime, progress=progress)
+    if args.uplink:
+        stats = _fleet_linked(args, progress)
+    else:
+        stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime,
+                          progress=progress)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:
         print(file=sys.stderr)
         print(fleet.report(stats))
     return EXIT_OK if not (stats.core_faults or stats.sim_errors) else EXIT_FAILED
+
+
+def _fleet_linked(args, progress=None):
+    import asyncio
+
+    from host_tools.keys import KeysError
+    from sim import fleet
+    from sim.uplink import Coverage
+
+    base = None
+    if args.keys:
+        try:
+            base = Provider.from_directory(args.keys, fleet.serial_of(0))
+        except (KeysError, OSError) as exc:
+            raise UsageFailure(f"--keys {args.keys}: {exc}") from None
+    else:
+        base = Provider(args.seed, fleet.serial_of(0), start_s=fleet.START_S)
+    host, port = args.uplink
+    uplink = fleet.Uplink(host, port, Coverage(args.coverage or "always"),
+                          every_ms=args.dial_every * 60_000, ssl=_uplink_ssl(args),
+                          lossy=args.lossy)
+    def days_done(done, total):
+        if not args.json:
+            print(f"\r  day {done}/{total} ({args.devices} devices)", end="", file=sys.stderr, flush=True)
+
+    return asyncio.run(fleet.run_linked(args.devices, args.days, uplink, seed=args.seed,
+                                        runtime=args.runtime, provider=fleet.shared_provider(base),
+                                        progress=days_done))
 
 
 def cmd_keys(args) -> int:
@@ -421,17 +589,8 @@ def _quiet_stdout() -> None:
 
 
 def console() -> None:
-    """The console script: after a MicroPython run, leave without tearing down wasmtime
-    (its worker threads print a panic at interpreter exit; the results are already out)."""
-    code = main()
-    if "micropython" in sys.argv:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:
-            code = EXIT_BROKEN_PIPE
-        os._exit(code)
-    sys.exit(code)
+    """The console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
