@@ -3,7 +3,8 @@
     Authority(serial, root_public_key, device_secret, config=None)
     .check_token(token, now, session_nonce, used_ids) -> Grant, or raises Refused(code, detail)
     .request_code(action, counter, nonce) -> str     the request shown on the handset
-    .check_code(request, code, action) -> bool       the provider's answer? (constant time)
+    .check_code(request, code, action, seq=None) -> bool   the provider's answer? (constant
+                                                     time; seq: a clear code's lockout number)
 
 check_token verifies, in this order, each failure a Refused with its NACK code:
  1. the bytes parse as a token (MALFORMED_TOKEN);
@@ -18,7 +19,8 @@ check_token verifies, in this order, each failure a Refused with its NACK code:
  7. a delegated key holds the action's scope (OUT_OF_SCOPE);
  8. the delegation has not expired by `now` (DELEGATION_EXPIRED);
  9. not_before <= now (NOT_YET_VALID) and now < expires (EXPIRED);
-10. the token id is not in `used_ids` (REPLAYED);
+10. the token id is not in `used_ids`, the ids the core recorded as applied
+    (ALREADY_APPLIED: nothing changes, and a host retrying after a lost reply knows it worked);
 11. a token carrying a session nonce matches `session_nonce`, and service / set_time
     tokens must carry one (SESSION_MISMATCH).
 
@@ -143,7 +145,7 @@ class Authority:
         _check_scope(token, token.certificate, now)
         _check_window(token, now)
         if used_ids is not None and token.token_id in used_ids:
-            raise Refused(errors.REPLAYED, "token already used")
+            raise Refused(errors.ALREADY_APPLIED, "token already applied: nothing changed")
         _check_session(token, session_nonce)
         cert = token.certificate
         return Grant(token, None if cert is None else cert.scopes)
@@ -183,6 +185,7 @@ class Authority:
         counter: the core's request counter (int); nonce: random bytes (or an int)."""
         return keypad.request_code(self.serial, action, counter, nonce)
 
-    def check_code(self, request, code, action):
-        """True if `code` is the provider's answer to `request` for `action` (constant time)."""
-        return self._codes.check(request, code, action)
+    def check_code(self, request, code, action, seq=None):
+        """True if `code` is the provider's answer to `request` for `action` (constant time);
+        a `clear` code is bound to `seq`, the directive number of the lockout it answers."""
+        return self._codes.check(request, code, action, seq)

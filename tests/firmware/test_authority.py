@@ -57,7 +57,7 @@ def test_root_signed_token_is_granted():
 
 
 def test_delegated_tokens_are_granted_within_their_scopes():
-    grant = check(token({"key": "billing", "action": "recall", "args": b'{"cause":"unpaid_balance","days":7}'}), NOW, None, ())
+    grant = check(token({"key": "billing", "action": "recall", "args": b'{"cause":"unpaid_balance","days":7,"seq":1}'}), NOW, None, ())
     assert grant.action == "recall" and grant.key_id == "billing" and grant.scopes == ("billing",)
     grant = check(token({"key": "tech-01", "action": "service", "args": b"{}", "nonce": NONCE}), NOW, NONCE, ())
     assert grant.action == "service" and grant.session_bound
@@ -70,14 +70,15 @@ def test_the_authority_records_nothing():
     data = token({"id": b"P" * 16})
     assert outcome(data) is None
     assert outcome(data) is None  # pure: the core records the id after applying the grant
-    assert outcome(data, used=[b"P" * 16]) == errors.REPLAYED
+    assert outcome(data, used=[b"P" * 16]) == errors.ALREADY_APPLIED
 
 
 # ---- the attack table --------------------------------------------------------------------------
 def test_replay_is_refused():
     data = token({"id": b"R" * 16})
-    assert outcome(data, used=[b"A" * 16, b"R" * 16]) == errors.REPLAYED
-    assert outcome(data, used={b"R" * 16}) == errors.REPLAYED
+    # an id the core recorded as applied: nothing changes, and the NACK says it was applied
+    assert outcome(data, used=[b"A" * 16, b"R" * 16]) == errors.ALREADY_APPLIED
+    assert outcome(data, used={b"R" * 16}) == errors.ALREADY_APPLIED
     assert outcome(data, used=[b"A" * 16]) is None
 
 
