@@ -842,9 +842,11 @@ class Device:
             self.service_due = self.tb.after(self.config.service_interval_s)
             if self.calibration_due is None:
                 self.calibration_due = self.tb.after(self.config.calibration_interval_s)
+            carried = self.recall_deadline
             self.compliance.fire("install")
             if self.causes:
-                expired = self.recall_deadline is not None and self.tb.left(self.recall_deadline) == 0
+                self.recall_deadline = carried
+                expired = carried is not None and self.tb.left(carried) == 0
                 self.compliance.fire("lockout" if expired else "recall", "causes carried over")
         elif order == "vehicle_switch":
             self.vehicle = vehicle

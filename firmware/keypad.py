@@ -227,11 +227,20 @@ class CodeKey:
 
     def check(self, request, code, action, seq=None):
         """True if `code` answers `request` for `action` (constant-time); never raises."""
-        code = normalize(code)
-        request = _request_for(request, action)
-        if code is None or request is None or len(code) != self.digits or not _seq_fits(action, seq):
-            return False
-        return equal(code.encode(), self._answer(request, action, seq).encode())
+        expected = self._expected(request, action, seq)
+        return expected is not None and _same_code(code, expected)
+
+    def _expected(self, request, action, seq):
+        """The answer the device expects, or None when the request or binding is invalid."""
+        digits = _request_for(request, action)
+        if digits is None or not _seq_fits(action, seq):
+            return None
+        return self._answer(digits, action, seq)
+
+
+def _same_code(code, expected):
+    code = normalize(code)
+    return code is not None and len(code) == len(expected) and equal(code.encode(), expected.encode())
 
 
 def _seq_fits(action, seq):
@@ -246,9 +255,10 @@ def answer_code(secret, serial, request, action, digits=CODE_DIGITS, seq=None):
     return CodeKey(secret, serial, digits).answer(request, action, seq)
 
 
-def check_code(secret, serial, request, code, action, digits=CODE_DIGITS, seq=None):
-    """True if `code` is the answer to `request` for `action`; never raises on bad input."""
-    return CodeKey(secret, serial, digits).check(request, code, action, seq)
+def check_code(secret, serial, request, code, action, digits=CODE_DIGITS):
+    """True if `code` is the answer to `request` for `action`; never raises on bad input.
+    (A clear code names its lockout: check it with CodeKey(...).check(..., seq).)"""
+    return CodeKey(secret, serial, digits).check(request, code, action)
 
 
 # ---- back-off ------------------------------------------------------------------------------
@@ -264,6 +274,10 @@ def backoff_seconds(wrong, schedule=BACKOFF_SCHEDULE):
     return min(wait, schedule["max_s"])
 
 
+def _steady_cost(schedule):
+    return min(schedule["max_s"], schedule.get("decay_s", schedule["max_s"]))
+
+
 def expected_bruteforce_seconds(digits=CODE_DIGITS, schedule=BACKOFF_SCHEDULE):
     """Expected seconds of enforced waiting before a guesser finds a code.
 
@@ -277,7 +291,7 @@ def expected_bruteforce_seconds(digits=CODE_DIGITS, schedule=BACKOFF_SCHEDULE):
     # the count decays by one per decay_s: at the steady state a guess costs the longest
     # wait or one decay period, whichever is shorter (waiting out the decay to get back to
     # the free tries buys no more than one guess per decay period)
-    steady = min(schedule["max_s"], schedule.get("decay_s", schedule["max_s"]))
+    steady = _steady_cost(schedule)
     total = 0
     wrong = 0
     while wrong < guesses:
