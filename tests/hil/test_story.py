@@ -156,14 +156,14 @@ def test_token_unlock_and_the_replay_refused(target, handset):
     token = target.mint(handset, "unlock", {"seconds": 4 * 3600})
     handset.submit_token(token)
     assert handset.status()["compliance"] == "code_unlock"
-    assert nack_code(lambda: handset.submit_token(token)) == errors.REPLAYED
+    assert nack_code(lambda: handset.submit_token(token)) == errors.ALREADY_APPLIED
 
 
 def test_token_for_another_device_and_tampered_tokens_change_nothing(target, handset):
     from host_tools import tokens
 
     now = handset.status()["now"]
-    other = tokens.mint(target.root, "LCI7-OTHER", "lockout", {"cause": "unpaid_balance"}, now=now, ttl=600)
+    other = tokens.mint(target.root, "LCI7-OTHER", "lockout", {"cause": "unpaid_balance", "seq": 1}, now=now, ttl=600)
     assert nack_code(lambda: handset.submit_token(other)) == errors.WRONG_DEVICE
     good = target.mint(handset, "lockout", {"cause": "unpaid_balance"})
     flipped = bytearray(good)
