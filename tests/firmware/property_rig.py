@@ -468,11 +468,12 @@ class WorkOrder(Action):
     def __init__(self, order):
         self.order = order
         if order == "installation":
-            self.compliance_triggers = ("install",)
+            # causes carried over start a recall again, or the lockout their deadline set
+            self.compliance_triggers = ("install", "recall", "lockout")
         elif order != "vehicle_switch":
             self.compliance_triggers = ("remove",)
             self.lifts_lockout = ("remove",)
-        self.clears_causes = order != "vehicle_switch"
+        self.clears_causes = False  # a work order lifts no cause (firmware/lifts.py)
 
     def run(self, rig):
         args = {"order": self.order, "id": "WO-%d" % rig.clock.wall, "vehicle": VIN}
