@@ -7,6 +7,7 @@ afterwards; a late lockout never re-imposes what a newer clear answered; a clear
 pending code request.
 """
 
+from firmware.config import Config
 from protocol import errors
 from protocol.endpoint import Refused
 from tests.firmware.authority_double import answer, mint
@@ -138,3 +139,38 @@ def test_an_unused_code_of_one_lockout_never_works_in_the_next():
         assert refusal.code == errors.NO_CODE_REQUEST
     assert rig.compliance == "lockout"
 
+
+
+def test_a_clear_ends_a_pending_request_even_where_the_lockout_goes_on():
+    rig = Rig()
+    lockout(rig, 1)
+    rig.device.tamper(1)  # a second cause: the lockout outlives the clear
+    rig.keys("A")
+    unused = answer(rig.device.codes.pending["request"], "unlock")
+    assert present(rig, clear_token(1)) is None
+    assert rig.compliance == "lockout" and rig.device.codes.pending is None
+    try:
+        rig.device.enter_code(unused)
+        raise AssertionError("a request outlived the clear")
+    except Refused as refusal:
+        assert refusal.code == errors.NO_CODE_REQUEST
+
+
+def test_a_request_ends_with_the_lockout_it_was_made_in():
+    rig = Rig(config=Config(recall_s=3600))  # recalls of an hour: the next lockout comes soon
+    rig.device.tamper(1)
+    rig.advance(rig.config.recall_s + 1)
+    assert rig.compliance == "lockout"
+    rig.keys("A")
+    unused = answer(rig.device.codes.pending["request"], "unlock")
+    rig.service()  # the technician ends this lockout
+    rig.close_service()
+    assert rig.compliance == "normal"
+    rig.device.tamper(1)  # the next lockout, within the request's 20 hours
+    rig.advance(rig.config.recall_s + 1)
+    assert rig.compliance == "lockout" and rig.device.codes.live(rig.device.tb) is False
+    try:
+        rig.device.enter_code(unused)
+        raise AssertionError("a code from the last lockout was accepted")
+    except Refused as refusal:
+        assert refusal.code == errors.NO_CODE_REQUEST
