@@ -11,7 +11,17 @@ a lockout a code already cleared is SUPERSEDED.
 from firmware import eventlog, keypad
 from protocol import errors, messages
 from tests.firmware import authority_fixtures as fx
-from tests.firmware.attack_rig import LONG, SECRET, SERIAL, Witness, flipped, fresh, rejection, token, token_id
+from tests.firmware.attack_rig import (
+    LONG,
+    SECRET,
+    SERIAL,
+    Witness,
+    flipped,
+    fresh,
+    rejection,
+    token,
+    token_id,
+)
 
 CLEAR = messages.ACTIONS.index("clear")
 

@@ -5,7 +5,6 @@ scopes: each verification allocates ~1.1 MB under MicroPython (tests/firmware/li
 """
 
 from firmware import lifts
-from protocol import errors
 from tests.firmware.lift_rig import CAUSES, expected, outcome
 
 
