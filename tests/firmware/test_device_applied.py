@@ -27,11 +27,21 @@ CLEAR = messages.ACTIONS.index("clear")
 
 
 def _refused(rig, host, data, code):
+    """TOKEN `data`: NACK `code`, nothing changed, the refusal counted (tests/firmware/
+    test_device_attacks.py's rule: summed up in a record, or pending in RAM)."""
     witness = Witness(rig)
+    before = rig.device.refusals.pending("token")[0]
     nack = host.nack(messages.TOKEN, token=data)
     assert nack[0] == code, nack
     assert witness.changes() == [], witness.changes()
-    assert [rejection(r) for r in witness.added()] == [(eventlog.TOKEN_REJECTED, nack[0], nack[1])]
+    count, last, detail = rig.device.refusals.pending("token")
+    added = witness.added()
+    if added:
+        assert count == 0 and [rejection(r) for r in added] == [
+            (eventlog.REFUSALS, before + 1, "token 0x%02x %s" % (nack[0], nack[1]))
+        ], added
+    else:
+        assert (count, last, detail) == (before + 1, nack[0], nack[1])
 
 
 def test_an_applied_token_is_answered_already_applied_and_changes_nothing():
