@@ -808,8 +808,11 @@ class Device:
         a newer one (never an older one, never one already cleared)."""
         seq = _int_arg(args, "seq", 0, 0xFFFFFFFF)
         last = self.directive_seq
-        if seq < last or (seq == last and not (clear and self.causes & UNPAID)):
-            raise Refused(errors.SUPERSEDED, "directive %d: %d applied already" % (seq, last))
+        if seq < last:
+            raise Refused(errors.SUPERSEDED, "directive %d is older than the last applied (%d)" % (seq, last))
+        if seq == last and not (clear and self.causes & UNPAID):
+            what = "the balance of lockout %d is cleared" if clear else "directive %d was applied"
+            raise Refused(errors.SUPERSEDED, (what + " already") % seq)
         return seq
 
     def _grant_recall(self, args):
