@@ -17,7 +17,6 @@ it. Keep it so when adding tests, or make the guest GC-safe first.
 from firmware import keypad
 from firmware.authority import Authority
 from protocol import errors, tokens
-from tests.firmware import wasi_frames
 from tests.firmware.authority_fixtures import (
     DAY,
     NONCE,
@@ -75,8 +74,8 @@ def test_the_authority_records_nothing():
 
 # ---- the attack table --------------------------------------------------------------------------
 def test_replay_is_refused():
+    # a recorded id is answered "already applied" (nothing changes), whatever else is wrong now
     data = token({"id": b"R" * 16})
-    # an id the core recorded as applied: nothing changes, and the NACK says it was applied
     assert outcome(data, used=[b"A" * 16, b"R" * 16]) == errors.ALREADY_APPLIED
     assert outcome(data, used={b"R" * 16}) == errors.ALREADY_APPLIED
     assert outcome(data, used=[b"A" * 16]) is None
@@ -170,15 +169,3 @@ def test_constructor_refuses_bad_keys_and_settings():
     assert _value_error(SERIAL, root, SECRET, {"code_digits": 6})
     assert _value_error(SERIAL, root, SECRET, {"colour": 1})
     assert not _value_error(SERIAL, root, SECRET, {"code_digits": 9})
-
-
-def test_frames_fit_the_wasi_stack():
-    from firmware import authority
-
-    functions = wasi_frames.functions_of(authority) + wasi_frames.functions_of(tokens)
-    names = wasi_frames.heap_framed(functions)
-    if names is None:
-        return  # CPython
-    # only host-side encoders may have larger frames
-    for name in names:
-        assert name in ("token_body", "scope_bits", "certificate_body", "encode_args"), name
