@@ -20,7 +20,7 @@ What it owns:
   `clears_causes` (it may remove recall causes).
 
 Tokens are minted like the back office's and the technician's (valid from an hour before
-the device's clock to a day after it), so the replay records behave as in the field: the
+the device's clock — STATUS `now`, the clock tokens are judged by — to a day after it), so the replay records behave as in the field: the
 rig's own helpers mint tokens that never expire, which would raise the replay floor to
 the end of time once 32 of them were used.
 
@@ -158,9 +158,20 @@ class PropertyRig(Rig):
             pass
         Rig.reboot(self, 0)
 
+    def judged_now(self):
+        """The clock the device judges tokens by (STATUS `now`: the wall clock, never behind
+        its high-water mark), read without moving the mark."""
+        tb = self.device.tb
+        saved = dict(tb.__dict__)
+        try:
+            return tb.deadline_wall()
+        finally:
+            tb.__dict__.clear()
+            tb.__dict__.update(saved)
+
     def apply(self, action, args=None, key="root", bound=False, **kw):
         """Mint a token valid around the device's clock and apply it; "ok" or raises Refused."""
-        wall = self.clock.wall
+        wall = self.judged_now()
         kw.setdefault("issued", wall - HOUR)
         kw.setdefault("expires", wall + DAY)
         data = mint(action, args, key=key, nonce=self.nonce() if bound else None, **kw)
@@ -499,7 +510,9 @@ class Forged(Action):
             "work_order": {"order": "removal", "id": "WO-X", "vehicle": VIN},
         }[self.action]
         key = {"unlock": "tech", "clear": "billing", "service": "tech", "work_order": "office"}[self.action]
-        wall = rig.clock.wall
+        # expired / not yet valid by the clock the device judges tokens by: after the wall
+        # clock was set back, that clock is ahead of the wall clock
+        wall = rig.judged_now()
         kw = {"issued": wall - HOUR, "expires": wall + DAY, "key": key}
         if self.flaw == "bad_signature":
             kw["sig"] = "forged"

@@ -752,3 +752,20 @@ def test_walk_a_pass_in_the_logs_last_room_starts_the_engine():
     kinds = [r[9] for r in walk.rig.records_since(head)]
     assert kinds[0] == eventlog.TEST_PASS, kinds
     assert log.full() and walk.rig.relay.on
+
+
+def test_walk_tokens_are_judged_by_the_clock_the_device_keeps():
+    """Soak finding (the walk's model, not the core): the walk minted its tokens around the
+    raw wall clock; after the clock was set back two hours, a token "not yet valid" by that
+    clock (valid from an hour ahead) was valid by the high-water clock the device judges
+    tokens by (STATUS now, docs/security.md), was rightly accepted, and the walk called it a
+    forgery that removed the unit (T2, N3). Tokens are now minted around STATUS now: a
+    forged one stays forged and a genuine one is accepted after a clock set back."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.time_passes(pr.SetTime(-2 * HOUR))
+    walk.authority(pr.Forged("not_yet_valid", "work_order"))
+    assert walk.rig.device.compliance.state == "normal"
+    walk.time_passes(pr.SetTime(-2 * DAY))
+    walk.authority(pr.Billing("recall", 7))
+    assert walk.rig.device.compliance.state == "early_service_recall"
