@@ -52,6 +52,18 @@ ANY_COMPLIANCE = ("recall",)
 ANY_SESSION = ("blocked",)
 
 
+def judged_now(device):
+    """The wall clock the device measures deadlines and judges tokens by (STATUS `now`: never
+    behind its high-water mark), read without moving the mark."""
+    tb = device.tb
+    saved = dict(tb.__dict__)
+    try:
+        return tb.deadline_wall()
+    finally:
+        tb.__dict__.clear()
+        tb.__dict__.update(saved)
+
+
 class Seen:
     """One transition as the device took it, and what was observable at that moment."""
 
@@ -71,6 +83,8 @@ class Seen:
         self.recall_passed = deadline is not None and device.tb.left(deadline) == 0
         self.boot_s = device.hw.clock.monotonic_ms() // 1000  # seconds since this boot (rig clock)
         self.wall = device.hw.clock.now()
+        self.run = device.tb.run()  # the device's run clock (carried across boots)
+        self.judged = judged_now(device)  # the wall clock deadlines are measured by
 
     def text(self):
         return "%s>%s %s" % (self.old, self.new, self.cause)
@@ -159,15 +173,7 @@ class PropertyRig(Rig):
         Rig.reboot(self, 0)
 
     def judged_now(self):
-        """The clock the device judges tokens by (STATUS `now`: the wall clock, never behind
-        its high-water mark), read without moving the mark."""
-        tb = self.device.tb
-        saved = dict(tb.__dict__)
-        try:
-            return tb.deadline_wall()
-        finally:
-            tb.__dict__.clear()
-            tb.__dict__.update(saved)
+        return judged_now(self.device)
 
     def apply(self, action, args=None, key="root", bound=False, **kw):
         """Mint a token valid around the device's clock and apply it; "ok" or raises Refused."""

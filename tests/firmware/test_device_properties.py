@@ -4,11 +4,12 @@
 The walk (tests/firmware/property_rig.py has the bench and the actions) drives one installed
 unit through tests/firmware/device_rig.py's Rig and its authority double: the ignition on
 and off; blows (sober, drunk, and aborts: too little air, too hot, too cold, stopped
-early); refusals (the CANCEL key or the event); tampers and the sensor cable pulled or
+early; failed start tests in a row, each after the temporary lockout); refusals (the
+CANCEL key or the event); tampers and the sensor cable pulled or
 plugged; time running from a second to two months, or to one second past a deadline the
 unit has (recall, unlock window, temporary lockout, retest, service, calibration, keypad
 back-off, the next thing scheduled); billing directives (recall, lockout, clear, and one
-with a cause the device does not take); unlock tokens (a window, or for good); keypad
+with a cause the device does not take; more recalls while a countdown runs); unlock tokens (a window, or for good); keypad
 codes for an unlock or a clear (the provider's right answer, or a wrong one) and keys
 pressed at random; service sessions opened and closed (with or without the log
 downloaded); calibration steps against dry gas; set-time forward and back; work orders
@@ -35,8 +36,8 @@ Names and the table
      and the engine was stopped from engine_enabled at most free_restart_s ago in this boot
      (the walk's clock), with no vehicle switch since; for_good / causes_left /
      recall_expired: the unit's unlock window, causes and recall deadline as they were when
-     the row was chosen; long_lockout: the logged cause (both of its rows lead to
-     temporary_lockout). A guard without an oracle fails the walk: the reference model must
+     the row was chosen; long_lockout: the walk's own count of failed start tests within
+     fails_window_s (E7). A guard without an oracle fails the walk: the reference model must
      know every guard the table uses.
  N3  Each transition is one the step may cause: time-driven triggers (expire, window_end,
      retest, timeout, lockout_end, a start retried when the ignition is on) only when the
@@ -62,12 +63,19 @@ Engine and alarm (DESIGN "The device"; issue 3)
      the engine (E2 asks for that record in the log).
  E4  The relay never opens but by the driver switching the ignition off (or the power
      going): a retest outcome (violation: alarm on) never stops the engine.
- E5  With the ignition off the session is ignition_off or temporary_lockout.
+ E5  With the ignition off the session is ignition_off or temporary_lockout; a start test is
+     pending (test_requested) only while compliance allows starts.
  E6  Liveness: the ignition switched on while starts are allowed (and the log still has
      room for the test after the start attempt's record) requests a test (or is the free
      restart); a sober blow in test_requested, with the sensor connected, not purging,
      while starts are allowed and the log has room for its record, enables the engine.
 
+ E7  A failed start test holds the next one off for temp_lockout_s, or temp_lockout_long_s
+     when it makes fails_for_long failed start tests within fails_window_s (counted by the
+     walk from the fails it saw, by the device's run clock; the cause says which): the
+     temporary lockout ends no earlier by either clock, survives reboots and power cuts
+     (one that cuts the failing test's own write may lose it whole), and its deadline is
+     never earlier than that.
 Compliance
  C1  A lockout ends only by an accepted unlock code or token, a service session opened by
      a technician's token, a billing clear (or keypad clear code) that leaves no cause, or
@@ -323,6 +331,8 @@ class DeviceWalk(RuleBasedStateMachine):
         self.config = self.rig.config
         self.ignition = False
         self.stall = None  # boot second the engine last stopped from engine_enabled
+        self.fails = []  # run seconds of the failed start tests (the walk's own record)
+        self.hold_end = None  # [wall, run] the temporary lockout may end at, by the walk's count
         self.compliance_ref = Reference("compliance", device.compliance.state)
         self.session_ref = Reference("session", device.session.state)
 
@@ -362,6 +372,22 @@ class DeviceWalk(RuleBasedStateMachine):
             if wait:
                 self.step(pr.Advance(wait))
             self.step(pr.Ignition(True))
+
+    @precondition(lambda self: self.rig.device.session.state == "temporary_lockout")
+    @rule(blow=BLOWS)
+    def retry(self, blow):
+        """Wait out a temporary lockout with the ignition on and blow again (failed start
+        tests in a row: the long lockout)."""
+        if not self.ignition:
+            self.step(pr.Ignition(True))
+        self.step(pr.AdvancePast("hold"))
+        self.step(blow)
+
+    @precondition(lambda self: self.rig.device.compliance.state == "early_service_recall")
+    @rule(days=st.integers(0, 14))
+    def dunning(self, days):
+        """The back office sends another recall while a countdown runs (the next invoice)."""
+        self.step(pr.Billing("recall", days))
 
     @precondition(lambda self: self.rig.device.compliance.state == "lockout" or self.rig.device.causes & UNPAID)
     @rule(code=st.builds(pr.Code, st.sampled_from(["unlock", "clear"]), st.booleans()))
@@ -410,6 +436,7 @@ class DeviceWalk(RuleBasedStateMachine):
         self.check_tokens(action, outcome, before, after, seen, rebooted)
         self.check_time(action, before, after, seen + boot, rebooted)
         self.check_calibration(action, outcome, before, after)
+        self.check_hold_kept(action, after, seen, rebooted)
         rig.seen.clear()
 
     # N1
@@ -455,12 +482,15 @@ class DeviceWalk(RuleBasedStateMachine):
             ref = self.compliance_ref if t.machine == "compliance" else self.session_ref
             assert ref.state == t.old, "%r left %s but the reference model was in %s" % (t, t.old, ref.state)
             assert t.trigger in action.allowed_triggers(t.machine), "%r may not fire %s (%r)" % (action, t.trigger, t)
+            if t.old == "test_requested" and t.trigger == "sample_fail":
+                self.fails = (self.fails + [t.run])[-self.config.fails_for_long :]
             got = ref.take(t.trigger, lambda guard, t=t: self.oracle(guard, t))
             assert got == t.new, "%r: the table in `transitions` goes to %s, the device went to %s" % (t, got, t.new)
             if t.machine == "compliance":
                 self.check_lockout_exit(action, outcome, t)
             else:
                 self.check_start(action, t)
+                self.check_hold(t)
                 if t.new == "ignition_off":
                     self.stall = t.boot_s if t.old == "engine_enabled" else None
         if isinstance(action, pr.WorkOrder) and action.order == "vehicle_switch" and outcome == "ok":
@@ -484,7 +514,8 @@ class DeviceWalk(RuleBasedStateMachine):
         if guard == "recall_expired":
             return t.causes != 0 and t.recall_passed
         if guard == "long_lockout":
-            return t.cause == "repeated_fails"
+            since = t.run - self.config.fails_window_s
+            return len([at for at in self.fails if at >= since]) >= self.config.fails_for_long
         raise AssertionError("the reference model has no oracle for guard %r: teach test_device_properties.py" % guard)
 
     def check_start(self, action, t):
@@ -497,6 +528,37 @@ class DeviceWalk(RuleBasedStateMachine):
             assert isinstance(inner, pr.Blow) and inner.kind == "sober", "engine enabled without a passing test: %r" % action
             assert inner.brac < self.config.set_point
             self.pass_needed = True  # check_log: the step logged its test_pass
+
+    # E7
+    def check_hold(self, t):
+        config = self.config
+        if t.old == "test_requested" and t.new == "temporary_lockout":
+            long = self.oracle("long_lockout", t)
+            assert (t.cause == "repeated_fails") == long, "fail %d of %r in the window, cause %s" % (
+                len(self.fails), self.fails, t.cause)
+            seconds = config.temp_lockout_long_s if long else config.temp_lockout_s
+            self.hold_end = [t.judged + seconds, t.run + seconds]
+        elif t.old == "temporary_lockout":
+            end = self.hold_end
+            early = end is not None and t.judged < end[0] and t.run < end[1]
+            assert not early, "a temporary lockout ended %d s early (%r)" % (min(end[0] - t.judged, end[1] - t.run), t)
+            self.hold_end = None
+
+    def check_hold_kept(self, action, after, seen, rebooted):
+        device = self.rig.device
+        if rebooted and [t for t in seen if t.trigger == "sample_fail" or t.new == "temporary_lockout"]:
+            # the power went while the fail was being written: it may be lost, whole
+            self.fails = list(device.fails)
+            held = after.session == "temporary_lockout" and device.hold is not None
+            self.hold_end = list(device.hold) if held else None
+        end = self.hold_end
+        if end is None or pr.judged_now(device) >= end[0] or device.tb.run() >= end[1]:
+            return  # no temporary lockout, or its time is up (the next timers end it)
+        assert after.session == "temporary_lockout", "%r: a temporary lockout with time left, session %s" % (
+            action, after.session)
+        hold = device.hold
+        assert hold is not None and hold[0] >= end[0] and hold[1] >= end[1], "%r: the temporary lockout ends at %r, not %r" % (
+            action, hold, end)
 
     def check_lockout_exit(self, action, outcome, t):
         if t.old == "lockout":
@@ -549,6 +611,8 @@ class DeviceWalk(RuleBasedStateMachine):
             assert self.ignition, "the relay is closed with the ignition off"
         if not self.ignition:
             assert after.session in ("ignition_off", "temporary_lockout"), "ignition off, session %s" % after.session
+        if after.session == "test_requested":
+            assert after.compliance in pr.ALLOWS_START, "%r: a start test pending in %s" % (action, after.compliance)
         closed, opened = _edges(old_relay.values, before.relay_values, before.relay)
         if rig.relay is not old_relay:
             closed_new, _ = _edges(rig.relay.values, 0, False)
