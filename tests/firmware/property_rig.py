@@ -78,6 +78,8 @@ class Seen:
         self.session = device.session.state
         self.causes = device.causes
         self.log_room = device.log.accepting(eventlog.TEST_PASS)  # a breath test could be logged
+        # ... and still after this transition's own record (a test asked for now is recordable)
+        self.test_room = device.log.accepting(eventlog.TEST_PASS, 1)
         self.open_ended = device.unlock_until is None
         deadline = device.recall_deadline
         self.recall_passed = deadline is not None and device.tb.left(deadline) == 0

@@ -28,9 +28,9 @@ Names and the table
      the same state; the reference follows the device from step to step without a gap, and
      after every step both machines are where the reference is. Guard oracles:
      start_allowed / retry_allowed: compliance is normal, early_service_recall or
-     code_unlock (DESIGN and issue 3: no start in lockout, removed or an open service
-     session), the log has room for a breath-test record (docs/device.md: a start never
-     happens without its test in the log) and, for retry_allowed, the ignition is on (the
+     code_unlock (no start in lockout, removed or an open service session), the log has
+     room for a breath-test record after the transition's own record (docs/device.md:
+     every start test is recorded) and, for retry_allowed, the ignition is on (the
      walk's own record);
      ignition_on: the walk's ignition; free_restart: the ignition is on, starts are allowed
      and the engine was stopped from engine_enabled at most free_restart_s ago in this boot
@@ -64,7 +64,8 @@ Engine and alarm (DESIGN "The device"; issue 3)
  E4  The relay never opens but by the driver switching the ignition off (or the power
      going): a retest outcome (violation: alarm on) never stops the engine.
  E5  With the ignition off the session is ignition_off or temporary_lockout; a start test is
-     pending (test_requested) only while compliance allows starts.
+     pending (test_requested) only while compliance allows starts and the log has room for
+     its record (every start test is recorded).
  E6  Liveness: the ignition switched on while starts are allowed (and the log still has
      room for the test after the start attempt's record) requests a test (or is the free
      restart); a sober blow in test_requested, with the sensor connected, not purging,
@@ -251,6 +252,11 @@ def _split(entries):
         else:
             own.append(entry)
     return own, boots
+
+
+def device_room(rig, extra):
+    """The log would still take a breath-test record after `extra` more records."""
+    return rig.device.log.accepting(eventlog.TEST_PASS, extra)
 
 
 def _edges(values, start, before):
@@ -499,9 +505,9 @@ class DeviceWalk(RuleBasedStateMachine):
     def oracle(self, guard, t):
         allowed = t.compliance in pr.ALLOWS_START and t.log_room
         if guard == "start_allowed":
-            return allowed
+            return allowed and t.test_room
         if guard == "retry_allowed":
-            return self.ignition and allowed
+            return self.ignition and allowed and t.test_room
         if guard == "ignition_on":
             return self.ignition
         if guard == "free_restart":
@@ -613,6 +619,7 @@ class DeviceWalk(RuleBasedStateMachine):
             assert after.session in ("ignition_off", "temporary_lockout"), "ignition off, session %s" % after.session
         if after.session == "test_requested":
             assert after.compliance in pr.ALLOWS_START, "%r: a start test pending in %s" % (action, after.compliance)
+            assert after.log_room, "%r: a start test pending that the log has no room to record" % action
         closed, opened = _edges(old_relay.values, before.relay_values, before.relay)
         if rig.relay is not old_relay:
             closed_new, _ = _edges(rig.relay.values, 0, False)
@@ -624,8 +631,9 @@ class DeviceWalk(RuleBasedStateMachine):
             assert action.stops_engine, "%r opened the relay while driving (%r)" % (action, seen)
         inner = action.action if isinstance(action, pr.CutDuring) else action
         if self.switched_on and action is inner:
-            # (the start attempt's own record may take the log's last room for a test)
-            if before.session == "ignition_off" and before.compliance in pr.ALLOWS_START and after.log_room:
+            # (the start attempt's and the transition's own records may take the log's last
+            # room for a test)
+            if before.session == "ignition_off" and before.compliance in pr.ALLOWS_START and device_room(self.rig, 1):
                 assert after.session in START_DESTS, "ignition on with starts allowed: %s" % after.session
         if isinstance(inner, pr.Blow) and inner is action and inner.kind == "sober" and before.session == "test_requested":
             if before.compliance in pr.ALLOWS_START and before.log_room and before.sensor and not before.purging:
@@ -833,3 +841,36 @@ def test_walk_tokens_are_judged_by_the_clock_the_device_keeps():
     walk.time_passes(pr.SetTime(-2 * DAY))
     walk.authority(pr.Billing("recall", 7))
     assert walk.rig.device.compliance.state == "early_service_recall"
+
+
+def test_walk_no_start_test_that_the_log_cannot_record():
+    """Walk finding (E5, N2): with the log three ordinary records short of its reserve, the
+    ignition switched off and on again asked for a start test that the log could not
+    record: the start attempt took one room, the transition into test_requested the last
+    one, and the driver was asked to blow a test whose pass or fail would go unrecorded.
+    Every start test is recorded: no test is asked for that the log cannot take."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=10)
+    walk.drive(pr.Ignition(True))
+    log = walk.rig.device.log
+    while _ordinary_room(log) > 3:
+        walk.drive(pr.Refuse(False))
+    walk.drive(pr.Ignition(False))
+    walk.drive(pr.Ignition(True))
+    assert walk.rig.device.session.state == "ignition_off"
+
+
+def test_walk_an_abort_that_takes_the_last_room_ends_the_test():
+    """Walk finding (E5): with one ordinary record left, an aborted start test (too little
+    air) took it; the handset went on asking for a blow whose result could not be recorded.
+    The test ends there (starts_blocked) and the engine stays off."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=10)
+    walk.drive(pr.Ignition(True))
+    log = walk.rig.device.log
+    while _ordinary_room(log) > 1:
+        walk.drive(pr.Refuse(False))
+    walk.drive(pr.Blow("low_volume", 0))
+    assert walk.rig.device.session.state == "ignition_off" and not walk.rig.relay.on
+    walk.drive(pr.Blow("sober", 0))
+    assert not walk.rig.relay.on
