@@ -254,6 +254,15 @@ def _split(entries):
     return own, boots
 
 
+def _ordinary_room(log, most=64):
+    """Records of ordinary kinds (a breath test's) the log still takes before its reserve
+    (up to `most`)."""
+    room = 0
+    while room < most and log.accepting(eventlog.TEST_PASS, room):
+        room += 1
+    return room
+
+
 def device_room(rig, extra):
     """The log would still take a breath-test record after `extra` more records."""
     return rig.device.log.accepting(eventlog.TEST_PASS, extra)
@@ -380,13 +389,25 @@ class DeviceWalk(RuleBasedStateMachine):
             self.step(pr.Ignition(True))
 
     @precondition(lambda self: self.rig.device.session.state == "temporary_lockout")
-    @rule(blow=BLOWS)
+    @rule(blow=st.one_of(st.builds(pr.Blow, st.just("drunk"), st.integers(200, 1500)), BLOWS))
     def retry(self, blow):
         """Wait out a temporary lockout with the ignition on and blow again (failed start
         tests in a row: the long lockout)."""
         if not self.ignition:
             self.step(pr.Ignition(True))
         self.step(pr.AdvancePast("hold"))
+        self.step(blow)
+
+    @precondition(
+        lambda self: self.rig.device.session.state == "test_requested" and _ordinary_room(self.rig.device.log, 13) <= 12
+    )
+    @rule(blow=BLOWS)
+    def last_room(self, blow):
+        """A small log nearly full with a start test pending: the driver refuses until one
+        ordinary record is left, then blows (the pass that takes the last room)."""
+        log = self.rig.device.log
+        while self.rig.device.session.state == "test_requested" and _ordinary_room(log, 2) > 1:
+            self.step(pr.Refuse(False))
         self.step(blow)
 
     @precondition(lambda self: self.rig.device.compliance.state == "early_service_recall")
@@ -799,11 +820,6 @@ def test_walk_a_removed_unit_keeps_its_power_off_time():
     walk.time_passes(pr.SetTime(-3 * DAY))
     device = walk.rig.device
     assert device.tb.left(device.calibration_due) <= 57 * DAY
-
-
-def _ordinary_room(log):
-    """Records of ordinary kinds (a breath test's) the log still takes before its reserve."""
-    return log.capacity - log.reserve - log.count
 
 
 def test_walk_a_pass_in_the_logs_last_room_starts_the_engine():
