@@ -273,6 +273,7 @@ class Device:
         session = self.session.state
         try:
             result = change(*args)
+            self._test_recordable()
             self._dirty = True
             self._commit()
         except Refused:
@@ -302,7 +303,7 @@ class Device:
     # ---- the state machines ----------------------------------------------------------------
     def _guard(self, name):
         if name == "start_allowed":
-            return self.starts_allowed()
+            return self.starts_allowed(1)
         if name == "free_restart":
             return (
                 self.stall_at is not None
@@ -319,7 +320,7 @@ class Device:
         if name == "ignition_on":
             return self.ignition_on
         if name == "retry_allowed":  # a temporary lockout ends with the ignition on
-            return self.ignition_on and self.starts_allowed()
+            return self.ignition_on and self.starts_allowed(1)
         if name == "for_good":
             return self.unlock_until is None
         if name == "causes_left":
@@ -401,13 +402,21 @@ class Device:
         return low + self.hw.random.bits(24) % span
 
     # ---- compliance rules -----------------------------------------------------------------
-    def starts_allowed(self):
-        # a log too full to record a breath test stops starts: never a test that leaves no trace
+    def starts_allowed(self, records=0):
+        """Compliance lets the vehicle start and the log can record a breath test after
+        `records` more records (a start test is asked for only if the log still takes it
+        after the transition's own record: every start test is recorded)."""
         return (
             self.provisioned
             and self.compliance.state not in NO_STARTS
-            and self.log.accepting(ev.TEST_PASS)
+            and self.log.accepting(ev.TEST_PASS, records)
         )
+
+    def _test_recordable(self):
+        """A pending start test whose record no longer fits the log (an abort, a refusal or
+        another record took the last room) ends: no test is asked for that leaves no trace."""
+        if self.session.state == "test_requested" and not self.log.accepting(ev.TEST_PASS):
+            self.session.fire("blocked")
 
     def add_cause(self, bit, detail=""):
         """Record a recall cause; a new cause starts a recall (or a new one after a
@@ -1057,6 +1066,7 @@ class Device:
             free = self.log.free_pct()
             if free <= self.config.log_full_pct:
                 self.add_cause(LOG_FULL, "%d%% free" % free)
+        self._test_recordable()
         self._commit()
         self._outputs_update()
 

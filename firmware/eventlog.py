@@ -476,10 +476,11 @@ class EventLog:
         records (after `extra` more records)."""
         return (self.capacity - self._used() - extra) * 100 // self.capacity
 
-    def accepting(self, kind):
-        """True if a record of this kind would be written now (False: the log is full)."""
+    def accepting(self, kind, extra=0):
+        """True if a record of this kind would be written now, or after `extra` more records
+        (False: the log is full)."""
         limit = self.capacity if kind in RESERVE_KINDS else self.capacity - self.reserve
-        return self._used() < limit
+        return self._used() + extra < limit
 
     def full(self):
         """True once ordinary records are refused (only the reserve is left)."""

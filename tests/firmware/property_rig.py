@@ -20,7 +20,7 @@ What it owns:
   `clears_causes` (it may remove recall causes).
 
 Tokens are minted like the back office's and the technician's (valid from an hour before
-the device's clock to a day after it), so the replay records behave as in the field: the
+the device's clock — STATUS `now`, the clock tokens are judged by — to a day after it), so the replay records behave as in the field: the
 rig's own helpers mint tokens that never expire, which would raise the replay floor to
 the end of time once 32 of them were used.
 
@@ -52,6 +52,18 @@ ANY_COMPLIANCE = ("recall",)
 ANY_SESSION = ("blocked",)
 
 
+def judged_now(device):
+    """The wall clock the device measures deadlines and judges tokens by (STATUS `now`: never
+    behind its high-water mark), read without moving the mark."""
+    tb = device.tb
+    saved = dict(tb.__dict__)
+    try:
+        return tb.deadline_wall()
+    finally:
+        tb.__dict__.clear()
+        tb.__dict__.update(saved)
+
+
 class Seen:
     """One transition as the device took it, and what was observable at that moment."""
 
@@ -66,11 +78,15 @@ class Seen:
         self.session = device.session.state
         self.causes = device.causes
         self.log_room = device.log.accepting(eventlog.TEST_PASS)  # a breath test could be logged
+        # ... and still after this transition's own record (a test asked for now is recordable)
+        self.test_room = device.log.accepting(eventlog.TEST_PASS, 1)
         self.open_ended = device.unlock_until is None
         deadline = device.recall_deadline
         self.recall_passed = deadline is not None and device.tb.left(deadline) == 0
         self.boot_s = device.hw.clock.monotonic_ms() // 1000  # seconds since this boot (rig clock)
         self.wall = device.hw.clock.now()
+        self.run = device.tb.run()  # the device's run clock (carried across boots)
+        self.judged = judged_now(device)  # the wall clock deadlines are measured by
 
     def text(self):
         return "%s>%s %s" % (self.old, self.new, self.cause)
@@ -158,9 +174,12 @@ class PropertyRig(Rig):
             pass
         Rig.reboot(self, 0)
 
+    def judged_now(self):
+        return judged_now(self.device)
+
     def apply(self, action, args=None, key="root", bound=False, **kw):
         """Mint a token valid around the device's clock and apply it; "ok" or raises Refused."""
-        wall = self.clock.wall
+        wall = self.judged_now()
         kw.setdefault("issued", wall - HOUR)
         kw.setdefault("expires", wall + DAY)
         args = directive_args(self.device, action, args)
@@ -502,7 +521,9 @@ class Forged(Action):
             "work_order": {"order": "removal", "id": "WO-X", "vehicle": VIN},
         }[self.action]
         key = {"unlock": "tech", "clear": "billing", "service": "tech", "work_order": "office"}[self.action]
-        wall = rig.clock.wall
+        # expired / not yet valid by the clock the device judges tokens by: after the wall
+        # clock was set back, that clock is ahead of the wall clock
+        wall = rig.judged_now()
         kw = {"issued": wall - HOUR, "expires": wall + DAY, "key": key}
         if self.flaw == "bad_signature":
             kw["sig"] = "forged"

@@ -4,11 +4,12 @@
 The walk (tests/firmware/property_rig.py has the bench and the actions) drives one installed
 unit through tests/firmware/device_rig.py's Rig and its authority double: the ignition on
 and off; blows (sober, drunk, and aborts: too little air, too hot, too cold, stopped
-early); refusals (the CANCEL key or the event); tampers and the sensor cable pulled or
+early; failed start tests in a row, each after the temporary lockout); refusals (the
+CANCEL key or the event); tampers and the sensor cable pulled or
 plugged; time running from a second to two months, or to one second past a deadline the
 unit has (recall, unlock window, temporary lockout, retest, service, calibration, keypad
 back-off, the next thing scheduled); billing directives (recall, lockout, clear, and one
-with a cause the device does not take); unlock tokens (a window, or for good); keypad
+with a cause the device does not take; more recalls while a countdown runs); unlock tokens (a window, or for good); keypad
 codes for an unlock or a clear (the provider's right answer, or a wrong one) and keys
 pressed at random; service sessions opened and closed (with or without the log
 downloaded); calibration steps against dry gas; set-time forward and back; work orders
@@ -27,16 +28,16 @@ Names and the table
      the same state; the reference follows the device from step to step without a gap, and
      after every step both machines are where the reference is. Guard oracles:
      start_allowed / retry_allowed: compliance is normal, early_service_recall or
-     code_unlock (DESIGN and issue 3: no start in lockout, removed or an open service
-     session), the log has room for a breath-test record (docs/device.md: a start never
-     happens without its test in the log) and, for retry_allowed, the ignition is on (the
+     code_unlock (no start in lockout, removed or an open service session), the log has
+     room for a breath-test record after the transition's own record (docs/device.md:
+     every start test is recorded) and, for retry_allowed, the ignition is on (the
      walk's own record);
      ignition_on: the walk's ignition; free_restart: the ignition is on, starts are allowed
      and the engine was stopped from engine_enabled at most free_restart_s ago in this boot
      (the walk's clock), with no vehicle switch since; for_good / causes_left /
      recall_expired: the unit's unlock window, causes and recall deadline as they were when
-     the row was chosen; long_lockout: the logged cause (both of its rows lead to
-     temporary_lockout). A guard without an oracle fails the walk: the reference model must
+     the row was chosen; long_lockout: the walk's own count of failed start tests within
+     fails_window_s (E7). A guard without an oracle fails the walk: the reference model must
      know every guard the table uses.
  N3  Each transition is one the step may cause: time-driven triggers (expire, window_end,
      retest, timeout, lockout_end, a start retried when the ignition is on) only when the
@@ -55,16 +56,27 @@ Engine and alarm (DESIGN "The device"; issue 3)
      service); from test_requested only by a blow that was sober and whose test_pass is
      in the log; from ignition_off only as the free restart (N2's oracle).
  E3  No transition into test_requested or engine_enabled from ignition_off,
-     temporary_lockout or test_requested while compliance forbids starts or the log has
-     no room for the test.
+     temporary_lockout or test_requested while compliance forbids starts; none from
+     ignition_off or temporary_lockout while the log has no room for a breath-test record
+     (a test is asked for, or a free restart taken, only while its record still fits). A
+     pass is judged before its record: the test_pass that takes the log's last room starts
+     the engine (E2 asks for that record in the log).
  E4  The relay never opens but by the driver switching the ignition off (or the power
      going): a retest outcome (violation: alarm on) never stops the engine.
- E5  With the ignition off the session is ignition_off or temporary_lockout.
+ E5  With the ignition off the session is ignition_off or temporary_lockout; a start test is
+     pending (test_requested) only while compliance allows starts and the log has room for
+     its record (every start test is recorded).
  E6  Liveness: the ignition switched on while starts are allowed (and the log still has
      room for the test after the start attempt's record) requests a test (or is the free
      restart); a sober blow in test_requested, with the sensor connected, not purging,
      while starts are allowed and the log has room for its record, enables the engine.
 
+ E7  A failed start test holds the next one off for temp_lockout_s, or temp_lockout_long_s
+     when it makes fails_for_long failed start tests within fails_window_s (counted by the
+     walk from the fails it saw, by the device's run clock; the cause says which): the
+     temporary lockout ends no earlier by either clock, survives reboots and power cuts
+     (one that cuts the failing test's own write may lose it whole), and its deadline is
+     never earlier than that.
 Compliance
  C1  A lockout ends only by an accepted unlock code or token, a service session opened by
      a technician's token, a billing clear (or keypad clear code) that leaves no cause, or
@@ -242,6 +254,20 @@ def _split(entries):
     return own, boots
 
 
+def _ordinary_room(log, most=64):
+    """Records of ordinary kinds (a breath test's) the log still takes before its reserve
+    (up to `most`)."""
+    room = 0
+    while room < most and log.accepting(eventlog.TEST_PASS, room):
+        room += 1
+    return room
+
+
+def device_room(rig, extra):
+    """The log would still take a breath-test record after `extra` more records."""
+    return rig.device.log.accepting(eventlog.TEST_PASS, extra)
+
+
 def _edges(values, start, before):
     """(closed, opened): whether values[start:] close or open the relay, from `before`."""
     closed = opened = False
@@ -320,6 +346,8 @@ class DeviceWalk(RuleBasedStateMachine):
         self.config = self.rig.config
         self.ignition = False
         self.stall = None  # boot second the engine last stopped from engine_enabled
+        self.fails = []  # run seconds of the failed start tests (the walk's own record)
+        self.hold_end = None  # [wall, run] the temporary lockout may end at, by the walk's count
         self.compliance_ref = Reference("compliance", device.compliance.state)
         self.session_ref = Reference("session", device.session.state)
 
@@ -359,6 +387,34 @@ class DeviceWalk(RuleBasedStateMachine):
             if wait:
                 self.step(pr.Advance(wait))
             self.step(pr.Ignition(True))
+
+    @precondition(lambda self: self.rig.device.session.state == "temporary_lockout")
+    @rule(blow=st.one_of(st.builds(pr.Blow, st.just("drunk"), st.integers(200, 1500)), BLOWS))
+    def retry(self, blow):
+        """Wait out a temporary lockout with the ignition on and blow again (failed start
+        tests in a row: the long lockout)."""
+        if not self.ignition:
+            self.step(pr.Ignition(True))
+        self.step(pr.AdvancePast("hold"))
+        self.step(blow)
+
+    @precondition(
+        lambda self: self.rig.device.session.state == "test_requested" and _ordinary_room(self.rig.device.log, 13) <= 12
+    )
+    @rule(blow=BLOWS)
+    def last_room(self, blow):
+        """A small log nearly full with a start test pending: the driver refuses until one
+        ordinary record is left, then blows (the pass that takes the last room)."""
+        log = self.rig.device.log
+        while self.rig.device.session.state == "test_requested" and _ordinary_room(log, 2) > 1:
+            self.step(pr.Refuse(False))
+        self.step(blow)
+
+    @precondition(lambda self: self.rig.device.compliance.state == "early_service_recall")
+    @rule(days=st.integers(0, 14))
+    def dunning(self, days):
+        """The back office sends another recall while a countdown runs (the next invoice)."""
+        self.step(pr.Billing("recall", days))
 
     @precondition(lambda self: self.rig.device.compliance.state == "lockout" or self.rig.device.causes & UNPAID)
     @rule(code=st.builds(pr.Code, st.sampled_from(["unlock", "clear"]), st.booleans()))
@@ -407,6 +463,7 @@ class DeviceWalk(RuleBasedStateMachine):
         self.check_tokens(action, outcome, before, after, seen, rebooted)
         self.check_time(action, before, after, seen + boot, rebooted)
         self.check_calibration(action, outcome, before, after)
+        self.check_hold_kept(action, after, seen, rebooted)
         rig.seen.clear()
 
     # N1
@@ -452,12 +509,15 @@ class DeviceWalk(RuleBasedStateMachine):
             ref = self.compliance_ref if t.machine == "compliance" else self.session_ref
             assert ref.state == t.old, "%r left %s but the reference model was in %s" % (t, t.old, ref.state)
             assert t.trigger in action.allowed_triggers(t.machine), "%r may not fire %s (%r)" % (action, t.trigger, t)
+            if t.old == "test_requested" and t.trigger == "sample_fail":
+                self.fails = (self.fails + [t.run])[-self.config.fails_for_long :]
             got = ref.take(t.trigger, lambda guard, t=t: self.oracle(guard, t))
             assert got == t.new, "%r: the table in `transitions` goes to %s, the device went to %s" % (t, got, t.new)
             if t.machine == "compliance":
                 self.check_lockout_exit(action, outcome, t)
             else:
                 self.check_start(action, t)
+                self.check_hold(t)
                 if t.new == "ignition_off":
                     self.stall = t.boot_s if t.old == "engine_enabled" else None
         if isinstance(action, pr.WorkOrder) and action.order == "vehicle_switch" and outcome == "ok":
@@ -466,9 +526,9 @@ class DeviceWalk(RuleBasedStateMachine):
     def oracle(self, guard, t):
         allowed = t.compliance in pr.ALLOWS_START and t.log_room
         if guard == "start_allowed":
-            return allowed
+            return allowed and t.test_room
         if guard == "retry_allowed":
-            return self.ignition and allowed
+            return self.ignition and allowed and t.test_room
         if guard == "ignition_on":
             return self.ignition
         if guard == "free_restart":
@@ -481,18 +541,51 @@ class DeviceWalk(RuleBasedStateMachine):
         if guard == "recall_expired":
             return t.causes != 0 and t.recall_passed
         if guard == "long_lockout":
-            return t.cause == "repeated_fails"
+            since = t.run - self.config.fails_window_s
+            return len([at for at in self.fails if at >= since]) >= self.config.fails_for_long
         raise AssertionError("the reference model has no oracle for guard %r: teach test_device_properties.py" % guard)
 
     def check_start(self, action, t):
         if t.old in START_SOURCES and t.new in START_DESTS:
             assert t.compliance in pr.ALLOWS_START, "%r started while compliance was %s (%r)" % (action, t.compliance, t)
-            assert t.log_room, "%r started with no room in the log for its test (%r)" % (action, t)
+            if t.old != "test_requested":  # a pass is judged before its own record takes the room
+                assert t.log_room, "%r started with no room in the log for its test (%r)" % (action, t)
         if t.new == "engine_enabled" and t.old == "test_requested":
             inner = action.action if isinstance(action, pr.CutDuring) else action
             assert isinstance(inner, pr.Blow) and inner.kind == "sober", "engine enabled without a passing test: %r" % action
             assert inner.brac < self.config.set_point
             self.pass_needed = True  # check_log: the step logged its test_pass
+
+    # E7
+    def check_hold(self, t):
+        config = self.config
+        if t.old == "test_requested" and t.new == "temporary_lockout":
+            long = self.oracle("long_lockout", t)
+            assert (t.cause == "repeated_fails") == long, "fail %d of %r in the window, cause %s" % (
+                len(self.fails), self.fails, t.cause)
+            seconds = config.temp_lockout_long_s if long else config.temp_lockout_s
+            self.hold_end = [t.judged + seconds, t.run + seconds]
+        elif t.old == "temporary_lockout":
+            end = self.hold_end
+            early = end is not None and t.judged < end[0] and t.run < end[1]
+            assert not early, "a temporary lockout ended %d s early (%r)" % (min(end[0] - t.judged, end[1] - t.run), t)
+            self.hold_end = None
+
+    def check_hold_kept(self, action, after, seen, rebooted):
+        device = self.rig.device
+        if rebooted and [t for t in seen if t.trigger == "sample_fail" or t.new == "temporary_lockout"]:
+            # the power went while the fail was being written: it may be lost, whole
+            self.fails = list(device.fails)
+            held = after.session == "temporary_lockout" and device.hold is not None
+            self.hold_end = list(device.hold) if held else None
+        end = self.hold_end
+        if end is None or pr.judged_now(device) >= end[0] or device.tb.run() >= end[1]:
+            return  # no temporary lockout, or its time is up (the next timers end it)
+        assert after.session == "temporary_lockout", "%r: a temporary lockout with time left, session %s" % (
+            action, after.session)
+        hold = device.hold
+        assert hold is not None and hold[0] >= end[0] and hold[1] >= end[1], "%r: the temporary lockout ends at %r, not %r" % (
+            action, hold, end)
 
     def check_lockout_exit(self, action, outcome, t):
         if t.old == "lockout":
@@ -545,6 +638,9 @@ class DeviceWalk(RuleBasedStateMachine):
             assert self.ignition, "the relay is closed with the ignition off"
         if not self.ignition:
             assert after.session in ("ignition_off", "temporary_lockout"), "ignition off, session %s" % after.session
+        if after.session == "test_requested":
+            assert after.compliance in pr.ALLOWS_START, "%r: a start test pending in %s" % (action, after.compliance)
+            assert after.log_room, "%r: a start test pending that the log has no room to record" % action
         closed, opened = _edges(old_relay.values, before.relay_values, before.relay)
         if rig.relay is not old_relay:
             closed_new, _ = _edges(rig.relay.values, 0, False)
@@ -556,8 +652,9 @@ class DeviceWalk(RuleBasedStateMachine):
             assert action.stops_engine, "%r opened the relay while driving (%r)" % (action, seen)
         inner = action.action if isinstance(action, pr.CutDuring) else action
         if self.switched_on and action is inner:
-            # (the start attempt's own record may take the log's last room for a test)
-            if before.session == "ignition_off" and before.compliance in pr.ALLOWS_START and after.log_room:
+            # (the start attempt's and the transition's own records may take the log's last
+            # room for a test)
+            if before.session == "ignition_off" and before.compliance in pr.ALLOWS_START and device_room(self.rig, 1):
                 assert after.session in START_DESTS, "ignition on with starts allowed: %s" % after.session
         if isinstance(inner, pr.Blow) and inner is action and inner.kind == "sober" and before.session == "test_requested":
             if before.compliance in pr.ALLOWS_START and before.log_room and before.sensor and not before.purging:
@@ -646,7 +743,7 @@ DEFAULT = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestDeviceWalk = pytest.mark.xfail(strict=False, reason="open finding: a pass in the log's last room is refused (fails safe)")(DeviceWalk.TestCase)
+TestDeviceWalk = DeviceWalk.TestCase
 TestDeviceWalk.settings = DEFAULT
 
 
@@ -725,16 +822,71 @@ def test_walk_a_removed_unit_keeps_its_power_off_time():
     assert device.tb.left(device.calibration_due) <= 57 * DAY
 
 
-@pytest.mark.xfail(strict=True, reason="open finding: a pass that fills the log's last room is refused (fails safe: no start); fix in Device.breath next session")
 def test_walk_a_pass_in_the_logs_last_room_starts_the_engine():
-    """Walk finding: with the log one breath-test record short of full, a sober start test
-    is logged (test_pass takes the last room) and then refused as if it could not be logged:
-    Device.breath asks starts_allowed() after writing the pass (E6). The unit: 10 segments
-    of 4 records, a reserve of 4; 28 refused tokens fill it to that point."""
+    """Walk finding: with the log one ordinary record short of its reserve, a sober start
+    test takes the last room with its test_pass and must start the engine (E2, E6): the
+    test is recorded, so nothing forbids the start. The unit: 10 segments of 4 records, a
+    reserve of 4; refusals of the pending test (one test_refused record each) fill the log
+    to that point."""
     walk = DeviceWalk()
     walk.install(seed=1, log_segments=10)
-    for _ in range(28):
-        walk.authority(pr.Forged("bad_signature", "unlock"))
+    walk.drive(pr.Ignition(True))
     log = walk.rig.device.log
-    walk.start(pr.Blow("sober", 0))
+    while _ordinary_room(log) > 1:
+        walk.drive(pr.Refuse(False))
+    assert walk.rig.device.session.state == "test_requested"
+    head = log.head
+    walk.drive(pr.Blow("sober", 0))
+    kinds = [r[9] for r in walk.rig.records_since(head)]
+    assert kinds[0] == eventlog.TEST_PASS, kinds
     assert log.full() and walk.rig.relay.on
+
+
+def test_walk_tokens_are_judged_by_the_clock_the_device_keeps():
+    """Soak finding (the walk's model, not the core): the walk minted its tokens around the
+    raw wall clock; after the clock was set back two hours, a token "not yet valid" by that
+    clock (valid from an hour ahead) was valid by the high-water clock the device judges
+    tokens by (STATUS now, docs/security.md), was rightly accepted, and the walk called it a
+    forgery that removed the unit (T2, N3). Tokens are now minted around STATUS now: a
+    forged one stays forged and a genuine one is accepted after a clock set back."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=0)
+    walk.time_passes(pr.SetTime(-2 * HOUR))
+    walk.authority(pr.Forged("not_yet_valid", "work_order"))
+    assert walk.rig.device.compliance.state == "normal"
+    walk.time_passes(pr.SetTime(-2 * DAY))
+    walk.authority(pr.Billing("recall", 7))
+    assert walk.rig.device.compliance.state == "early_service_recall"
+
+
+def test_walk_no_start_test_that_the_log_cannot_record():
+    """Walk finding (E5, N2): with the log three ordinary records short of its reserve, the
+    ignition switched off and on again asked for a start test that the log could not
+    record: the start attempt took one room, the transition into test_requested the last
+    one, and the driver was asked to blow a test whose pass or fail would go unrecorded.
+    Every start test is recorded: no test is asked for that the log cannot take."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=10)
+    walk.drive(pr.Ignition(True))
+    log = walk.rig.device.log
+    while _ordinary_room(log) > 3:
+        walk.drive(pr.Refuse(False))
+    walk.drive(pr.Ignition(False))
+    walk.drive(pr.Ignition(True))
+    assert walk.rig.device.session.state == "ignition_off"
+
+
+def test_walk_an_abort_that_takes_the_last_room_ends_the_test():
+    """Walk finding (E5): with one ordinary record left, an aborted start test (too little
+    air) took it; the handset went on asking for a blow whose result could not be recorded.
+    The test ends there (starts_blocked) and the engine stays off."""
+    walk = DeviceWalk()
+    walk.install(seed=1, log_segments=10)
+    walk.drive(pr.Ignition(True))
+    log = walk.rig.device.log
+    while _ordinary_room(log) > 1:
+        walk.drive(pr.Refuse(False))
+    walk.drive(pr.Blow("low_volume", 0))
+    assert walk.rig.device.session.state == "ignition_off" and not walk.rig.relay.on
+    walk.drive(pr.Blow("sober", 0))
+    assert not walk.rig.relay.on
