@@ -53,11 +53,13 @@ def everywhere(parser: argparse.ArgumentParser, *names: str, **kw) -> None:
 
 
 def add_output_options(parser: argparse.ArgumentParser, *, json_help: str = "print one JSON object",
-                       verbose_help: str = "say more", with_json: bool = True) -> None:
+                       verbose_help: str = "say more", with_json: bool = True,
+                       with_verbose: bool = True) -> None:
     """--json, -v/--verbose, -q/--quiet on every command (call after all subparsers exist)."""
     if with_json:
         everywhere(parser, "--json", action="store_true", help=json_help)
-    everywhere(parser, "-v", "--verbose", action="count", help=verbose_help)
+    if with_verbose:
+        everywhere(parser, "-v", "--verbose", action="count", help=verbose_help)
     everywhere(parser, "-q", "--quiet", action="store_true", help="print only the result (no progress)")
 
 

@@ -109,6 +109,15 @@ def duration_text(seconds: int | None) -> str:
     return cli.duration(seconds)
 
 
+DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from) (\d{8,10})\b")
+
+
+def device_times(text: str) -> str:
+    """A handset's refusal names its times in core seconds ('valid from 218771983, now ...'):
+    people read them in ISO 8601."""
+    return DEVICE_TIME.sub(lambda m: f"{m.group(1)} {cli.core_text(int(m.group(2)))}", text)
+
+
 def timed(result: dict) -> dict:
     """A copy of `result` with every handset time (TIME_KEYS, also in nested status dicts) in
     ISO 8601: what --json prints. None for 'never'."""
@@ -444,7 +453,8 @@ def cmd_token_apply(args, out: Output) -> None:
         status = client.status()
     out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
               "compliance": status["compliance"], "causes": status["causes"]},
-             lambda r: f"{r['action']}: {r['detail']} — handset now {r['compliance']}")
+             lambda r: f"{r['detail'] if r['action'] in r['detail'] else r['action'] + ': ' + r['detail']}"
+                       f" — handset now {r['compliance']}")
 
 
 def cmd_code_issue(args, out: Output) -> None:
@@ -810,7 +820,7 @@ def _run(args, out: Output) -> int:
             return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
-        return _fail(exitcodes.REFUSED, str(exc), out)
+        return _fail(exitcodes.REFUSED, device_times(str(exc)), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except BadRequest as exc:
@@ -833,6 +843,7 @@ _CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:
+    text = device_times(text)
     cli.error("lci-tool", text)
     if out.as_json and not out.result:
         print(cli.dumps({"error": text, "exit_code": code}))

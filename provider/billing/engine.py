@@ -109,7 +109,7 @@ class Engine:
         """Run everything due up to `to`, in order, then set the clock to `to`."""
         now = self.now
         if to < now:
-            raise RuleError(f"the clock is at {now}; it never goes back (asked for {to})")
+            raise RuleError(f"the clock is at {iso(now)}; it never goes back (asked for {iso(to)})")
         with _gc_paused():
             return self._advance(to, 0, 0)
 
