@@ -119,7 +119,7 @@ def _version_extra() -> str:
 
 def _device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                        help="run the core under CPython (default) or real MicroPython (WASI)")
+                        help="run the core under CPython (default) or real MicroPython (the unix port)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the device, its sensor and its provider keys (default 0)")
     parser.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="play a scenario file")
     run.add_argument("scenario", help="SCENARIO.toml (see docs/scenarios.md)")
     run.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                     help="run the core under CPython (default) or real MicroPython (WASI)")
+                     help="run the core under CPython (default) or real MicroPython (the unix port)")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.add_argument("--state", metavar="DIR", help="keep the handset's flash in DIR (overrides the "
                      "scenario's `state`): a later run, or `lci-sim serve --state DIR`, continues it")
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"days each unit lives (1..{MAX_DAYS})")
     fleet.add_argument("--seed", type=int, default=0, help="seed of the fleet (default 0)")
     fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                       help="run the cores under CPython (default) or real MicroPython (WASI)")
+                       help="run the cores under CPython (default) or real MicroPython (the unix port)")
 
     keys = commands.add_parser("keys", help="write the seeded provider's keys for lci-tool")
     keys.add_argument("--out", required=True, metavar="DIR", help="folder to write the key files into")
@@ -495,17 +495,8 @@ _quiet_stdout = cli.quiet_stdout
 
 
 def console() -> None:
-    """The console script: after a MicroPython run, leave without tearing down wasmtime
-    (its worker threads print a panic at interpreter exit; the results are already out)."""
-    code = main()
-    if "micropython" in sys.argv:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:
-            code = EXIT_BROKEN_PIPE
-        os._exit(code)
-    sys.exit(code)
+    """The console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":
