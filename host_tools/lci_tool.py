@@ -109,13 +109,7 @@ def duration_text(seconds: int | None) -> str:
     return cli.duration(seconds)
 
 
-DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from) (\d{8,10})\b")
-
-
-def device_times(text: str) -> str:
-    """A handset's refusal names its times in core seconds ('valid from 218771983, now ...'):
-    people read them in ISO 8601."""
-    return DEVICE_TIME.sub(lambda m: f"{m.group(1)} {cli.core_text(int(m.group(2)))}", text)
+device_times = cli.device_times
 
 
 def timed(result: dict) -> dict:

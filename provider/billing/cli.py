@@ -475,7 +475,7 @@ def _directives(engine: Engine, args) -> int:
 
 def _scenario_text(report: dict) -> str:
     out = [f"{report['scenario']}  ({report['start'][:10]} .. {report['until'][:10]}; "
-           f"readings {report['policy']['readings']})"]
+           f"readings: {cli.pairs(report['policy']['readings'])})"]
     # refused events change nothing, so they are not in the timeline: shown at their time
     shown = [e for e in report["events"] if e["result"] != "ok" or not e["as_expected"]]
     for row in report["timeline"]:
