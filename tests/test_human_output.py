@@ -8,7 +8,6 @@ went unpaid (recall, lockout, a code answered, a removal), and every billing sce
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
