@@ -821,8 +821,6 @@ def _run(args, out: Output) -> int:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except LinkError as exc:  # any other link failure: the handset is not answering
         return _fail(exitcodes.TIMEOUT, str(exc), out)
-    except KeyboardInterrupt:
-        return _fail(exitcodes.INCOMPLETE, "interrupted", out)
     except BrokenPipeError:
         raise  # the reader left: cli.run ends with 141
     except (OSError, ValueError) as exc:
