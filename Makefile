@@ -39,7 +39,7 @@ soak: $(STAMP)
 firmware: $(STAMP)
 	$(PY) -m host_tools.mpybuild --out $(BUILD)/mpy
 
-## flash: copy the .mpy bundle to a board with mpremote and reset it (PORT=/dev/ttyACM0 BOARD=rp2)
+## flash: copy the .mpy bundle to a board with mpremote and reset it (BOARD=rp2; PORT= found by USB id when left out)
 flash: firmware
 	$(PY) -m host_tools.flash --port '$(PORT)' --board $(BOARD) --bundle $(BUILD)/mpy
 

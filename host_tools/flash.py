@@ -93,18 +93,33 @@ def commands(port: str, bundle: Path, board: str, main_py: Path, *, romfs_dir: P
     return out
 
 
+def list_ports() -> list:
+    """The machine's serial ports, from pyserial."""
+    from serial.tools import list_ports as lp
+
+    return list(lp.comports())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="copy the LCI-777 bundle to a board with mpremote")
-    parser.add_argument("--port", default="", help="the board's serial port, e.g. /dev/ttyACM0")
-    parser.add_argument("--board", default="rp2", help=f"one of {', '.join(BOARDS)}")
-    parser.add_argument("--bundle", default=str(REPO / "build" / "mpy"), type=Path)
+    parser.add_argument("--port", default="", help="the board's serial port, e.g. /dev/ttyACM0 (default: "
+                        "$LCI_PORT, else the one attached board found by USB id, as lci-tool does)")
+    parser.add_argument("--board", default="rp2", choices=BOARDS, help="the board's family (default rp2)")
+    parser.add_argument("--bundle", default=str(REPO / "build" / "mpy"), type=Path,
+                        help="the compiled bundle (default build/mpy)")
     parser.add_argument("--files", action="store_true",
                         help="copy .mpy files even where the board takes a ROMFS image")
     parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
     args = parser.parse_args(argv)
     if not args.port and not args.dry_run:
-        print("flash: give the board's port: make flash PORT=/dev/ttyACM0 BOARD=rp2", file=sys.stderr)
-        return 2
+        from host_tools.ports import PortError, resolve
+
+        try:  # pyserial's list_ports: the one board we ship, by its USB vendor/product id
+            args.port = resolve(None, ports=list_ports())
+        except PortError as exc:
+            print(f"flash: {exc} (make flash PORT=/dev/ttyACM0 BOARD=rp2)", file=sys.stderr)
+            return 3
+        print(f"flash: found the board on {args.port}")
     mpremote = shutil.which("mpremote") or str(Path(sys.executable).parent / "mpremote")
     with tempfile.TemporaryDirectory() as tmp:
         main_py = Path(tmp) / "main.py"

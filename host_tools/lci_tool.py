@@ -1,22 +1,22 @@
 """lci-tool: the technician's command line for the LCI-777 handset, over the USB cable.
 
 Every command takes --port (a device path or any pyserial URL; else $LCI_PORT; else the one
-attached LCI-777 found by USB id), --json (one JSON object on stdout), and exits with a
-documented code (host_tools/exitcodes.py). Errors are one line on stderr.
+attached LCI-777 found by USB id), --json (one JSON object on stdout), -v (the frames on the
+wire), -q (no progress), before or after the command, and exits with a documented code
+(host_tools/exitcodes.py). Errors are one line on stderr. Times are ISO 8601 with the zone.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
-from host_tools import exitcodes
+from host_tools import cli, exitcodes
 from host_tools.delivery import UNKNOWN_TEXT, OutcomeUnknown
 from host_tools.device_client import DeviceClient, WrongDevice, brac_units
 from host_tools.link import (
@@ -33,6 +33,7 @@ from host_tools.ports import PortError, resolve
 
 EPILOG = """\
 examples:
+  lci-tool devs                              the serial ports, LCI-777 handsets marked
   lci-tool info                              the handset on the one USB port found
   lci-tool --port /dev/ttyACM0 status --json
   lci-tool --port socket://127.0.0.1:7777 log download --out visit.jsonl
@@ -41,12 +42,13 @@ examples:
   lci-tool unlock --key tech.key --hours 4      mint and present an unlock token
   lci-tool unlock --token unlock.tok            present a token from the back office
   lci-tool code issue --serial LCI7-000123 --request "1042 7781 93" --action unlock
+  lci-tool code enter 12345678               type the provider's answer over the cable
   lci-tool work-order apply removal.toml --key tech.key
   lci-tool service --reference 0.040 --key tech.key --next-service-days 60
   lci-tool keygen --dir ~/.lci777            provider root key + master secret (0600)
+  eval "$(register-python-argcomplete lci-tool)"   tab completion in bash/zsh
 
-exit codes:
-""" + "\n".join(f"  {code:3d}  {text}" for code, text in exitcodes.TABLE)
+""" + exitcodes.epilog(exitcodes.TOOL)
 
 KEY_DIR_ENV = "LCI_KEYS"
 CLOCK_SLACK_S = 60  # a minted token is valid from this long before the handset's STATUS time
@@ -61,42 +63,38 @@ class ToolError(Exception):
 
 
 def version() -> str:
-    try:
-        return metadata.version("lci777")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
+    return cli.package_version()
 
 
 # ---- output -----------------------------------------------------------------------------------
 class Output:
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool, quiet: bool = False):
         self.as_json = as_json
+        self.quiet = quiet
         self.result: dict = {}
 
     def say(self, text: str) -> None:
-        """Progress and prose for people: stderr in --json mode, stdout otherwise."""
-        print(text, file=sys.stderr if self.as_json else sys.stdout, flush=True)
+        """Progress and prose for people: stderr in --json mode, stdout otherwise; none with -q."""
+        if not self.quiet:
+            print(text, file=sys.stderr if self.as_json else sys.stdout, flush=True)
 
     def emit(self, result: dict, text: Callable[[dict], str] | None = None) -> None:
         self.result = result
         if self.as_json:
-            print(json.dumps(result, default=_jsonable, sort_keys=True))
+            print(cli.dumps(timed(result)))
         elif text is not None:
             print(text(result))
         else:
             for key, value in result.items():
-                print(f"{key:18} {_jsonable(value) if isinstance(value, bytes) else value}")
-
-
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+                print(f"{key:18} {value.hex() if isinstance(value, bytes) else cli._plain(value)}")
 
 
 # ---- time -------------------------------------------------------------------------------------
+# handset times (core seconds) that the JSON output carries as ISO 8601 strings
+TIME_KEYS = ("now", "deadline", "service_due", "calibration_due", "next_service", "started",
+             "finished", "until", "expires")
+
+
 def core_seconds(moment: datetime) -> int:
     from firmware.hal import EPOCH_UNIX
 
@@ -104,32 +102,42 @@ def core_seconds(moment: datetime) -> int:
 
 
 def core_to_text(seconds: int | None) -> str:
-    if not seconds:
-        return "-"
-    from firmware.hal import EPOCH_UNIX
-
-    return datetime.fromtimestamp(seconds + EPOCH_UNIX, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return cli.core_text(seconds)
 
 
 def duration_text(seconds: int | None) -> str:
-    if seconds is None:
-        return "-"
-    days, rest = divmod(int(seconds), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min {rest % 60} s"
+    return cli.duration(seconds)
+
+
+device_times = cli.device_times
+
+
+def timed(result: dict) -> dict:
+    """A copy of `result` with every handset time (TIME_KEYS, also in nested status dicts) in
+    ISO 8601: what --json prints. None for 'never'."""
+    out = {}
+    for key, value in result.items():
+        if key in TIME_KEYS and (isinstance(value, int) and not isinstance(value, bool) or value is None):
+            out[key] = cli.core_iso(value)
+        elif isinstance(value, dict):
+            out[key] = timed(value)
+        else:
+            out[key] = value
+    return out
 
 
 # ---- connecting ---------------------------------------------------------------------------------
+HOST_PORT = re.compile(r"^(?:[\w.-]+|\[[0-9a-fA-F:]+\]):\d{1,5}$")
+
+
 def connect(args) -> DeviceClient:
     try:
         url = resolve(args.port)
     except PortError as exc:
         raise ToolError(exitcodes.NO_DEVICE, str(exc)) from None
+    if HOST_PORT.match(url) and not os.path.exists(url):
+        raise ToolError(exitcodes.NO_DEVICE, f"--port {url}: a network port is a pyserial URL: "
+                        f"use --port socket://{url}")
     client = DeviceClient.open(url, baudrate=args.baud, timeout=args.timeout)
     client.hello()
     return client
@@ -147,7 +155,8 @@ def load_signer(args):
     try:
         return keys.load_signer(path)
     except (OSError, ValueError) as exc:
-        raise ToolError(exitcodes.CREDENTIAL, f"cannot load signing key {path}: {exc}") from None
+        text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        raise ToolError(exitcodes.CREDENTIAL, f"cannot load signing key {text}") from None
 
 
 def load_master(args) -> bytes:
@@ -157,7 +166,8 @@ def load_master(args) -> bytes:
     try:
         return keys.load_master_secret(path)
     except (OSError, ValueError) as exc:
-        raise ToolError(exitcodes.CREDENTIAL, f"cannot load master secret {path}: {exc}") from None
+        text = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        raise ToolError(exitcodes.CREDENTIAL, f"cannot load master secret {text}") from None
 
 
 def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: int = 600,
@@ -291,7 +301,7 @@ def cmd_log_download(args, out: Output) -> None:
             Path(args.out),
             fmt=args.format,
             start=args.start,
-            progress=not args.json and not args.quiet,
+            progress=not (args.json or args.quiet),
             reconnects=args.reconnects,
             say=out.say,
         )
@@ -322,7 +332,7 @@ def cmd_log_verify(args, out: Output) -> None:
         if not r["fields_ok"]:
             line += f"; decoded fields do NOT match the raw bytes: {r['field_problem']}"
         if r.get("summary"):
-            line += "\n" + json.dumps(r["summary"], indent=1, default=str)
+            line += "\n" + summary_text(r["summary"])
         return line
 
     out.emit(report, text)
@@ -330,6 +340,28 @@ def cmd_log_verify(args, out: Output) -> None:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
     if not report["fields_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log rows edited: {report['field_problem']}")
+
+
+def summary_text(summary: dict) -> str:
+    """The event summary for people: one line a fact, tests one line each, times in ISO 8601."""
+    def when(t):
+        return cli.core_text(t)
+
+    lines = []
+    for key, value in summary.items():
+        label = key.replace("_", " ")
+        if key in ("from_time", "to_time"):
+            lines.append(f"  {label:26} {when(value)}")
+        elif key == "operated_seconds":
+            lines.append(f"  {'time operated':26} {cli.duration(value)}")
+        elif isinstance(value, list):
+            lines.append(f"  {label:26} {len(value)}")
+            for t in value:
+                lines.append(f"    record {t['index']:<6} {when(t['time'])}  BrAC {t['brac'] / 10000:.3f}  "
+                             f"{'pass' if t['passed'] else 'FAIL'}")
+        else:
+            lines.append(f"  {label:26} {cli._plain(value)}")
+    return "\n".join(lines)
 
 
 def check_reference(value: float) -> int:
@@ -344,8 +376,9 @@ def cmd_calibrate(args, out: Output) -> None:
     from host_tools.visit import Visit, VisitIncomplete
 
     reference = check_reference(args.reference)
+    signer = load_signer(args)  # a missing or bad key stops here, before a session opens
     with connect(args) as client:
-        visit = Visit(client, signer_loader=lambda: load_signer(args), say=out.say,
+        visit = Visit(client, signer_loader=lambda: signer, say=out.say,
                       confirm=_confirmer(args))
         try:
             receipt = visit.calibrate(reference, open_session=True, close_session=True)
@@ -358,8 +391,13 @@ def cmd_calibrate(args, out: Output) -> None:
 
 
 def _incomplete_code(exc) -> int:
-    """A visit that stopped on a step whose answer was lost: the outcome is unknown."""
-    return exitcodes.UNKNOWN_OUTCOME if exc.outcome_unknown else exitcodes.INCOMPLETE
+    """A visit that stopped on a step whose answer was lost: the outcome is unknown; one the
+    handset refused before anything was done (tokens of another provider's key): a refusal."""
+    if exc.outcome_unknown:
+        return exitcodes.UNKNOWN_OUTCOME
+    if isinstance(exc.__cause__, Nack) and not exc.receipt.get("done"):
+        return exitcodes.REFUSED
+    return exitcodes.INCOMPLETE
 
 
 def _confirmer(args):
@@ -381,6 +419,8 @@ def _receipt_text(r: dict) -> str:
 def cmd_unlock(args, out: Output) -> None:
     from host_tools.delivery import deliver
 
+    if not args.token:
+        load_signer(args)  # a missing or bad key stops here, before the handset is touched
     with connect(args) as client:
         if args.token:
             result = deliver(client, read_token_file(args.token), say=out.say)
@@ -407,7 +447,8 @@ def cmd_token_apply(args, out: Output) -> None:
         status = client.status()
     out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
               "compliance": status["compliance"], "causes": status["causes"]},
-             lambda r: f"{r['action']}: {r['detail']} — handset now {r['compliance']}")
+             lambda r: f"{r['detail'] if r['action'] in r['detail'] else r['action'] + ': ' + r['detail']}"
+                       f" — handset now {r['compliance']}")
 
 
 def cmd_code_issue(args, out: Output) -> None:
@@ -428,6 +469,20 @@ def cmd_code_request(args, out: Output) -> None:
         request = client.code_request(args.action)
     out.emit({"serial": client.serial, "action": args.action, "request": request},
              lambda r: f"request code on {r['serial']} ({r['action']}): {r['request']}")
+
+
+def cmd_code_enter(args, out: Output) -> None:
+    code = "".join(args.code.split())
+    if not code.isdigit():
+        raise ToolError(exitcodes.USAGE, f"{args.code!r} is not a keypad code (digits only)")
+    with connect(args) as client:
+        result = client.enter_code(code)
+        status = client.status()
+    out.emit({"serial": client.serial, "action": result["action"], "until": result["until"] or None,
+              "compliance": status["compliance"]},
+             lambda r: f"code accepted on {r['serial']}: {r['action'].replace('_', ' ')}"
+                       + (f" until {core_to_text(r['until'])}" if r["until"] else "")
+                       + f" — handset now {r['compliance']}")
 
 
 def cmd_work_order_issue(args, out: Output) -> None:
@@ -475,12 +530,12 @@ def cmd_set_time(args, out: Output) -> None:
         judged = client.status()["now"]  # never behind the handset's high-water mark
     # the handset's wall clock is now `target`; its deadlines and token validity never go
     # back with it (STATUS now stays at the latest time it had seen until the clock passes it)
-    out.emit({"before": before, "after": target, "moved_s": target - before, "deadline_clock": judged,
-              "already_applied": result["already"]},
+    out.emit({"before": core_to_text(before), "after": core_to_text(target), "moved_s": target - before,
+              "deadline_clock": core_to_text(judged), "already_applied": result["already"]},
              lambda r: ("already applied: " if r["already_applied"] else "")
-             + f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)"
+             + f"clock {r['before']} -> {r['after']} ({r['moved_s']:+d} s)"
              + ("" if r["deadline_clock"] == r["after"] else
-                f"; deadlines and tokens keep the handset's latest time {core_to_text(r['deadline_clock'])}"))
+                f"; deadlines and tokens keep the handset's latest time {r['deadline_clock']}"))
 
 
 def _parse_time(text: str) -> datetime:
@@ -508,7 +563,7 @@ def cmd_delegate(args, out: Output) -> None:
 
     root = Path(args.root) if args.root else key_dir(args) / keys.ROOT_KEY_FILE
     try:
-        key = keys.delegate_to_file(root, Path(args.out), args.id, args.scopes.split(","),
+        key = keys.delegate_to_file(root, Path(args.out), args.id, args.scopes,
                                     days=args.days, overwrite=args.force)
     except (OSError, ValueError) as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
@@ -528,23 +583,34 @@ def cmd_provision(args, out: Output) -> None:
     with connect(args) as client:
         serial = client.provision(**fields)
         client.hello()
-    out.emit({"serial": serial, "root_id": root_public.hex()[:16]},
-             lambda r: f"provisioned {r['serial']} (root key {r['root_id']}…)")
+    from protocol.tokens import root_id
+
+    out.emit({"serial": serial, "root_id": root_id(root_public).hex()},
+             lambda r: f"provisioned {r['serial']} (root key {r['root_id']})")
 
 
 def cmd_service(args, out: Output) -> None:
     from host_tools.visit import Visit, VisitIncomplete
 
+    reference = check_reference(args.reference)
+    signer = load_signer(args)  # a missing or bad key stops here, before a session opens
     with connect(args) as client:
         client.expect_serial(args.serial)
-        visit = Visit(client, signer_loader=lambda: load_signer(args), say=out.say,
+        visit = Visit(client, signer_loader=lambda: signer, say=out.say,
                       confirm=_confirmer(args))
+        if args.out:
+            log_path = Path(args.out)
+        else:  # beside the keys, never the working folder: KEYS/logs/SERIAL-UTCSTAMP.FORMAT
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            log_path = key_dir(args) / "logs" / f"{client.serial}-{stamp}.{args.format}"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             receipt = visit.service(
-                reference=check_reference(args.reference),
+                reference=reference,
                 next_service_days=args.next_service_days,
-                log_path=Path(args.log_out) if args.log_out else None,
+                log_path=log_path,
                 log_format=args.format,
+                progress=not (args.json or args.quiet),
             )
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
@@ -554,143 +620,186 @@ def cmd_service(args, out: Output) -> None:
         raise ToolError(exitcodes.VERIFY_FAILED, "service visit done, but the calibration failed")
 
 
+def cmd_devs(args, out: Output) -> None:
+    from serial.tools import list_ports
+
+    from host_tools.ports import KNOWN_USB_IDS
+
+    ports = []
+    for port in sorted(list_ports.comports(), key=lambda p: p.device):
+        ids = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else None
+        ports.append({"device": port.device, "usb_id": ids, "serial_number": port.serial_number,
+                      "description": port.description, "manufacturer": port.manufacturer,
+                      "lci777": KNOWN_USB_IDS.get((port.vid, port.pid))})
+    if args.json:
+        out.emit({"ports": ports})
+        return
+    if not ports:
+        out.emit({}, lambda r: "no serial ports (for the simulator: --port socket://127.0.0.1:PORT)")
+        return
+    rows = [[p["device"], p["usb_id"] or "-", p["serial_number"] or "-", p["lci777"] or (p["description"] if p["description"] != "n/a" else "-")]
+            for p in ports]
+    text = cli.table(["port", "usb id", "serial number", "board"], rows)
+    out.emit({"ports": ports}, lambda r: text if text is not None else "")
+
+
 # ---- argument parsing ---------------------------------------------------------------------------
+ORDERS = ["installation", "removal", "exchange", "vehicle_switch", "handset_exchange"]
+SCOPES = ["unlock", "calibrate", "set_time", "billing", "work_order"]
+
+
+def _scopes(text: str) -> list[str]:
+    scopes = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [x for x in scopes if x not in SCOPES]
+    if bad or not scopes:
+        raise argparse.ArgumentTypeError(f"unknown scope {', '.join(bad) or '(none)'}; scopes: {', '.join(SCOPES)}")
+    return scopes
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--port", default=argparse.SUPPRESS,
-                        help="device path or pyserial URL (default: $LCI_PORT, else auto-detect by USB id)")
-    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                        help="print one JSON object")
-    common.add_argument("--baud", type=int, default=argparse.SUPPRESS, help="line rate (default 115200)")
-    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS,
-                        help="seconds per try before a retransmission (default 0.5)")
-    common.add_argument("--keys", default=argparse.SUPPRESS,
-                        help=f"key folder (default: ${KEY_DIR_ENV}, else ~/.lci777)")
+    from firmware.keypad import CODE_ACTIONS
 
     parser = argparse.ArgumentParser(
         prog="lci-tool",
         description="The LCI-777 technician tool: a whole service visit over the USB cable.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"lci-tool {version()}")
+    cli.add_version(parser, "lci-tool")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, func, help_text, **kw):
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common], **kw)
+    def add(group, name, func, help_text, **kw):
+        p = group.add_parser(name, help=help_text, description=help_text, **kw)
         p.set_defaults(func=func)
         return p
 
-    add("info", cmd_info, "identity: serial, firmware, protocol, capabilities")
-    add("status", cmd_status, "compliance and driving state, deadlines, counts, display")
+    def key_option(p, scope):
+        p.add_argument("--key", metavar="FILE",
+                       help=f"technician key file with scope {scope} (default: the key folder's root.key)")
 
-    log = sub.add_parser("log", help="download or verify the event log", parents=[common])
+    add(sub, "devs", cmd_devs, "list the serial ports; LCI-777 handsets by USB id (like mpremote devs)")
+    add(sub, "info", cmd_info, "identity: serial, firmware, protocol, capabilities")
+    add(sub, "status", cmd_status, "compliance and driving state, deadlines, counts, display")
+
+    log = sub.add_parser("log", help="download or verify the event log", description="the event log")
     log_sub = log.add_subparsers(dest="log_command", required=True, metavar="ACTION")
-    p = log_sub.add_parser("download", help="download the event log (resumable), verify its chain",
-                           parents=[common])
-    p.set_defaults(func=cmd_log_download)
-    p.add_argument("--out", required=True, help="file to write (an existing one is resumed)")
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    p.add_argument("--from", dest="start", type=int, default=None, help="first record index")
-    p.add_argument("--reconnects", type=int, default=5, help="reconnect attempts after a drop")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = log_sub.add_parser("verify", help="verify a downloaded log file's hash chain", parents=[common])
-    p.set_defaults(func=cmd_log_verify)
+    p = add(log_sub, "download", cmd_log_download, "download the event log (resumable), verify its chain")
+    p.add_argument("--out", required=True, metavar="FILE", help="file to write (an existing one is resumed)")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="file format (default jsonl)")
+    p.add_argument("--from", dest="start", type=int, default=None, metavar="INDEX", help="first record index")
+    p.add_argument("--reconnects", type=int, default=5, help="reconnect attempts after a drop (default 5)")
+    p = add(log_sub, "verify", cmd_log_verify, "verify a downloaded log file's hash chain")
     p.add_argument("file", help="a download (.jsonl/.csv), packed records, or a folder of flash segments")
     p.add_argument("--summary", action="store_true", help="add the WAC 308-107-080 event summary")
 
-    p = add("calibrate", cmd_calibrate, "guided calibration against a dry-gas reference")
+    p = add(sub, "calibrate", cmd_calibrate, "guided calibration against a dry-gas reference")
     p.add_argument("--reference", type=float, required=True, help="dry-gas BrAC in g/210L (0.030-0.050)")
-    p.add_argument("--key", help="technician key file (scope calibrate)")
+    key_option(p, "calibrate")
     p.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
 
-    p = add("unlock", cmd_unlock, "lift a lockout with a signed token")
+    p = add(sub, "unlock", cmd_unlock, "lift a lockout with a signed token")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--token", help="token file from the back office (hex or raw)")
+    group.add_argument("--token", metavar="FILE", help="token file from the back office (hex or raw)")
     group.add_argument("--hours", type=float, default=4.0, help="minted unlock window (default 4 h)")
     group.add_argument("--permanent", action="store_true", help="minted unlock until the next recall")
-    p.add_argument("--key", help="technician key file (scope unlock)")
+    key_option(p, "unlock")
 
-    token = sub.add_parser("token", help="signed tokens", parents=[common])
+    token = sub.add_parser("token", help="signed tokens", description="signed tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
-    p = token_sub.add_parser("apply", help="present any signed token file (back-office directive, unlock)",
-                             parents=[common])
-    p.set_defaults(func=cmd_token_apply)
-    p.add_argument("file")
+    p = add(token_sub, "apply", cmd_token_apply,
+            "present any signed token file (back-office directive: recall, lockout, clear; an unlock)")
+    p.add_argument("file", help="token file (hex text or raw bytes), e.g. from `lci-billing directives export`")
 
-    code = sub.add_parser("code", help="keypad codes", parents=[common])
+    code = sub.add_parser("code", help="keypad codes", description="keypad codes")
     code_sub = code.add_subparsers(dest="code_command", required=True, metavar="ACTION")
-    p = code_sub.add_parser("issue", help="answer a client's keypad request code (back office)",
-                            parents=[common])
-    p.set_defaults(func=cmd_code_issue)
-    p.add_argument("--serial", required=True)
+    p = add(code_sub, "issue", cmd_code_issue, "answer a client's keypad request code (back office)")
+    p.add_argument("--serial", required=True, help="the handset's serial number")
     p.add_argument("--request", required=True, help="the request code the handset shows")
-    p.add_argument("--action", default="unlock")
+    p.add_argument("--action", choices=CODE_ACTIONS, default="unlock", help="what the code allows (default unlock)")
     p.add_argument("--lockout", type=int, default=None,
                    help="for --action clear: the directive number (seq) of the lockout the code clears")
-    p.add_argument("--master", help="master secret file")
-    p = code_sub.add_parser("request", help="ask the handset for a request code", parents=[common])
-    p.set_defaults(func=cmd_code_request)
-    p.add_argument("--action", default="unlock")
+    p.add_argument("--master", metavar="FILE", help="master secret file (default: the key folder's)")
+    p = add(code_sub, "request", cmd_code_request, "ask the handset for a request code")
+    p.add_argument("--action", choices=CODE_ACTIONS, default="unlock", help="what to ask for (default unlock)")
+    p = add(code_sub, "enter", cmd_code_enter, "type the provider's answer code over the cable")
+    p.add_argument("code", help="the numeric code (spaces allowed)")
 
-    wo = sub.add_parser("work-order", help="signed work orders", parents=[common])
+    wo = sub.add_parser("work-order", help="signed work orders", description="signed work orders")
     wo_sub = wo.add_subparsers(dest="wo_command", required=True, metavar="ACTION")
-    p = wo_sub.add_parser("apply", help="apply a signed work order file to this handset", parents=[common])
-    p.set_defaults(func=cmd_work_order_apply)
-    p.add_argument("file")
-    p = wo_sub.add_parser("issue", help="sign a work order (compliance department)", parents=[common])
-    p.set_defaults(func=cmd_work_order_issue)
-    p.add_argument("--serial", required=True)
-    p.add_argument("--order", required=True,
-                   choices=["installation", "removal", "exchange", "vehicle_switch", "handset_exchange"])
-    p.add_argument("--id", required=True)
-    p.add_argument("--vehicle", default="")
-    p.add_argument("--days", type=int, default=30, help="validity (default 30 days)")
-    p.add_argument("--key", help="signing key (scope work_order)")
-    p.add_argument("--out", required=True)
+    p = add(wo_sub, "apply", cmd_work_order_apply, "apply a signed work order file to this handset")
+    p.add_argument("file", help="work order file (from `lci-tool work-order issue`)")
+    p = add(wo_sub, "issue", cmd_work_order_issue, "sign a work order (compliance department)")
+    p.add_argument("--serial", required=True, help="the handset it is for")
+    p.add_argument("--order", required=True, choices=ORDERS, help="what the technician may do")
+    p.add_argument("--id", required=True, help="work order number, e.g. WO-26-0105")
+    p.add_argument("--vehicle", default="", help="vehicle (VIN or plate) the handset goes into")
+    p.add_argument("--days", type=int, default=30, help="validity in days (default 30)")
+    key_option(p, "work_order")
+    p.add_argument("--out", required=True, metavar="FILE", help="work order file to write")
 
-    p = add("set-time", cmd_set_time, "set the handset's clock (signed, bound to this session)")
+    p = add(sub, "set-time", cmd_set_time, "set the handset's clock (signed, bound to this session)")
     p.add_argument("--time", default="now", help="ISO 8601 time, or 'now' (default)")
-    p.add_argument("--key", help="technician key file (scope set_time)")
+    key_option(p, "set_time")
 
-    p = add("keygen", cmd_keygen, "new provider root key and master secret (files 0600)")
+    p = add(sub, "keygen", cmd_keygen, "new provider root key and master secret (files 0600)")
     p.add_argument("--dir", help="folder (default: the key folder)")
     p.add_argument("--force", action="store_true", help="replace existing key files")
 
-    p = add("delegate", cmd_delegate, "delegate a technician or service-center key from the root")
+    p = add(sub, "delegate", cmd_delegate, "delegate a technician or service-center key from the root")
     p.add_argument("--id", required=True, help="key id, e.g. tech-jane or center-0042")
-    p.add_argument("--scopes", required=True, help="comma list: unlock,calibrate,set_time,billing,work_order")
-    p.add_argument("--days", type=int, default=365)
-    p.add_argument("--root", help="root key file (default: the key folder's root.key)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--scopes", required=True, type=_scopes, help=f"comma list of: {','.join(SCOPES)}")
+    p.add_argument("--days", type=int, default=365, help="validity in days (default 365)")
+    p.add_argument("--root", metavar="FILE", help="root key file (default: the key folder's root.key)")
+    p.add_argument("--out", required=True, metavar="FILE", help="delegated key file to write")
+    p.add_argument("--force", action="store_true", help="replace an existing key file")
 
-    p = add("provision", cmd_provision, "write serial, root public key and keypad secret (factory mode, once)")
-    p.add_argument("--serial", required=True)
-    p.add_argument("--master", help="master secret file")
+    p = add(sub, "provision", cmd_provision, "write serial, root public key and keypad secret (factory mode, once)")
+    p.add_argument("--serial", required=True, help="the serial number to give the handset")
+    p.add_argument("--master", metavar="FILE", help="master secret file (default: the key folder's)")
 
-    p = add("service", cmd_service,
+    p = add(sub, "service", cmd_service,
             "a whole visit: log download + verify, calibrate, clear recall, next service date, receipt")
     p.add_argument("--reference", type=float, default=0.040, help="dry-gas BrAC (default 0.040)")
     p.add_argument("--next-service-days", type=int, default=None, help="default: the handset's interval")
     p.add_argument("--serial", help="refuse to work on any other handset")
-    p.add_argument("--log-out", help="where to write the log (default: SERIAL-DATE.jsonl)")
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    p.add_argument("--key", help="technician key file (scope calibrate)")
+    p.add_argument("--out", "--log-out", dest="out", metavar="FILE",
+                   help="where to write the log (default: KEYS/logs/SERIAL-UTCTIME.FORMAT)")
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="log file format (default jsonl)")
+    key_option(p, "calibrate")
     p.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
+
+    # accepted before or after the command
+    cli.everywhere(parser, "--port", help="device path or pyserial URL, e.g. socket://127.0.0.1:7777 "
+                   "(default: $LCI_PORT, else auto-detect by USB id)")
+    cli.everywhere(parser, "--baud", type=int, help="line rate (default 115200)")
+    cli.everywhere(parser, "--timeout", type=float, help="seconds per try before a retransmission (default 0.5)")
+    cli.everywhere(parser, "--keys", metavar="DIR", help=f"key folder (default: ${KEY_DIR_ENV}, else ~/.lci777)")
+    cli.add_output_options(parser, verbose_help="print every frame on the wire (stderr)")
     return parser
 
 
-DEFAULTS = {"port": None, "json": False, "baud": 115200, "timeout": 0.5, "keys": None}
+DEFAULTS = {"port": None, "baud": 115200, "timeout": 0.5, "keys": None, **cli.OUTPUT_DEFAULTS}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for name, value in DEFAULTS.items():
-        if not hasattr(args, name):
-            setattr(args, name, value)
-    out = Output(args.json)
+    parser = build_parser()
+    cli.completion(parser)
+    args = cli.defaults(parser.parse_args(argv), DEFAULTS)
+    out = Output(args.json, args.quiet)
+    if args.verbose:
+        from host_tools.link import Link
+
+        Link.trace = cli.frame_tracer()
+    try:
+        return cli.run("lci-tool", lambda: _run(args, out))
+    finally:
+        if args.verbose:
+            from host_tools.link import Link
+
+            Link.trace = None
+
+
+def _run(args, out: Output) -> int:
     try:
         args.func(args, out)
         return exitcodes.OK
@@ -707,18 +816,15 @@ def main(argv: list[str] | None = None) -> int:
             return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
-        return _fail(exitcodes.REFUSED, str(exc), out)
+        return _fail(exitcodes.REFUSED, device_times(str(exc)), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except BadRequest as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except LinkError as exc:  # any other link failure: the handset is not answering
         return _fail(exitcodes.TIMEOUT, str(exc), out)
-    except KeyboardInterrupt:
-        return _fail(exitcodes.INCOMPLETE, "interrupted", out)
-    except BrokenPipeError:  # `lci-tool ... | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return exitcodes.OK
+    except BrokenPipeError:
+        raise  # the reader left: cli.run ends with 141
     except (OSError, ValueError) as exc:
         # files (an --out folder that does not exist, a log file that is not one), and
         # the typed errors of keys, tokens, work orders and log files (all ValueErrors)
@@ -731,9 +837,10 @@ _CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:
-    print(f"lci-tool: {text}", file=sys.stderr)
+    text = device_times(text)
+    cli.error("lci-tool", text)
     if out.as_json and not out.result:
-        print(json.dumps({"error": text, "exit_code": code}))
+        print(cli.dumps({"error": text, "exit_code": code}))
     return code
 
 

@@ -12,6 +12,7 @@ from the first missing record.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
@@ -125,8 +126,13 @@ class SerialTransport:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    """The reason alone: pyserial wraps an OSError's text in its own ("[Errno 2] could not open
+    port X: [Errno 2] No such file or directory: 'X'"); people read "No such file or directory"."""
+    text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+    inner = re.findall(r"\[Errno \d+\] ([^:\[]+)", text)
+    if inner:
+        return inner[-1].strip()
+    return getattr(exc, "strerror", None) or text
 
 
 def open_transport(url: str, baudrate: int = 115200) -> Transport:
@@ -136,6 +142,9 @@ def open_transport(url: str, baudrate: int = 115200) -> Transport:
 # ---- the link --------------------------------------------------------------------------------
 class Link:
     """Request/reply over a Transport, with retransmission and event capture."""
+
+    # called with (">" or "<", frame) for every frame sent and received (lci-tool -v)
+    trace: Callable[[str, framing.Frame], None] | None = None
 
     def __init__(
         self,
@@ -174,6 +183,8 @@ class Link:
         return self._seq
 
     def send_frame(self, frame: framing.Frame) -> None:
+        if Link.trace is not None:
+            Link.trace(">", frame)
         wire = framing.encode(frame)
         if not self._flushed:
             # a leading delimiter ends whatever noise the line held before we spoke
@@ -195,7 +206,11 @@ class Link:
                 return None
             data = self.transport.read(min(left, 0.25))
             if data:
-                self._pending.extend(self.decoder.feed(data))
+                frames = self.decoder.feed(data)
+                if Link.trace is not None:
+                    for frame in frames:
+                        Link.trace("<", frame)
+                self._pending.extend(frames)
 
     def wait_event(self, timeout: float) -> dict | None:
         """The next unsolicited device event, waiting up to `timeout` seconds for one."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,32 +93,11 @@ class _Writer:
         self.file.close()
 
 
-class Progress:
-    """A one-line progress bar on stderr (records, percent, rate)."""
+def Progress(total: int, enabled: bool):
+    """Download progress on stderr: a bar on a terminal, plain lines elsewhere (host_tools.cli)."""
+    from host_tools.cli import Progress as Bar
 
-    def __init__(self, total: int, enabled: bool):
-        self.total = max(total, 1)
-        self.enabled = enabled
-        self.started = time.monotonic()
-        self.done = 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if not self.enabled:
-            return
-        import sys
-
-        fraction = min(1.0, self.done / self.total)
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        bar = "#" * int(fraction * 30)
-        sys.stderr.write(f"\r[{bar:30}] {self.done}/{self.total} records {fraction:4.0%} {rate:6.0f} rec/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            import sys
-
-            sys.stderr.write("\n")
+    return Bar("event log", total, "records", enabled=enabled)
 
 
 def download(
@@ -202,7 +180,7 @@ def download(
                 resumes += 1
                 if attempts > reconnects:
                     raise
-                say(f"\nlink lost at record {next_index} ({exc}); resuming")
+                say(f"link lost at record {next_index} ({exc}); resuming")
             finally:
                 client.close()
     finally:

@@ -93,9 +93,11 @@ class Visit:
     def open_session(self) -> None:
         status = self.client.status()
         if status["compliance"] == "service":
+            self.receipt["session_open"] = True
             self.say("service session already open")
             return
         self._deliver("service", {})
+        self.receipt["session_open"] = True
         self.say("service session open: the engine cannot start until it is closed")
 
     def close_session(self, next_service_days: int | None, downloaded: int = 0) -> int:
@@ -162,7 +164,7 @@ class Visit:
         return receipt
 
     def service(self, *, reference: int, next_service_days: int | None, log_path: Path | None,
-                log_format: str = "jsonl") -> dict:
+                log_format: str = "jsonl", progress: bool = False) -> dict:
         from host_tools.log_download import download
 
         receipt = self.receipt
@@ -185,7 +187,7 @@ class Visit:
                     self.client.reconnect()
                 return _NoClose(self.client)
 
-            log = download(borrow, log_path, fmt=log_format, say=self.say)
+            log = download(borrow, log_path, fmt=log_format, say=self.say, progress=progress)
             receipt["log"] = log
             if not log["chain_ok"]:
                 raise VisitIncomplete(f"log chain broken: {log['chain_problem']}", receipt)
@@ -198,6 +200,12 @@ class Visit:
         return receipt
 
     def _stop(self, exc: Exception, remaining: list[str]) -> None:
+        from host_tools.delivery import OutcomeUnknown
+
+        if not self.receipt.get("session_open") and not (
+                isinstance(exc, OutcomeUnknown) or getattr(exc, "maybe_applied", False)):
+            # nothing to close: no session was opened
+            remaining = [step for step in remaining if step != "close the service session"]
         self.receipt["remaining"] = remaining
         self.receipt["passed"] = False
         try:
@@ -243,7 +251,12 @@ def receipt_text(r: dict) -> str:
         lines.append(f"  {step['step']:9} ref {brac_text(step['reference'])} measured "
                      f"{brac_text(step['measured'])} {'ok' if step['within'] else 'out'}")
     if "calibration" in r:
-        lines.append(f"calibration: {'PASS' if r['passed'] else 'FAIL'} ({r['calibration']})")
+        verdict = "PASS" if r["passed"] else "FAIL"
+        detail = str(r["calibration"] or "")
+        if detail.lower() in ("", "calibration passed", "calibration failed", "passed", "failed"):
+            lines.append(f"calibration: {verdict}")
+        else:
+            lines.append(f"calibration: {verdict} ({detail})")
     elif r.get("remaining"):
         lines.append("calibration: not done")
     if r.get("next_service"):

@@ -11,29 +11,30 @@
 
 Every argument is checked before anything starts: a bad one is one line on stderr (exit 2).
 
-Exit codes: 0 success; 1 a scenario expectation failed (or fleet errors); 2 bad usage or
-a malformed scenario (one line: FILE:LINE: problem); 3 an endpoint could not be opened;
-4 the simulated handset could not run (its core did not boot, the MicroPython VM failed):
-one line on stderr saying why. Output piped into a reader that stops early (`| head`)
-ends the run quietly with 141 (128 + SIGPIPE), as a shell tool would.
+Exit codes (host_tools/exitcodes.py, one table for the three tools): 0 success; 1 a scenario
+expectation failed (or fleet errors); 2 bad usage or a malformed scenario (one line:
+FILE:LINE: problem); 3 an endpoint could not be opened; 12 the simulated handset could not
+run (its core did not boot, the MicroPython VM failed): one line on stderr saying why; 130
+Ctrl-C. Output piped into a reader that stops early (`| head`) ends the run quietly with 141
+(128 + SIGPIPE), as a shell tool would. --json and -q/--quiet go before or after the command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import signal
 import sys
 
 from firmware.config import JURISDICTIONS
+from host_tools import cli, exitcodes
 from sim.line import Faults
 from sim.provider import DEFAULT_SERIAL, Provider
 from sim.runtime import RUNTIMES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENDPOINT, EXIT_DEVICE = 0, 1, 2, 3, 4
-EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # the reader of our output went away (`| head`)
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE
+EXIT_ENDPOINT, EXIT_DEVICE = exitcodes.NO_DEVICE, exitcodes.DEVICE_FAILED
+EXIT_BROKEN_PIPE = exitcodes.BROKEN_PIPE  # the reader of our output went away (`| head`)
 
 MAX_BAUD = 4_000_000  # faster than any USB-serial bridge the handset could sit behind
 MAX_SPEED = 1_000_000.0  # virtual seconds per wall second
@@ -42,7 +43,7 @@ MAX_DAYS = 3650  # ten years: the core's u32 clock is good far beyond, a run is 
 SERIAL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 EXAMPLES = """examples:
-  lci-sim serve --link /tmp/lci --tcp 7777          # then: lci-tool --port /tmp/lci status
+  lci-sim serve --link "$(mktemp -u)" --tcp 7777 -q  # then: lci-tool --port socket://127.0.0.1:7777 status
   lci-sim serve --baud 115200 --drop 0.001 --corrupt 0.001 --fault-seed 3
   lci-sim serve --runtime micropython --installed
   lci-sim serve --tcp 7777 --installed --state ./handset   # kill -9 it, start it again: a power pull
@@ -54,7 +55,9 @@ EXAMPLES = """examples:
   lci-sim serve --keys ./keys --installed --uplink 127.0.0.1:7800 --coverage "on 08:00-18:00"
   lci-sim fleet --devices 200 --days 7 --keys ./keys --uplink 127.0.0.1:7800 --coverage "off d2-d4"
   lci-sim keys --out ./keys --seed 0                # the keys `serve --seed 0` trusts
-"""
+  eval "$(register-python-argcomplete lci-sim)"     # tab completion in bash/zsh
+
+""" + exitcodes.epilog(exitcodes.SIM)
 
 
 def _int_in(low: int, high: int | None, what: str):
@@ -145,23 +148,18 @@ def _serial_number(text: str) -> str:
     return text
 
 
-def _version() -> str:
-    from importlib import metadata
-
+def _version_extra() -> str:
     from firmware.device import FIRMWARE_VERSION
     from protocol import framing
 
-    try:
-        package = metadata.version("lci777")
-    except metadata.PackageNotFoundError:  # a checkout that was never pip-installed
-        package = "unknown"
-    return f"lci-sim {package} (firmware {FIRMWARE_VERSION}, protocol v{framing.VERSION})"
+    return f" (firmware {FIRMWARE_VERSION}, protocol v{framing.VERSION})"
 
 
 def _device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                         help="run the core under CPython (default) or real MicroPython (the unix port)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the device, its sensor and its provider keys")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the device, its sensor and its provider keys (default 0)")
     parser.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
                         help="serial number of the simulated unit")
     parser.add_argument("--keys", metavar="DIR",
@@ -204,20 +202,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lci-sim", description="The LCI-777 desktop simulator.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    cli.add_version(parser, "lci-sim", _version_extra())
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve a simulated handset on a pty and/or TCP",
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     _device_options(serve)
     _serial_options(serve)
-    serve.add_argument("--quiet", action="store_true", help="print only the endpoints")
     _uplink_options(serve)
 
     run = commands.add_parser("run", help="play a scenario file")
     run.add_argument("scenario", help="SCENARIO.toml (see docs/scenarios.md)")
-    run.add_argument("--json", action="store_true", help="JSON Lines: {t, source, event, compliance, session, display, detail}")
-    run.add_argument("--runtime", choices=RUNTIMES, default="cpython")
+    run.add_argument("--runtime", choices=RUNTIMES, default="cpython",
+                     help="run the core under CPython (default) or real MicroPython (the unix port)")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     run.add_argument("--state", metavar="DIR", help="keep the handset's flash in DIR (overrides the "
                      "scenario's `state`): a later run, or `lci-sim serve --state DIR`, continues it")
@@ -234,9 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"units in the fleet (1..{MAX_DEVICES})")
     fleet.add_argument("--days", type=_int_in(1, MAX_DAYS, "the number of days"), default=30,
                        help=f"days each unit lives (1..{MAX_DAYS})")
-    fleet.add_argument("--seed", type=int, default=0)
-    fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython")
-    fleet.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    fleet.add_argument("--seed", type=int, default=0, help="seed of the fleet (default 0)")
+    fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython",
+                       help="run the cores under CPython (default) or real MicroPython (the unix port)")
     fleet.add_argument("--keys", metavar="DIR",
                        help="with --uplink: every unit trusts the provider keys in DIR (those the "
                             "link server's billing signs with); default: the seeded provider")
@@ -245,11 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     _uplink_options(fleet)
 
     keys = commands.add_parser("keys", help="write the seeded provider's keys for lci-tool")
-    keys.add_argument("--out", required=True, metavar="DIR")
-    keys.add_argument("--seed", type=int, default=0)
-    keys.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL)
-    keys.add_argument("--overwrite", action="store_true")
+    keys.add_argument("--out", required=True, metavar="DIR", help="folder to write the key files into")
+    keys.add_argument("--seed", type=int, default=0, help="the provider's seed (default 0, as serve's)")
+    keys.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
+                      help="serial number the keys are for")
+    keys.add_argument("--overwrite", action="store_true", help="replace existing key files")
     parser.commands = {"serve": serve, "run": run, "handset": handset, "fleet": fleet, "keys": keys}
+    cli.add_output_options(
+        parser, with_verbose=False,
+        json_help="run: JSON Lines {t, source, event, compliance, session, display, detail}; "
+                  "serve: the endpoints; fleet, keys: one JSON object")
     return parser
 
 
@@ -287,7 +289,7 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
 
 
 def _error(message: str) -> None:
-    print(f"lci-sim: {message}", file=sys.stderr)
+    cli.error("lci-sim", message)
 
 
 # ---- device setup shared by serve and handset ------------------------------------------------------
@@ -421,14 +423,20 @@ def cmd_serve(args) -> int:
             return EXIT_ENDPOINT
         if args.power_pull_after_units is not None:
             sim.hw.storage.arm_kill(args.power_pull_after_units)
-        for line in server.endpoints():
-            print(line, flush=True)
-        print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
-              f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
-        if args.state:
-            files = sim.hw.storage.restored
-            print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})", flush=True)
-        if not args.quiet:
+        if args.json:  # one line a script can read the endpoints from
+            print(cli.dumps({"pty": server.pty_path, "link": server.link, "tcp": server.tcp_url,
+                             "serial": args.serial, "runtime": args.runtime, "seed": args.seed,
+                             "state": args.state}), flush=True)
+        else:
+            for line in server.endpoints():
+                print(line, flush=True)
+            print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
+                  f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
+            if args.state:
+                files = sim.hw.storage.restored
+                print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})",
+                      flush=True)
+        if not (args.quiet or args.json):
             sim.listeners.append(Printer(out=sys.stdout))
 
         def on_signal(*_):
@@ -470,8 +478,17 @@ def cmd_run(args) -> int:
             print(f"\n{loaded.name}: {len(result.failures)} expectation(s) failed:")
             for failure in result.failures:
                 print(f"  {loaded.path}:{failure['line']}: step {failure['step']}: {failure['key']}: "
-                      f"expected {failure['expected']!r}, got {failure['actual']!r}")
+                      f"expected {_value(failure['expected'])}, got {_value(failure['actual'])}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _value(value) -> str:
+    """An expected or actual value for people: a name in quotes, a list as 'a', 'b'."""
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value(v) for v in value) or "none"
+    return cli._plain(value)
 
 
 def cmd_handset(args) -> int:
@@ -496,19 +513,24 @@ def cmd_handset(args) -> int:
 def cmd_fleet(args) -> int:
     from sim import fleet
 
-    def progress(done, total):
-        if not args.json:
-            print(f"\r  {done}/{total} devices", end="", file=sys.stderr, flush=True)
+    # linked fleets count days (_fleet_linked has its own bar); a plain fleet counts devices
+    bar = cli.Progress("fleet", args.devices, "devices",
+                       enabled=not (args.json or args.quiet or args.uplink))
 
-    if args.uplink:
-        stats = _fleet_linked(args, progress)
-    else:
-        stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime,
-                          progress=progress)
+    def progress(done, total):
+        bar.update(done - bar.done)
+
+    try:
+        if args.uplink:
+            stats = _fleet_linked(args, progress)
+        else:
+            stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime,
+                              progress=progress)
+    finally:
+        bar.close()
     if args.json:
-        print(json.dumps(stats.as_dict()))
+        print(cli.dumps(stats.as_dict()))
     else:
-        print(file=sys.stderr)
         print(fleet.report(stats))
     return EXIT_OK if not (stats.core_faults or stats.sim_errors) else EXIT_FAILED
 
@@ -532,13 +554,17 @@ def _fleet_linked(args, progress=None):
     uplink = fleet.Uplink(host, port, Coverage(args.coverage or "always"),
                           every_ms=args.dial_every * 60_000, ssl=_uplink_ssl(args),
                           lossy=args.lossy)
-    def days_done(done, total):
-        if not args.json:
-            print(f"\r  day {done}/{total} ({args.devices} devices)", end="", file=sys.stderr, flush=True)
+    bar = cli.Progress(f"fleet of {args.devices}", args.days, "days", enabled=not (args.json or args.quiet))
 
-    return asyncio.run(fleet.run_linked(args.devices, args.days, uplink, seed=args.seed,
-                                        runtime=args.runtime, provider=fleet.shared_provider(base),
-                                        progress=days_done))
+    def days_done(done, total):
+        bar.update(done - bar.done)
+
+    try:
+        return asyncio.run(fleet.run_linked(args.devices, args.days, uplink, seed=args.seed,
+                                            runtime=args.runtime, provider=fleet.shared_provider(base),
+                                            progress=days_done))
+    finally:
+        bar.close()
 
 
 def cmd_keys(args) -> int:
@@ -550,8 +576,11 @@ def cmd_keys(args) -> int:
     except (KeysError, OSError) as exc:
         _error(str(exc))
         return EXIT_USAGE
-    for name, path in paths.items():
-        print(f"{name}: {path}")
+    if args.json:
+        print(cli.dumps({name: str(path) for name, path in paths.items()}))
+    else:
+        for name, path in paths.items():
+            print(f"{name}: {path}")
     return EXIT_OK
 
 
@@ -563,29 +592,24 @@ def main(argv: list[str] | None = None) -> int:
     from sim.simulator import SimError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    cli.completion(parser)
+    args = cli.defaults(parser.parse_args(argv), cli.OUTPUT_DEFAULTS)
     check_arguments(parser, args)
-    try:
-        return COMMANDS[args.command](args)
-    except UsageFailure as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (DeviceFailure, SimError, RuntimeFailure) as exc:
-        _error(str(exc))
-        return EXIT_DEVICE
-    except BrokenPipeError:
-        _quiet_stdout()
-        return EXIT_BROKEN_PIPE
+
+    def command() -> int:
+        try:
+            return COMMANDS[args.command](args)
+        except UsageFailure as exc:
+            _error(str(exc))
+            return EXIT_USAGE
+        except (DeviceFailure, SimError, RuntimeFailure) as exc:
+            _error(str(exc))
+            return EXIT_DEVICE
+
+    return cli.run("lci-sim", command)
 
 
-def _quiet_stdout() -> None:
-    """The reader of stdout went away: point stdout at /dev/null so that the interpreter's
-    final flush does not print a second BrokenPipeError (the Python docs' recipe)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):
-        pass  # stdout is not a file descriptor (a test's capture): nothing will flush it
+_quiet_stdout = cli.quiet_stdout
 
 
 def console() -> None:

@@ -32,11 +32,29 @@ def to_json(entry: dict) -> str:
     return json.dumps(ordered, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
+# handset times (core seconds) in a step's fields: printed in ISO 8601
+TIME_FIELDS = {"next_service", "until", "expires", "deadline", "service_due", "calibration_due", "time"}
+
+
 def _value(key: str, value) -> str:
     if key in BRAC_KEYS and isinstance(value, int):
         return f"{value / 10000:.3f}"
+    if key in TIME_FIELDS and isinstance(value, int) and not isinstance(value, bool) and value >= 10**8:
+        from host_tools.cli import core_text
+
+        return core_text(value)
     if isinstance(value, str):
-        return value if value and " " not in value else json.dumps(value)
+        if key == "detail":  # the handset's own words name times in core seconds
+            from host_tools.cli import device_times
+
+            value = device_times(value)
+        return value if value and " " not in value and "," not in value else json.dumps(value)
+    if isinstance(value, (list, tuple)):  # a list for people: a,b,c (no brackets, no quotes)
+        return ",".join(_value(key, v) for v in value) or "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}:{_value(k, v)}" for k, v in value.items()) or "-"
+    if value is None:
+        return "-"
     return json.dumps(value, default=str)
 
 

@@ -4,22 +4,24 @@ Every command works on one database file (--db, or $LCI_BILLING_DB, default ./bi
 clock only moves with `advance`. The simulated processor keeps its own records beside it
 (DB.processor). Money on the command line and in readable output is dollars ("54.12"); with
 --json (every command has it) the output is one JSON value and money is integer cents.
-Exit codes: 0 done, 1 refused by the rules (the line says why; also a declined payment and a
-scenario with an event not as expected), 2 bad input. When the reader of the output goes away
-(`| head`), the command stops quietly with 141, like a process ended by SIGPIPE.
+Exit codes (host_tools/exitcodes.py, one table for the three tools): 0 done, 1 refused by the
+rules (the line says why; also a declined payment and a scenario with an event not as
+expected), 2 bad input, 130 Ctrl-C. When the reader of the output goes away (`| head`), the
+command stops quietly with 141, like a process ended by SIGPIPE. --json goes before or after
+the command; times are ISO 8601 with the zone.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
-import json
 import os
 import re
-import signal
 import sys
+import time
 import tomllib
 from pathlib import Path
+
+from host_tools import cli, exitcodes
 
 from . import database, opening, reports, schema
 from . import directives as outbox
@@ -31,16 +33,16 @@ from .policy import DAY, load_policy
 from .simulated_processor import BEHAVIOURS
 from .store import Store
 
-EXIT_RULE = 1
-EXIT_INPUT = 2
-EXIT_PIPE = 128 + signal.SIGPIPE
+EXIT_RULE = exitcodes.FAILED
+EXIT_INPUT = exitcodes.USAGE
+EXIT_PIPE = exitcodes.BROKEN_PIPE
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("lci777")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+def _device_time(text: str) -> int:
+    """--device-time: the handset's clock (ISO 8601, or 'now': this computer's real time)."""
+    if text == "now":
+        return int(time.time())
+    return _when(text)
 
 
 def _when(text: str) -> int:
@@ -81,13 +83,14 @@ def _days(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lci-billing", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Exit codes: 0 done, 1 refused by the rules, 2 bad input.")
+                                epilog='shell completion: eval "$(register-python-argcomplete lci-billing)"\n\n'
+                                + exitcodes.epilog(exitcodes.BILLING))
     p.add_argument("--db", default=opening.default_location(),
                    help="billing database: a file or sqlite:///FILE, or postgresql://... "
                         "(default $LCI_DATABASE_URL, else $LCI_BILLING_DB, else ./billing.db)")
     p.add_argument("--signing-key", default=os.environ.get("LCI_BILLING_SIGNING_KEY"),
                    help="key file (billing-scope delegated key or root) to sign directive tokens")
-    p.add_argument("--version", action="version", version=f"lci-billing {_version()}")
+    cli.add_version(p, "lci-billing")
     sub = p.add_subparsers(dest="command", required=True)
 
     init = sub.add_parser("init", help="create the database with a policy and a clock")
@@ -134,9 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pm = sub.add_parser("payment-method", help="the tokenized payment method on file")
     pmsub = pm.add_subparsers(dest="action", required=True)
-    pms = pmsub.add_parser("set")
-    pms.add_argument("ref")
-    pms.add_argument("token")
+    pms = pmsub.add_parser("set", help="put a tokenized payment method on file")
+    pms.add_argument("ref", help="account reference")
+    pms.add_argument("token", help="the processor's payment-method token")
 
     pay = sub.add_parser("pay", help="a payment by the client, or one reported by the processor")
     pay.add_argument("ref")
@@ -174,9 +177,19 @@ def build_parser() -> argparse.ArgumentParser:
     nt.add_argument("--account")
     dr = sub.add_parser("directives", help="the device directive outbox")
     dsub = dr.add_subparsers(dest="action")
-    dl = dsub.add_parser("list")
-    dl.add_argument("--account")
-    dsub.add_parser("issue", help="sign pending tokens (needs --signing-key)")
+    dl = dsub.add_parser("list", help="the directives decided, newest last")
+    dl.add_argument("--account", help="only this account's")
+    di = dsub.add_parser("issue", help="sign pending tokens (needs --signing-key)")
+    device_time_help = ("date the tokens from the handset's clock (ISO 8601, or 'now': real time) "
+                        "instead of the billing clock, so a handset on real time accepts them")
+    di.add_argument("--device-time", type=_device_time, metavar="TIME", help=device_time_help)
+    dx = dsub.add_parser("export", help="write a directive's signed token to a file for "
+                         "`lci-tool token apply`")
+    dx.add_argument("id", type=int, help="directive id (`lci-billing directives list`)")
+    dx.add_argument("--out", required=True, metavar="FILE", help="token file to write (hex text)")
+    dx.add_argument("--device-time", type=_device_time, metavar="TIME",
+                    help=device_time_help.replace("the tokens", "the token") + " (signs it again: "
+                    "needs --signing-key)")
     da = dsub.add_parser("answer", help="answer a client's keypad request code (clear after "
                          "a lockout is paid in full)")
     da.add_argument("ref")
@@ -186,19 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("scenario")
     pol = sub.add_parser("policy", help="check or print a policy file")
     pol.add_argument("file", nargs="?", help="default: the stored policy, or seed 001")
-    _add_json(p)
+    # --json anywhere: before or after the command (`directives --json list`, `--json now`)
+    cli.everywhere(p, "--json", action="store_true", help="print one JSON value (money in integer cents)")
     return p
-
-
-def _add_json(parser: argparse.ArgumentParser) -> None:
-    """--json on every command and command group. SUPPRESS as default: a flag given on a group
-    (`directives --json list`) is not reset by the subcommand's own default."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in action.choices.values():
-                child.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                                   help="print one JSON value (money in integer cents)")
-                _add_json(child)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -242,9 +245,9 @@ def _exists(location: str) -> bool:
 
 def _print(data, as_json: bool, text: str | None = None) -> None:
     if as_json:
-        print(json.dumps(data, indent=2, sort_keys=False))
+        print(cli.dumps(data))
     else:
-        print(text if text is not None else data)
+        print(text if text is not None else cli._plain(data))
 
 
 def _effective(value) -> str:
@@ -252,32 +255,23 @@ def _effective(value) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        code = _main(argv)
-        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
-        return code
-    except BrokenPipeError:
-        # the reader went away (`lci-billing ledger | head`): stop quietly, as SIGPIPE would.
-        # Anything still buffered goes to /dev/null so the exit flush cannot fail again.
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass  # stdout is not a file descriptor (tests capture it)
-        return EXIT_PIPE
+    # the reader went away (`lci-billing ledger | head`): 141, quietly, as SIGPIPE would
+    parser = build_parser()
+    cli.completion(parser)
+    return cli.run("lci-billing", lambda: _main(parser, argv))
 
 
-def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    args = parser.parse_args(argv)
     args.json = getattr(args, "json", False)
     args.opened = []
     try:
         return _dispatch(args)
     except InputError as exc:
-        print(f"lci-billing: {exc}", file=sys.stderr)
+        cli.error("lci-billing", str(exc))
         return EXIT_INPUT
     except BillingError as exc:
-        print(f"lci-billing: {exc}", file=sys.stderr)
+        cli.error("lci-billing", str(exc))
         return EXIT_RULE
     finally:
         for engine in args.opened:  # a server connection is not left to the garbage collector
@@ -311,7 +305,7 @@ def _dispatch(args) -> int:
             policy = load_policy()
         _print({"source": policy.source, "ok": True, "name": policy.name,
                 "readings": policy.readings, "overrides": policy.overrides}, args.json,
-               f"{policy.source}: ok — {policy.name}; readings {policy.readings}")
+               f"{policy.source}: ok — {policy.name}; readings: {cli.pairs(policy.readings)}")
         return 0
     if cmd == "init":
         shown = database.describe(args.db)
@@ -337,8 +331,8 @@ def _dispatch(args) -> int:
         engine.batch_size = max(1, args.batch_size)
         result = engine.advance(to)
         _print({"clock": iso(to), **result}, args.json,
-               f"clock {iso(to)}: {result['accounts_processed']} account runs in "
-               f"{result['batches']} batches")
+               f"clock {iso(to)}: {cli.plural(result['accounts_processed'], 'account run')} in "
+               f"{cli.plural(result['batches'], 'batch', 'batches')}")
     elif cmd == "account":
         return _account(engine, args)
     elif cmd == "payment-method":
@@ -380,7 +374,7 @@ def _dispatch(args) -> int:
     elif cmd == "ledger":
         if args.check:
             result = reports.check_ledger(conn)
-            print(json.dumps(result, indent=2) if args.json else
+            print(cli.dumps(result) if args.json else
                   f"ledger {'balanced' if result['balanced'] else 'UNBALANCED'}: "
                   f"{result['entries']} entries; books "
                   + ", ".join(f"{b} {fmt(v)}" for b, v in result["books"].items()))
@@ -490,13 +484,32 @@ def _directives(engine: Engine, args) -> int:
         items = reports.directives(engine.conn, account_id)
         _print(items, args.json, "\n".join(
             f"{d['id']:>5} {d['decided_at'][:16]} {d['account']} {d['serial']:<14} "
-            f"{d['action']:<8} {d['delivery']:<6} {d['status']:<17} {json.dumps(d['args'])}"
+            f"{d['action']:<8} {d['delivery']:<6} {d['status']:<17} {cli.pairs(d['args'])}"
             for d in items))
     elif action == "issue":
         if engine.signer is None:
             raise InputError("--signing-key", "", "needed to sign pending directives")
-        n = outbox.issue_pending(engine.conn, engine.signer, engine.now, engine.policy.token_ttl)
-        _print({"signed": n}, args.json, f"{n} directive token(s) signed")
+        n = outbox.issue_pending(engine.conn, engine.signer, engine.now, engine.policy.token_ttl,
+                                 device_time=args.device_time)
+        dated = "the billing clock" if args.device_time is None else f"the handset's time {iso(args.device_time)}"
+        _print({"signed": n, "dated_from": iso(engine.now if args.device_time is None else args.device_time)},
+               args.json, f"{cli.plural(n, 'directive token')} signed, dated from {dated}")
+    elif action == "export":
+        from firmware.hal import EPOCH_UNIX
+
+        out = outbox.export_token(engine.conn, args.id, signer=engine.signer, device_time=args.device_time,
+                                  ttl=engine.policy.token_ttl, now=engine.now)
+        Path(args.out).write_text(out["token"].hex() + "\n")
+        valid = (iso(out["not_before"] + EPOCH_UNIX), iso(out["expires"] + EPOCH_UNIX))
+        _print({"id": out["id"], "serial": out["serial"], "action": out["action"], "args": out["args"],
+                "path": args.out, "valid_from": valid[0], "valid_until": valid[1]}, args.json,
+               f"directive {out['id']} ({out['action']} for {out['serial']}) written to {args.out}; "
+               f"valid {valid[0]} .. {valid[1]} by the handset's clock — "
+               f"lci-tool token apply {args.out}")
+        real = time.time()
+        if args.device_time is None and not (out["not_before"] + EPOCH_UNIX <= real <= out["expires"] + EPOCH_UNIX):
+            cli.error("lci-billing", f"note: that window is on the billing clock; a handset on real time "
+                      f"({iso(int(real))}) refuses it: export with --device-time now --signing-key KEY")
     elif action == "answer":
         from .signing import load_code_desk
         account = engine.store.account_by_ref(args.ref)
@@ -508,7 +521,7 @@ def _directives(engine: Engine, args) -> int:
 
 def _scenario_text(report: dict) -> str:
     out = [f"{report['scenario']}  ({report['start'][:10]} .. {report['until'][:10]}; "
-           f"readings {report['policy']['readings']})"]
+           f"readings: {cli.pairs(report['policy']['readings'])})"]
     # refused events change nothing, so they are not in the timeline: shown at their time
     shown = [e for e in report["events"] if e["result"] != "ok" or not e["as_expected"]]
     for row in report["timeline"]:

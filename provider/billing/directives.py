@@ -33,7 +33,7 @@ from typing import Protocol
 
 from firmware.hal import EPOCH_UNIX
 
-from .errors import RuleError
+from .errors import InputError, RuleError
 
 TOKEN = "token"
 CODE = "code"
@@ -42,6 +42,11 @@ ISSUED = "issued"
 AWAITING_REQUEST = "awaiting_request"
 SUPERSEDED = "superseded"
 ORDERED = ("recall", "lockout")  # the directives that take a new number; a clear answers one
+
+
+# a token dated from a handset's clock is valid from this long before it: the handset's clock
+# may read a little behind the time it was read at
+DEVICE_CLOCK_SLACK_S = 60
 
 
 def core_seconds(unix_seconds: int) -> int:
@@ -107,15 +112,17 @@ def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer
     return directive_id
 
 
-def issue_pending(conn, signer: TokenSigner, now: int, ttl: int) -> int:
-    """Mint every pending token directive (oldest first) at `now`; returns how many were issued."""
+def issue_pending(conn, signer: TokenSigner, now: int, ttl: int, device_time: int | None = None) -> int:
+    """Mint every pending token directive (oldest first) at `now`, dated from `device_time`
+    (the handset's clock, Unix seconds) when given, else from `now`; returns how many."""
     rows = conn.execute("SELECT d.id, d.serial, d.action, d.args FROM directive d"
                         " WHERE d.status = ? AND d.delivery = ? ORDER BY d.id",
                         (PENDING, TOKEN)).fetchall()
     conn.execute("BEGIN IMMEDIATE")
     try:
         for directive_id, serial, action, args in rows:
-            not_before = core_seconds(now)
+            not_before = (core_seconds(now) if device_time is None
+                          else core_seconds(device_time) - DEVICE_CLOCK_SLACK_S)
             token = signer.mint(serial, action, json.loads(args), now=not_before, ttl=ttl)
             conn.execute("UPDATE directive SET status = ?, issued_at = ?, key_id = ?,"
                          " not_before_core = ?, expires_core = ?, token = ?, note = NULL"
@@ -140,6 +147,46 @@ def _retire(conn, directive_id: int) -> None:
         raise
 
 
+def export_token(conn, directive_id: int, *, signer: TokenSigner | None = None,
+                 device_time: int | None = None, ttl: int = 0, now: int = 0) -> dict:
+    """A token directive's signed token, for a file `lci-tool token apply` presents.
+
+    The outbox signs tokens dated on the billing clock, which a handset on real time refuses
+    (expired or not yet valid). With `device_time` (Unix seconds: the handset's clock, e.g.
+    from `lci-tool status`) and a signer, the token is signed again dated from that time and
+    replaces the stored one (the row's window follows; the directive stays the same decision).
+    Returns {id, serial, action, args, token (bytes), not_before, expires} (core seconds)."""
+    row = conn.execute("SELECT id, serial, action, args, delivery, status, token, not_before_core,"
+                       " expires_core FROM directive WHERE id = ?", (directive_id,)).fetchone()
+    if row is None:
+        raise InputError("directive", str(directive_id), "no such directive")
+    did, serial, action, args, delivery, status, token, not_before, expires = row
+    if delivery != TOKEN:
+        raise RuleError(f"directive {did} is delivered as a keypad code, not a token "
+                        "(`lci-billing directives answer`)")
+    if device_time is not None:
+        if signer is None:
+            raise InputError("--signing-key", "", "needed to sign the token for the handset's time")
+        not_before = core_seconds(device_time) - DEVICE_CLOCK_SLACK_S
+        expires = not_before + ttl
+        minted = signer.mint(serial, action, json.loads(args), now=not_before, ttl=ttl)
+        token = binascii.hexlify(minted).decode()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE directive SET status = ?, issued_at = COALESCE(issued_at, ?),"
+                         " key_id = ?, not_before_core = ?, expires_core = ?, token = ?, note = NULL"
+                         " WHERE id = ?", (ISSUED, now, signer.key_id, not_before, expires, token, did))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    elif token is None:
+        raise RuleError(f"directive {did} is not signed yet ({status}): run `lci-billing "
+                        "directives issue`, or give --device-time with --signing-key")
+    return {"id": did, "serial": serial, "action": action, "args": json.loads(args),
+            "token": binascii.unhexlify(token), "not_before": not_before, "expires": expires}
+
+
 def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
     """Answer the oldest keypad directive awaiting a request code for this account."""
     row = conn.execute("SELECT id, serial, action, args FROM directive WHERE account_id = ? AND status = ?"
@@ -155,12 +202,12 @@ def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now
                         "decided; no code is given for it")
     asked = getattr(answerer, "requested_action", lambda r: action)(request)
     if asked != action:
-        raise RuleError(f"the handset asked for a {asked!r} code; billing authorizes {action!r}: "
+        raise RuleError(f"the handset asked for a {asked} code; billing authorizes {action}: "
                         f"ask the client to request a {action} code")
     try:
         code = answerer.answer(serial, request, action, lockout)
     except ValueError as exc:
-        raise RuleError(f"request code {request!r}: {exc}") from None
+        raise RuleError(f"request code {request}: {exc}") from None
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("UPDATE directive SET status = ?, issued_at = ?, request = ?, code = ?"

@@ -286,5 +286,5 @@ def statement_text(data: dict) -> str:
         out.append("Device directives")
         for d in data["directives"]:
             out.append(f"  {d['decided_at'][:16]}  {d['action']:<8} {d['delivery']:<6} "
-                       f"{d['status']:<17} {json.dumps(d['args'], sort_keys=True)}")
+                       f"{d['status']:<17} {'; '.join(f'{k} {v}' for k, v in sorted(d['args'].items())) or '-'}")
     return "\n".join(out)

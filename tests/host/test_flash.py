@@ -40,8 +40,6 @@ def test_errors_are_one_line(tmp_path, capsys):
         flash.plan(tmp_path, "rp2")
     with pytest.raises(flash.FlashError, match="unknown board"):
         flash.plan(tmp_path, "z80")
-    assert flash.main(["--board", "rp2"]) == 2
-    assert "make flash PORT=" in capsys.readouterr().err
 
 
 def test_rp2_and_esp32_get_a_romfs_image_other_boards_files(bundle, tmp_path, capsys):
@@ -67,3 +65,11 @@ def test_the_romfs_tree_is_what_the_files_copy_sends(bundle, tmp_path):
 def test_main_py_starts_the_loop():
     # importing firmware.main only defines it (its __main__ guard): main.py must call main()
     assert flash.MAIN_PY.splitlines()[-1] == "firmware.main.main()"
+
+
+def test_flash_without_a_port_finds_none_and_says_so_in_one_line(monkeypatch, capsys):
+    monkeypatch.delenv("LCI_PORT", raising=False)
+    monkeypatch.setattr(flash, "list_ports", lambda: [])  # a machine with no serial port at all
+    assert flash.main(["--board", "rp2"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no LCI-777 found" in err and "PORT=" in err

@@ -60,6 +60,15 @@ def tool(capsys, *argv):
     return code, json.loads(out[-1]) if out else None
 
 
+def core_now(status: dict) -> int:
+    """STATUS `now` from lci-tool --json (ISO 8601) in the core's seconds."""
+    from datetime import datetime
+
+    from host_tools.lci_tool import core_seconds
+
+    return core_seconds(datetime.fromisoformat(status["now"]))
+
+
 def download(capsys, served, path: Path) -> list[dict]:
     code, report = tool(capsys, "--port", served.url, "log", "download", "--out", str(path))
     assert code == 0 and report["chain_ok"], report
@@ -80,7 +89,7 @@ def locked(tmp_path, capsys):
         code, status = tool(capsys, "--port", served.url, "status")
         root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
         directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance", "seq": 1},
-                                now=status["now"] - 60, ttl=3600)
+                                now=core_now(status) - 60, ttl=3600)
         (tmp_path / "lockout.tok").write_text(directive.hex())
         code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))
         assert code == 0 and applied["compliance"] == "lockout"
@@ -174,7 +183,7 @@ def test_serve_pull_reply_loses_the_answer_and_lci_tool_still_succeeds(tmp_path,
         code, status = tool(capsys, "--port", served.url, "status")
         root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
         directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance", "seq": 1},
-                                now=status["now"] - 60, ttl=3600)
+                                now=core_now(status) - 60, ttl=3600)
         (tmp_path / "lockout.tok").write_text(directive.hex())
         code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))
         assert code == exitcodes.OK and applied["already_applied"] is True
