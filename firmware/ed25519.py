@@ -354,6 +354,10 @@ def _pure_check(A, R, s, k):
     ok = _encode(A) == R
     _release(_BASE_TABLE, None)
     _release(_KEY_TABLE, None)
+    _reset(_ACC)  # and the points' big ints: nothing of a check outlives it
+    _reset(_KEY)
+    _reset(_T1)
+    _reset(_T2)
     return ok
 
 

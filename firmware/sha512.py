@@ -162,7 +162,18 @@ def digest_pure(data):
     while i < len(data):
         _compress(state, data[i : i + 128])
         i += 128
-    return struct.pack(">8Q", *state)
+    out = struct.pack(">8Q", *state)
+    _clear(_W)  # 88 big ints (~5 KB on a 64-bit port) the caller's next step need not carry
+    _clear(_V)
+    _clear(state)
+    return out
+
+
+def _clear(words):
+    i = 0
+    while i < len(words):
+        words[i] = 0
+        i += 1
 
 
 def digest(data):
