@@ -51,17 +51,19 @@ _BX = 15112221349535400772501151409588531511454012693041857206046113283949847762
 _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
 _Y_MASK = (1 << 255) - 1
 
-_W_BASE = 5  # NAF width for S (B's table: 2^(w-2) odd multiples, per verification)
-_W_KEY = 5  # NAF width for k (the key's table, per verification)
+_W = 5  # NAF width for both scalars: digits are odd, |d| < 2^(w-1) = 16
 
-# Working lists, allocated once at import and reused: on the WASI MicroPython build a GC
-# that runs while a list is being created (between the list and its items) can free it,
-# and the bigger the list the likelier; updating a list in place is safe. The pure
-# verifier is therefore not reentrant (one verification at a time, as on a device).
-_BASE_TABLE = [None] * (1 << _W_BASE)  # B's cached odd multiples, per verification
-_KEY_TABLE = [None] * (1 << _W_KEY)  # -A's, per verification
-_S_STEPS = [0] * 256  # NAF digits of S, then B's table entries
-_K_STEPS = [0] * 256  # NAF digits of k, then -A's table entries
+# Working memory of one verification, sized for a board's heap: each table holds the
+# 2^(w-2) = 8 cached odd multiples 1P, 3P, .., 15P (entry d >> 1); a negative digit
+# subtracts its positive entry (_sub) instead of keeping a negated copy. The NAF digits
+# live in bytearrays, biased by _BIAS (256 bytes each, not a 2 KB list of ints). The
+# tables are filled per verification and emptied after it, so the verifier is not
+# reentrant (one verification at a time, as on a device).
+_BIAS = 16
+_BASE_TABLE = [None] * (1 << (_W - 2))  # B's cached odd multiples, per verification
+_KEY_TABLE = [None] * (1 << (_W - 2))  # -A's, per verification
+_S_DIGITS = bytearray(256)  # NAF digits of S, biased
+_K_DIGITS = bytearray(256)  # NAF digits of k, biased
 _ACC = [0, 1, 1, 0]  # the running point
 _KEY = [0, 1, 1, 0]  # the decoded public key
 _T1 = [0, 1, 1, 0]  # scratch points
@@ -118,13 +120,25 @@ def _add(P, c):
     P[3] = e * b % _Q
 
 
+def _sub(P, c):
+    """P = P - C, C cached as in _add: -C is (Y-X, Y+X, 2Z, -2dT), so the roles swap."""
+    a = (P[1] - P[0]) * c[0] % _Q
+    b = (P[1] + P[0]) * c[1] % _Q
+    t = -P[3] * c[3] % _Q
+    z = P[2] * c[2] % _Q
+    e = b - a
+    b = b + a
+    a = z - t
+    z = z + t
+    P[0] = e * a % _Q
+    P[1] = z * b % _Q
+    P[2] = a * z % _Q
+    P[3] = e * b % _Q
+
+
 def _cached(P):
     """The cached form (Y+X, Y-X, 2Z, 2dT) of extended point P."""
     return ((P[1] + P[0]) % _Q, (P[1] - P[0]) % _Q, 2 * P[2] % _Q, _D2 * P[3] % _Q)
-
-
-def _negated(c):
-    return (c[1], c[0], c[2], (_Q - c[3]) % _Q)
 
 
 def _copy(dst, src):
@@ -135,78 +149,68 @@ def _copy(dst, src):
     return dst
 
 
-def _table(P, w, t):
-    """Fill `t` (2^w entries) with P's cached odd multiples by signed NAF digit: t[d] = dP, t[-d] = -dP."""
-    size = 1 << w
+def _table(P, t):
+    """Fill `t` with P's cached odd multiples: t[d >> 1] = dP for d = 1, 3, .., 2^(w-1) - 1."""
     _dbl_t(_copy(_T1, P))
     c2 = _cached(_T1)
     acc = _copy(_T2, P)
-    d = 1
-    while d < size >> 1:
-        if d > 1:
+    i = 0
+    while i < len(t):
+        if i:
             _add(acc, c2)
-        t[d] = _cached(acc)
-        t[size - d] = _negated(t[d])
-        d += 2
+        t[i] = _cached(acc)
+        i += 1
     return t
 
 
-def _naf(k, w, out):
-    """Fill `out` (256 entries) with the width-w NAF digits of k, least significant first."""
+def _naf(k, out):
+    """Fill `out` (256 bytes) with the width-w NAF digits of k plus _BIAS, least significant first."""
     i = 0
     while i < 256:
-        out[i] = 0
+        out[i] = _BIAS
         i += 1
     i = 0
-    size = 1 << w
+    size = 1 << _W
     while k:
         if k & 1:
             d = k & (size - 1)
             if d >= size >> 1:
                 d -= size
             k -= d
-            out[i] = d
+            out[i] = d + _BIAS
         k >>= 1
         i += 1
     return out
 
 
-def _steps(digits, table):
-    """Replace each NAF digit by its table entry (None for a zero digit), in place."""
-    i = 0
-    while i < 256:
-        if digits[i]:
-            digits[i] = table[digits[i]]
-        else:
-            digits[i] = None
-        i += 1
-    return digits
+def _digit(P, d, table):
+    """P = P + dP' for a nonzero NAF digit d (biased) of the scalar whose table is given."""
+    d -= _BIAS
+    if d > 0:
+        _add(P, table[d >> 1])
+    else:
+        _sub(P, table[-d >> 1])
 
 
 def _chain(P, ss, sk):
-    """P = P + sum over i of 2^i (ss[i] + sk[i]): one doubling chain for both scalars."""
+    """P = P + sum over i of 2^i (s_i B' + k_i A'): one doubling chain for both scalars."""
     i = 255
-    while i >= 0 and ss[i] is None and sk[i] is None:
+    while i >= 0 and ss[i] == _BIAS and sk[i] == _BIAS:
         i -= 1
     while i >= 0:
         a = ss[i]
         b = sk[i]
-        if a is None and b is None:
+        if a == _BIAS and b == _BIAS:
             _dbl(P)
         else:
             _dbl_t(P)
-            if a is not None:
-                _add(P, a)
-            if b is not None:
-                _add(P, b)
+            if a != _BIAS:
+                _digit(P, a, _BASE_TABLE)
+            if b != _BIAS:
+                _digit(P, b, _KEY_TABLE)
         i -= 1
 
 
-# ---- field powers by addition chains ----------------------------------------------------
-# Not the built-in pow(x, e, m): on the WASI MicroPython build its result can be collected
-# by a GC that runs inside it (a wrong answer one call in a few hundred under memory
-# pressure); products and remainders are safe. The chains are ref10's: 254 squarings and
-# 11 multiplications for either power.
 def _square_times(x, n):
     while n > 0:
         x = x * x % _Q
@@ -317,7 +321,7 @@ def _base_table():
     _ACC[1] = _BY
     _ACC[2] = 1
     _ACC[3] = _BX * _BY % _Q
-    return _table(_ACC, _W_BASE, _BASE_TABLE)
+    return _table(_ACC, _BASE_TABLE)
 
 
 def _release(lst, empty):
@@ -341,15 +345,19 @@ def _pure_check(A, R, s, k):
     """True if [s]B - [k]A encodes to R (A is consumed)."""
     A[0] = _Q - A[0]  # -A
     A[3] = _Q - A[3]
-    s = _steps(_naf(s, _W_BASE, _S_STEPS), _base_table())
-    k = _steps(_naf(k, _W_KEY, _K_STEPS), _table(A, _W_KEY, _KEY_TABLE))
+    _naf(s, _S_DIGITS)
+    _naf(k, _K_DIGITS)
+    _base_table()
+    _table(A, _KEY_TABLE)
     A = _reset(_ACC)
-    _chain(A, s, k)
+    _chain(A, _S_DIGITS, _K_DIGITS)
     ok = _encode(A) == R
     _release(_BASE_TABLE, None)
     _release(_KEY_TABLE, None)
-    _release(_S_STEPS, 0)
-    _release(_K_STEPS, 0)
+    _reset(_ACC)  # and the points' big ints: nothing of a check outlives it
+    _reset(_KEY)
+    _reset(_T1)
+    _reset(_T2)
     return ok
 
 

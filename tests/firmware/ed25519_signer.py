@@ -12,10 +12,12 @@ from firmware import sha512
 
 def _scalar_mult_base(scalar):
     """[scalar]B, in the verifier's working point (use it before the next call)."""
-    steps = ed._steps(ed._naf(scalar, ed._W_BASE, ed._S_STEPS), ed._base_table())
-    none = ed._steps(ed._naf(0, ed._W_KEY, ed._K_STEPS), ed._KEY_TABLE)
+    ed._naf(scalar, ed._S_DIGITS)
+    ed._naf(0, ed._K_DIGITS)
+    ed._base_table()
     P = ed._reset(ed._ACC)
-    ed._chain(P, steps, none)
+    ed._chain(P, ed._S_DIGITS, ed._K_DIGITS)
+    ed._release(ed._BASE_TABLE, None)
     return P
 
 

@@ -225,9 +225,10 @@ def test_curve_constants():
 
 def _times_L(point):
     """[L]point, by the verifier's own chain."""
-    steps = ed._steps(ed._naf(ed._L, 5, [0] * 256), ed._table(point, 5, [None] * 32))
+    ed._table(point, ed._KEY_TABLE)
     out = [0, 1, 1, 0]
-    ed._chain(out, steps, ed._steps(ed._naf(0, 5, [0] * 256), []))
+    ed._chain(out, ed._naf(0, bytearray(256)), ed._naf(ed._L, bytearray(256)))
+    ed._release(ed._KEY_TABLE, None)
     return ed._encode(out)
 
 

@@ -19,7 +19,7 @@ from firmware import ed25519, keypad
 from firmware.authority import Authority
 from host_tools import codes, keys
 from host_tools import tokens as host_tokens
-from protocol import errors, tokens
+from protocol import error_texts, errors, tokens
 from protocol.endpoint import Refused
 
 SERIAL = "LCI-0001"
@@ -106,7 +106,7 @@ def test_every_corruption_is_refused_with_a_nack_code(case, data):
         token[i : i + len(new)] = new
     with pytest.raises(Refused) as refused:
         DEVICE.check_token(bytes(token), NOW, NONCE, [])
-    assert refused.value.code in errors.MEANINGS
+    assert refused.value.code in error_texts.MEANINGS
 
 
 @given(st.binary(max_size=600))
