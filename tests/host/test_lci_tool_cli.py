@@ -108,14 +108,14 @@ def test_code_enter_over_the_cable_checks_the_code(bench, capsys):
 
 
 def test_code_enter_unlocks_a_paid_lockout(tmp_path, capsys):
-    bench = Bench(tmp_path, endpoint="tcp", directives=(("lockout", {"cause": "unpaid_balance"}),))
+    bench = Bench(tmp_path, endpoint="tcp", directives=(("lockout", {"cause": "unpaid_balance", "seq": 1}),))
     try:
         assert status_of(capsys, bench)["compliance"] != "normal"
         code, out, err = run(capsys, bench.args("code", "request", "--action", "clear", "--json"))
         assert code == 0, err
         request = json.loads(out)["request"]
         code, out, err = run(capsys, bench.args("code", "issue", "--serial", SERIAL, "--request", request,
-                                                "--action", "clear", "--json"))
+                                                "--action", "clear", "--lockout", "1", "--json"))
         assert code == 0, err
         answer = json.loads(out)["code"]
         code, out, err = run(capsys, bench.args("code", "enter", answer))

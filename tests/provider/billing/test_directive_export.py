@@ -4,6 +4,7 @@ to a handset on real time, dated from the handset's clock; and the readable line
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -29,7 +30,9 @@ def unpaid(tmp_path, capsys, key) -> list[str]:
     assert billing([*db, "card", "tok_ok", "declined"]) == 0
     assert billing([*db, "advance", "--days", "30"]) == 0
     out = capsys.readouterr().out
-    assert "1 account run in 1 batch" in out  # not "1 account runs in 1 batches"
+    runs = re.search(r"(\d+) account (runs?) in (\d+) (batch(?:es)?)", out)
+    assert runs, out  # counted in words that agree with the numbers ("1 account run in 1 batch")
+    assert (runs[2] == "run") == (runs[1] == "1") and (runs[4] == "batch") == (runs[3] == "1")
     return db
 
 
