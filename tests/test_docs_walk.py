@@ -31,7 +31,7 @@ WALKED = ("README.md", "docs/technician.md")
 
 REPR = re.compile(r"\[['\"]|\{['\"]|\bTrue\b|\bFalse\b|\bNone\b|Traceback \(most recent call last\)"
                   r"|\w+Error: |tuple\.index")
-EPOCH = re.compile(r"(?<![\w.:/-])\d{9,}(?![\w.:/-])")
+EPOCH = re.compile(r"(?<![\w.:/-])(?<!seq=)\d{9,}(?![\w.:/-])")  # a directive's seq=N is an order, not a time
 
 
 def sh_blocks(path: Path) -> list[tuple[int, list[str]]]:
