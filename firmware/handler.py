@@ -8,6 +8,7 @@ starts a USB session with a fresh nonce (tokens for this session are bound to it
 State changes, display changes, alarms and test results go out as EVENT frames.
 """
 
+from firmware.keypad import CODE_ACTIONS
 from protocol import errors, framing, messages
 from protocol.endpoint import Endpoint, Refused
 
@@ -140,8 +141,8 @@ class Handler:
 
     def code_request(self, fields):
         index = fields["action"]
-        if index >= len(messages.ACTIONS):
-            raise Refused(errors.BAD_ARGUMENT, "action %d" % index)
+        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in CODE_ACTIONS:
+            raise Refused(errors.BAD_ARGUMENT, "no keypad code for action %d" % index)
         return {"request": self.device.request_code(messages.ACTIONS[index])}
 
     def code_enter(self, fields):
@@ -150,6 +151,10 @@ class Handler:
 
     def calibrate(self, fields):
         step = fields["step"]
+        if self.device.compliance.state != "service":
+            raise Refused(errors.NOT_IN_SERVICE)
+        if step > messages.CAL_FINISH:
+            raise Refused(errors.BAD_ARGUMENT, "unknown step %d" % step)
         measured, passed, detail = self.device.calibrate(step, fields["reference"])
         return {"step": step, "measured": measured, "passed": 1 if passed else 0, "detail": detail}
 

@@ -118,3 +118,25 @@ def test_a_new_connection_starts_with_a_fresh_decoder():
     rig.device.receive(ping, rig.clock.ms)
     replies = host.replies()
     assert len(replies) == 1 and replies[0][1]["data"] == b"new", replies
+
+
+def test_calibrate_refuses_an_unknown_step_before_judging_the_sequence():
+    from tests.firmware.authority_double import mint
+
+    rig = Rig()
+    host = Host(rig)
+    assert host.nack(messages.CALIBRATE, step=9, reference=400) == errors.NOT_IN_SERVICE
+    host.hello()
+    host.ok(messages.TOKEN, token=mint("service", {}, nonce=rig.device.link.nonce))
+    before = rig.device._state()
+    assert host.nack(messages.CALIBRATE, step=9, reference=400) == errors.BAD_ARGUMENT
+    assert host.nack(messages.CALIBRATE, step=messages.CAL_CHECK, reference=400) == errors.CAL_SEQUENCE
+    assert rig.device._state() == before
+
+
+def test_code_request_refuses_a_non_code_action_before_the_state_checks():
+    rig = Rig(install=False)  # removed: REMOVED would answer a code action
+    host = Host(rig)
+    for action in (0, 2, 3, 4, 5, 6, 8, 9, 255):
+        assert host.nack(messages.CODE_REQUEST, action=action) == errors.BAD_ARGUMENT, action
+    assert host.nack(messages.CODE_REQUEST, action=1) == errors.REMOVED
