@@ -71,7 +71,7 @@ MESSAGES = [
     ("token", False, {"token": bytes.fromhex("01020304")}),
     ("token", True, {"action": 1, "detail": "lockout cleared"}),
     ("code_request", False, {"action": 1}),
-    ("code_request", True, {"request": "4821 0937 55"}),
+    ("code_request", True, {"request": "1042 6219 0466"}),
     ("code_enter", False, {"code": "83920174"}),
     ("code_enter", True, {"action": 1, "until": 220_014_400}),
     ("calibrate", False, {"step": 0, "reference": 400}),
