@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from protocol.tokens import DIRECTIVE_CAUSES
+
 from .errors import InputError
 from .money import parse_percent
-from protocol.tokens import DIRECTIVE_CAUSES
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
