@@ -9,7 +9,7 @@ installed unit with 500 records already in its log; four drives with rolling ret
 (07:00, 12:00 after one failed start test and its temporary lockout, 17:00, 21:00); a
 service visit at 15:00 with a full calibration (as-found, adjust, two checks, finish) and
 the session closed; at midnight a host downloads 500 log records over the protocol
-(LOG_READ, window 8, acknowledged page by page). The device is stepped at every deadline
+(LOG_READ with the window HELLO offers, acknowledged page by page). The device is stepped at every deadline
 it announces (next_deadline, display countdowns included) and at every scripted event.
 
 Heap (WASI MicroPython 1.27, the repository mounted at /repo), the core's data only: its
