@@ -29,11 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host_tools.billing import schema  # noqa: E402
-from host_tools.billing.clock import parse_when  # noqa: E402
-from host_tools.billing.engine import Engine  # noqa: E402
-from host_tools.billing.policy import DAY, load_policy  # noqa: E402
-from host_tools.billing.simulated_processor import SimulatedProcessor  # noqa: E402
+from provider.billing import schema  # noqa: E402
+from provider.billing.clock import parse_when  # noqa: E402
+from provider.billing.engine import Engine  # noqa: E402
+from provider.billing.policy import DAY, load_policy  # noqa: E402
+from provider.billing.simulated_processor import SimulatedProcessor  # noqa: E402
 
 SIZES = {"10k": 10_000, "100k": 100_000, "300k": 300_000}
 START = parse_when("2025-01-06T06:00")

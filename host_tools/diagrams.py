@@ -5,7 +5,7 @@
 
 - device.md: the handset's two machines (compliance, driving session) from the device's own
   transition table (firmware/transitions_table.py), loaded into `transitions` as they are;
-- account.md: the billing account's life cycle (host_tools/billing/lifecycle.py).
+- account.md: the billing account's life cycle (provider/billing/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def device_markdown() -> str:
 
 
 def generated() -> dict[Path, str]:
-    from host_tools.billing.lifecycle import diagram_markdown
+    from provider.billing.lifecycle import diagram_markdown
 
     return {DIAGRAMS / "device.md": device_markdown(), DIAGRAMS / "account.md": diagram_markdown()}
 

@@ -1,6 +1,6 @@
 """`make demo`: the seeds' whole story, end to end, on the simulator.
 
-One client, one LCI-777, eight weeks. Billing (host_tools/billing), the handset (the real core
+One client, one LCI-777, eight weeks. Billing (provider/billing), the handset (the real core
 in the simulator), the technician's tool (host_tools/visit.py over the host link) and the
 provider's keys (host_tools/keys, tokens, codes) act on one virtual clock:
 
@@ -28,15 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware.hal import EPOCH_UNIX
-from host_tools.billing import directives as billing_directives
-from host_tools.billing import reports, schema
-from host_tools.billing.engine import Engine
-from host_tools.billing.money import fmt
-from host_tools.billing.policy import load_policy
-from host_tools.billing.signing import CodeDesk, TokenMinter
-from host_tools.billing.simulated_processor import SimulatedProcessor
 from host_tools.link import Nack
 from host_tools.visit import Visit, receipt_text
+from provider.billing import directives as billing_directives
+from provider.billing import reports, schema
+from provider.billing.engine import Engine
+from provider.billing.money import fmt
+from provider.billing.policy import load_policy
+from provider.billing.signing import CodeDesk, TokenMinter
+from provider.billing.simulated_processor import SimulatedProcessor
 from sim import driving
 from sim.provider import Provider
 from sim.simulator import Simulator

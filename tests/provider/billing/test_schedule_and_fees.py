@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from host_tools.billing.money import round_half_up, tax_on
-from host_tools.billing.policy import load_policy
+from provider.billing.money import round_half_up, tax_on
+from provider.billing.policy import load_policy
 
 from .harness import Harness, T, iso
 
@@ -143,7 +143,7 @@ def test_which_items_are_taxable_is_policy():
 
 def test_an_account_cannot_be_opened_where_the_policy_has_no_tax_rate():
     """A state missing from tax.rates is refused (never bill without tax)."""
-    from host_tools.billing.errors import InputError
+    from provider.billing.errors import InputError
     h = Harness()
     with pytest.raises(InputError, match="no sales tax rate for state 'ZZ'"):
         h.open(state="ZZ")

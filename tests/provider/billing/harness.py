@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from host_tools.billing import reports, schema
-from host_tools.billing.clock import iso, parse_when
-from host_tools.billing.engine import Engine
-from host_tools.billing.policy import DAY, HOUR, load_policy
-from host_tools.billing.simulated_processor import SimulatedProcessor
+from provider.billing import reports, schema
+from provider.billing.clock import iso, parse_when
+from provider.billing.engine import Engine
+from provider.billing.policy import DAY, HOUR, load_policy
+from provider.billing.simulated_processor import SimulatedProcessor
 
 START = "2025-01-06T09:00"  # a Monday
 

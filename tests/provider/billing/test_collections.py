@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from host_tools.billing import directives as outbox
-from host_tools.billing.directives import core_seconds
-from host_tools.billing.errors import RuleError
+from provider.billing import directives as outbox
+from provider.billing.directives import core_seconds
+from provider.billing.errors import RuleError
 
 from .harness import Harness, T
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.billing import schema
+from provider.billing import schema
 
 SQLITE_ONLY = re.compile(r"AUTOINCREMENT|WITHOUT ROWID|STRICT|PRAGMA|INSERT OR |REPLACE INTO|"
                          r"\bDATETIME\b|\bBLOB\b|\bREAL\b", re.I)

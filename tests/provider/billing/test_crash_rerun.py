@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.billing.cli import main as cli
+from provider.billing.cli import main as cli
 
 UNTIL = "2025-12-01"
 TABLES = {
@@ -61,9 +61,9 @@ def advance(db: Path, env_extra: dict | None = None, kill_after: float | None = 
     env = dict(os.environ, **(env_extra or {}))
     env.pop("LCI_BILLING_CRASH_AT", None) if not env_extra else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "host_tools.billing.cli", "--db", str(db), "advance", "--to", UNTIL,
+        [sys.executable, "-m", "provider.billing.cli", "--db", str(db), "advance", "--to", UNTIL,
          "--batch-size", "3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[2])
+        cwd=Path(__file__).resolve().parents[3])
     if kill_after is not None:
         time.sleep(kill_after)
         if proc.poll() is None:

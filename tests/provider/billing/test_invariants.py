@@ -28,9 +28,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from host_tools.billing import reports
-from host_tools.billing.errors import BillingError
-from host_tools.billing.policy import DAY, HOUR
+from provider.billing import reports
+from provider.billing.errors import BillingError
+from provider.billing.policy import DAY, HOUR
 
 from .harness import Harness
 

@@ -22,12 +22,9 @@ import binascii
 import json
 from typing import Protocol
 
-from .errors import RuleError
+from firmware.hal import EPOCH_UNIX
 
-try:
-    from firmware.hal import EPOCH_UNIX
-except ImportError:  # pragma: no cover - the firmware package ships with this distribution
-    EPOCH_UNIX = 1577836800
+from .errors import RuleError
 
 TOKEN = "token"
 CODE = "code"

@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.billing import reports
-from host_tools.billing.diagram import TARGET
-from host_tools.billing.errors import InputError, RuleError
-from host_tools.billing.lifecycle import STATES, Lifecycle, diagram_markdown
-from host_tools.billing.policy import DEFAULT_POLICY_PATH, load_policy, policy_from_text
-from host_tools.billing.simulated_processor import SimulatedProcessor
+from provider.billing import reports
+from provider.billing.diagram import TARGET
+from provider.billing.errors import InputError, RuleError
+from provider.billing.lifecycle import STATES, Lifecycle, diagram_markdown
+from provider.billing.policy import DEFAULT_POLICY_PATH, load_policy, policy_from_text
+from provider.billing.simulated_processor import SimulatedProcessor
 
 from .harness import Harness
 
-BILLING = Path(__file__).resolve().parents[2] / "host_tools" / "billing"
+BILLING = Path(__file__).resolve().parents[3] / "provider" / "billing"
 
 
 # ----------------------------------------------------------------------------------- ledger
@@ -104,7 +104,7 @@ def test_lifecycle_refuses_illegal_transitions_with_a_reason():
 
 def test_the_checked_in_diagram_is_generated_from_the_machine():
     """docs/diagrams/account.md must equal what the machine draws now (regenerate with
-    `python -m host_tools.billing.diagram`)."""
+    `python -m provider.billing.diagram`)."""
     assert TARGET.read_text(encoding="utf-8") == diagram_markdown()
     for state in STATES:
         assert f'state "{state}" as {state}' in TARGET.read_text()

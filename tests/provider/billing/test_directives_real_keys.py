@@ -13,10 +13,10 @@ keys = pytest.importorskip("host_tools.keys")
 tokens = pytest.importorskip("host_tools.tokens")
 authority_mod = pytest.importorskip("firmware.authority")
 
-from host_tools.billing import directives as outbox  # noqa: E402
-from host_tools.billing.directives import core_seconds  # noqa: E402
-from host_tools.billing.signing import CodeDesk, TokenMinter, load_code_desk, load_token_minter  # noqa: E402
 from protocol.endpoint import Refused  # noqa: E402
+from provider.billing import directives as outbox  # noqa: E402
+from provider.billing.directives import core_seconds  # noqa: E402
+from provider.billing.signing import CodeDesk, TokenMinter, load_code_desk, load_token_minter  # noqa: E402
 
 from .harness import Harness, T  # noqa: E402
 

@@ -1,5 +1,5 @@
 """Writes docs/diagrams/account.md: the billing account life cycle drawn from the transitions
-machine in lifecycle.py (`python -m host_tools.billing.diagram`, or `--check` to fail if stale)."""
+machine in lifecycle.py (`python -m provider.billing.diagram`, or `--check` to fail if stale)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--check" in argv:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != text:
-            print(f"{TARGET}: stale; run `python -m host_tools.billing.diagram`", file=sys.stderr)
+            print(f"{TARGET}: stale; run `python -m provider.billing.diagram`", file=sys.stderr)
             return 1
         return 0
     TARGET.parent.mkdir(parents=True, exist_ok=True)

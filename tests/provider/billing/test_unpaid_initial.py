@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pytest
 
-from host_tools.billing import reports
-from host_tools.billing.errors import RuleError
+from provider.billing import reports
+from provider.billing.errors import RuleError
 
 from .harness import Harness, T
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from host_tools.billing.processor import CARD_DECLINED, EXPIRED_CARD, INSUFFICIENT_FUNDS
+from provider.billing.processor import CARD_DECLINED, EXPIRED_CARD, INSUFFICIENT_FUNDS
 
 from .harness import Harness
 

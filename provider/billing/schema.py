@@ -5,7 +5,7 @@ Portability rules kept here: only INTEGER / BIGINT / VARCHAR(n) / TEXT column ty
 AUTOINCREMENT, WITHOUT ROWID, STRICT, triggers or type affinity tricks; ids are assigned by the
 engine (never by the database), so no SERIAL / IDENTITY either; upserts use the `ON CONFLICT ... DO
 NOTHING` form both accept. The single dialect difference is the id column type: `INTEGER` on SQLite
-(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. tests/billing/test_schema.py applies
+(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. tests/provider/billing/test_schema.py applies
 this DDL to a real PostgreSQL server when one is installed.
 
 Money is BIGINT cents; times are BIGINT Unix seconds (UTC).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from host_tools.billing.errors import RuleError
+from provider.billing.errors import RuleError
 
 from .harness import Harness, T
 

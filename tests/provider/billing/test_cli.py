@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.billing import scenario
-from host_tools.billing.cli import main as cli
-from host_tools.billing.errors import InputError
+from provider.billing import scenario
+from provider.billing.cli import main as cli
+from provider.billing.errors import InputError
 
 from .harness import Harness
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 OPEN = ["account", "open", "--serial", "LCI7-9", "--email", "c@example.com", "--state", "MN",
         "--county", "Hennepin"]
@@ -210,7 +210,7 @@ def test_every_leaf_command_accepts_json():
     """No command is left without --json (walks the parser)."""
     import argparse
 
-    from host_tools.billing.cli import build_parser
+    from provider.billing.cli import build_parser
 
     def leaves(parser, path):
         subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -240,7 +240,7 @@ def test_account_show_prints_money_in_dollars(db, capsys):
 def test_piping_into_a_reader_that_stops_prints_no_traceback(db, tmp_path):
     """The reader closes the pipe before lci-billing writes (like `| head -1` on long output)."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    base = [sys.executable, "-m", "host_tools.billing.cli"] + db
+    base = [sys.executable, "-m", "provider.billing.cli"] + db
     subprocess.run(base + OPEN + ["--token", "tok_ok", "--pay-initial"], env=env, check=True,
                    capture_output=True)
     subprocess.run(base + ["advance", "--days", "200"], env=env, check=True, capture_output=True)

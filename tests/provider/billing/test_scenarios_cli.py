@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from host_tools.billing import scenario
-from host_tools.billing.cli import main as cli
-from host_tools.billing.errors import InputError
+from provider.billing import scenario
+from provider.billing.cli import main as cli
+from provider.billing.errors import InputError
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples" / "billing").glob("*.toml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples" / "billing").glob("*.toml"))
 
 
 def test_there_are_examples():
