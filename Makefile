@@ -3,15 +3,22 @@ PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+BASE    := $(VENV)/.installed-base
 BOARD   ?= rp2
 PORT    ?=
 BUILD   := build
 
 .PHONY: setup test pytest demo firmware flash hil bench lint soak clean
 
-$(STAMP): pyproject.toml
+# the project alone (what `make demo` and `make serve` need) ...
+$(BASE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(BASE)
+
+# ... and with the dev extras: test, lint and firmware tools
+$(STAMP): $(BASE)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -46,7 +53,7 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 ## demo: the main job, end to end on the simulator
-demo: $(STAMP)
+demo: $(BASE)
 	$(PY) -m sim.demo
 
 clean:

@@ -63,6 +63,10 @@ class Handler:
         """A host opened the line anew (a new USB or TCP connection): fresh decoder, no stream."""
         self.endpoint.line_reset()
 
+    def dropped(self):
+        """Frames the link has dropped as malformed since boot (bad COBS, CRC, length ...)."""
+        return getattr(self.endpoint.decoder, "dropped", 0)
+
     def event(self, kind, detail=""):
         """An EVENT frame, once a host has said HELLO since boot (nobody listens before)."""
         if self.nonce is None:
