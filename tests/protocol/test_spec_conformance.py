@@ -327,7 +327,10 @@ def test_the_keypad_input_strings_are_the_implementations():
     assert '"LCI-777 code v1" 00 ‖ serial 00 ‖ action name 00 ‖ R' in text
     assert keypad.DOMAIN == b"LCI-777 code v1"
     for row in gen_vectors.keypad_examples():  # the worked example's bytes are in the text
-        assert " ".join(row["mac_input"][i : i + 2] for i in range(0, 36, 2)) in text
+        for name in ("mix_input", "mac_input"):  # every byte, in lines of 18 as printed
+            raw = bytes.fromhex(row[name])
+            dump = "\n".join("  " + " ".join(f"{b:02x}" for b in raw[i : i + 18]) for i in range(0, len(raw), 18))
+            assert f"{name} ({len(raw)} bytes)" in text and dump + "\n" in text, (row["action"], name)
         assert row["mac"] in text and row["answer"] in text and row["request"] in text
     assert f"{keypad.CODE_DIGITS} digits" in text
     assert "1 … 16 digits" in text and keypad.REQUEST_DIGITS == 12
@@ -515,3 +518,27 @@ def test_appendix_b_constants():
 
 def test_the_golden_vectors_are_what_the_generator_builds():
     assert json.loads((PROTOCOL / "vectors.json").read_text()) == gen_vectors.build()
+
+
+def test_token_precedence_on_the_device():
+    """TOKEN: SUPERSEDED before an argument out of range, BAD_ARGUMENT before NOT_PERMITTED,
+    as the table orders them (through frames; nothing changes)."""
+    order = [code for _n, code in _precedence()["TOKEN"]]
+    at = {code: i for i, code in enumerate(order)}  # the last row naming each code
+    assert at["REPLAYED"] < at["NOT_IN_SERVICE"] < at["SUPERSEDED"] < at["BAD_ARGUMENT"]
+    unlock_refused = order.index("NOT_PERMITTED", at["BAD_ARGUMENT"])
+    assert at["BAD_ARGUMENT"] < unlock_refused < at["OVERRIDE_LIMIT"] < at["OUT_OF_SCOPE"]
+    rig = Rig()
+    host = Host(rig)
+    rig.token("recall", {"cause": "unpaid_balance", "days": 7}, key="billing")
+    last = rig.device.directive_seq
+    before = _state(rig)
+    # an old recall with days out of range: SUPERSEDED; a new one: BAD_ARGUMENT
+    old = {"cause": "unpaid_balance", "days": 91, "seq": last}
+    assert host.nack(messages.TOKEN, token=mint("recall", old, key="billing")) == errors.SUPERSEDED
+    new = {"cause": "unpaid_balance", "days": 91, "seq": last + 1}
+    assert host.nack(messages.TOKEN, token=mint("recall", new, key="billing")) == errors.BAD_ARGUMENT
+    # not locked out, seconds out of range: BAD_ARGUMENT; in range: NOT_PERMITTED
+    assert host.nack(messages.TOKEN, token=mint("unlock", {"seconds": 401 * 86400})) == errors.BAD_ARGUMENT
+    assert host.nack(messages.TOKEN, token=mint("unlock", {"seconds": 3600})) == errors.NOT_PERMITTED
+    assert _state(rig)[1:] == before[1:]
