@@ -17,7 +17,7 @@ installed unit with 500 records already in its log; four drives with rolling ret
 (07:00, 12:00 after one failed start test and its temporary lockout, 17:00, 21:00); a
 service visit at 15:00 with a full calibration (as-found, adjust, two checks, finish) and
 the session closed; at midnight a host downloads 500 log records over the protocol
-(LOG_READ, window 8, acknowledged page by page). The device is stepped at every deadline
+(LOG_READ with the window HELLO offers, acknowledged page by page). The device is stepped at every deadline
 it announces and at every scripted event. Tokens are checked by the test double
 (tests/firmware/authority_double.py); the real Ed25519 check is in the HIL figure below.
 The flash double (RamFlash) holds its files in the heap: they are flash on a board, and

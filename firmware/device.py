@@ -606,11 +606,11 @@ class Device:
 
     def enter_code(self, code):
         """Check a keypad code against the pending request; (action, until wall time or 0)."""
-        code = normalize(code)
-        if not code or len(code) > MAX_DIGITS:
-            raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % MAX_DIGITS)
+        digits = normalize(code)
         try:
-            action, until = self._apply(self._enter_code, code)
+            if not digits or len(digits) > MAX_DIGITS:
+                raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % MAX_DIGITS)
+            action, until = self._apply(self._enter_code, digits)
             if action is None:
                 raise Refused(errors.BAD_CODE, "wait %d s" % until if until else "")
         except Refused as refusal:

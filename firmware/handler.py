@@ -8,6 +8,7 @@ starts a USB session with a fresh nonce (tokens for this session are bound to it
 State changes, display changes, alarms and test results go out as EVENT frames.
 """
 
+from firmware.keypad import CODE_ACTIONS
 from protocol import errors, framing, messages
 from protocol.endpoint import Endpoint, Refused
 
@@ -34,7 +35,7 @@ def _action_index(name):
 class Handler:
     def __init__(self, device):
         self.device = device
-        self.endpoint = Endpoint(self, device.hw.serial.write)
+        self.endpoint = Endpoint(self, device.hw.serial.write, LOG_WINDOW)
         self.nonce = None  # this USB session's nonce (16 bytes), from the last HELLO
         device.on_event = self.event
         self.routes = {
@@ -57,6 +58,10 @@ class Handler:
 
     def poll(self):
         self.endpoint.poll()
+
+    def line_reset(self):
+        """A host opened the line anew (a new USB or TCP connection): fresh decoder, no stream."""
+        self.endpoint.line_reset()
 
     def dropped(self):
         """Frames the link has dropped as malformed since boot (bad COBS, CRC, length ...)."""
@@ -141,8 +146,8 @@ class Handler:
 
     def code_request(self, fields):
         index = fields["action"]
-        if index >= len(messages.ACTIONS):
-            raise Refused(errors.BAD_ARGUMENT, "action %d" % index)
+        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in CODE_ACTIONS:
+            raise Refused(errors.BAD_ARGUMENT, "no keypad code for action %d" % index)
         return {"request": self.device.request_code(messages.ACTIONS[index])}
 
     def code_enter(self, fields):
@@ -151,6 +156,10 @@ class Handler:
 
     def calibrate(self, fields):
         step = fields["step"]
+        if self.device.compliance.state != "service":
+            raise Refused(errors.NOT_IN_SERVICE)
+        if step > messages.CAL_FINISH:
+            raise Refused(errors.BAD_ARGUMENT, "unknown step %d" % step)
         measured, passed, detail = self.device.calibrate(step, fields["reference"])
         return {"step": step, "measured": measured, "passed": 1 if passed else 0, "detail": detail}
 
@@ -164,27 +173,49 @@ class Handler:
             raise Refused(errors.NOT_SUPPORTED, "not a bench device")
         kind = fields["input"]
         a = fields["a"]
+        if kind == messages.BENCH_POWER_CUT and not caps & messages.CAP_POWER_CUT:
+            raise Refused(errors.NOT_SUPPORTED, "this bench cannot cut the power")
+        _bench_arguments(kind, a, fields["b"], fields["c"])
         if kind == messages.BENCH_IGNITION:
             device.ignition(a != 0)
         elif kind == messages.BENCH_BLOW:
             device.bench_blow(a, fields["b"], fields["c"])
         elif kind == messages.BENCH_KEY:
-            if not 0x20 < a < 0x7F:
-                raise Refused(errors.BAD_ARGUMENT, "key code %d" % a)
             device.key(chr(a))
         elif kind == messages.BENCH_POWER_CUT:
-            if not caps & messages.CAP_POWER_CUT:
-                raise Refused(errors.NOT_SUPPORTED, "this bench cannot cut the power")
-            device.reboot_requested = a != 0
+            device.reboot_requested = True
         elif kind == messages.BENCH_TAMPER:
-            if a not in (1, 2):
-                raise Refused(errors.BAD_ARGUMENT, "tamper kind %d" % a)
             device.tamper(a)
-        elif kind == messages.BENCH_REFUSE:
-            device.refuse()
         else:
-            raise Refused(errors.BAD_ARGUMENT, "bench input %d" % kind)
+            device.refuse()
         return {
             "compliance": messages.COMPLIANCE_STATES.index(device.compliance.state),
             "session": messages.SESSION_STATES.index(device.session.state),
         }
+
+
+# BENCH inputs whose arguments are fixed: input -> (allowed values of a, or None for the
+# input's own range check); b and c must be 0 (SPEC section 5.2, bench inputs).
+_BENCH_A = {
+    messages.BENCH_IGNITION: (0, 1),
+    messages.BENCH_KEY: None,
+    messages.BENCH_POWER_CUT: (1,),
+    messages.BENCH_TAMPER: (1, 2),
+    messages.BENCH_REFUSE: (0,),
+}
+
+
+def _bench_arguments(kind, a, b, c):
+    """Refused(BAD_ARGUMENT) unless the input is known and its arguments are as specified."""
+    if kind == messages.BENCH_BLOW:
+        return  # a, b, c are the blow: Device.bench_blow checks their ranges
+    if kind not in _BENCH_A:
+        raise Refused(errors.BAD_ARGUMENT, "bench input %d" % kind)
+    allowed = _BENCH_A[kind]
+    if allowed is None:
+        if not 0x20 < a < 0x7F:
+            raise Refused(errors.BAD_ARGUMENT, "key code %d" % a)
+    elif a not in allowed:
+        raise Refused(errors.BAD_ARGUMENT, "argument a is %d" % a)
+    if b != 0 or c != 0:
+        raise Refused(errors.BAD_ARGUMENT, "arguments b and c must be 0")

@@ -2,13 +2,16 @@
 
 The host retransmits a request (same seq, same type, same payload) when its reply is
 lost. The device keeps the encoded replies to its last CAPACITY requests; a request that
-matches one of them by (seq, type, CRC-32 of the payload) gets the cached bytes back and
+matches one of them by (seq, type, SHA-256 of the payload) gets the cached bytes back and
 is not dispatched. A request with a seq already cached but different content is a new
 request (the host wrapped its 16-bit counter) and replaces the entry.
-Memory: CAPACITY x one maximum frame (4 x 527 bytes).
+
+The key holds the whole payload's SHA-256, not a CRC: a CRC-32 is easy to forge, and a
+forged payload with another request's CRC would be answered with that request's reply.
+Memory: CAPACITY x (one maximum frame + a 32-byte digest) (4 x 559 bytes).
 """
 
-from binascii import crc32
+from hashlib import sha256
 
 CAPACITY = 4
 
@@ -21,7 +24,7 @@ class ReplyCache:
 
     @staticmethod
     def key(frame):
-        return (frame.seq, frame.type, crc32(frame.payload) & 0xFFFFFFFF)
+        return (frame.seq, frame.type, sha256(frame.payload).digest())
 
     def lookup(self, frame):
         """Cached reply bytes for a repeated request, or None."""

@@ -8,9 +8,13 @@ An Endpoint owns the protocol rules on the device so the core only answers reque
   never sees any of them, so bad input cannot change state;
 - a repeated request (same seq, type and payload) is answered from the reply cache and
   not executed again;
+- line_reset() is a new connection on the line (a host opened the port): the decoder
+  starts fresh, so bytes the last host left half sent cannot spoil the new host's first
+  frame, and the last host's log stream ends;
 - the handler answers `handle(type, fields)` with a dict of reply fields, or raises
   Refused(code, detail) for a NACK;
-- LOG_READ starts a stream: poll() sends pages while fewer than `window` are unacked;
+- LOG_READ starts a stream: poll() sends pages while fewer than `window` are unacked
+  (the request's window, at least 1 and at most `max_window`, the value HELLO announced);
   LOG_ACK slides the window; a new LOG_READ replaces the stream (resume after a loss);
 - event() sends an unsolicited EVENT frame with the device's own event counter.
 
@@ -43,9 +47,12 @@ class _Stream:
 
 
 class Endpoint:
-    def __init__(self, handler, write):
+    def __init__(self, handler, write, max_window=MAX_WINDOW):
+        if not 1 <= max_window <= MAX_WINDOW:
+            raise ValueError("max_window must be 1..%d" % MAX_WINDOW)
         self.handler = handler
         self.write = write
+        self.max_window = max_window
         self.decoder = framing.Decoder()
         self.cache = ReplyCache()
         self.stream = None
@@ -55,6 +62,11 @@ class Endpoint:
         self.faults = 0  # handler exceptions turned into NACKs
 
     # -- input
+    def line_reset(self):
+        """A new connection on the line: a fresh decoder (its counters kept), no stream."""
+        self.decoder.reset()
+        self.stream = None
+
     def receive(self, data):
         for frame in self.decoder.feed(data):
             self.dispatch(frame)
@@ -135,7 +147,7 @@ class Endpoint:
             self._nack(frame, errors.LOG_RANGE, "records %d..%d" % (first, first + count))
             return
         end = min(first + count, start + fields["count"])
-        window = max(1, min(MAX_WINDOW, fields["window"]))
+        window = max(1, min(self.max_window, fields["window"]))
         self.stream = _Stream(frame.seq, start, end, window)
         if start == end:  # nothing to send: one empty final page
             self._send_page(self.stream, [])

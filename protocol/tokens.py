@@ -53,9 +53,13 @@ ACTION_SCOPES = {
 # actions that are only valid inside the USB session whose HELLO nonce they carry
 SESSION_BOUND = ("service", "set_time")
 ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exchange")
+# the causes a billing directive (recall, lockout, clear) may name: a closed set, because a
+# directive sets or clears exactly one recall cause of the device (SPEC section 9.4)
+DIRECTIVE_CAUSES = ("unpaid_balance",)
 
 # argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most MAX_TEXT
-# characters, "order" one of ORDERS. Each action takes exactly these (name, kind) pairs.
+# characters, "order" one of ORDERS, "cause" one of DIRECTIVE_CAUSES. Each action takes
+# exactly these (name, kind) pairs.
 ARGUMENTS = {
     "unlock": (("seconds", "uint"),),
     "service": (),
@@ -65,9 +69,9 @@ ARGUMENTS = {
     "set_time": (("time", "uint"),),
     # seq: the billing directives' order per device (SPEC 9.4): a recall or lockout carries
     # its own number, a clear the number of the recall or lockout it answers
-    "recall": (("cause", "text"), ("days", "uint"), ("seq", "uint")),
-    "lockout": (("cause", "text"), ("seq", "uint")),
-    "clear": (("cause", "text"), ("seq", "uint")),
+    "recall": (("cause", "cause"), ("days", "uint"), ("seq", "uint")),
+    "lockout": (("cause", "cause"), ("seq", "uint")),
+    "clear": (("cause", "cause"), ("seq", "uint")),
     "work_order": (("order", "order"), ("id", "text"), ("vehicle", "text")),
 }
 MAX_TEXT = 64
@@ -344,6 +348,8 @@ def _value_fits(kind, value):
         return type(value) is int and 0 <= value <= U32_MAX
     if kind == "order":
         return isinstance(value, str) and value in ORDERS
+    if kind == "cause":
+        return isinstance(value, str) and value in DIRECTIVE_CAUSES
     return isinstance(value, str) and len(value) <= MAX_TEXT
 
 

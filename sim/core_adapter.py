@@ -106,6 +106,9 @@ class CoreAdapter:
     def next_deadline(self):
         return self.device.next_deadline()
 
+    def line_reset(self):
+        self.device.link.line_reset()
+
     def reboot_requested(self):
         return self.device.reboot_requested
 

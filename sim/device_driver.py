@@ -12,6 +12,7 @@ Commands (op, args):
     serial, key, sample, ignition
               an input changed on the hardware (bytes, a key, a breath sample, the
               ignition): the core is stepped at once, so it reacts at this instant
+    line_reset a host opened the serial line anew: the core's frame decoder starts fresh
     status    the core's status as a dict
     power_off drop the core (the power is gone; only flash survives)
 Every result has the core's next deadline (monotonic ms or None), its compliance and
@@ -21,7 +22,7 @@ session states, the event-log records written since the last result (decoded, JS
 
 The core itself is built by a factory, `factory(hw, config, identity)`, returning an
 object with the adapter interface (sim/core_adapter.py adapts firmware/device.py):
-step(now_ms) (polling the HAL inputs), next_deadline(), reboot_requested(),
+step(now_ms) (polling the HAL inputs), next_deadline(), reboot_requested(), line_reset(),
 compliance(), session(), log_since(index) -> (records, next_index), status().
 The log position survives power cycles here (record indices are never reused).
 """
@@ -87,6 +88,11 @@ class DeviceDriver:
             raise RuntimeError("the core is not running (boot first)")
         if op in INPUTS:
             core.step(args["now"])  # the core polls the HAL: ignition, keypad, sensor, serial
+        elif op == "line_reset":
+            reset = getattr(core, "line_reset", None)
+            if reset is not None:
+                reset()
+            core.step(args["now"])
         elif op == "status":
             return {"status": jsonable(core.status())}
         else:

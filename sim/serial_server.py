@@ -8,7 +8,10 @@ deadline or the next byte — no busy loop, no fixed tick. Optional line-rate pa
 (`baud`) and seeded faults (sim/line.py) sit on the cable in both directions; a cable pull
 (sim/cable.py) loses the reply to a chosen request and drops the connection.
 
-One host at a time, as on a USB port: a new TCP connection replaces the last. The pty
+One host at a time, as on a USB port: a new TCP connection replaces the last, and the
+handset sees a newly opened line (what the last host left in flight is dropped and the
+core's frame decoder starts fresh, so half a frame of the old connection cannot spoil the
+first frame of the new one). The pty
 stays open on our side, so a tool may close and reopen it. Output written while no host
 listens is lost (a real USB CDC port drops it too).
 
@@ -176,6 +179,11 @@ class SerialServer:
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = conn
         self.clients += 1
+        # a new host: nothing of the last connection reaches either side any more
+        self.lost_bytes += self.to_host.pending()
+        self.to_device.clear()
+        self.to_host.clear()
+        self.sim.line_reset()
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def poll(self, timeout: float = MAX_WAIT_S) -> None:

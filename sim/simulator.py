@@ -257,6 +257,13 @@ class Simulator:
         self.hw.serial.feed(data)
         self._call("serial")
 
+    def line_reset(self) -> None:
+        """A host opened the line anew: unread input is gone, the core's decoder starts fresh."""
+        if not self.powered:
+            return
+        self.hw.serial.drop_input()
+        self._call("line_reset")
+
     def _serial_out(self, data: bytes) -> None:
         for sink in list(self.serial_sinks):
             sink(data)

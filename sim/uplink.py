@@ -178,6 +178,7 @@ async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SS
             host, port, ssl=ssl, server_hostname=server_hostname if ssl else None)
     except (OSError, ssl_module.SSLError) as exc:
         return _result(False, f"cannot reach {host}:{port}: {exc}", 0, 0)
+    sim.line_reset()  # a new call: nothing half-received on the last one spoils its first frame
     outgoing: list[bytes] = []
     sim.serial_sinks.append(outgoing.append)
     up = down = 0
@@ -245,6 +246,7 @@ def dial(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | N
         sock = ssl.wrap_socket(raw, server_hostname=server_hostname or host) if ssl else raw
     except (OSError, ssl_module.SSLError) as exc:
         return _result(False, f"cannot reach {host}:{port}: {exc}", 0, 0)
+    sim.line_reset()  # a new call: nothing half-received on the last one spoils its first frame
     outgoing: list[bytes] = []
     sim.serial_sinks.append(outgoing.append)
     up = down = 0

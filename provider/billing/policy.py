@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from protocol.tokens import DIRECTIVE_CAUSES
+
 from .errors import InputError
 from .money import parse_percent
 
@@ -360,7 +362,7 @@ def _check(r: _Reader, text: str, overrides: dict) -> Policy:
         recall_after=r.integer("collections.recall_after_days", low=0) * DAY,
         lockout_after_recall=r.integer("collections.lockout_after_recall_days", low=0) * DAY,
         lockout_after=r.integer("collections.lockout_after_days", low=0) * DAY,
-        directive_cause=r.text("collections.cause"),
+        directive_cause=r.text("collections.cause", DIRECTIVE_CAUSES),
         clear_code_on_full_payment=r.boolean("collections.clear_code_on_full_payment"),
         change_notice=r.integer("account_changes.notice_days", low=0) * DAY,
         change_fields=frozenset(r.str_list("account_changes.applies_to", CHANGE_FIELDS)),

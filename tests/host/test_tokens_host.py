@@ -39,15 +39,16 @@ DEVICE = Authority(SERIAL, ROOT.public_key, keys.derive_device_secret(MASTER, SE
 # printable ASCII: what causes, order ids and VINs are; non-ASCII text grows by JSON escapes
 # and a token over 510 bytes is refused by mint (test_mint_refuses_what_the_device_would_refuse)
 texts = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=64)
+causes = st.sampled_from(tokens.DIRECTIVE_CAUSES)
 u32 = st.integers(0, 2**32 - 1)
 ACTION_ARGS = {
     "unlock": st.fixed_dictionaries({"seconds": u32}),
     "service": st.just({}),
     "service_close": st.fixed_dictionaries({"next_service": u32, "downloaded": u32}),
     "set_time": st.fixed_dictionaries({"time": u32}),
-    "recall": st.fixed_dictionaries({"cause": texts, "days": u32, "seq": u32}),
-    "lockout": st.fixed_dictionaries({"cause": texts, "seq": u32}),
-    "clear": st.fixed_dictionaries({"cause": texts, "seq": u32}),
+    "recall": st.fixed_dictionaries({"cause": causes, "days": u32, "seq": u32}),
+    "lockout": st.fixed_dictionaries({"cause": causes, "seq": u32}),
+    "clear": st.fixed_dictionaries({"cause": causes, "seq": u32}),
     "work_order": st.fixed_dictionaries(
         {"order": st.sampled_from(tokens.ORDERS), "id": texts, "vehicle": texts}
     ),

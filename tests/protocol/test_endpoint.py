@@ -197,3 +197,69 @@ def test_ack_for_another_stream_is_ignored():
     ack = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": 12})
     ep.receive(framing.encode(framing.Frame(messages.LOG_ACK, ack, seq=99)))
     assert wire.take() == []
+
+
+def _crc_forge(prefix, target):
+    """4 bytes that make crc32(prefix + them) == target (CRC-32 is affine over GF(2))."""
+    from binascii import crc32
+
+    base = crc32(prefix + bytes(4)) & 0xFFFFFFFF
+    columns = []  # (image of the basis bit, the bit) for each of the 32 suffix bits
+    for bit in range(32):
+        suffix = bytearray(4)
+        suffix[bit // 8] = 1 << (bit % 8)
+        columns.append(((crc32(prefix + bytes(suffix)) & 0xFFFFFFFF) ^ base, 1 << bit))
+    want = target ^ base
+    # Gaussian elimination: reduce the columns to a basis with distinct leading bits
+    basis = []
+    for image, bits in columns:
+        for b_image, b_bits in basis:
+            if image ^ b_image < image:
+                image ^= b_image
+                bits ^= b_bits
+        if image:
+            basis.append((image, bits))
+            basis.sort(key=lambda e: -e[0])
+    chosen = 0
+    for b_image, b_bits in basis:
+        if want ^ b_image < want:
+            want ^= b_image
+            chosen ^= b_bits
+    assert want == 0
+    return bytes([(chosen >> (8 * i)) & 0xFF for i in range(4)])
+
+
+def test_a_payload_with_the_same_crc_is_a_new_request_not_a_retransmission():
+    from binascii import crc32
+
+    handler, wire, ep = _setup()
+    ep.receive(_request(messages.PING, 7, data=b"transfer 10"))
+    first = wire.take()
+    forged = b"transfer 99" + _crc_forge(b"transfer 99", crc32(b"transfer 10") & 0xFFFFFFFF)
+    assert crc32(forged) == crc32(b"transfer 10")
+    ep.receive(_request(messages.PING, 7, data=forged))
+    (reply,) = wire.take()
+    assert messages.decode(messages.reply_layout(messages.PING), reply.payload)["data"] == forged
+    assert len(handler.executed) == 2 and reply != first[0]
+
+
+def test_the_log_window_is_capped_at_the_endpoint_maximum():
+    handler = RecordingHandler(100)
+    wire = Wire()
+    ep = Endpoint(handler, wire.write, max_window=4)
+    ep.receive(_request(messages.LOG_READ, 20, start=0, count=100, window=16))
+    assert [p[0] for p in _pages(wire.take())] == [0, 12, 24, 36]
+
+
+def test_a_line_reset_drops_a_partial_frame_and_the_stream():
+    handler, wire, ep = _setup(n_records=100)
+    ep.receive(_request(messages.LOG_READ, 30, start=0, count=100, window=1))
+    wire.take()
+    ping = _request(messages.PING, 8, data=b"hi")
+    ep.receive(ping[:6])  # the old host's half frame
+    ep.line_reset()
+    assert ep.stream is None
+    ep.receive(ping)  # the new host sends no leading delimiter
+    (reply,) = wire.take()
+    assert reply.type == messages.PING | messages.REPLY and reply.seq == 8
+    assert ep.decoder.dropped == 0

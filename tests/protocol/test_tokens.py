@@ -155,9 +155,17 @@ def test_check_args():
     assert _refusal(tokens.check_args, "unlock", {}) == errors.BAD_ARGUMENT
     assert _refusal(tokens.check_args, "unlock", {"seconds": 1, "more": 1}) == errors.BAD_ARGUMENT
     assert _refusal(tokens.check_args, "unlock", [1]) == errors.BAD_ARGUMENT
-    assert _refusal(tokens.check_args, "recall", {"cause": "x" * 65, "days": 7, "seq": 1}) == errors.BAD_ARGUMENT
-    assert tokens.check_args("recall", {"cause": "x" * 64, "days": 7, "seq": 1}) is None
-    assert _refusal(tokens.check_args, "recall", {"cause": "x", "days": 7}) == errors.BAD_ARGUMENT  # seq required
+    # a directive's cause is one of a closed set (SPEC section 9.4), not free text
+    for action in ("recall", "lockout", "clear"):
+        args = {"cause": "unpaid_balance", "days": 7, "seq": 1} if action == "recall" else {"cause": "unpaid_balance", "seq": 1}
+        assert tokens.check_args(action, args) is None
+        for cause in ("tamper", "service_due", "", "x" * 64, 1):
+            args["cause"] = cause
+            assert _refusal(tokens.check_args, action, args) == errors.BAD_ARGUMENT, (action, cause)
+        # seq is required
+        args = {"cause": "unpaid_balance", "days": 7} if action == "recall" else {"cause": "unpaid_balance"}
+        assert _refusal(tokens.check_args, action, args) == errors.BAD_ARGUMENT, action
+    assert tokens.DIRECTIVE_CAUSES == ("unpaid_balance",)
     assert _refusal(tokens.check_args, "work_order", {"order": "theft", "id": "1", "vehicle": ""}) == errors.BAD_ARGUMENT
     for order in tokens.ORDERS:
         assert tokens.check_args("work_order", {"order": order, "id": "WO-1", "vehicle": "v"}) is None

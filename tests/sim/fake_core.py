@@ -76,6 +76,9 @@ class FakeCore:
             self.deadline = None
             self._session("ignition_off")
 
+    def line_reset(self):
+        self.endpoint.line_reset()
+
     def next_deadline(self):
         return self.deadline
 

@@ -175,3 +175,41 @@ def test_virtual_time_follows_the_wall_clock_at_the_given_speed():
     finally:
         server.close()
         sim.close()
+
+
+def _reply_to(conn, seq: int) -> framing.Frame:
+    """Read from a raw socket until the frame answering `seq` arrives (socket timeout bounds it)."""
+    decoder = framing.Decoder()
+    while True:
+        chunk = conn.recv(4096)
+        assert chunk, "the server closed the connection"
+        for frame in decoder.feed(chunk):
+            if frame.is_response and frame.seq == seq:
+                return frame
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+def test_a_new_tcp_connection_starts_with_a_fresh_decoder(runtime):
+    import socket
+
+    sim = Simulator(seed=8, runtime=runtime)
+    server = SerialServer(sim, pty=False, tcp_port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.tcp_url.removeprefix("socket://").split(":")
+    try:
+        ping = framing.encode(framing.Frame(messages.PING, b"first", 1))
+        half = framing.encode(framing.Frame(messages.PING, b"abandoned", 2))[:9]
+        with socket.create_connection((host, int(port)), timeout=10) as old:
+            old.sendall(b"\x00" + ping + half)  # one write: the device reads both together
+            assert _reply_to(old, 1).payload == b"first"
+        # the new host sends its first frame without a leading delimiter
+        with socket.create_connection((host, int(port)), timeout=10) as new:
+            new.sendall(framing.encode(framing.Frame(messages.PING, b"second", 3)))
+            reply = _reply_to(new, 3)
+            assert reply.type == messages.PING | messages.REPLY and reply.payload == b"second"
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+        server.close()
+        sim.close()
