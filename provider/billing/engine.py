@@ -841,6 +841,55 @@ class Engine:
             self._plan_initial_due(w, t)
             self._run(w, t, uow)
 
+    def _reschedule_charges(self, a: Account, t: int) -> tuple[int, list]:
+        """What moving the installation appointment now costs: (notice in seconds,
+        [(name, invoice kind, lines)]). Under 48 h notice the rescheduling fee; under 24 h the
+        first move on a paid rental cycle is allowed (fee only), a second one needs another
+        rental cycle. One rule for the quote and the move."""
+        p = self.policy
+        notice = a.appointment_at - t
+        charges = []
+        if notice < p.reschedule_fee_notice:
+            charges.append(("reschedule_fee", "reschedule_fee",
+                            [("reschedule_fee", "Last-Minute Installation Rescheduling Fee",
+                              p.reschedule_fee)]))
+        if notice < p.short_notice and a.short_reschedules >= p.short_notice_per_cycle:
+            charges.append(("booking_cycle", "booking",
+                            self._cycle_lines(a, a.cycle_weeks, automated=False)))
+        return notice, charges
+
+    def _check_reschedulable(self, ref: str, a: Account, new_at: int, t: int) -> None:
+        if a.installed_at is not None or a.appointment_at is None:
+            raise RuleError(f"account {ref} has no installation appointment to reschedule")
+        if a.status not in BILLING_STATES:
+            raise RuleError(f"account {ref} is {a.status}: the appointment is booked by the "
+                            f"initial payment")
+        if new_at <= t:
+            raise InputError("reschedule", "to", "the new appointment must be in the future")
+
+    def _total(self, a: Account, lines) -> int:
+        """An invoice's total for these lines (tax on the taxable ones, half-up, once)."""
+        taxable = sum(x for item, _, x in lines if item in self.policy.taxable_items)
+        return sum(x for _, _, x in lines) + tax_on(taxable, self._rate(a))
+
+    def reschedule_quote(self, ref: str, new_at: int) -> dict:
+        """What `reschedule(ref, new_at)` would charge now, changing nothing: the charges (each
+        with its lines and total, tax included), their sum, and the next billing date after."""
+        t = self.now
+        a = self.store.account_by_ref(ref)
+        self._check_reschedulable(ref, a, new_at, t)
+        notice, charges = self._reschedule_charges(a, t)
+        next_bill = a.next_bill_at
+        quoted = []
+        for name, _kind, lines in charges:
+            quoted.append({"charge": name, "lines": [{"item": i, "label": label, "amount": x}
+                                                     for i, label, x in lines],
+                           "total": self._total(a, lines)})
+            if name == "booking_cycle":
+                next_bill = a.paid_through + a.cycle_weeks * WEEK
+        return {"notice_hours": notice // HOUR, "charges": quoted,
+                "total": sum(c["total"] for c in quoted), "next_billing_at": next_bill}
+
     def reschedule(self, ref: str, new_at: int) -> dict:
         """Move the installation appointment (fee under 48 h; one under-24 h move per paid cycle)."""
         p = self.policy
@@ -848,35 +897,25 @@ class Engine:
         with self.store.transaction() as uow:
             w = self._one(ref, uow)
             a = w.account
-            if a.installed_at is not None or a.appointment_at is None:
-                raise RuleError(f"account {ref} has no installation appointment to reschedule")
-            if a.status not in BILLING_STATES:
-                raise RuleError(f"account {ref} is {a.status}: the appointment is booked by the "
-                                f"initial payment")
-            if new_at <= t:
-                raise InputError("reschedule", "to", "the new appointment must be in the future")
-            notice = a.appointment_at - t
+            self._check_reschedulable(ref, a, new_at, t)
+            notice, charges = self._reschedule_charges(a, t)
             charged = []
-            if notice < p.reschedule_fee_notice:
-                self._issue(w, uow, t, "reschedule_fee",
-                            [("reschedule_fee", "Last-Minute Installation Rescheduling Fee",
-                              p.reschedule_fee)], due_at=t, collection="immediate",
-                            memo=f"rescheduled with {notice // HOUR} h notice")
-                charged.append("reschedule_fee")
-            if notice < p.short_notice:
-                if a.short_reschedules >= p.short_notice_per_cycle:
+            for name, kind, lines in charges:
+                if kind == "booking":
                     weeks = a.cycle_weeks
                     start = a.paid_through
-                    self._issue(w, uow, t, "booking", self._cycle_lines(a, weeks, automated=False),
-                                due_at=t, collection="immediate", period=(start, start + weeks * WEEK),
-                                cycle_weeks=weeks,
+                    self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                                period=(start, start + weeks * WEEK), cycle_weeks=weeks,
                                 memo="another rental cycle to confirm a second short-notice reschedule")
                     a.paid_through = start + weeks * WEEK
                     a.next_bill_at = a.paid_through
-                    a.short_reschedules = 1
-                    charged.append("booking_cycle")
+                    a.short_reschedules = 0
                 else:
-                    a.short_reschedules += 1
+                    self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                                memo=f"rescheduled with {notice // HOUR} h notice")
+                charged.append(name)
+            if notice < p.short_notice:
+                a.short_reschedules += 1
             self._history(w, uow, t, "rescheduled",
                           f"from {_date(a.appointment_at)} to {_date(new_at)} "
                           f"({notice // HOUR} h notice)")
@@ -886,6 +925,38 @@ class Engine:
             self._plan_bill_notice(a, t)
             self._run(w, t, uow)
         return {"charged": charged, "notice_hours": notice // HOUR}
+
+    def next_bill_quote(self, ref: str) -> dict | None:
+        """The next cycle invoice as the daily run will issue it (None: nothing more is billed):
+        its date, lines, total (tax included) and how it will be collected. Prepaid credit that
+        covers it is not charged; a change pending at that date is not applied to it yet."""
+        a = self.store.account_by_ref(ref)
+        if a.next_bill_at is None or a.status not in BILLING_STATES:
+            return None
+        weeks = a.cycle_weeks
+        lines = self._cycle_lines(a, weeks, automated=False)
+        credit = -self.store.balance(a.id)
+        if credit > 0 and credit >= self._total(a, lines):
+            collection = "credit"
+        elif a.method_token is not None:
+            collection = "automated"
+        else:
+            collection = "manual"
+        if collection == "automated" or not self.policy.admin_fee_automated_only:
+            p = self.policy
+            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
+        return {"at": a.next_bill_at, "cycle_weeks": weeks, "collection": collection,
+                "lines": [{"item": i, "label": label, "amount": x} for i, label, x in lines],
+                "total": self._total(a, lines)}
+
+    def change_effective(self, ref: str, change: str) -> int | str:
+        """When a client's change (`payment_method`, `theft_protection`, `cycle_weeks`) made now
+        would apply: "now", or the time (just after the next billing date) under the notice rule."""
+        if change not in ("payment_method", "theft_protection", "cycle_weeks"):
+            raise InputError("change", "field", f"no such account change: {change!r}")
+        a = self.store.account_by_ref(ref)
+        when = self._change_now_or_later(a, change, self.now)
+        return "now" if when is None else when
 
     def prepay(self, ref: str, cycles: int, token: str | None = None) -> dict:
         """The client pays `cycles` cycles in advance, in one client-initiated charge."""

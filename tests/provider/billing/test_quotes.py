@@ -1,0 +1,74 @@
+"""Quotes the portal shows before the client confirms: a reschedule's charges and when an
+account change takes effect. A quote changes nothing, and the move then charges exactly it."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider.billing.errors import InputError, RuleError
+
+from .harness import Harness, T
+
+
+def test_a_reschedule_quote_is_what_the_move_then_charges():
+    """Booked Fri 10 Jan 10:00 in Oregon (no sales tax). Quotes at 73 h (free), 26 h (6175),
+    10 h (6175, the one short-notice move of the paid cycle), 4 h (6175 + another rental cycle
+    5412 = 11587, the next billing date moves from 20 Jan to 3 Feb); each move charges the quote."""
+    h = Harness()
+    ref = h.open(appointment="2025-01-10T10:00")
+    steps = [("2025-01-07T09:00", "2025-01-13T10:00", 0, 73),
+             ("2025-01-12T08:00", "2025-01-14T10:00", 6175, 26),
+             ("2025-01-14T00:00", "2025-01-15T10:00", 6175, 10),
+             ("2025-01-15T06:00", "2025-01-16T10:00", 11587, 4)]
+    for when, to, total, hours in steps:
+        h.to(when)
+        before = (h.book("cash"), h.account(ref).appointment_at, h.account(ref).short_reschedules)
+        quote = h.engine.reschedule_quote(ref, T(to))
+        assert (quote["total"], quote["notice_hours"]) == (total, hours)
+        assert (h.book("cash"), h.account(ref).appointment_at,
+                h.account(ref).short_reschedules) == before  # the quote changed nothing
+        h.engine.reschedule(ref, T(to))
+        assert h.book("cash") - before[0] == total
+    assert quote["next_billing_at"] == T("2025-02-03T09:00") == h.account(ref).next_bill_at
+    assert [c["charge"] for c in quote["charges"]] == ["reschedule_fee", "booking_cycle"]
+
+
+def test_a_reschedule_quote_refuses_what_the_move_refuses():
+    h = Harness()
+    ref = h.open(appointment="2025-01-10T10:00")
+    with pytest.raises(InputError):
+        h.engine.reschedule_quote(ref, T("2025-01-06T08:00"))
+    h.to("2025-01-10T10:00")
+    h.engine.install(ref)
+    with pytest.raises(RuleError):
+        h.engine.reschedule_quote(ref, T("2025-01-20T10:00"))
+
+
+def test_change_effective_follows_the_15_day_rule():
+    """Next billing 20 Jan: on 6 Jan (14 days ahead) a change waits until just after it; a new
+    card while a payment is failing applies now."""
+    h = Harness()
+    ref = h.open()
+    assert h.engine.change_effective(ref, "theft_protection") == T("2025-01-20T09:00") + 1
+    assert h.engine.change_effective(ref, "payment_method") == T("2025-01-20T09:00") + 1
+    h.card("tok_ok", "2025-01-19", "declined")
+    h.to("2025-01-21")
+    assert h.engine.change_effective(ref, "payment_method") == "now"
+    assert h.engine.change_effective(ref, "cycle_weeks") == T("2025-02-03T09:00") + 1
+    with pytest.raises(InputError):
+        h.engine.change_effective(ref, "email")
+
+
+def test_the_next_bill_quote_is_the_invoice_the_daily_run_then_issues():
+    """Minnesota, Hennepin (the policy's sample rate), theft plan, card on file: the 20 Jan cycle
+    invoice (rental 5412 + plan 500 taxable, admin fee 263) is quoted on 6 Jan, then issued."""
+    h = Harness()
+    ref = h.open(state="MN", county="Hennepin", theft=True)
+    quote = h.engine.next_bill_quote(ref)
+    assert quote["at"] == T("2025-01-20T09:00") and quote["collection"] == "automated"
+    assert [line["item"] for line in quote["lines"]] == ["rental", "theft_protection", "admin_fee"]
+    h.to("2025-01-20T10:00")
+    [issued] = h.invoices(ref, "cycle")
+    assert issued["total"] == quote["total"] and issued["total"] > 5412 + 500 + 263
+    h.engine.remove_device(ref)
+    assert h.engine.next_bill_quote(ref) is None
