@@ -7,7 +7,7 @@ BOARD   ?= rp2
 PORT    ?=
 BUILD   := build
 
-.PHONY: setup test pytest demo firmware flash hil bench lint soak clean
+.PHONY: setup test pytest demo serve browser firmware flash hil bench lint soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,19 @@ setup: $(STAMP)
 ## test: the whole suite — mpy-cross over the core, lint, then pytest (CPython and MicroPython runs)
 test: $(STAMP) firmware lint pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(PY) -m pytest -m 'not soak' $(PYTEST_ARGS)
+
+## browser: the system Chromium the portal's browser tests drive (installed when root can)
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && apt-get install -y -q chromium; \
+	  else \
+	    echo "the portal's browser tests need Chromium: run  sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
 
 ## soak: long soak and fuzz runs, outside the default suite
 soak: $(STAMP)
@@ -48,6 +59,10 @@ bench: $(STAMP)
 ## demo: the main job, end to end on the simulator
 demo: $(STAMP)
 	$(PY) -m sim.demo
+
+## serve: the client portal on a fresh demo database (one client in each state); prints the logins
+serve: $(STAMP)
+	$(VENV)/bin/lci-server web serve --demo
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis .mypy_cache .ruff_cache
