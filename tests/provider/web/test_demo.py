@@ -1,0 +1,37 @@
+"""`make serve`'s demo data: one client in each state, each able to sign in; and lci-server's
+command line."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from provider import server_cli
+from provider.web import demo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_has_one_client_in_each_state_and_they_can_sign_in(tmp_path, settings):
+    root = tmp_path / "demo"
+    settings.BILLING_URL = f"sqlite:///{tmp_path / 'billing.db'}"
+    settings.MASTER_SECRET_FILE = str(root / "keys" / "master.secret")
+    made = demo.build(root)
+    assert sorted(status for _, status, _ in made["clients"]) == [
+        "active", "lockout", "past_due", "recall", "returned"]
+    for login, status, ref in made["clients"]:
+        web = Client()
+        assert web.login(username=login, password=demo.PASSWORD)
+        page = web.get("/account/").content.decode()
+        assert ref in page and f'id="status">{status.replace("_", " ")}<' in page
+    assert Client().get(f"/invite/{made['invitation'].token}/").status_code == 200
+
+
+def test_lci_server_has_a_web_subcommand_and_room_for_more(capsys):
+    with pytest.raises(SystemExit) as done:
+        server_cli.main(["--help"])
+    assert done.value.code == 0 and "web" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        server_cli.main(["nope"])
+    assert done.value.code == 2
+    assert set(server_cli.SERVERS) == {"web"}
