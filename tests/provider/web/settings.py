@@ -14,3 +14,6 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
                          "TEST": {"NAME": ":memory:"}}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+# a fast hasher for the many sign-ins of the tests; test_security checks that the production
+# settings keep Django's PBKDF2 default
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -100,7 +100,12 @@ def test_a_correct_sign_in_before_the_limit_works(books, db):
                                 "password": "right-password-2"}).status_code == 302
 
 
-def test_passwords_are_hashed_by_django(db):
+def test_passwords_are_hashed_by_django(db, settings):
+    from django.conf import global_settings
+
+    import provider.web.settings as production
+    assert not hasattr(production, "PASSWORD_HASHERS")  # Django's default list: PBKDF2 first
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     user = get_user_model().objects.create_user("c@example.com", "c@example.com", "s3cret-pass")
     assert user.password.startswith("pbkdf2_sha256$") and "s3cret-pass" not in user.password
 
