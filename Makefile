@@ -3,15 +3,22 @@ PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+BASE    := $(VENV)/.installed-base
 BOARD   ?= rp2
 PORT    ?=
 BUILD   := build
 
 .PHONY: setup test pytest demo serve browser firmware flash hil bench lint soak clean
 
-$(STAMP): pyproject.toml
+# the project alone (what `make demo` and `make serve` need) ...
+$(BASE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(BASE)
+
+# ... and with the dev extras: test, lint and firmware tools
+$(STAMP): $(BASE)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
@@ -25,13 +32,12 @@ pytest: $(STAMP) browser
 	$(PY) -m pytest -m 'not soak' $(PYTEST_ARGS)
 
 ## browser: the system Chromium the portal's browser tests drive (installed when root can)
-CHROMIUM := /usr/bin/chromium
 browser:
-	@test -x $(CHROMIUM) || { \
+	@command -v chromium >/dev/null || test -n "$$LCI_CHROMIUM" || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && apt-get install -y -q chromium; \
+	    apt-get update -q && apt-get install -y -q chromium chromium-driver; \
 	  else \
-	    echo "the portal's browser tests need Chromium: run  sudo apt-get install -y chromium" >&2; \
+	    echo "the portal's browser tests need Chromium: run  sudo apt-get install -y chromium chromium-driver" >&2; \
 	    exit 1; \
 	  fi; }
 
@@ -57,7 +63,7 @@ bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 ## demo: the main job, end to end on the simulator
-demo: $(STAMP)
+demo: $(BASE)
 	$(PY) -m sim.demo
 
 ## serve: the client portal on a fresh demo database (one client in each state); prints the logins

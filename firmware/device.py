@@ -32,6 +32,7 @@ from firmware.keypad import normalize
 from firmware.machine import Machine
 from firmware.override import CODE_ACTIONS, MAX_DIGITS, Codes
 from firmware.persist import StateFile
+from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
 from firmware.transitions_table import DEST, MACHINES, ROWS
 from protocol import errors, messages
@@ -105,6 +106,8 @@ class Device:
         self.calibrated_at = 0
         self.vehicle = ""
         self.codes = Codes(self.config)
+        self.refusals = Refusals()  # keyless refusals counted in RAM (firmware/refusals.py)
+        self._frames_dropped = 0  # the link's count of malformed frames already noted
         # replay records: the ids of tokens applied and their expiries, and a floor. A token
         # whose id is recorded, or whose expiry is at or below the floor, is a replay. A record
         # leaves only by raising the floor to its expiry (when it has expired, or to make room),
@@ -566,7 +569,7 @@ class Device:
             if action is None:
                 raise Refused(errors.BAD_CODE, "wait %d s" % until if until else "")
         except Refused as refusal:
-            self._log(ev.CODE_REJECTED, value=refusal.code, detail=refusal.detail)
+            self._refused("code", refusal)
             raise
         return action, until
 
@@ -604,11 +607,29 @@ class Device:
         if not self.provisioned or self.authority is None:
             raise Refused(errors.NOT_PROVISIONED)
         try:
-            grant = self.authority.check_token(token, self.tb.wall(), session_nonce, self.used_ids)
+            # validity (the token's window, its delegation's expiry) is judged by the clock
+            # deadlines read: never behind the high-water mark, so a clock set back (set-time,
+            # an RTC that lost its time, a reboot) revives no expired token or delegation
+            grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, self.used_ids)
             return self._apply(self._grant, grant)
         except Refused as refusal:
-            self._log(ev.TOKEN_REJECTED, value=refusal.code, detail=refusal.detail)
+            self._refused("token", refusal)
             raise
+
+    def _refused(self, source, refusal):
+        """A refused token or code: counted; summarized in the log at a bounded rate."""
+        if self.refusals.note(source, refusal.code, refusal.detail, self.tb.run()):
+            self._summarize(source)
+
+    def _summarize(self, source):
+        """The REFUSALS record of `source`, unless it would take the log to its log_full
+        threshold (keyless input never recalls the unit): then the count waits in RAM."""
+        run = self.tb.run()
+        if self.log.free_pct(1) <= self.config.log_full_pct:
+            self.refusals.postpone(source, run)
+            return
+        count, code, detail = self.refusals.take(source, run)
+        self._log(ev.REFUSALS, value=count, detail="%s 0x%02x %s" % (source, code, detail))
 
     def _record_use(self, token_id, expires):
         """Remember an applied token until the floor passes its expiry (see __init__)."""
@@ -861,7 +882,16 @@ class Device:
     def receive(self, data, now_ms=None):
         """Bytes from the serial line."""
         self.tb.tick(now_ms)
-        self.link.receive(data)
+        link = self.link
+        link.receive(data)
+        dropped = link.dropped()
+        if dropped < self._frames_dropped:  # the link's decoder was replaced: count anew
+            self._frames_dropped = 0
+        if dropped > self._frames_dropped:
+            new = dropped - self._frames_dropped
+            self._frames_dropped = dropped
+            if self.refusals.note("frame", 0, "malformed frames dropped", self.tb.run(), new):
+                self._summarize("frame")
         self._settle()
 
     def step(self, now_ms=None):
@@ -869,9 +899,14 @@ class Device:
         tb = self.tb
         tb.tick(now_ms)
         hw = self.hw
+        # deadlines first: a recall that ran out while the board was off (or since the last
+        # step) is a lockout before any input of this step counts
+        self._timers()
         on = bool(hw.ignition.on())
+        turned_on = False
         if on != self._polled_ignition:
             self._polled_ignition = on
+            turned_on = on
             self.ignition(on)
         while True:
             char = hw.keypad.read()
@@ -879,7 +914,10 @@ class Device:
                 break
             self.key(char)
         sample = hw.sensor.take()
-        if sample is not None:
+        # a sample that finished before the start test was asked for (by the ignition
+        # turning on in this step, or before a boot) is no test: only a fresh pass closes
+        # the relay
+        if sample is not None and not turned_on:
             self.breath(sample)
         data = hw.serial.read()
         if data:
@@ -926,6 +964,8 @@ class Device:
                 session.fire("timeout")
         if self.ignition_on and session.state == "ignition_off" and session.can("ignition_on"):
             session.fire("ignition_on")
+        for source in self.refusals.due(run):
+            self._summarize(source)
 
     def _settle(self):
         """After any input: the log's space, persist what changed, drive the outputs."""
@@ -1002,6 +1042,9 @@ class Device:
             at = self.retest_end
         if at is not None:
             waits.append(at - run)
+        at = self.refusals.next_due()
+        if at is not None:
+            waits.append(at - run if at > run else 0)
         # dates still ahead (once passed, their cause is set)
         dates = [self.codes.wait]
         if compliance != "removed":
@@ -1029,7 +1072,7 @@ class Device:
 
     def status(self):
         tb = self.tb
-        now = tb.wall()
+        now = tb.deadline_wall()  # the clock tokens and deadlines are judged by
         state = self.compliance.state
         deadline = None
         if state == "early_service_recall":

@@ -93,6 +93,7 @@ TOKEN_ACCEPTED = 63
 TOKEN_REJECTED = 64
 UNLOCK_START = 65
 UNLOCK_END = 66
+REFUSALS = 67
 CLOCK_CHANGE = 70
 CONFIG_CHANGE = 71
 PROVISIONED = 72
@@ -145,6 +146,7 @@ KIND_NAMES = {
     TOKEN_REJECTED: "token_rejected",
     UNLOCK_START: "unlock_start",
     UNLOCK_END: "unlock_end",
+    REFUSALS: "refusals",
     CLOCK_CHANGE: "clock_change",
     CONFIG_CHANGE: "config_change",
     PROVISIONED: "provisioned",
@@ -161,7 +163,9 @@ TAMPER_SUPPLY_LOW = 4
 
 # Types that may still be written from the reserve once the log is nearly full: what a
 # locked-out device and the service visit that empties the log need to record. Everything
-# else (driving records) is refused, counted, and summed up in a LOG_RESUMED record.
+# else (driving records, summaries of refused keyless input) is refused, counted, and
+# summed up in a LOG_RESUMED record. CODE_REJECTED / TOKEN_REJECTED are no longer written
+# (REFUSALS summarizes refusals); they are kept for decoding older logs.
 RESERVE_KINDS = (
     BOOT,
     POWER_LOSS,
@@ -183,9 +187,7 @@ RESERVE_KINDS = (
     SERVICE_SUMMARY,
     WORK_ORDER,
     CODE_ACCEPTED,
-    CODE_REJECTED,
     TOKEN_ACCEPTED,
-    TOKEN_REJECTED,
     UNLOCK_START,
     UNLOCK_END,
     CLOCK_CHANGE,
@@ -469,9 +471,10 @@ class EventLog:
             keep = self.lo
         return self.head - keep * self.per_segment
 
-    def free_pct(self):
-        """Whole percent of the capacity still writable without dropping undownloaded records."""
-        return (self.capacity - self._used()) * 100 // self.capacity
+    def free_pct(self, extra=0):
+        """Whole percent of the capacity still writable without dropping undownloaded
+        records (after `extra` more records)."""
+        return (self.capacity - self._used() - extra) * 100 // self.capacity
 
     def accepting(self, kind):
         """True if a record of this kind would be written now (False: the log is full)."""

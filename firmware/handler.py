@@ -58,6 +58,10 @@ class Handler:
     def poll(self):
         self.endpoint.poll()
 
+    def dropped(self):
+        """Frames the link has dropped as malformed since boot (bad COBS, CRC, length ...)."""
+        return getattr(self.endpoint.decoder, "dropped", 0)
+
     def event(self, kind, detail=""):
         """An EVENT frame, once a host has said HELLO since boot (nobody listens before)."""
         if self.nonce is None:

@@ -11,7 +11,10 @@ back never lengthens a wait, and moving it forward (authorized) shortens it.
 
 Deadlines read the wall clock through a high-water mark (`high`: the latest wall time
 seen, carried forward by run time): time that passed by the wall clock alone (the device
-powered off) stays counted when the wall clock is later moved back.
+powered off) stays counted when the wall clock is later moved back. The mark is a pair
+read at one instant: the wall clock and the monotonic counter are read together (the run
+clock steps to the counter first), so time that moved both clocks is counted once however
+the reads fall between the core's steps.
 """
 
 
@@ -38,6 +41,7 @@ class TimeBase:
 
     def deadline_wall(self):
         """The wall time deadlines are measured by: never behind the high-water mark."""
+        self.tick()  # the run clock at the instant the wall clock is read: one pair
         now = self.clock.now()
         run = self.run()
         high = self.high

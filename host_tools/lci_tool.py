@@ -391,9 +391,13 @@ def cmd_set_time(args, out: Output) -> None:
     with connect(args) as client:
         before = client.status()["now"]
         client.submit_token(mint_for(client, args, "set_time", {"time": target}))
-        after = client.status()["now"]
-    out.emit({"before": before, "after": after, "moved_s": after - before},
-             lambda r: f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)")
+        judged = client.status()["now"]  # never behind the handset's high-water mark
+    # the handset's wall clock is now `target`; its deadlines and token validity never go
+    # back with it (STATUS now stays at the latest time it had seen until the clock passes it)
+    out.emit({"before": before, "after": target, "moved_s": target - before, "deadline_clock": judged},
+             lambda r: f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)"
+             + ("" if r["deadline_clock"] == r["after"] else
+                f"; deadlines and tokens keep the handset's latest time {core_to_text(r['deadline_clock'])}"))
 
 
 def _parse_time(text: str) -> datetime:

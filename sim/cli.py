@@ -157,9 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
 
-    handset = commands.add_parser("handset", help="the interactive handset (Textual)")
+    handset = commands.add_parser(
+        "handset", help="the interactive handset (Textual); installed in a vehicle unless --uninstalled")
     _device_options(handset)
     _serial_options(handset)
+    handset.add_argument("--uninstalled", action="store_true",
+                         help="boot as a provisioned unit not yet installed (no installation work order)")
 
     fleet = commands.add_parser("fleet", help="many devices with randomized drivers")
     fleet.add_argument("--devices", type=_int_in(1, MAX_DEVICES, "the number of devices"), default=10,
@@ -193,6 +196,11 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
                           "(provision it over the wire with lci-tool)")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
+    if args.command == "handset":
+        if args.installed and args.uninstalled:
+            command.error("--installed and --uninstalled contradict each other")
+        # a handset on the desk is driven at once: installed, unless asked for a blank or bare unit
+        args.installed = not (args.factory or args.uninstalled)
 
 
 def _error(message: str) -> None:

@@ -20,7 +20,6 @@ of the handset's compliance state and the account's balance over time.
 from __future__ import annotations
 
 import argparse
-import html
 import json
 import sys
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from provider.billing.money import fmt
 from provider.billing.policy import load_policy
 from provider.billing.signing import CodeDesk, TokenMinter
 from provider.billing.simulated_processor import SimulatedProcessor
-from sim import driving
+from sim import demo_report, driving
 from sim.provider import Provider
 from sim.simulator import Simulator
 from sim.transport import open_client
@@ -99,8 +98,8 @@ class World:
         return self.t0 + day * DAY + int(hour * HOUR)
 
     def stamp(self, t: int) -> str:
-        d, rest = divmod(t - self.t0, DAY)
-        return f"D{d:02d} {rest // HOUR:02d}:{rest % HOUR // 60:02d}"
+        """The same time as the report shows it: ISO 8601 UTC with the zone, and the story's day."""
+        return f"{demo_report.iso(t)} D{(t - self.t0) // DAY:02d}"
 
     def until(self, t: int) -> None:
         """Both worlds to time t, an hour at a time: the handset steps its own deadlines,
@@ -183,7 +182,7 @@ class World:
                     result = client.submit_token(bytes.fromhex(d["token"]))["detail"]
                 except Nack as exc:  # e.g. a clear that a keypad code already carried out
                     result = f"refused, nothing changed ({exc.detail or exc})"
-            self.say("back office", f"directive {d['action']} {json.dumps(d['args'])} signed by "
+            self.say("back office", f"directive {demo_report.directive_text(d['action'], d['args'])} signed by "
                                     f"{d['key_id']} -> handset: {result}")
 
     def drive_day(self, day: int, *, first_brac: int = 0) -> dict:
@@ -198,8 +197,8 @@ class World:
                 self.say("driver", f"start test FAILED at {brac / 10000:.3f} g/210L: "
                                    f"temporary lockout   [{self.sim.display_text()}]")
                 self.until(self.now + 6 * 60)
-                trip = driving.drive(self.sim, minutes, brac=0)
-                self.say("driver", f"six minutes later, sober: start test {trip.start_result}")
+                trip = driving.drive(self.sim, minutes, brac=0, on_start=lambda retry: self.say(
+                    "driver", f"six minutes later, sober: start test {retry.start_result}"))
             if trip.start_result in ("blocked",):
                 totals["blocked"] += 1
             totals["trips"] += 1 if trip.started else 0
@@ -232,7 +231,7 @@ class World:
             result = self.token(client, "work_order",
                                 {"order": "installation", "id": "WO-26-0105", "vehicle": "1FTFW1E50NFA00001"})
             self.engine.install(self.ref)
-        self.say("technician", f"installation under work order WO-26-0105: {result['detail']}")
+        self.say("technician", f"installs the handset; work order accepted: {result['detail']}")
         # two weeks of driving, one failed start test on day 3
         self.drive_days(1, 2)
         self.drive_day(3, first_brac=350)
@@ -293,8 +292,10 @@ class World:
             result = self.token(client, "work_order",
                                 {"order": "removal", "id": "WO-26-0301", "vehicle": "1FTFW1E50NFA00001"})
         removed = self.engine.remove_device(self.ref)
-        self.say("technician", f"removal under work order WO-26-0301: {result['detail']}")
-        self.say("billing", f"device returned: billing ends ({json.dumps(removed, default=str)[:120]})")
+        self.say("technician", f"removes the handset; work order accepted: {result['detail']}")
+        refunded = removed.get("refunded", 0)
+        self.say("billing", "device returned: billing ends"
+                 + (f"; {fmt(refunded)} refunded" if refunded else "; nothing to refund"))
         self.until(self.now + 60)
         if self.balance():
             final = self.engine.pay(self.ref)
@@ -338,92 +339,6 @@ def _parse_iso(text: str) -> int:
     return int(moment.timestamp())
 
 
-# ---- the HTML report --------------------------------------------------------------------------------
-STATE_COLOURS = {
-    "removed": "#bbbbbb", "normal": "#4caf50", "early_service_recall": "#ffb300",
-    "lockout": "#e53935", "code_unlock": "#8e24aa", "service": "#1e88e5",
-}
-
-
-def svg_chart(world: World, width: int = 900, height: int = 260) -> str:
-    samples = sorted(world.samples)
-    t_first, t_last = world.t0, max(s[0] for s in samples)
-    span = max(t_last - t_first, 1)
-    top_money = max(max(s[2] for s in samples), 1)
-    left, right, band_y, band_h, plot_top, plot_bottom = 60, width - 20, 20, 28, 70, height - 30
-
-    def x(t):
-        return left + (t - t_first) / span * (right - left)
-
-    def y(cents):
-        return plot_bottom - cents / top_money * (plot_bottom - plot_top)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" font-size="11">']
-    runs = []  # consecutive samples of one state become one band
-    for t, state, _ in samples:
-        if not runs or runs[-1][1] != state:
-            runs.append([t, state])
-    for (t, state), (t_next, _) in zip(runs, [*runs[1:], (t_last, "")], strict=False):
-        if t_next > t:
-            parts.append(f'<rect x="{x(t):.1f}" y="{band_y}" width="{max(x(t_next) - x(t), 0.5):.1f}" '
-                         f'height="{band_h}" shape-rendering="crispEdges" fill="{STATE_COLOURS.get(state, "#999")}"><title>{state}</title></rect>')
-    parts.append(f'<text x="5" y="{band_y + 18}">handset</text>')
-    points = " ".join(f"{x(t):.1f},{y(b):.1f}" for t, _, b in samples)
-    parts.append(f'<polyline points="{points}" fill="none" stroke="#222" stroke-width="1.5"/>')
-    parts.append(f'<text x="5" y="{plot_top + 4}">{fmt(top_money)}</text>')
-    parts.append(f'<text x="5" y="{plot_bottom}">$0.00</text>')
-    parts.append(f'<line x1="{left}" y1="{plot_bottom}" x2="{right}" y2="{plot_bottom}" stroke="#999"/>')
-    for day in range(0, (t_last - t_first) // DAY + 1, 7):
-        parts.append(f'<text x="{x(t_first + day * DAY):.1f}" y="{height - 12}">D{day}</text>')
-    legend_x = left
-    for state, colour in STATE_COLOURS.items():
-        parts.append(f'<rect x="{legend_x}" y="{band_y + band_h + 6}" width="10" height="10" fill="{colour}"/>'
-                     f'<text x="{legend_x + 14}" y="{band_y + band_h + 15}">{state}</text>')
-        legend_x += 14 + 7 * len(state) + 12
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def html_report(world: World, summary: dict) -> str:
-    rows = "\n".join(
-        f"<tr><td>{html.escape(world.stamp(line.t))}</td><td>{html.escape(line.source)}</td>"
-        f"<td>{html.escape(line.text)}</td><td>{html.escape(line.compliance or '')}</td>"
-        f"<td>{'' if line.balance is None else html.escape(fmt(line.balance))}</td></tr>"
-        for line in sorted(world.lines, key=lambda line: line.t)
-    )
-    invoices = "\n".join(
-        f"<tr><td>{html.escape(str(i.get('number')))}</td><td>{html.escape(str(i.get('kind')))}</td>"
-        f"<td>{html.escape(str(i.get('issued_at')))}</td><td>{html.escape(fmt(i.get('total', 0)))}</td></tr>"
-        for i in summary["invoices"]
-    )
-    account = summary["account"]
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>LCI-777 demo report</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 6px;font-size:13px}} th{{background:#eee}}</style></head>
-<body>
-<h1>LCI-777 — eight weeks of one client, end to end</h1>
-<p>Handset {html.escape(SERIAL)} on the simulator (the real core), billing under the provider's
-terms (seed 001), a service center under its work-order rules (seed 000). Account
-{html.escape(account['ref'])}: final status <b>{html.escape(account['status'])}</b>, balance
-<b>{html.escape(fmt(account['balance']))}</b>; ledger balanced: <b>{summary['ledger'].get('balanced')}</b>.</p>
-<h2>Handset state and account balance</h2>
-{svg_chart(world)}
-<h2>Timeline</h2>
-<table><tr><th>when</th><th>who</th><th>what</th><th>handset</th><th>balance</th></tr>
-{rows}
-</table>
-<h2>Invoices</h2>
-<table><tr><th>number</th><th>kind</th><th>issued</th><th>total</th></tr>
-{invoices}
-</table>
-<h2>Service receipt</h2>
-<pre>{html.escape(receipt_text(world.receipt))}</pre>
-</body></html>
-"""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="the LCI-777 story, end to end, on the simulator")
     parser.add_argument("--out", default="out/demo", type=Path)
@@ -434,10 +349,12 @@ def main(argv: list[str] | None = None) -> int:
     world = World(args.seed, args.quiet)
     world.out = args.out
     if not args.quiet:
-        print(f"LCI-777 demo: handset {SERIAL}, {START:%Y-%m-%d} onwards (D = day of the story)\n")
+        print(f"LCI-777 demo: handset {SERIAL}, from {demo_report.iso(world.t0)} (times UTC; D = day of the story)\n")
     summary = world.run()
     report = args.out / "report.html"
-    report.write_text(html_report(world, summary))
+    report.write_text(demo_report.html_report(
+        serial=SERIAL, lines=world.lines, samples=world.samples, t0=world.t0, summary=summary,
+        receipt=receipt_text(world.receipt)))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     account = summary["account"]
     print(f"\nfinal: account {account['ref']} {account['status']}, balance {fmt(account['balance'])}; "
@@ -447,5 +364,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def console() -> int:
+    """`make demo`: a reader that stops early (`| head`) ends the story quietly with 141."""
+    try:
+        return main()
+    except BrokenPipeError:
+        from sim.cli import EXIT_BROKEN_PIPE, _quiet_stdout
+
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(console())

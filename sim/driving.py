@@ -75,12 +75,16 @@ def drive(
     retest_brac: int | None = None,
     respond_s: int = 30,
     blow_after_s: int = 5,
+    on_start=None,
 ) -> Trip:
-    """One trip; the ignition is off again at the end (also after a failed start test)."""
+    """One trip; the ignition is off again at the end (also after a failed start test).
+    `on_start(trip)`, if given, is called as soon as the start test is judged (before driving)."""
     if retests not in RETEST_BEHAVIOURS:
         raise ValueError(f"retests must be one of {', '.join(RETEST_BEHAVIOURS)}, got {retests!r}")
     trip = Trip()
     trip.start_result = start(sim, brac, blow_after_s=blow_after_s)
+    if on_start is not None:
+        on_start(trip)
     if trip.start_result not in ("pass", "free_restart"):
         sim.ignition(False)
         return trip

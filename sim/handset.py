@@ -6,9 +6,14 @@ countdowns (temporary lockout, recall, unlock window, next service), the simulat
 and the tail of the event log. Keys:
 
     i  ignition on/off          b  blow at the chosen BrAC     + / -  BrAC +-0.005 g/210L
-    k  keypad entry (type keys, Enter sends: e.g. A, 12345678#)   r  refuse a test (CANCEL)
-    m / h / d  advance time a minute / an hour / a day
-    p  power cut / power back   t  tamper: unplug / replug the breath sensor   q  quit
+    k  keypad entry (type keys, Enter sends; Esc closes). `A` asks the handset for an unlock
+       request code (read it to the provider); key the answer in as `12345678#`
+    r  refuse a test (CANCEL)   m / h / d  advance time a minute / an hour / a day
+    p  power cut / power back   t  tamper: unplug / replug the breath sensor
+    ?  every key with its meaning (Esc closes)     q  quit
+
+The footer fits 80 columns with every key in it (short labels, compact); `?` opens the full
+list. When the handset also serves its serial line, the pty path and the TCP URL are shown.
 
 With `realtime` the world follows the wall clock (and a SerialServer, if given, serves
 the same device on its pty / TCP endpoints); without it (the tests) time moves only by
@@ -74,19 +79,25 @@ class HandsetApp(App):
     #keypad.open { display: block; }
     #log { height: 1fr; border: round $accent; }
     """
+    # short labels: with the compact footer every key fits in 80 columns; `?` (named in the
+    # log pane's title) lists them in full
     BINDINGS = [
-        Binding("i", "ignition", "ignition"),
-        Binding("b", "blow", "blow"),
-        Binding("plus,equals_sign", "brac(1)", "BrAC+", show=False),
-        Binding("minus", "brac(-1)", "BrAC-", show=False),
-        Binding("k", "keypad", "keypad"),
-        Binding("r", "refuse", "refuse"),
-        Binding("m", "advance(60)", "+1 min"),
-        Binding("h", "advance(3600)", "+1 h"),
-        Binding("d", "advance(86400)", "+1 day"),
-        Binding("p", "power", "power"),
-        Binding("t", "tamper", "tamper"),
-        Binding("q", "quit", "quit"),
+        Binding("i", "ignition", "ign", tooltip="ignition on / off"),
+        Binding("b", "blow", "blow", tooltip="blow at the chosen BrAC"),
+        Binding("plus,equals_sign", "brac(1)", "BrAC", key_display="+",
+                tooltip="raise the next blow's BrAC by 0.005 g/210L"),
+        Binding("minus", "brac(-1)", "BrAC", key_display="-",
+                tooltip="lower the next blow's BrAC by 0.005 g/210L"),
+        Binding("k", "keypad", "pad", tooltip="keypad entry: A asks for an unlock code; code then #"),
+        Binding("r", "refuse", "refuse", tooltip="refuse the test (CANCEL)"),
+        Binding("m", "advance(60)", "+1m", tooltip="advance time one minute"),
+        Binding("h", "advance(3600)", "+1h", tooltip="advance time one hour"),
+        Binding("d", "advance(86400)", "+1d", tooltip="advance time one day"),
+        Binding("p", "power", "pwr", tooltip="power cut / power back"),
+        Binding("t", "tamper", "tamp", tooltip="unplug / replug the breath sensor"),
+        Binding("question_mark", "help", "help", key_display="?", show=False,
+                tooltip="every key, in full"),
+        Binding("q", "quit", "quit", tooltip="quit"),
     ]
 
     def __init__(self, sim: Simulator, *, server=None, realtime: bool = False, log_lines: int = 200):
@@ -107,12 +118,14 @@ class HandsetApp(App):
             with Horizontal(id="top"):
                 yield Lcd(id="lcd")
                 yield Static(id="state")
-            yield Input(placeholder="keypad: 0-9 * # A-D, Enter sends, Esc closes", id="keypad")
+            yield Input(placeholder="keypad: A = ask for an unlock code; 12345678# = key a code in; "
+                        "Enter sends, Esc closes", id="keypad")
             yield RichLog(id="log", max_lines=self.log_lines, wrap=False, markup=False)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.title = f"LCI-777 handset (simulated, {self.sim.runtime_name})"
+        self.query_one("#log", RichLog).border_title = "event log  ·  ? every key  ·  q quit"
         for entry in self.sim.timeline[-20:]:
             self._log(entry)
         self.refresh_view()
@@ -163,6 +176,8 @@ class HandsetApp(App):
             f"service due {_left(max(0, status.get('service_due', 0) - sim.clock.now())) if status.get('service_due') else '-'}"
             f"   next blow BrAC {self.brac / 10000:.3f} g/210L",
         ]
+        if self.server is not None and self.server.endpoints():
+            lines.append("serial line " + "   ".join(self.server.endpoints()))
         self.query_one("#state", Static).update("\n".join(lines))
 
     # -- actions ---------------------------------------------------------------------------------------------
@@ -219,10 +234,14 @@ class HandsetApp(App):
         self.set_focus(None)
         self._after()
 
+    def action_help(self) -> None:
+        self.action_show_help_panel()
+
     def on_key(self, event) -> None:
         if event.key == "escape":
             keypad = self.query_one("#keypad", Input)
             keypad.remove_class("open")
+            self.action_hide_help_panel()
             self.set_focus(None)
 
 

@@ -523,16 +523,14 @@ class Runner:
         sim.press("A" if action == "unlock" else "B")
         requests = [e for e in sim.timeline[mark:] if e["event"] == "code_request"]
         if not requests:
-            refused = [e for e in sim.timeline[mark:] if e["event"] == "code_rejected"]
-            code = refused[-1]["detail"].get("value") if refused else errors.NOT_PERMITTED
+            code = _refusal_code(sim.timeline[mark:], errors.NOT_PERMITTED)
             raise Nack(code, 0x11, "no request code shown")
         request = requests[-1]["detail"]["detail"].split(" ", 1)[1]
         code = self.tech.answer(request, action)
         mark = len(sim.timeline)
         sim.press(code + "#")
-        rejected = [e for e in sim.timeline[mark:] if e["event"] == "code_rejected"]
-        if rejected:
-            raise Nack(rejected[-1]["detail"].get("value", errors.BAD_CODE), 0x12, "code refused")
+        if not [e for e in sim.timeline[mark:] if e["event"] == "code_accepted"]:
+            raise Nack(_refusal_code(sim.timeline[mark:], errors.BAD_CODE), 0x12, "code refused")
 
     def do_service(self, step, next_service_days, calibrate, reference, download):
         visit = self.tech.service_visit(next_service_days=next_service_days, calibrate=calibrate,
@@ -565,3 +563,18 @@ def run(scenario: Scenario, runtime: str = "cpython", *, seed: int | None = None
         return runner.run()
     finally:
         runner.close()
+
+
+def _refusal_code(timeline, default):
+    """The NACK code of the last keypad refusal the handset logged in `timeline` (a
+    `refusals` record "code 0x.. reason"; the handset sums refusals up at most once a
+    minute, so a refusal may be only counted): else `default`."""
+    for entry in reversed(timeline):
+        if entry["event"] == "refusals":
+            detail = str(entry["detail"].get("detail", "")).split(" ")
+            if detail[0] == "code" and len(detail) > 1:
+                try:
+                    return int(detail[1], 16)
+                except ValueError:
+                    return default
+    return default

@@ -124,7 +124,7 @@ class SerialServer:
         if jump > 0:  # someone moved the world ahead (the handset's "+1 h"): shift with it
             self._base_ms += jump
             self._seen_ms = self.sim.t_ms
-        ms = self._base_ms + int((self.wall() - self._base_wall) * 1000 * self.speed)
+        ms = self._base_ms + round((self.wall() - self._base_wall) * 1000 * self.speed)
         return max(ms, self.sim.t_ms)
 
     def _wall_us(self) -> int:

@@ -106,8 +106,28 @@ class Sensor(hal.BreathSensor):
         self.purges += 1
 
 
+class Switch(hal.Ignition):
+    """The ignition switch as the HAL reads it (polled by step())."""
+
+    def __init__(self, on=False):
+        self.is_on = on
+
+    def on(self):
+        return self.is_on
+
+
+SOBER = hal.BreathSample(1800, 345, 0)  # a complete, passing sample
+
+
 class Rig:
-    def __init__(self, config=None, flash=None, wall=START, provision=True, install=True, seed=1, caps=0, log_segments=0):
+    """key_on / ready: the ignition switch is on and the sensor holds this sample as the
+    device boots (what a board's first loop polls); `at_boot` is (compliance, session, relay
+    values) right after boot, before the first step."""
+
+    def __init__(self, config=None, flash=None, wall=START, provision=True, install=True, seed=1, caps=0, log_segments=0,
+                 key_on=False, ready=None):
+        self.key_on = key_on
+        self.ready = ready
         self.config = config or Config()
         self.flash = flash or RamFlash()
         self.clock = Clock(wall)
@@ -128,7 +148,10 @@ class Rig:
         self.alarm = Out()
         self.screen = Screen()
         self.sensor = Sensor()
+        self.sensor.ready = self.ready
+        self.switch = Switch(self.key_on)
         self.hw = hal.Hardware(
+            ignition=self.switch,
             clock=self.clock,
             relay=self.relay,
             alarm=self.alarm,
@@ -144,6 +167,7 @@ class Rig:
         if self.log_segments:
             log = eventlog.EventLog(self.flash, records_per_segment=4, max_segments=self.log_segments, reserve=4)
         self.device = Device(self.hw, self.config, make_authority=AuthorityDouble, log=log)
+        self.at_boot = (self.device.compliance.state, self.device.session.state, self.relay.values[:])
         send = self.device.on_event
 
         def seen(kind, detail=""):
@@ -258,6 +282,30 @@ class Rig:
 
     def kinds(self):
         return [r["kind_name"] for r in self.records()]
+
+    def refusal_records(self, source):
+        """(count, NACK code, reason) of each `refusals` record of `source` ("token", "code")."""
+        out = []
+        for r in self.records():
+            parts = r["detail"].split(" ", 2)
+            if r["kind"] == eventlog.REFUSALS and parts[0] == source:
+                out.append((r["value"], int(parts[1], 16), parts[2] if len(parts) > 2 else ""))
+        return out
+
+    def refusal_total(self, source):
+        """Refusals of `source` since boot and in the log: summed up plus still counted in RAM."""
+        total = self.device.refusals.pending(source)[0]
+        for entry in self.refusal_records(source):
+            total += entry[0]
+        return total
+
+    def last_refusal(self, source):
+        """(NACK code, reason) of the latest refusal of `source`, written or still counted."""
+        pending = self.device.refusals.pending(source)
+        if pending[0]:
+            return pending[1], pending[2]
+        written = self.refusal_records(source)
+        return (written[-1][1], written[-1][2]) if written else None
 
     def transitions(self):
         out = []

@@ -86,3 +86,21 @@ def test_the_run_clock_survives_a_reboot():
     assert 4 * DAY - rig.config.run_save_s <= left <= 4 * DAY
     rig.advance(4 * DAY)
     assert rig.compliance == "lockout"
+
+
+def test_reading_status_between_a_clock_advance_and_a_step_counts_time_once():
+    # the service date is 60 days after the installation; reads after each day passed,
+    # before the core steps (a status poll, the simulator asking for the next deadline),
+    # must not bring it forward
+    rig = Rig()
+    for day in range(1, 60):
+        rig.clock.advance_ms(DAY * 1000)
+        status = rig.device.status()
+        rig.device.next_deadline()
+        assert status["service_due"] == rig.clock.wall + (60 - day) * DAY, day
+        rig.device.step(rig.clock.ms)
+        assert rig.compliance == "normal", day
+    rig.clock.advance_ms(DAY * 1000)
+    rig.device.next_deadline()
+    rig.device.step(rig.clock.ms)
+    assert rig.compliance == "early_service_recall"

@@ -2,7 +2,6 @@
 windows, one per service interval, breath tests still apply, temporary lockouts stay,
 wrong codes back off (persisted), single use, and the keypad itself."""
 
-from firmware import eventlog
 from firmware.config import Config
 from protocol import errors
 from protocol.endpoint import Refused
@@ -71,7 +70,7 @@ def test_a_code_must_be_activated_within_twenty_hours():
     rig.advance(20 * HOUR + 1)
     assert refused(rig.device.enter_code, answer(request, "unlock")) == errors.CODE_EXPIRED
     assert rig.compliance == "lockout"
-    assert [r for r in rig.records() if r["kind"] == eventlog.CODE_REJECTED][-1]["value"] == errors.CODE_EXPIRED
+    assert rig.last_refusal("code")[0] == errors.CODE_EXPIRED
 
 
 def test_nothing_of_a_code_outlives_twenty_four_hours():

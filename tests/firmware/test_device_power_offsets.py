@@ -1,15 +1,16 @@
-"""A power cut at EVERY write offset while the device locks itself out (CPython only:
-one reboot per byte written is too much for the MicroPython heap; the dual-runtime file
-test_device_power.py runs a sample of the same offsets under both runtimes)."""
+"""A power cut at EVERY write offset of the power-cut scenarios, each followed by a boot
+with the ignition on and a sober sample ready (CPython only: one reboot per unit written is
+too much for the MicroPython test heap; the dual-runtime file test_device_power.py runs a
+sample of the same offsets under both runtimes and says what is checked)."""
 
 import pytest
 
-from tests.firmware.test_device_power import cut_and_reboot, prepared, units_of_sequence
+from tests.firmware.test_device_power import SCENARIOS, every_cut
+
+PARTS = 3
 
 
-@pytest.mark.parametrize("part", range(4))
-def test_a_cut_at_every_write_offset_never_clears_the_lockout(part):
-    snapshot, wall = prepared()
-    total = units_of_sequence(snapshot, wall)
-    for offset in range(part, total, 4):
-        assert cut_and_reboot(snapshot, wall, offset) == "lockout", offset
+@pytest.mark.parametrize("part", range(PARTS))
+@pytest.mark.parametrize("scenario", range(len(SCENARIOS)), ids=["lockout", "failed_test", "driving"])
+def test_a_cut_at_every_write_offset_boots_into_the_committed_state_with_the_relay_open(scenario, part):
+    every_cut(SCENARIOS[scenario], part, PARTS)

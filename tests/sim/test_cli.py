@@ -122,6 +122,7 @@ BAD_ARGUMENTS = [
     (["serve", "--runtime", "jython"], "invalid choice: 'jython'"),
     (["handset", "--tcp", "70000"], "--tcp: a TCP port must be 0..65535"),
     (["handset", "--jurisdiction", "atlantis"], "invalid choice: 'atlantis'"),
+    (["handset", "--installed", "--uninstalled"], "contradict each other"),
     (["run", "x.toml", "--seed", "1.5"], "--seed: invalid int value"),
     (["run", "x.toml", "--runtime", "pypy"], "invalid choice: 'pypy'"),
     (["fleet", "--devices", "0"], "--devices: the number of devices must be 1..10000, got 0"),
@@ -211,3 +212,28 @@ def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_4(monkeypatch, caps
     monkeypatch.setattr(scenario, "run", stuck)
     assert main(["run", str(EXAMPLE)]) == EXIT_DEVICE
     assert capsys.readouterr().err == "lci-sim: the core keeps asking to run at d0 00:00:05: stuck deadline\n"
+
+
+@pytest.mark.parametrize(("argv", "installed", "provisioned"), [
+    (["handset", "--no-pty"], True, True),
+    (["handset", "--no-pty", "--uninstalled"], False, True),
+    (["handset", "--no-pty", "--factory"], False, False),
+])
+def test_the_handset_boots_installed_unless_asked_otherwise(argv, installed, provisioned):
+    """On the desk the handset is driven at once: `i` and `b` work without extra options."""
+    from sim.cli import build_parser, check_arguments, make_device
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    sim, _provider, tech = make_device(args)
+    try:
+        status = sim.status()
+        assert status["provisioned"] == provisioned
+        assert (status["compliance"] != "removed") == installed
+        sim.ignition(True)
+        assert (sim.state["session"] == "test_requested") == installed
+    finally:
+        if tech is not None:
+            tech.close()
+        sim.close()

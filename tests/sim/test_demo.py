@@ -12,7 +12,7 @@ def test_the_story_end_to_end(tmp_path, capsys):
     assert demo.main(["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for moment in (
-        "installation under work order",
+        "installs the handset; work order accepted: installation",
         "start test FAILED",
         "payment $60.82 failed (insufficient_funds)",
         "late_fee",

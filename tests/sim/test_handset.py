@@ -106,3 +106,55 @@ def test_realtime_tick_serves_the_line():
     server.close()
     tech.close()
     sim.close()
+
+
+def test_every_key_fits_the_footer_at_80_columns_and_help_closes_with_escape():
+    """A laptop terminal is 80 columns: power, tamper and quit must not scroll off the footer."""
+    sim, tech = _installed_sim(6)
+
+    async def scenario():
+        app = HandsetApp(sim)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            shown = {key.key_display or key.key: key.region for key in app.query("FooterKey")}
+            for key in ("i", "b", "+", "-", "k", "r", "m", "h", "d", "p", "t", "q"):
+                assert key in shown, f"{key} is not in the footer"
+                assert shown[key].right <= 80, f"{key} is cut off at 80 columns: {shown[key]}"
+            assert "? every key" in str(app.query_one("#log").border_title)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert len(app.screen.query("HelpPanel")) == 1
+            await pilot.press("escape")
+            await pilot.pause()
+            assert len(app.screen.query("HelpPanel")) == 0
+            await pilot.press("p")  # keys still reach the handset after Esc
+            assert not sim.powered
+
+    asyncio.run(scenario())
+    tech.close()
+    sim.close()
+
+
+def test_the_serial_endpoints_are_shown_and_the_log_runs_while_the_keypad_is_open():
+    from sim.serial_server import SerialServer
+
+    sim, tech = _installed_sim(7)
+    server = SerialServer(sim, pty=False, tcp_port=0)
+
+    async def scenario():
+        app = HandsetApp(sim, server=server, realtime=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            assert server.tcp_url in _screen_text(app)
+            await pilot.press("k")
+            log = app.query_one("#log")
+            before = len(log.lines)
+            sim.ignition(True)  # the world goes on while the driver types
+            app._tick()
+            await pilot.pause()
+            assert len(log.lines) > before
+            assert "test_requested" in _screen_text(app)
+
+    asyncio.run(scenario())
+    server.close()
+    tech.close()
+    sim.close()

@@ -20,27 +20,23 @@ from provider.billing import reports
 from provider.billing.money import fmt
 from sim.simulator import Simulator
 from sim.transport import open_client
+from tests.browser import CHROMIUM_ARGS, chromium_path
 
 from .conftest import START, T
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERIAL = "LCI7-0001"
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def page(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("no Chromium at /usr/bin/chromium: run `apt-get install -y chromium` "
-                    "(make test does it when run as root)")
+    executable = chromium_path()  # a missing browser fails with the command that installs it
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the test makes
     # between page actions are ordinary synchronous calls
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 430, "height": 860})
         yield context.new_page()
         context.close()
