@@ -1074,6 +1074,49 @@ class Engine:
         a.pending_method_token = a.pending_theft_protection = a.pending_cycle_weeks = None
         a.appointment_at = None
 
+    def _removal_charge(self, a: Account, t: int, anchor: int, paid_through: int):
+        """What a removal at `t` bills: ("rest_of_month" | "removal_fee" | None, lines, the end
+        of the 4-week month it falls in). The rest of the month is billed for a removal in the
+        first cycle (or every month, by the policy's reading); the removal fee when set."""
+        p = self.policy
+        month_index = (t - anchor) // p.month
+        month_end = anchor + (month_index + 1) * p.month
+        first_cycle = t < anchor + p.second_charge_after
+        fee = [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)] \
+            if p.removal_fee else []
+        if (p.bill_rest_of_month == "every_month" or first_cycle) and paid_through < month_end:
+            gap = month_end - paid_through
+            std = p.standard_weeks * WEEK
+            lines = [(item, f"{p.items[item].label}: rest of the 4-week month",
+                      prorate(p.price(item, p.standard_weeks), gap, std))
+                     for item in p.rest_of_month_items
+                     if item != "theft_protection" or a.theft_protection]
+            return "rest_of_month", lines + fee, month_end
+        return ("removal_fee" if fee else None), fee, month_end
+
+    def removal_quote(self, ref: str, at: int) -> dict:
+        """What removing the device at `at` (now or a booked date) would bill, changing nothing:
+        the cycles billed until then are counted as the daily run will bill them. (Refunds of
+        rental paid a year or more in advance are credited on the day, not quoted here.)"""
+        if at < self.now:
+            raise InputError("removal", "at", "the removal must not be in the past")
+        a = self.store.account_by_ref(ref)
+        if a.installed_at is None or a.removed_at is not None:
+            raise RuleError(f"account {ref}: no installed device to remove")
+        p = self.policy
+        anchor, paid_through = a.anchor_at, a.paid_through
+        if anchor is None:
+            anchor, paid_through = a.installed_at, a.installed_at + p.second_charge_after
+        next_bill = a.next_bill_at
+        while next_bill is not None and next_bill <= at:
+            paid_through = next_bill + a.cycle_weeks * WEEK
+            next_bill = paid_through
+        kind, lines, _ = self._removal_charge(a, at, anchor, paid_through)
+        charges = [{"charge": kind, "lines": [{"item": i, "label": label, "amount": x}
+                                              for i, label, x in lines],
+                    "total": self._total(a, lines)}] if kind else []
+        return {"at": at, "charges": charges, "total": sum(c["total"] for c in charges)}
+
     def remove_device(self, ref: str) -> dict:
         """The device is removed: billing ends; the month rule and advance refunds apply."""
         p = self.policy
@@ -1091,30 +1134,18 @@ class Engine:
                 # bills, counts from the installation
                 a.anchor_at = a.installed_at
                 a.paid_through = a.installed_at + p.second_charge_after
-            month_index = (t - a.anchor_at) // p.month
-            month_end = a.anchor_at + (month_index + 1) * p.month
-            first_cycle = t < a.anchor_at + p.second_charge_after
+            kind, lines, month_end = self._removal_charge(a, t, a.anchor_at, a.paid_through)
             billed = []
-            if (p.bill_rest_of_month == "every_month" or first_cycle) and a.paid_through < month_end:
-                gap = month_end - a.paid_through
-                std = p.standard_weeks * WEEK
-                lines = [(item, f"{p.items[item].label}: rest of the 4-week month",
-                          prorate(p.price(item, p.standard_weeks), gap, std))
-                         for item in p.rest_of_month_items
-                         if item != "theft_protection" or a.theft_protection]
-                if p.removal_fee:
-                    lines.append(("removal_fee", "Removal service (Service Agreement)",
-                                  p.removal_fee))
-                self._issue(w, uow, t, "rest_of_month", lines, due_at=t, collection="immediate",
+            if kind == "rest_of_month":
+                self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
                             period=(a.paid_through, month_end),
                             memo="device removed within the month: rest of the month billed")
                 a.paid_through = month_end
-                billed.append("rest_of_month")
-            elif p.removal_fee:
-                self._issue(w, uow, t, "removal_fee",
-                            [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)],
-                            due_at=t, collection="immediate", memo="removal service")
-                billed.append("removal_fee")
+                billed.append(kind)
+            elif kind == "removal_fee":
+                self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                            memo="removal service")
+                billed.append(kind)
             refunded = self._credit_notes(
                 w, uow, t, self._advance_refund(a, month_end),
                 "rental paid a year or more in advance: months after the month of removal")

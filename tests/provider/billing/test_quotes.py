@@ -72,3 +72,26 @@ def test_the_next_bill_quote_is_the_invoice_the_daily_run_then_issues():
     assert issued["total"] == quote["total"] and issued["total"] > 5412 + 500 + 263
     h.engine.remove_device(ref)
     assert h.engine.next_bill_quote(ref) is None
+
+
+@pytest.mark.parametrize("when,overrides", [
+    ("2026-01-10T09:00", {}),                          # first cycle: rest of the month
+    ("2026-01-10T09:00", {"fees.removal_fee": 2500}),  # ... and the removal service
+    ("2026-02-10T09:00", {"fees.removal_fee": 2500}),  # later: the removal service only
+    ("2026-02-10T09:00", {}),                          # later, no fee: nothing
+])
+def test_a_removal_quote_made_ahead_is_what_the_removal_then_bills(when, overrides):
+    """Quoted on 6 Jan for a removal on the booked date; on that date the removal bills exactly
+    the quote (the cycles billed in between counted as the daily run bills them)."""
+    h = Harness(overrides=overrides, start="2026-01-05T09:00")
+    ref = h.open(state="MN", county="Hennepin", theft=True)
+    h.to("2026-01-06")
+    quote = h.engine.removal_quote(ref, T(when))
+    h.to(when)
+    before = {i["number"] for i in h.invoices(ref)}
+    h.engine.remove_device(ref)
+    billed = [i for i in h.invoices(ref) if i["number"] not in before]
+    assert sum(i["total"] for i in billed) == quote["total"]
+    assert [i["kind"] for i in billed] == [c["charge"] for c in quote["charges"]]
+    with pytest.raises(RuleError):
+        h.engine.removal_quote(ref, T(when))
