@@ -67,7 +67,7 @@ demo: $(BASE)
 	$(PY) -m sim.demo
 
 ## serve: the client portal on a fresh demo database (one client in each state); prints the logins
-serve: $(STAMP)
+serve: $(BASE)
 	$(VENV)/bin/lci-server web serve --demo
 
 clean:

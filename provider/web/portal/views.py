@@ -367,8 +367,9 @@ def appointments(request):
         elif view["installed_at"] is None or view["removed_at"] is not None:
             form.add_error(None, "Removal and vehicle switch are for an installed device.")
         else:
-            preview = {"kind": dict(Appointment.KINDS)[form.cleaned_data["kind"]], "at": at,
-                       "fee": 0}
+            kind = form.cleaned_data["kind"]
+            preview = {"kind": dict(Appointment.KINDS)[kind], "at": at,
+                       "quote": _appointment_quote(client.ref, kind, at)}
             if request.POST.get("confirm") == "yes":
                 appt = Appointment.objects.create(client=client, kind=form.cleaned_data["kind"],
                                                   at=at)
@@ -378,6 +379,18 @@ def appointments(request):
     return render(request, "portal/appointments.html", {
         "form": form, "preview": preview, "a": view,
         "items": client.appointments.all().order_by("status", "at")})
+
+
+def _appointment_quote(ref: str, kind: str, at) -> dict | None:
+    """What an appointment on `at` will bill, from the engine: a removal bills the rest of the
+    month in the first cycle and the removal service (removal_quote); a vehicle switch has no
+    charge in the policy (None: nothing to show)."""
+    if kind != Appointment.REMOVAL:
+        return None
+    with billing.engine() as e:
+        quote = e.removal_quote(ref, unix(at))
+    quote["now"] = False
+    return quote
 
 
 def _own_appointment(request, pk) -> Appointment:
@@ -402,8 +415,9 @@ def reschedule(request, pk):
                 if appt.kind == Appointment.INSTALLATION:
                     quote = e.reschedule_quote(ref, unix(at))
                     quote["next_billing_at"] = moment(quote["next_billing_at"])
+                    quote["now"] = True
                 else:
-                    quote = {"charges": [], "total": 0, "notice_hours": None}
+                    quote = _appointment_quote(ref, appt.kind, at)
                 if request.POST.get("confirm") == "yes":
                     charged = 0
                     if appt.kind == Appointment.INSTALLATION:

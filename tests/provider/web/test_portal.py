@@ -175,3 +175,21 @@ def test_invoices_payments_and_notices_are_listed_and_printable(books, make_clie
     assert "Sales tax" in one and "@media print" in one
     assert "card_declined".replace("_", " ") in web.get("/payments/").content.decode()
     assert "Your payment failed" in web.get("/notices/").content.decode()
+
+
+def test_a_removal_booking_shows_what_the_removal_will_bill(books, make_client):
+    """Installed at opening on 5 Jan; a removal booked for 10 Jan falls in the first two-week
+    cycle: the engine's removal quote (the rest of the 4-week month) is shown before confirming;
+    moved to 10 Feb, after the first cycle, it bills nothing more."""
+    ref = books.open()
+    web = make_client(ref)
+    page = web.post("/appointments/", {"kind": "removal", "at": "2026-01-10T09:00"})
+    with books.engine() as e:
+        quote = e.removal_quote(ref, T("2026-01-10T09:00"))
+    assert quote["total"] > 0
+    assert f'id="fee">{fmt(quote["total"])}<' in page.content.decode()
+    web.post("/appointments/", {"kind": "removal", "at": "2026-01-10T09:00", "confirm": "yes"})
+    from provider.web.portal.models import Appointment
+    appt = Appointment.objects.get(client__ref=ref)
+    moved = web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-02-10T09:00"})
+    assert 'id="fee">$0.00<' in moved.content.decode()

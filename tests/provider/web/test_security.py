@@ -168,3 +168,14 @@ def test_bad_input_is_a_form_error_never_a_500(books, keys, make_client):
     assert after["balance"] == before["balance"] and after["appointment_at"] == before["appointment_at"]
     assert web.get("/invoices/%00/").status_code == 404
     assert web.get("/appointments/99999999999999999999/reschedule/").status_code == 404
+
+
+def test_many_names_tried_from_one_address_are_throttled(books, db):
+    get_user_model().objects.create_user("e@example.com", "e@example.com", "right-password-5")
+    web = Client(REMOTE_ADDR="192.0.2.44")
+    for n in range(20):
+        web.post("/login/", {"username": f"guess{n}@example.com", "password": "wrong"})
+    page = web.post("/login/", {"username": "e@example.com", "password": "right-password-5"})
+    assert b"Too many failed sign-ins" in page.content
+    assert Client(REMOTE_ADDR="192.0.2.45").post(
+        "/login/", {"username": "e@example.com", "password": "right-password-5"}).status_code == 302
