@@ -5,6 +5,8 @@
   LCI_DEBUG=1              development: plain-HTTP cookies, the development key, console mail
   LCI_SECRET_KEY           required outside LCI_DEBUG
   LCI_ALLOWED_HOSTS        comma-separated host names (default: localhost names)
+  LCI_SSL_REDIRECT=0       outside LCI_DEBUG, do not redirect plain HTTP to HTTPS
+  LCI_HSTS_SECONDS         outside LCI_DEBUG, Strict-Transport-Security max-age (default a year)
   LCI_SMTP_URL             smtp://user:password@host:port (smtps:// for TLS, ?starttls=1); unset:
                            mail is printed to the console
   LCI_MAIL_FROM            the notices' sender (default "LCI-777 <billing@lci777.example>")
@@ -93,7 +95,10 @@ SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
+    # behind a TLS-terminating proxy that sets X-Forwarded-Proto
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.get("LCI_SSL_REDIRECT", "1") == "1"
+    SECURE_HSTS_SECONDS = int(env.get("LCI_HSTS_SECONDS", str(365 * 86400)))
 
 # e-mail: SMTP when LCI_SMTP_URL is set, else printed to the console
 DEFAULT_FROM_EMAIL = env.get("LCI_MAIL_FROM", "LCI-777 <billing@lci777.example>")

@@ -14,6 +14,9 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
                          "TEST": {"NAME": ":memory:"}}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+# the test servers speak plain HTTP (test_security checks the production values)
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
 # a fast hasher for the many sign-ins of the tests; test_security checks that the production
 # settings keep Django's PBKDF2 default
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

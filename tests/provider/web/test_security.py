@@ -4,6 +4,8 @@ secure cookies outside DEBUG, and bad input answered by a form error, never a 50
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -179,3 +181,22 @@ def test_many_names_tried_from_one_address_are_throttled(books, db):
     assert b"Too many failed sign-ins" in page.content
     assert Client(REMOTE_ADDR="192.0.2.45").post(
         "/login/", {"username": "e@example.com", "password": "right-password-5"}).status_code == 302
+
+
+def test_the_production_settings_pass_djangos_deployment_checks(tmp_path):
+    import os
+    import secrets
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LCI_", "DJANGO_"))}
+    env.update(DJANGO_SETTINGS_MODULE="provider.web.settings", LCI_SECRET_KEY=secrets.token_urlsafe(50),
+               LCI_DATABASE_URL=f"sqlite:///{tmp_path / 'deploy.db'}")
+    done = subprocess.run([sys.executable, "-m", "django", "check", "--deploy"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    found = set(re.findall(r"\(([a-z_.]+\.[WE]\d+)\)", done.stdout + done.stderr))
+    # left to the provider's domain: HSTS for subdomains and the browsers' preload list
+    assert done.returncode == 0 and found <= {"security.W005", "security.W021"}, found
+    env.pop("LCI_SECRET_KEY")
+    refused = subprocess.run([sys.executable, "-m", "django", "check"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "LCI_SECRET_KEY is required" in refused.stderr
