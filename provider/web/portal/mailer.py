@@ -37,16 +37,20 @@ def collect() -> int:
     return len(rows)
 
 
-def _due(now):
-    return NoticeDelivery.objects.filter(status__in=(NoticeDelivery.PENDING, NoticeDelivery.FAILED)
-                                         ).exclude(next_try_at__gt=now).order_by("notice_id")
+def _due(now, ref=None):
+    due = NoticeDelivery.objects.filter(status__in=(NoticeDelivery.PENDING, NoticeDelivery.FAILED)
+                                        ).exclude(next_try_at__gt=now)
+    if ref is not None:
+        due = due.filter(ref=ref)
+    return due.order_by("notice_id")
 
 
-def send_pending(limit: int = 500) -> dict:
-    """Collect new notices, then send every delivery that is due. Returns counts."""
+def send_pending(limit: int = 500, ref: str | None = None) -> dict:
+    """Collect new notices, then send every delivery that is due (only this account's, with
+    `ref`: what a portal action just caused). Returns counts."""
     collect()
     now = timezone.now()
-    due = list(_due(now)[:limit])
+    due = list(_due(now, ref)[:limit])
     if not due:
         return {"sent": 0, "failed": 0}
     with engine() as e:
@@ -72,7 +76,7 @@ def send_pending(limit: int = 500) -> dict:
             failed += 1
             d.last_error = f"{type(exc).__name__}: {exc}"[:300]
             if d.attempts >= settings.MAIL_MAX_ATTEMPTS:
-                d.status, d.next_try_at = "given_up", None
+                d.status, d.next_try_at = NoticeDelivery.GIVEN_UP, None
             else:
                 d.status = NoticeDelivery.FAILED
                 d.next_try_at = now + timedelta(minutes=2 ** d.attempts)

@@ -93,9 +93,9 @@ class AppointmentChange(models.Model):
 class NoticeDelivery(models.Model):
     """One billing notice's e-mail: sent once (its id is the Message-ID), retried on failure."""
 
-    PENDING, SENT, FAILED = "pending", "sent", "failed"
+    PENDING, SENT, FAILED, GIVEN_UP = "pending", "sent", "failed", "given_up"
     STATUSES = [(PENDING, "Pending"), (SENT, "Sent"), (FAILED, "Failed (retrying)"),
-                ("given_up", "Failed (gave up)")]
+                (GIVEN_UP, "Failed (gave up)")]
 
     notice_id = models.BigIntegerField(unique=True)
     ref = models.CharField(max_length=16, db_index=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import secrets
-from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -68,10 +67,11 @@ def client_view(view=None, *, terms=True):
     return wrap(view) if view is not None else wrap
 
 
-def _after_engine_action():
-    """Notices the engine just wrote go out now (failures are retried by the worker)."""
+def _after_engine_action(ref: str):
+    """The notices the engine just wrote for this account go out now (a failed send is retried
+    by the worker, `lci-server web send-notices`)."""
     try:
-        mailer.send_pending()
+        mailer.send_pending(ref=ref)
     except BillingError:
         pass
 
@@ -212,7 +212,7 @@ def pay(request):
             submission.status = out["status"]
             submission.decline_code = out.get("decline_code") or ""
             submission.save(update_fields=["status", "decline_code"])
-            _after_engine_action()
+            _after_engine_action(ref)
             if out["status"] == "succeeded":
                 messages.success(request, "Payment received. Thank you.")
                 return redirect("account")
@@ -237,7 +237,7 @@ def card(request):
         except BillingError as exc:
             form.add_error(None, str(exc))
         else:
-            _after_engine_action()
+            _after_engine_action(ref)
             data = billing.statement(ref)
             charged = data["payments"][before:]
             if out["effective"] == "now":
@@ -296,7 +296,7 @@ def changes(request):
                 except BillingError as exc:
                     form.add_error(None, str(exc))
                 else:
-                    _after_engine_action()
+                    _after_engine_action(ref)
                     messages.success(request, "Your change is recorded.")
                     return redirect("account")
     return render(request, "portal/changes.html", {"form": form, "a": view, "preview": preview})
@@ -436,7 +436,7 @@ def reschedule(request, pk):
             quote = None
         else:
             if done:
-                _after_engine_action()
+                _after_engine_action(ref)
                 messages.success(request, f"Moved to {at:%b %d, %Y %H:%M} UTC"
                                  + (f"; charged {_fmt(charged)}." if charged else "; no fee."))
                 return redirect("appointments")
@@ -464,7 +464,7 @@ def cancel(request, pk):
             except BillingError as exc:
                 messages.error(request, str(exc))
                 return redirect("appointments")
-            _after_engine_action()
+            _after_engine_action(request.client.ref)
         appt.status = Appointment.CANCELLED
         appt.save(update_fields=["status", "updated_at"])
         AppointmentChange.objects.create(appointment=appt, action="cancelled", from_at=appt.at)
@@ -476,7 +476,3 @@ def cancel(request, pk):
 
 def home(request):
     return redirect("account")
-
-
-def now_utc() -> datetime:
-    return timezone.now()

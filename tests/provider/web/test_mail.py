@@ -135,3 +135,34 @@ def test_invitation_sign_up_and_password_reset_by_mail(books, smtp):
                      {"new_password1": "another-pass-88", "new_password2": "another-pass-88"})
     assert done.status_code == 302
     assert Client().login(username="invited@example.com", password="another-pass-88")
+
+
+def test_after_the_last_try_staff_see_it_given_up_and_can_send_it_again(books, smtp, settings):
+    _failed_charge(books)
+    settings.MAIL_MAX_ATTEMPTS = 2
+    smtp.stop()
+    for _ in range(2):
+        NoticeDelivery.objects.update(next_try_at=None)
+        mailer.send_pending()
+    delivery = NoticeDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("given_up", 2)
+    assert mailer.send_pending() == {"sent": 0, "failed": 0}
+    smtp.start()
+    settings.EMAIL_PORT = smtp.port
+    mailer.retry_now(NoticeDelivery.objects.all())  # the staff's admin action
+    assert mailer.send_pending() == {"sent": 1, "failed": 0}
+
+
+def test_a_portal_action_sends_only_its_own_accounts_notices(books, smtp, make_client):
+    mine = books.open(email="client@example.com")
+    other = books.open(email="other@example.com", serial="LCI7-0002", token="tok_card_2")
+    for token in ("tok_card_1", "tok_card_2"):
+        books.card(token, "2026-01-18", "insufficient_funds")
+    books.to("2026-01-19T10:00")  # both charges fail: a notice for each account
+    web = make_client(mine)
+    web.post("/card/", {"token": "tok_visa"})
+    assert {m["To"] for m in smtp.messages} == {"client@example.com"}
+    waiting = NoticeDelivery.objects.filter(ref=other)
+    assert waiting.count() == 1 and waiting.get().status == "pending"
+    mailer.send_pending()  # the worker sends the rest
+    assert {m["To"] for m in smtp.messages} == {"client@example.com", "other@example.com"}
