@@ -105,7 +105,21 @@ def build(root: Path = ROOT) -> dict:
         logins.append((login, view["status"], refs[login]))
     User.objects.create_superuser("staff", "staff@demo.lci777.example", PASSWORD)
     invitation = invitations.invite(invited, "http://127.0.0.1:8000/", send_mail=False)
-    return {"clients": logins, "invitation": invitation}
+    locked = billing.account(refs[CLIENTS[0][0]])
+    return {"clients": logins, "invitation": invitation,
+            "request": handset_request(root / "keys", locked["serial"])}
+
+
+def handset_request(keys_dir: Path, serial: str) -> str:
+    """The request code the locked-out demo client's handset shows after B is pressed (the
+    device core's own computation, from the demo keys): what the client types in the portal."""
+    from firmware.authority import Authority
+    from host_tools import keys
+
+    root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
+    master = keys.load_master_secret(keys_dir / keys.MASTER_SECRET_FILE)
+    device = Authority(serial, root.public_key, keys.derive_device_secret(master, serial))
+    return device.request_code("clear", 1, b"\x07" * 8)
 
 
 def print_welcome(made: dict, url: str) -> None:
@@ -116,4 +130,6 @@ def print_welcome(made: dict, url: str) -> None:
         print(f"  {status:<10} {ref}  {login}")
     print(f"  staff admin: {url}admin/  user staff")
     print(f"  a new client's invitation: {invitations.link(made['invitation'], url)}")
+    print(f"  the lockout client's handset shows the request code {made['request']} (after B);")
+    print("    replace the card (it is failing) to pay the balance, then ask for the code")
     print("  mail is printed here (set LCI_SMTP_URL to send it)\n", flush=True)

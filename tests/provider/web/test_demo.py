@@ -3,6 +3,8 @@ command line."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -25,6 +27,15 @@ def test_the_demo_has_one_client_in_each_state_and_they_can_sign_in(tmp_path, se
         page = web.get("/account/").content.decode()
         assert ref in page and f'id="status">{status.replace("_", " ")}<' in page
     assert Client().get(f"/invite/{made['invitation'].token}/").status_code == 200
+    # what a person does with `make serve`: the locked-out client replaces the failing card (the
+    # balance is charged to it at once) and gets the code for the request the handset shows
+    locked = next(login for login, status, _ in made["clients"] if status == "lockout")
+    web = Client()
+    web.login(username=locked, password=demo.PASSWORD)
+    web.post("/card/", {"token": "tok_visa"})
+    assert b'id="balance">$0.00<' in web.get("/account/").content
+    page = web.post("/lockout-code/", {"request": made["request"]}).content.decode()
+    assert re.search(r'id="code">\d{8,9}<', page)
 
 
 def test_lci_server_has_a_web_subcommand_and_room_for_more(capsys):
