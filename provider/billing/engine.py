@@ -1005,41 +1005,64 @@ class Engine:
             self._run(w, t, uow)
         return {"status": "succeeded", "amount": amount, "paid_through": a.paid_through}
 
+    def _cancellation_credits(self, a: Account, status: str):
+        """What cancelling the installation credits: ([(source invoice, credit lines)], memo) —
+        one credit note per source invoice. Before any payment the initial invoice is void;
+        after it, rental paid beyond the first kept days is refunded; services never."""
+        p = self.policy
+        invoices = self.store.invoices_of(a.id)
+        groups = []
+        if status == "awaiting_payment":
+            # nothing was booked: the unpaid initial invoice is voided whole
+            for inv in invoices:
+                if inv["kind"] == "initial":
+                    groups.append((inv, [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
+                                         for ln in inv["lines"]]))
+            return groups, "installation cancelled before the initial payment: initial invoice void"
+        kept = p.cancelled_kept
+        rental = [inv for inv in invoices if inv["kind"] in ("initial", "cycle", "booking")]
+        rental.sort(key=lambda inv: (inv["period_start"] or 0, inv["id"]))
+        for inv in rental:
+            cover = (inv["period_end"] - inv["period_start"]) if inv["period_start"] \
+                is not None else p.second_charge_after
+            keep = min(cover, kept)
+            kept -= keep
+            beyond = cover - keep
+            if beyond <= 0:
+                continue
+            groups.append((inv, [
+                ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} days",
+                 -prorate(ln["amount"], beyond, cover))
+                for ln in inv["lines"] if ln["item"] == "rental"]))
+        return groups, f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
+
+    def cancellation_quote(self, ref: str) -> dict:
+        """What `cancel_installation(ref)` would credit now, changing nothing: the credit notes
+        (source invoice, lines, total with tax) and their sum."""
+        a = self.store.account_by_ref(ref)
+        if a.installed_at is not None or a.status not in BILLING_STATES + ("awaiting_payment",):
+            raise RuleError(f"account {ref} has no installation to cancel (it is {a.status}"
+                            f"{', installed' if a.installed_at is not None else ''})")
+        groups, _memo = self._cancellation_credits(a, a.status)
+        notes = []
+        for inv, lines in groups:
+            lines = [ln for ln in lines if ln[2]]
+            if lines:
+                notes.append({"refers_to": inv["number"],
+                              "lines": [{"item": i, "label": label, "amount": x}
+                                        for i, label, x in lines],
+                              "total": -self._total(a, lines)})
+        return {"credit_notes": notes, "credited": sum(n["total"] for n in notes)}
+
     def cancel_installation(self, ref: str) -> dict:
         """Refund only rental days paid beyond the first two weeks; services never."""
-        p = self.policy
         t = self.now
         with self.store.transaction() as uow:
             w = self._one(ref, uow)
             a = w.account
             status = a.status
             self._fire(w, uow, t, "cancel_installation")
-            invoices = self.store.invoices_of(a.id)
-            groups = []  # (source invoice, credit lines): one credit note per source invoice
-            if status == "awaiting_payment":
-                # nothing was booked: the unpaid initial invoice is voided whole
-                for inv in invoices:
-                    if inv["kind"] == "initial":
-                        groups.append((inv, [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
-                                             for ln in inv["lines"]]))
-                memo = "installation cancelled before the initial payment: initial invoice void"
-            else:
-                kept = p.cancelled_kept
-                rental = [inv for inv in invoices if inv["kind"] in ("initial", "cycle", "booking")]
-                rental.sort(key=lambda inv: (inv["period_start"] or 0, inv["id"]))
-                for inv in rental:
-                    cover = (inv["period_end"] - inv["period_start"]) if inv["period_start"] \
-                        is not None else p.second_charge_after
-                    keep = min(cover, kept)
-                    kept -= keep
-                    beyond = cover - keep
-                    if beyond <= 0:
-                        continue
-                    groups.append((inv, [
-                        ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} days",
-                         -prorate(ln["amount"], beyond, cover))
-                        for ln in inv["lines"] if ln["item"] == "rental"]))
-                memo = f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
+            groups, memo = self._cancellation_credits(a, status)
             credited = self._credit_notes(w, uow, t, groups, memo)
             self._stop_billing(a)
             self._refund_credit(w, uow, t)

@@ -95,3 +95,25 @@ def test_a_removal_quote_made_ahead_is_what_the_removal_then_bills(when, overrid
     assert [i["kind"] for i in billed] == [c["charge"] for c in quote["charges"]]
     with pytest.raises(RuleError):
         h.engine.removal_quote(ref, T(when))
+
+
+def test_a_cancellation_quote_is_what_cancelling_then_credits():
+    """The worked example of the cancellation rule (Hennepin County, 6 weeks of rental paid, a
+    rescheduling fee): quoted 11638 (two prepaid cycles with their tax; the fee is a service);
+    a quote before any payment voids the initial invoice (5412); an installed device has none."""
+    h = Harness()
+    ref = h.open(state="MN", county="Hennepin", appointment="2025-01-10T15:00")
+    h.to("2025-01-08")
+    h.engine.prepay(ref, 2)
+    h.to("2025-01-09T09:00")
+    h.engine.reschedule(ref, T("2025-01-20T10:00"))
+    h.to("2025-01-12")
+    quote = h.engine.cancellation_quote(ref)
+    assert quote["credited"] == 11638 and len(quote["credit_notes"]) == 2
+    assert h.status(ref) == "active"  # the quote changed nothing
+    assert h.engine.cancel_installation(ref) == {"credited": quote["credited"]}
+    unpaid = h.open(serial="LCI7-0002", pay_initial=False, appointment="2025-01-20T10:00")
+    assert h.engine.cancellation_quote(unpaid)["credited"] == 5412
+    installed = h.open(serial="LCI7-0003")
+    with pytest.raises(RuleError):
+        h.engine.cancellation_quote(installed)
