@@ -136,6 +136,9 @@ NEXT_STEP = {
     "lockout": "Your interlock is locked out. Pay your balance in full, then get the code that "
                "clears the lockout here.",
     "returned": "Your device is returned. Pay any final balance; then your account can be closed.",
+    "cancelled": "Your installation is cancelled. Pay any balance left; then your account can be "
+                 "closed.",
+    "closed": "Your account is closed. Your invoices and notices stay here.",
 }
 
 
@@ -471,7 +474,14 @@ def cancel(request, pk):
         messages.success(request, "Appointment cancelled."
                          + (f" Credited {_fmt(credited)}." if credited else ""))
         return redirect("appointments")
-    return render(request, "portal/cancel.html", {"appt": appt})
+    quote = error = None
+    if appt.kind == Appointment.INSTALLATION:
+        try:
+            with billing.engine() as e:
+                quote = e.cancellation_quote(request.client.ref)
+        except BillingError as exc:
+            error = str(exc)
+    return render(request, "portal/cancel.html", {"appt": appt, "quote": quote, "error": error})
 
 
 def home(request):

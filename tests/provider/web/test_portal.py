@@ -193,3 +193,32 @@ def test_a_removal_booking_shows_what_the_removal_will_bill(books, make_client):
     appt = Appointment.objects.get(client__ref=ref)
     moved = web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-02-10T09:00"})
     assert 'id="fee">$0.00<' in moved.content.decode()
+
+
+def test_cancelling_the_installation_shows_the_credit_first(books, make_client):
+    """Booked for 20 Jan, the initial two weeks paid: cancelling refunds nothing (the first two
+    weeks are kept) — shown as $0.00 before confirming, then the account is cancelled."""
+    ref = books.open(appointment=T("2026-01-20T10:00"))
+    web = make_client(ref)
+    web.get("/appointments/")
+    from provider.web.portal.models import Appointment
+    appt = Appointment.objects.get(client__ref=ref)
+    page = web.get(f"/appointments/{appt.pk}/cancel/").content.decode()
+    with books.engine() as e:
+        assert f'id="credit">{fmt(e.cancellation_quote(ref)["credited"])}<' in page
+    assert books.view(ref)["status"] == "active"
+    web.post(f"/appointments/{appt.pk}/cancel/", {"confirm": "yes"})
+    assert books.view(ref)["status"] == "cancelled"
+    appt.refresh_from_db()
+    assert appt.status == "cancelled"
+
+
+@pytest.mark.parametrize("status", ["cancelled", "closed"])
+def test_an_ended_account_still_shows_its_page(books, make_client, status):
+    ref = books.open(appointment=T("2026-01-20T10:00"))
+    with books.engine() as e:
+        e.cancel_installation(ref)
+        if status == "closed":
+            e.close(ref)
+    page = make_client(ref).get("/account/").content.decode()
+    assert f'id="status">{status}<' in page and "next payment is automatic" not in page
