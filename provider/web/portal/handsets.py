@@ -11,8 +11,10 @@ from .models import HandsetReport
 
 
 def record(serial: str, status: dict, *, reported_at: datetime, source: str = "link") -> HandsetReport:
-    """Store one report: compliance, the recall deadline (core seconds, if any), the screen."""
-    deadline = status.get("recall_deadline") or status.get("deadline")
+    """Store one report: compliance, the recall's deadline (STATUS `deadline`, core seconds)
+    while in early service recall, the screen."""
+    deadline = status.get("deadline") if status.get("compliance") == "early_service_recall" \
+        else None
     display = status.get("display") or ["", ""]
     return HandsetReport.objects.create(
         serial=serial, compliance=status.get("compliance") or "unknown",

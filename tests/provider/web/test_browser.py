@@ -143,10 +143,17 @@ def test_the_clients_journey(live_server, page, books, keys, smtp, settings, tmp
     assert "e-mail sent" in page.inner_text("main")
     shot("notices")
 
-    # unpaid: recall on 26 Jan, lockout on 2 Feb, delivered to the handset
-    for day in ("2026-01-26T10:00", "2026-02-02T10:00"):
-        books.to(day)
-        handset.sync(books, ref)
+    # unpaid: recall on 26 Jan (the handset counts down), lockout on 2 Feb
+    books.to("2026-01-26T10:00")
+    handset.sync(books, ref)
+    assert handset.compliance == "early_service_recall"
+    handsets.record(SERIAL, handset.sim.status(), reported_at=moment(T("2026-01-26T10:00")))
+    page.goto(url + "/account/")
+    assert page.inner_text("#status") == "recall"
+    # the handset counts its 7 days from when the directive reached it (10:00), not billing's 09:00
+    assert "early service recall — service due by Feb 2, 2026 10:00" in page.inner_text("#handset")
+    books.to("2026-02-02T10:00")
+    handset.sync(books, ref)
     assert handset.compliance == "lockout"
     handsets.record(SERIAL, handset.sim.status(), reported_at=moment(T("2026-02-02T10:00")))
     page.goto(url + "/account/")
