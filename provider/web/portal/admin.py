@@ -3,7 +3,9 @@ appointments, e-mail deliveries (failures visible, resend), code requests, hands
 
 from django.contrib import admin
 
-from . import invitations, mailer
+from provider.billing.money import fmt
+
+from . import billing, invitations, mailer
 from .models import (
     Appointment,
     AppointmentChange,
@@ -18,8 +20,24 @@ from .models import (
 
 @admin.register(ClientAccount)
 class ClientAccountAdmin(admin.ModelAdmin):
-    list_display = ("ref", "user", "created_at")
+    list_display = ("ref", "user", "billing_status", "balance", "created_at")
     search_fields = ("ref", "user__username", "user__email")
+
+    def _view(self, obj):
+        try:
+            return billing.account(obj.ref)
+        except billing.BillingError:
+            return None
+
+    @admin.display(description="billing status")
+    def billing_status(self, obj):
+        view = self._view(obj)
+        return view["status"] if view else "—"
+
+    @admin.display(description="balance")
+    def balance(self, obj):
+        view = self._view(obj)
+        return fmt(view["balance"]) if view else "—"
 
 
 @admin.register(Invitation)

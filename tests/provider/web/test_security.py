@@ -122,6 +122,8 @@ def test_the_admin_is_for_staff_only(books, make_client):
     admin = Client()
     admin.force_login(staff)
     assert admin.get("/admin/portal/noticedelivery/").status_code == 200
+    clients = admin.get("/admin/portal/clientaccount/").content.decode()
+    assert ref in clients and "active" in clients  # billing's status beside the portal's record
 
 
 def test_cookies_are_secure_outside_debug(books, db, settings):
