@@ -1,3 +1,5 @@
+"""The client portal as a Django app (label `portal`)."""
+
 from django.apps import AppConfig
 
 
