@@ -123,7 +123,14 @@ def terms(request):
         policy = e.policy
     return render(request, "portal/terms.html", {
         "form": form, "accepted": client.acceptances.all(), "policy": policy,
-        "late_fee_hours": policy.late_fee_after // 3600, "terms_version": settings.TERMS_VERSION})
+        "terms_version": settings.TERMS_VERSION,
+        "days": {"late_fee_hours": policy.late_fee_after // 3600,
+                 "recall": policy.recall_after // 86400,
+                 "lockout": policy.lockout_after_recall // 86400,
+                 "lockout_only": policy.lockout_after // 86400,
+                 "recall_reading": policy.collections_reading == "recall_then_lockout",
+                 "change": policy.change_notice // 86400,
+                 "reschedule_hours": policy.reschedule_fee_notice // 3600}})
 
 
 # ------------------------------------------------------------------ the account

@@ -38,6 +38,9 @@ def test_terms_come_first_and_are_recorded_with_time_and_ip(books, make_client):
     ref = books.open()
     web = make_client(ref, accept=False)
     assert web.get("/account/").url == "/terms/"
+    terms = web.get("/terms/").content.decode()  # the policy's figures, not the template's
+    assert "within 72 hours adds a late fee of $30.00" in terms
+    assert "Unpaid for 7 days after a failure: early service recall; 7 days later" in terms
     assert web.post("/terms/", {"terms": "on"}).status_code == 200  # both are needed
     assert web.post("/terms/", {"terms": "on", "service_agreement": "on"},
                     REMOTE_ADDR="203.0.113.9").url == "/account/"
