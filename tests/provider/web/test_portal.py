@@ -225,3 +225,16 @@ def test_an_ended_account_still_shows_its_page(books, make_client, status):
             e.close(ref)
     page = make_client(ref).get("/account/").content.decode()
     assert f'id="status">{status}<' in page and "next payment is automatic" not in page
+
+
+def test_a_declined_pay_now_says_so_and_leaves_a_fresh_form(books, make_client):
+    ref = books.open()
+    books.card("tok_card_1", "2026-01-18", "declined")
+    books.to("2026-01-19T10:00")
+    owed = books.view(ref)["balance"]
+    web = make_client(ref)
+    form = web.get("/pay/")
+    page = web.post("/pay/", {"key": _key(form), "how": "full"})
+    assert "Your card was declined (card_declined)" in page.content.decode()
+    assert _key(page) != _key(form)  # a new one-time key for the next try
+    assert books.view(ref)["balance"] == owed
