@@ -199,6 +199,7 @@ def pay(request):
     view = billing.account(ref)
     form = PayForm(request.POST or None, balance=view["balance"],
                    initial={"key": secrets.token_hex(16)})
+    declined = None
     if request.method == "POST" and form.is_valid():
         key = form.cleaned_data["key"]
         cents = form.cleaned_data["cents"]
@@ -226,10 +227,10 @@ def pay(request):
             if out["status"] == "succeeded":
                 messages.success(request, "Payment received. Thank you.")
                 return redirect("account")
+            # a fresh form (a new one-time key) for the next try
             form = PayForm(balance=view["balance"], initial={"key": secrets.token_hex(16)})
-            form.add_error(None, f"Your card was declined ({out.get('decline_code')}). "
-                                 f"Replace your card and try again.")
-    return render(request, "portal/pay.html", {"form": form, "a": view})
+            declined = out.get("decline_code") or "declined"
+    return render(request, "portal/pay.html", {"form": form, "a": view, "declined": declined})
 
 
 @client_view
