@@ -238,3 +238,19 @@ def test_a_declined_pay_now_says_so_and_leaves_a_fresh_form(books, make_client):
     assert "Your card was declined (card_declined)" in page.content.decode()
     assert _key(page) != _key(form)  # a new one-time key for the next try
     assert books.view(ref)["balance"] == owed
+
+
+def test_an_invitation_for_an_address_already_signed_up_says_sign_in(books, db):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from provider.web.portal import invitations
+    first = books.open(email="twice@example.com")
+    second = books.open(email="twice@example.com", serial="LCI7-0002", token="tok_card_2")
+    get_user_model().objects.create_user("twice@example.com", "twice@example.com", "pw")
+    invitation = invitations.invite(second, "http://testserver/", send_mail=False)
+    page = Client().post(f"/invite/{invitation.token}/",
+                         {"new_password1": "a-long-pass-99", "new_password2": "a-long-pass-99"})
+    assert page.status_code == 200 and "sign in instead" in page.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None and first != second
