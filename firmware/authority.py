@@ -15,10 +15,11 @@ check_token verifies, in this order, each failure a Refused with its NACK code:
  5. its text and arguments decode (MALFORMED_TOKEN, NOT_SUPPORTED for an unknown action,
     BAD_ARGUMENT for arguments that do not fit the action);
  6. the serial is this device's (WRONG_DEVICE);
- 7. a delegated key holds the action's scope (OUT_OF_SCOPE);
- 8. the delegation has not expired by `now` (DELEGATION_EXPIRED);
- 9. not_before <= now (NOT_YET_VALID) and now < expires (EXPIRED);
-10. the token id is not in `used_ids` (REPLAYED);
+ 7. the token id is not in `used_ids`: a token already applied is answered ALREADY_APPLIED
+    whatever its window or session (its first answer was lost; nothing changes);
+ 8. a delegated key holds the action's scope (OUT_OF_SCOPE);
+ 9. the delegation has not expired by `now` (DELEGATION_EXPIRED);
+10. not_before <= now (NOT_YET_VALID) and now < expires (EXPIRED);
 11. a token carrying a session nonce matches `session_nonce`, and service / set_time
     tokens must carry one (SESSION_MISMATCH).
 
@@ -140,10 +141,11 @@ class Authority:
         token = tokens.decode_token(token)
         if token.serial != self.serial:
             raise Refused(errors.WRONG_DEVICE, "token for %s" % token.serial)
+        if used_ids is not None and token.token_id in used_ids:
+            # a genuine token this device applied: presented again (its answer was lost)
+            raise Refused(errors.ALREADY_APPLIED, "token already applied: nothing changed")
         _check_scope(token, token.certificate, now)
         _check_window(token, now)
-        if used_ids is not None and token.token_id in used_ids:
-            raise Refused(errors.REPLAYED, "token already used")
         _check_session(token, session_nonce)
         cert = token.certificate
         return Grant(token, None if cert is None else cert.scopes)

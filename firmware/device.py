@@ -613,7 +613,8 @@ class Device:
             grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, self.used_ids)
             return self._apply(self._grant, grant)
         except Refused as refusal:
-            self._refused("token", refusal)
+            if refusal.code != errors.ALREADY_APPLIED:  # recorded when it was applied
+                self._refused("token", refusal)
             raise
 
     def _refused(self, source, refusal):

@@ -8,9 +8,10 @@ g/210L float for display next to the integer). Errors stay the link's exceptions
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import Callable, Iterator
 
-from host_tools.link import Link, LinkError, SerialTransport, Transport
+from host_tools.link import Link, LinkError, LinkLost, SerialTransport, Transport
 from protocol import messages
 
 BRAC_SCALE = 10_000  # protocol BrAC units per g/210L
@@ -41,10 +42,31 @@ class DeviceClient:
     def __init__(self, link: Link):
         self.link = link
         self.info: dict | None = None
+        self._reopen: Callable[[], Link] | None = None  # how to plug the cable back in
 
     @classmethod
     def open(cls, url: str, *, baudrate: int = 115200, timeout: float = 0.5, retries: int = 4):
-        return cls.over(SerialTransport(url, baudrate), timeout=timeout, retries=retries)
+        def reopen() -> Link:
+            return Link(SerialTransport(url, baudrate), timeout=timeout, retries=retries)
+
+        client = cls(reopen())
+        client._reopen = reopen
+        return client
+
+    @property
+    def can_reconnect(self) -> bool:
+        return self._reopen is not None
+
+    def reconnect(self) -> dict:
+        """Close the connection, open the port again and say HELLO: a new USB session (a new
+        session nonce). Raises the link's errors (NoSuchPort, LinkLost ...) if it cannot."""
+        if self._reopen is None:
+            raise LinkLost("this connection cannot be reopened")
+        with contextlib.suppress(LinkError, OSError):
+            self.link.close()
+        self.info = None
+        self.link = self._reopen()
+        return self.hello()
 
     @classmethod
     def over(cls, transport: Transport, *, timeout: float = 0.5, retries: int = 4):

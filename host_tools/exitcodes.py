@@ -11,8 +11,9 @@ TIMEOUT = 5  # the handset stopped answering (cable, power, baud rate)
 REFUSED = 6  # the handset refused the request (NACK: the reason is printed)
 CREDENTIAL = 7  # key file, token or code problem on the host side (missing, bad, expired)
 VERIFY_FAILED = 8  # a check failed: log chain broken, calibration failed
-PROTOCOL = 9  # protocol version mismatch or a malformed reply
+PROTOCOL = 9  # protocol version mismatch or a malformed reply (never a dropped cable)
 INCOMPLETE = 10  # a multi-step visit stopped midway: the output says what remains
+UNKNOWN_OUTCOME = 11  # a command went out and no answer came back: it may have been applied
 
 TABLE = [
     (OK, "success"),
@@ -25,4 +26,5 @@ TABLE = [
     (VERIFY_FAILED, "verification failed (log chain, calibration)"),
     (PROTOCOL, "protocol version mismatch or malformed reply"),
     (INCOMPLETE, "visit stopped midway; the output lists what remains"),
+    (UNKNOWN_OUTCOME, "the handset did not answer a command it may have applied: run status"),
 ]

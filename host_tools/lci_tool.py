@@ -17,11 +17,13 @@ from importlib import metadata
 from pathlib import Path
 
 from host_tools import exitcodes
+from host_tools.delivery import UNKNOWN_TEXT, OutcomeUnknown
 from host_tools.device_client import DeviceClient, WrongDevice, brac_units
 from host_tools.link import (
     BadReply,
     BadRequest,
     LinkError,
+    LinkLost,
     LinkTimeout,
     Nack,
     NoSuchPort,
@@ -47,6 +49,7 @@ exit codes:
 """ + "\n".join(f"  {code:3d}  {text}" for code, text in exitcodes.TABLE)
 
 KEY_DIR_ENV = "LCI_KEYS"
+CLOCK_SLACK_S = 60  # a minted token is valid from this long before the handset's STATUS time
 
 
 class ToolError(Exception):
@@ -157,24 +160,74 @@ def load_master(args) -> bytes:
         raise ToolError(exitcodes.CREDENTIAL, f"cannot load master secret {path}: {exc}") from None
 
 
-def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: int = 600) -> bytes:
+def mint_for(client: DeviceClient, args, action: str, token_args: dict, *, ttl: int = 600,
+             now: int | None = None, not_before: int | None = None) -> bytes:
     """A token for this handset, minted on the spot with the technician's key."""
     from host_tools import tokens
 
     signer = load_signer(args)
-    status = client.status()
+    if now is None:
+        now = client.status()["now"]
+    if not_before is None:
+        # the handset's clock may read a second behind the STATUS it just sent
+        not_before = now - CLOCK_SLACK_S
     try:
         return tokens.mint(
             signer,
             client.serial,
             action,
             token_args,
-            now=status["now"],
+            now=now,
             ttl=ttl,
+            not_before=not_before,
             session_nonce=client.session_nonce,
         )
     except tokens.MintError as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
+
+
+def outbox_for(args):
+    from host_tools.outbox import FOLDER, Outbox
+
+    return Outbox(key_dir(args) / FOLDER)
+
+
+def apply_minted(client: DeviceClient, args, out: Output, command: str,
+                 mint: Callable[[DeviceClient], bytes]) -> dict:
+    """Mint a token for `command` and present it so that a lost reply never applies it twice.
+
+    A token of the same command whose answer was lost on an earlier run is presented first
+    (the laptop's outbox): "already applied" ends the command there. Every retry presents the
+    same token; only a token the handset proves it never applied (its USB session is gone)
+    is replaced by a new one."""
+    from host_tools.delivery import deliver
+
+    box = outbox_for(args)
+    serial = client.serial
+
+    def fresh(c: DeviceClient) -> bytes:
+        token = mint(c)
+        box.put(serial, command, token)  # before it goes out: a killed run leaves it here
+        return token
+
+    pending = box.get(serial, command)
+    try:
+        if pending is not None:
+            out.say("an earlier run of this command got no answer: asking the handset about it first")
+            # "already applied" ends it; a token the handset proves it never applied (bound to
+            # a session that is gone) is replaced; an ambiguous refusal is an unknown outcome
+            result = deliver(client, pending, remint=fresh, say=out.say, uncertain=True)
+        else:
+            result = deliver(client, fresh(client), remint=fresh, say=out.say)
+    except OutcomeUnknown as exc:
+        if exc.final:
+            box.drop(serial, command)  # the handset's answer will not change: status tells
+        raise
+    except Nack:
+        box.drop(serial, command)
+        raise
+    box.drop(serial, command)
+    return result
 
 
 def read_token_file(path: str) -> bytes:
@@ -230,17 +283,20 @@ def cmd_status(args, out: Output) -> None:
 
 
 def cmd_log_download(args, out: Output) -> None:
-    from host_tools.log_download import download
+    from host_tools.log_download import LogMismatch, download
 
-    report = download(
-        lambda: connect(args),
-        Path(args.out),
-        fmt=args.format,
-        start=args.start,
-        progress=not args.json and not args.quiet,
-        reconnects=args.reconnects,
-        say=out.say,
-    )
+    try:
+        report = download(
+            lambda: connect(args),
+            Path(args.out),
+            fmt=args.format,
+            start=args.start,
+            progress=not args.json and not args.quiet,
+            reconnects=args.reconnects,
+            say=out.say,
+        )
+    except LogMismatch as exc:
+        raise ToolError(exitcodes.VERIFY_FAILED, str(exc)) from None
     out.emit(report, lambda r: (
         f"{r['records']} records ({r['first']}..{r['last']}) in {r['path']}; "
         f"chain {'verified' if r['chain_ok'] else 'BROKEN: ' + r['chain_problem']}"
@@ -263,6 +319,8 @@ def cmd_log_verify(args, out: Output) -> None:
     def text(r: dict) -> str:
         line = f"{r['records']} records in {r['path']}: chain " + (
             "verified" if r["chain_ok"] else f"BROKEN at record {r['broken_at']}: {r['chain_problem']}")
+        if not r["fields_ok"]:
+            line += f"; decoded fields do NOT match the raw bytes: {r['field_problem']}"
         if r.get("summary"):
             line += "\n" + json.dumps(r["summary"], indent=1, default=str)
         return line
@@ -270,6 +328,8 @@ def cmd_log_verify(args, out: Output) -> None:
     out.emit(report, text)
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
+    if not report["fields_ok"]:
+        raise ToolError(exitcodes.VERIFY_FAILED, f"log rows edited: {report['field_problem']}")
 
 
 def check_reference(value: float) -> int:
@@ -291,10 +351,15 @@ def cmd_calibrate(args, out: Output) -> None:
             receipt = visit.calibrate(reference, open_session=True, close_session=True)
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
-            raise ToolError(exitcodes.INCOMPLETE, str(exc)) from None
+            raise ToolError(_incomplete_code(exc), str(exc)) from None
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "calibration failed: the handset needs service")
+
+
+def _incomplete_code(exc) -> int:
+    """A visit that stopped on a step whose answer was lost: the outcome is unknown."""
+    return exitcodes.UNKNOWN_OUTCOME if exc.outcome_unknown else exitcodes.INCOMPLETE
 
 
 def _confirmer(args):
@@ -314,29 +379,34 @@ def _receipt_text(r: dict) -> str:
 
 
 def cmd_unlock(args, out: Output) -> None:
+    from host_tools.delivery import deliver
+
     with connect(args) as client:
         if args.token:
-            token = read_token_file(args.token)
+            result = deliver(client, read_token_file(args.token), say=out.say)
         else:
             seconds = 0 if args.permanent else int(round(args.hours * 3600))
             if not args.permanent and not 60 <= seconds <= 400 * 86400:
                 # 0 seconds means "for good" in a token: a window must never round to it
                 raise ToolError(exitcodes.USAGE, f"--hours {args.hours:g}: an unlock window is "
                                 "1 minute to 400 days (--permanent for good)")
-            token = mint_for(client, args, "unlock", {"seconds": seconds})
-        result = client.submit_token(token)
+            result = apply_minted(client, args, out, f"unlock {seconds}",
+                                  lambda c: mint_for(c, args, "unlock", {"seconds": seconds}))
         status = client.status()
-    out.emit({"action": result["action"], "detail": result["detail"], "compliance": status["compliance"]},
+    out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
+              "compliance": status["compliance"]},
              lambda r: f"{r['detail']} — handset now {r['compliance']}")
 
 
 def cmd_token_apply(args, out: Output) -> None:
+    from host_tools.delivery import deliver
+
     token = read_token_file(args.file)
     with connect(args) as client:
-        result = client.submit_token(token)
+        result = deliver(client, token, say=out.say)
         status = client.status()
-    out.emit({"action": result["action"], "detail": result["detail"], "compliance": status["compliance"],
-              "causes": status["causes"]},
+    out.emit({"action": result["action"], "detail": result["detail"], "already_applied": result["already"],
+              "compliance": status["compliance"], "causes": status["causes"]},
              lambda r: f"{r['action']}: {r['detail']} — handset now {r['compliance']}")
 
 
@@ -376,26 +446,39 @@ def cmd_work_order_apply(args, out: Output) -> None:
         order = load(Path(args.file))
     except WorkOrderError as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
+    from host_tools.delivery import deliver
+
     with connect(args) as client:
         client.expect_serial(order["serial"])
-        result = client.submit_token(order["token"])
+        result = deliver(client, order["token"], say=out.say)
         status = client.status()
     out.emit({"id": order["id"], "order": order["order"], "detail": result["detail"],
-              "compliance": status["compliance"]},
-             lambda r: f"work order {r['id']} ({r['order']}) applied: {r['detail']} — handset now {r['compliance']}")
+              "already_applied": result["already"], "compliance": status["compliance"]},
+             lambda r: f"work order {r['id']} ({r['order']}) "
+                       f"{'was already applied' if r['already_applied'] else 'applied: ' + r['detail']}"
+                       f" — handset now {r['compliance']}")
 
 
 def cmd_set_time(args, out: Output) -> None:
     moment = datetime.now(UTC) if args.time == "now" else _parse_time(args.time)
     target = core_seconds(moment)
+
+    def mint(client: DeviceClient) -> bytes:
+        now = client.status()["now"]
+        # valid on both sides of the move, so the same token can be presented again after it
+        return mint_for(client, args, "set_time", {"time": target}, now=now,
+                        not_before=min(now, target) - CLOCK_SLACK_S, ttl=max(0, target - now) + 600)
+
     with connect(args) as client:
         before = client.status()["now"]
-        client.submit_token(mint_for(client, args, "set_time", {"time": target}))
+        result = apply_minted(client, args, out, f"set-time {args.time}", mint)
         judged = client.status()["now"]  # never behind the handset's high-water mark
     # the handset's wall clock is now `target`; its deadlines and token validity never go
     # back with it (STATUS now stays at the latest time it had seen until the clock passes it)
-    out.emit({"before": before, "after": target, "moved_s": target - before, "deadline_clock": judged},
-             lambda r: f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)"
+    out.emit({"before": before, "after": target, "moved_s": target - before, "deadline_clock": judged,
+              "already_applied": result["already"]},
+             lambda r: ("already applied: " if r["already_applied"] else "")
+             + f"clock {core_to_text(r['before'])} -> {core_to_text(r['after'])} ({r['moved_s']:+d} s)"
              + ("" if r["deadline_clock"] == r["after"] else
                 f"; deadlines and tokens keep the handset's latest time {core_to_text(r['deadline_clock'])}"))
 
@@ -465,7 +548,7 @@ def cmd_service(args, out: Output) -> None:
             )
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
-            raise ToolError(exitcodes.INCOMPLETE, str(exc)) from None
+            raise ToolError(_incomplete_code(exc), str(exc)) from None
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "service visit done, but the calibration failed")
@@ -615,14 +698,20 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exitcodes.NO_DEVICE, str(exc), out)
     except WrongDevice as exc:
         return _fail(exitcodes.WRONG_DEVICE, str(exc), out)
-    except LinkTimeout as exc:
+    except OutcomeUnknown as exc:
+        return _fail(exitcodes.UNKNOWN_OUTCOME, str(exc), out)
+    except (LinkTimeout, LinkLost) as exc:
+        if exc.maybe_applied:  # a changing request went out; its answer never came
+            return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
         return _fail(exitcodes.REFUSED, str(exc), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
-    except (BadRequest, LinkError) as exc:
+    except BadRequest as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
+    except LinkError as exc:  # any other link failure: the handset is not answering
+        return _fail(exitcodes.TIMEOUT, str(exc), out)
     except KeyboardInterrupt:
         return _fail(exitcodes.INCOMPLETE, "interrupted", out)
     except BrokenPipeError:  # `lci-tool ... | head`: the reader left, nothing to report

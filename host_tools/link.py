@@ -35,7 +35,17 @@ class NoSuchPort(LinkError):
 
 
 class LinkTimeout(LinkError):
-    pass
+    """No reply came. `maybe_applied` is True when a request that changes the device went
+    out (at least once) before the silence: the device may have done it."""
+
+    maybe_applied = False
+
+
+class LinkLost(LinkError):
+    """The cable or connection is gone (port closed, peer hung up): never a protocol problem.
+    `maybe_applied` as for LinkTimeout."""
+
+    maybe_applied = False
 
 
 class ProtocolVersionError(LinkError):
@@ -62,6 +72,9 @@ class BadRequest(LinkError):
 
 # requests whose handling involves signature checks or sensor sampling on the device
 SLOW_TYPES = (messages.TOKEN, messages.CODE_ENTER, messages.PROVISION, messages.CALIBRATE)
+# requests that change the device: once one went out, silence means "it may have been done"
+CHANGING_TYPES = (messages.TOKEN, messages.CODE_REQUEST, messages.CODE_ENTER, messages.PROVISION,
+                  messages.CALIBRATE, messages.BENCH)
 SLOW_TIMEOUT = 3.0
 
 
@@ -94,7 +107,7 @@ class SerialTransport:
             self._port.write(data)
             self._port.flush()
         except (serial.SerialException, OSError) as exc:
-            raise LinkError(f"write to {self.description} failed: {_first_line(exc)}") from None
+            raise LinkLost(f"write to {self.description} failed: {_first_line(exc)}") from None
 
     def read(self, timeout: float) -> bytes:
         try:
@@ -105,7 +118,7 @@ class SerialTransport:
             waiting = self._port.in_waiting
             return first + (self._port.read(waiting) if waiting else b"")
         except (serial.SerialException, OSError) as exc:
-            raise LinkError(f"read from {self.description} failed: {_first_line(exc)}") from None
+            raise LinkLost(f"connection to {self.description} lost: {_first_line(exc)}") from None
 
     def close(self) -> None:
         self._port.close()
@@ -221,18 +234,24 @@ class Link:
             raise BadRequest(f"cannot send {messages.name_of(type_)}: {exc}") from None
         timeout = self.slow_timeout if type_ in SLOW_TYPES else self.timeout
         tries = (self.retries if retries is None else retries) + 1
-        for attempt in range(tries):
-            if attempt:
-                frame.flags |= framing.F_RETRY
-                self.retransmissions += 1
-            self.send_frame(frame)
-            reply = self._await_reply(type_, frame.seq, timeout)
-            if reply is not None:
-                return reply
-        raise LinkTimeout(
-            f"no reply to {messages.name_of(type_)} from {self.transport.description} "
-            f"after {tries} tries of {timeout:g} s"
-        )
+        sent = False  # once a write began, the device may have the request
+        try:
+            for attempt in range(tries):
+                if attempt:
+                    frame.flags |= framing.F_RETRY
+                    self.retransmissions += 1
+                sent = True
+                self.send_frame(frame)
+                reply = self._await_reply(type_, frame.seq, timeout)
+                if reply is not None:
+                    return reply
+            raise LinkTimeout(
+                f"no reply to {messages.name_of(type_)} from {self.transport.description} "
+                f"after {tries} tries of {timeout:g} s"
+            )
+        except (LinkTimeout, LinkLost) as exc:
+            exc.maybe_applied = sent and type_ in CHANGING_TYPES
+            raise
 
     def _await_reply(self, type_: int, seq: int, timeout: float) -> dict | None:
         deadline = self.clock() + timeout

@@ -27,6 +27,10 @@ class LogFileError(ValueError):
     pass
 
 
+class LogMismatch(LogFileError):
+    """The handset's log cannot continue this file (it is behind it, or another log)."""
+
+
 def row_of(record: bytes) -> dict:
     decoded = eventlog.decode_record(record)
     row = {name: decoded.get(name) for name in COLUMNS if name != "raw"}
@@ -163,6 +167,12 @@ def download(
                     next_index = low
                     first = low
                     prev_hash = eventlog.GENESIS if low == 0 else None
+                if next_index > high:
+                    raise LogMismatch(
+                        f"the handset's log ends at record {high - 1}, behind this file's last "
+                        f"record {next_index - 1}: it is not the log this file came from (handset "
+                        "replaced or wiped?) — download into a new file"
+                    )
                 if next_index < low:
                     raise LogFileError(
                         f"the handset no longer holds records {next_index}..{low - 1} "

@@ -15,7 +15,10 @@ summary() counts what Washington's WAC 308-107-080(2) asks an event-log report t
     python -m host_tools.logverify LOG... [--prev HEX] [--head HEX] [--jsonl OUT] [--csv OUT]
                                           [--summary] [--json]
 
-Exit status: 0 the chain verifies, 8 it does not (host_tools/exitcodes.VERIFY_FAILED),
+A download file's decoded fields (kind_name, value, time ...) are re-derived from each row's
+`raw` bytes: a row that says anything else fails verification, as a broken chain does.
+
+Exit status: 0 the chain and the rows verify, 8 they do not (host_tools/exitcodes.VERIFY_FAILED),
 2 the input cannot be read (one line on stderr says why).
 """
 
@@ -130,10 +133,68 @@ def verify(records: Sequence[bytes], prev_hash: bytes | None = None, head_hash: 
 
 
 def verify_file(path: Path, head_hash: bytes | None = None) -> dict:
-    """verify() of the records in a file or folder (load_records), with its path."""
+    """verify() of the records in a file or folder (load_records), with its path, and for a
+    download file check_rows() of its decoded fields (`ok` is both)."""
     report = verify(load_records(path), head_hash=head_hash)
     report["path"] = str(path)
+    report.update(check_file_rows(path))
+    report["ok"] = report["chain_ok"] and report["fields_ok"]
     return report
+
+
+def _shown(value, as_csv: bool):
+    """A decoded value as the file holds it: JSON keeps types, CSV holds text ('' for None)."""
+    if as_csv:
+        return "" if value is None else str(value)
+    return value
+
+
+def _same(held, derived) -> bool:
+    return type(held) is type(derived) and held == derived  # True is not 1, "5" is not 5
+
+
+def check_rows(rows: Sequence[dict], as_csv: bool = False) -> dict:
+    """Each row's decoded fields re-derived from its `raw` bytes: a row whose fields say
+    anything else (an edited kind_name, value, time ...), lacks one, or carries another is
+    reported with its record index. The chain protects `raw`; this protects the rest."""
+    for number, row in enumerate(rows, 1):
+        try:
+            raw = bytes.fromhex(row.get("raw") or "")
+        except (TypeError, ValueError):
+            raw = b""
+        try:
+            derived = row_of(raw)
+        except eventlog.RecordError:
+            derived = {name: None for name in COLUMNS}
+            derived["raw"] = raw.hex()
+        where = derived.get("index")
+        problem = None
+        extra = sorted(set(row) - set(COLUMNS))
+        if extra:
+            problem = f"field {extra[0]!r} is not part of a record"
+        for name in COLUMNS:
+            if problem is not None:
+                break
+            if name == "raw":
+                continue
+            if name not in row:
+                problem = f"field {name!r} is missing"
+            elif not _same(row[name], _shown(derived[name], as_csv)):
+                problem = f"field {name!r} is {row[name]!r} but the raw bytes say {_shown(derived[name], as_csv)!r}"
+        if problem is not None:
+            label = f"record {where}" if where is not None else f"row {number}"
+            return {"fields_ok": False, "field_broken_at": where, "field_problem": f"{label}: {problem}"}
+    return {"fields_ok": True, "field_broken_at": None, "field_problem": None}
+
+
+def check_file_rows(path: Path) -> dict:
+    """check_rows() of a .jsonl / .csv download; other inputs hold no decoded fields."""
+    if path.is_dir() or path.suffix not in (".jsonl", ".csv"):
+        return check_rows([])
+    try:
+        return check_rows(read_rows(path), as_csv=path.suffix == ".csv")
+    except LogFileError as exc:
+        raise LogInputError(str(exc)) from None
 
 
 # ---- converting ------------------------------------------------------------------------------
@@ -262,6 +323,8 @@ def _text(report: dict, facts: dict | None) -> str:
     else:
         where = report["broken_at"] if report["broken_at"] is not None else f"#{report['position']} of the file"
         line = f"{report['records']} {span}: chain BROKEN at record {where}: {report['chain_problem']}"
+    if not report.get("fields_ok", True):
+        line += f"; decoded fields do NOT match the raw bytes: {report['field_problem']}"
     if facts is None:
         return line
     lines = [line]
@@ -298,9 +361,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         records: list[bytes] = []
+        fields = check_rows([])
         for path in args.logs:
             records.extend(load_records(path))
+            if fields["fields_ok"]:
+                fields = check_file_rows(path)
         report = verify(records, parse_hash(args.prev, "--prev"), parse_hash(args.head, "--head"))
+        report.update(fields)
+        report["ok"] = report["chain_ok"] and report["fields_ok"]
         facts = summary(records) if args.summary else None
         if args.jsonl is not None:
             write_jsonl(records, args.jsonl)
@@ -319,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out, sort_keys=True))
     else:
         print(_text(report, facts))
-    return exitcodes.OK if report["chain_ok"] else exitcodes.VERIFY_FAILED
+    return exitcodes.OK if report["ok"] else exitcodes.VERIFY_FAILED
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def mint(signer, serial: str, action: str, args: dict, *, now: int, ttl: int,
     now, not_before: core-epoch seconds (not_before defaults to now); the token expires at
     now + ttl. session_nonce: the 16-byte nonce of the device's HELLO reply, binding the
     token to that USB session (required for service and set_time). token_id: 16 bytes,
-    random unless given (the device refuses a token id it has seen: REPLAYED).
+    random unless given (the device answers a token id it has applied with ALREADY_APPLIED).
     """
     if action not in tokens.ACTION_SCOPES:
         raise MintError(f"unknown action {action!r} (actions: {', '.join(tokens.ACTION_SCOPES)})")

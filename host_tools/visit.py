@@ -29,9 +29,10 @@ MAX_CHECKS = 4  # check attempts before the calibration is declared failed
 
 
 class VisitIncomplete(Exception):
-    def __init__(self, text: str, receipt: dict):
+    def __init__(self, text: str, receipt: dict, outcome_unknown: bool = False):
         super().__init__(text)
         self.receipt = receipt
+        self.outcome_unknown = outcome_unknown  # the last step's answer was lost
 
 
 class Visit:
@@ -68,6 +69,16 @@ class Visit:
         return tokens.mint(self._signer, self.client.serial, action, args, now=now, ttl=600,
                            session_nonce=self.client.session_nonce)
 
+    def _deliver(self, action: str, args: dict) -> dict:
+        """Present a session token so that a lost answer never applies it twice (delivery.py):
+        a new one is minted only when the handset proves the first was never applied."""
+        from host_tools.delivery import deliver
+
+        def mint(client: DeviceClient) -> bytes:
+            return self._token(action, args, client.status()["now"])
+
+        return deliver(self.client, mint(self.client), remint=mint, say=self.say)
+
     def _config(self) -> dict:
         import json
 
@@ -84,7 +95,7 @@ class Visit:
         if status["compliance"] == "service":
             self.say("service session already open")
             return
-        self.client.submit_token(self._token("service", {}, status["now"]))
+        self._deliver("service", {})
         self.say("service session open: the engine cannot start until it is closed")
 
     def close_session(self, next_service_days: int | None, downloaded: int = 0) -> int:
@@ -95,7 +106,7 @@ class Visit:
             next_service_days = self._config().get("service_interval_s", 60 * DAY) // DAY
         next_service = status["now"] + next_service_days * DAY
         args = {"next_service": next_service, "downloaded": downloaded}
-        self.client.submit_token(self._token("service_close", args, status["now"]))
+        self._deliver("service_close", args)
         self.say(f"service session closed; next service in {next_service_days} days")
         return next_service
 
@@ -164,8 +175,17 @@ class Visit:
             if log_path is None:
                 stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
                 log_path = Path(f"{self.client.serial}-{stamp}.{log_format}")
-            # the visit keeps its one USB session: the download borrows it, never closes it
-            log = download(lambda: _NoClose(self.client), log_path, fmt=log_format, say=self.say)
+            # the visit keeps its USB session: the download borrows it, never closes it, and
+            # plugs the cable back in (a new session) when it asks again after a drop
+            borrowed = [0]
+
+            def borrow() -> _NoClose:
+                borrowed[0] += 1
+                if borrowed[0] > 1 and self.client.can_reconnect:
+                    self.client.reconnect()
+                return _NoClose(self.client)
+
+            log = download(borrow, log_path, fmt=log_format, say=self.say)
             receipt["log"] = log
             if not log["chain_ok"]:
                 raise VisitIncomplete(f"log chain broken: {log['chain_problem']}", receipt)
@@ -186,8 +206,12 @@ class Visit:
             self.receipt["after"] = None
         if isinstance(exc, VisitIncomplete):
             raise exc
+        from host_tools.delivery import UNKNOWN_TEXT, OutcomeUnknown
+
+        unknown = isinstance(exc, OutcomeUnknown) or bool(getattr(exc, "maybe_applied", False))
+        text = str(exc) if isinstance(exc, OutcomeUnknown) or not unknown else f"{UNKNOWN_TEXT} ({exc})"
         raise VisitIncomplete(
-            f"visit stopped: {exc}; remaining: {', '.join(remaining)}", self.receipt
+            f"visit stopped: {text}; remaining: {', '.join(remaining)}", self.receipt, unknown
         ) from exc
 
 

@@ -25,6 +25,7 @@ UNKNOWN_KEY = 0x17
 MALFORMED_TOKEN = 0x18
 SESSION_MISMATCH = 0x19
 BAD_DELEGATION = 0x1A
+ALREADY_APPLIED = 0x1B
 
 BAD_CODE = 0x20
 CODE_BACKOFF = 0x21
@@ -68,6 +69,7 @@ MEANINGS = {
     MALFORMED_TOKEN: "token cannot be parsed",
     SESSION_MISMATCH: "token is bound to another USB session",
     BAD_DELEGATION: "delegation certificate does not verify",
+    ALREADY_APPLIED: "token already applied: nothing changed",
     BAD_CODE: "keypad code is wrong",
     CODE_BACKOFF: "too many wrong codes: wait before the next try",
     CODE_USED: "keypad code was already used",

@@ -1,6 +1,7 @@
 """`lci-sim`: the desktop simulator's command line.
 
     lci-sim serve   [--tcp PORT] [--link PATH] [--baud 115200] [--drop R ...]   a device on a pty / TCP
+                    [--state DIR]                                               its flash kept on disk
     lci-sim run     SCENARIO.toml [--json] [--runtime micropython]             play a scenario
     lci-sim handset [--tcp PORT] [--link PATH]                                 the interactive handset
     lci-sim fleet   --devices N --days D --seed S [--json]                     many devices, statistics
@@ -42,6 +43,8 @@ EXAMPLES = """examples:
   lci-sim serve --link /tmp/lci --tcp 7777          # then: lci-tool --port /tmp/lci status
   lci-sim serve --baud 115200 --drop 0.001 --corrupt 0.001 --fault-seed 3
   lci-sim serve --runtime micropython --installed
+  lci-sim serve --tcp 7777 --installed --state ./handset   # kill -9 it, start it again: a power pull
+  lci-sim serve --tcp 7777 --installed --pull-reply TOKEN  # the reply to the next token is lost
   lci-sim run examples/failed_start_test.toml --json
   lci-sim handset --tcp 7777
   lci-sim fleet --devices 20 --days 90 --seed 1
@@ -86,6 +89,15 @@ _baud = _int_in(0, MAX_BAUD, "the baud rate")
 _speed = _float_in(0.0, MAX_SPEED, "the speed", low_open=True)
 
 
+def _request_type(text: str) -> int:
+    from sim.cable import request_type
+
+    try:
+        return request_type(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _serial_number(text: str) -> str:
     """What the core accepts at provisioning: 1..32 letters, digits, - _ ."""
     if not 1 <= len(text) <= 32 or not set(text) <= SERIAL_CHARS:
@@ -121,6 +133,12 @@ def _device_options(parser: argparse.ArgumentParser) -> None:
                         help="apply an installation work order at start (needs the provider's keys)")
     parser.add_argument("--jurisdiction", choices=sorted(JURISDICTIONS), default="default",
                         help="firmware configuration preset (firmware/config.py)")
+    parser.add_argument("--state", metavar="DIR",
+                        help="keep the handset's flash in DIR, written at every flash write: killing "
+                        "the simulator is a power pull, the next start on DIR boots from what it left")
+    parser.add_argument("--power-pull-after-units", metavar="N", type=_int_in(0, None, "a unit count"),
+                        help="with --state: once serving, after N flash units (bytes written, renames, "
+                        "removes) the simulator kills itself (SIGKILL) inside the next one: a torn write")
 
 
 def _serial_options(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +152,11 @@ def _serial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duplicate", type=_rate, default=0.0, help="rate of bytes duplicated")
     parser.add_argument("--corrupt", type=_rate, default=0.0, help="rate of bytes with a bit flipped")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the line faults")
+    parser.add_argument("--pull-reply", metavar="TYPE", type=_request_type,
+                        help="pull the cable after the handset read a TYPE request (e.g. TOKEN): its "
+                        "reply is lost, the TCP connection dropped")
+    parser.add_argument("--pull-times", metavar="N", type=_int_in(0, None, "a count"), default=1,
+                        help="how many such pulls (default 1; 0: every time)")
     parser.add_argument("--speed", type=_speed, default=1.0, help="virtual seconds per wall second (> 0)")
 
 
@@ -156,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="JSON Lines: {t, source, event, compliance, session, display, detail}")
     run.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument("--state", metavar="DIR", help="keep the handset's flash in DIR (overrides the "
+                     "scenario's `state`): a later run, or `lci-sim serve --state DIR`, continues it")
 
     handset = commands.add_parser(
         "handset", help="the interactive handset (Textual); installed in a vehicle unless --uninstalled")
@@ -194,6 +219,10 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
         if args.factory and args.keys:
             command.error("--factory boots a blank unit: --keys would not be used "
                           "(provision it over the wire with lci-tool)")
+        if args.power_pull_after_units is not None and not args.state:
+            command.error("--power-pull-after-units needs --state DIR (the flash it tears)")
+        if args.power_pull_after_units is not None and args.command != "serve":
+            command.error("--power-pull-after-units is for lci-sim serve")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
     if args.command == "handset":
@@ -236,15 +265,28 @@ def make_device(args):
         provider = Provider(args.seed, args.serial)
     identity = {} if args.factory else provider.identity()
     config = {"jurisdiction": args.jurisdiction}
+    hardware = None
+    start_s = _now_core_seconds()
+    if args.state:
+        from sim.clock import VirtualClock
+        from sim.diskflash import DiskFlash
+        from sim.hardware import SimHardware
+
+        try:
+            storage = DiskFlash(args.state)
+        except OSError as exc:
+            raise UsageFailure(f"--state {args.state}: {exc.strerror or exc}") from None
+        hardware = SimHardware(VirtualClock(start_s), args.seed, storage=storage)
     try:
         sim = Simulator(seed=args.seed, runtime=args.runtime, identity=identity, config=config,
-                        start_s=_now_core_seconds())
+                        start_s=start_s, hardware=hardware)
     except (SimError, RuntimeFailure) as exc:
         raise DeviceFailure(str(exc)) from None
     tech = None
+    restored = hardware is not None and hardware.storage.restored > 0
     if provider is not None:
         tech = Technician(sim, provider)
-        if args.installed:
+        if args.installed and not restored:  # a restored handset keeps what its flash says
             try:
                 tech.install(vehicle="SIMULATED")
             except LinkError as exc:
@@ -269,11 +311,13 @@ def _faults(args, direction: int) -> Faults | None:
 
 
 def make_server(sim, args):
+    from sim.cable import CablePull
     from sim.serial_server import SerialServer
 
+    pull = None if args.pull_reply is None else CablePull(args.pull_reply, args.pull_times)
     return SerialServer(
         sim, pty=args.pty, tcp_port=args.tcp, link=args.link, baud=args.baud,
-        faults=_faults(args, 0), faults_to_device=_faults(args, 1), speed=args.speed,
+        faults=_faults(args, 0), faults_to_device=_faults(args, 1), pull=pull, speed=args.speed,
     )
 
 
@@ -298,10 +342,15 @@ def cmd_serve(args) -> int:
         except ServerError as exc:
             _error(str(exc))
             return EXIT_ENDPOINT
+        if args.power_pull_after_units is not None:
+            sim.hw.storage.arm_kill(args.power_pull_after_units)
         for line in server.endpoints():
             print(line, flush=True)
         print(f"serial: {args.serial}{' (factory, unprovisioned)' if args.factory else ''}  "
               f"runtime: {args.runtime}  seed: {args.seed}", flush=True)
+        if args.state:
+            files = sim.hw.storage.restored
+            print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})", flush=True)
         if not args.quiet:
             sim.listeners.append(Printer(out=sys.stdout))
 
@@ -326,7 +375,13 @@ def cmd_run(args) -> int:
         _error(str(exc))
         return EXIT_USAGE
     printer = Printer(json_lines=args.json)
-    result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer)
+    try:
+        result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer, state=args.state)
+    except BrokenPipeError:
+        raise  # the reader went away (main() ends quietly)
+    except OSError as exc:
+        _error(f"state folder: {exc.strerror or exc}")
+        return EXIT_USAGE
     if not args.json:
         if result.ok:
             print(f"\n{loaded.name}: all {len(loaded.steps)} steps met their expectations")

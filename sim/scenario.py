@@ -64,7 +64,7 @@ EXPECT_KEYS = {
     "causes": list, "violations": int, "events": list, "no_events": list, "refused": str,
     "chain_ok": bool, "powered": bool,
 }
-SCENARIO_KEYS = {"name", "description", "seed", "start", "serial", "runtime"}
+SCENARIO_KEYS = {"name", "description", "seed", "start", "serial", "runtime", "state"}
 COMPLIANCE = ("normal", "early_service_recall", "lockout", "code_unlock", "service", "removed")
 SESSIONS = ("ignition_off", "test_requested", "temporary_lockout", "engine_enabled",
             "retest_due", "retest_in_progress", "violation")
@@ -106,6 +106,7 @@ class Scenario:
     serial: str
     config: dict
     steps: list[Step]
+    state: str | None = None  # a folder that keeps the handset's flash (sim/diskflash.py)
 
 
 @dataclass
@@ -334,6 +335,11 @@ def loads(text: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError(path, None, "no steps: add [[step]] tables")
     steps = [_parse_step(raw, i, where, path) for i, raw in enumerate(raw_steps)]
     _check_times(steps, path)
+    state = head.get("state")
+    if state is not None:
+        if not isinstance(state, str) or not state.strip():
+            raise ScenarioError(path, where.key(head_line, "state"), "state is a folder path (text)")
+        state = str(Path(path).parent / state)  # relative to the scenario file
     return Scenario(
         path=path,
         name=str(head.get("name", Path(path).stem)),
@@ -343,6 +349,7 @@ def loads(text: str, path: str = "<scenario>") -> Scenario:
         serial=str(head.get("serial", DEFAULT_SERIAL)),
         config=config,
         steps=steps,
+        state=state,
     )
 
 
@@ -381,12 +388,21 @@ def load(path: str | Path) -> Scenario:
 # ---- running --------------------------------------------------------------------------------
 class Runner:
     def __init__(self, scenario: Scenario, runtime: str = "cpython", *, seed: int | None = None,
-                 listener=None):
+                 listener=None, state: str | None = None):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         self.provider = Provider(self.seed, scenario.serial, start_s=scenario.start_s)
+        hardware = None
+        state = state or scenario.state
+        if state:  # the flash on disk: a later run (or `lci-sim serve --state`) continues it
+            from sim.clock import VirtualClock
+            from sim.diskflash import DiskFlash
+            from sim.hardware import SimHardware
+
+            hardware = SimHardware(VirtualClock(scenario.start_s), self.seed, storage=DiskFlash(state))
         self.sim = Simulator(seed=self.seed, runtime=runtime, start_s=scenario.start_s,
-                             config=scenario.config, identity=self.provider.identity())
+                             config=scenario.config, identity=self.provider.identity(),
+                             hardware=hardware)
         if listener is not None:
             self.sim.listeners.append(listener)
         self.tech = Technician(self.sim, self.provider)
@@ -557,8 +573,9 @@ class Runner:
         pass
 
 
-def run(scenario: Scenario, runtime: str = "cpython", *, seed: int | None = None, listener=None) -> Result:
-    runner = Runner(scenario, runtime, seed=seed, listener=listener)
+def run(scenario: Scenario, runtime: str = "cpython", *, seed: int | None = None, listener=None,
+        state: str | None = None) -> Result:
+    runner = Runner(scenario, runtime, seed=seed, listener=listener, state=state)
     try:
         return runner.run()
     finally:

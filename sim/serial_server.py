@@ -5,7 +5,8 @@ stable symlink made with `link`), the TCP endpoint is `socket://127.0.0.1:PORT` 
 pyserial. Behind a real file descriptor time is the wall clock: the virtual clock follows
 it (times `speed`), the core steps at its deadlines, and `select` waits for the next
 deadline or the next byte — no busy loop, no fixed tick. Optional line-rate pacing
-(`baud`) and seeded faults (sim/line.py) sit on the cable in both directions.
+(`baud`) and seeded faults (sim/line.py) sit on the cable in both directions; a cable pull
+(sim/cable.py) loses the reply to a chosen request and drops the connection.
 
 One host at a time, as on a USB port: a new TCP connection replaces the last. The pty
 stays open on our side, so a tool may close and reopen it. Output written while no host
@@ -26,6 +27,7 @@ import time
 import tty
 from pathlib import Path
 
+from sim.cable import CablePull
 from sim.line import Faults, Line
 from sim.simulator import Simulator
 
@@ -47,6 +49,7 @@ class SerialServer:
         baud: int = 0,
         faults: Faults | None = None,
         faults_to_device: Faults | None = None,
+        pull: CablePull | None = None,
         speed: float = 1.0,
         wall=time.monotonic,
     ):
@@ -57,6 +60,7 @@ class SerialServer:
         self.wall = wall
         self.to_device = Line(baud, faults_to_device)
         self.to_host = Line(baud, faults)
+        self.pull = pull
         self.pty_path: str | None = None
         self.link: str | None = None
         self.tcp_url: str | None = None
@@ -166,6 +170,8 @@ class SerialServer:
         except BlockingIOError:
             return
         self._drop_client()
+        if self.pull is not None:
+            self.pull.reset()
         conn.setblocking(False)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._client = conn
@@ -179,7 +185,16 @@ class SerialServer:
         now_us = self._wall_us()
         data = self.to_device.due(now_us)
         if data:
+            pull = self.pull is not None and self.pull.due(data)
+            if pull and self.pull.before:  # out before the handset read it: never arrives
+                self.lost_bytes += len(data)
+                self._drop_client()
+                data = b""
             self.sim.serial_in(data)
+            if pull:  # the handset did what it read; its answer never reaches the host
+                self.lost_bytes += self.to_host.pending()
+                self.to_host.clear()
+                self._drop_client()
         data = self.to_host.due(now_us)
         if data:
             self._write_host(data)

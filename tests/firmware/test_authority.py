@@ -70,14 +70,15 @@ def test_the_authority_records_nothing():
     data = token({"id": b"P" * 16})
     assert outcome(data) is None
     assert outcome(data) is None  # pure: the core records the id after applying the grant
-    assert outcome(data, used=[b"P" * 16]) == errors.REPLAYED
+    assert outcome(data, used=[b"P" * 16]) == errors.ALREADY_APPLIED
 
 
 # ---- the attack table --------------------------------------------------------------------------
 def test_replay_is_refused():
+    # a recorded id is answered "already applied" (nothing changes), whatever else is wrong now
     data = token({"id": b"R" * 16})
-    assert outcome(data, used=[b"A" * 16, b"R" * 16]) == errors.REPLAYED
-    assert outcome(data, used={b"R" * 16}) == errors.REPLAYED
+    assert outcome(data, used=[b"A" * 16, b"R" * 16]) == errors.ALREADY_APPLIED
+    assert outcome(data, used={b"R" * 16}) == errors.ALREADY_APPLIED
     assert outcome(data, used=[b"A" * 16]) is None
 
 

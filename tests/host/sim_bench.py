@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from host_tools import keys, tokens
+from sim.cable import CablePull
 from sim.line import Faults
 from sim.serial_server import SerialServer
 from sim.simulator import Simulator
@@ -22,7 +23,7 @@ SERIAL = "LCI7-000123"
 class Bench:
     def __init__(self, tmp: Path, *, endpoint: str = "pty", faults: Faults | None = None,
                  provisioned: bool = True, installed: bool = True, speed: float = 1.0,
-                 directives: tuple = (), drives: int = 0):
+                 directives: tuple = (), drives: int = 0, pull: CablePull | None = None):
         self.keys = tmp / "keys"
         made = keys.keygen(self.keys)
         self.root = keys.load_root_key(made["root_key"])
@@ -47,7 +48,7 @@ class Bench:
             self.drive()
         self.server = SerialServer(self.sim, pty=endpoint == "pty",
                                    tcp_port=0 if endpoint == "tcp" else None,
-                                   faults=faults, speed=speed)
+                                   faults=faults, pull=pull, speed=speed)
         self.url = self.server.pty_path if endpoint == "pty" else self.server.tcp_url
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -84,7 +84,7 @@ def test_every_minted_token_is_granted_as_minted(case):
     assert refused.value.code == errors.EXPIRED
     with pytest.raises(Refused) as refused:
         DEVICE.check_token(data, NOW, NONCE, [grant.token_id])
-    assert refused.value.code == errors.REPLAYED
+    assert refused.value.code == errors.ALREADY_APPLIED
 
 
 @given(minted(), st.data())
