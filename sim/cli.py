@@ -121,7 +121,7 @@ def _version() -> str:
 
 def _device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
-                        help="run the core under CPython (default) or real MicroPython (WASI)")
+                        help="run the core under CPython (default) or real MicroPython (the unix port)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the device, its sensor and its provider keys")
     parser.add_argument("--serial", type=_serial_number, default=DEFAULT_SERIAL,
                         help="serial number of the simulated unit")
@@ -476,17 +476,8 @@ def _quiet_stdout() -> None:
 
 
 def console() -> None:
-    """The console script: after a MicroPython run, leave without tearing down wasmtime
-    (its worker threads print a panic at interpreter exit; the results are already out)."""
-    code = main()
-    if "micropython" in sys.argv:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except BrokenPipeError:
-            code = EXIT_BROKEN_PIPE
-        os._exit(code)
-    sys.exit(code)
+    """The console script."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The hardware layer as seen from inside MicroPython: the host's parts, with few crossings.
 
-Runs INSIDE the WASI MicroPython VM (sim/runtime_mpy.py). The world cannot change while
-the core runs one command (the simulator waits for the result), so:
+Runs INSIDE MicroPython's unix port (sim/runtime_mpy.py, sim/guest_main.py). The world
+cannot change while the core runs one command (the simulator waits for the result), so:
 
 - inputs come with each command as a snapshot (ignition, supply, sensor connected, and
   how many keys, samples and serial bytes wait); the core reads them without a host call,
@@ -12,13 +12,13 @@ the core runs one command (the simulator waits for the result), so:
 - storage, the wall clock's set_now and the RNG go to the host at once (a write can be
   cut by the power; the RNG is the host's seeded stream shared with the CPython runtime).
 
-Bytes cross as hex, a breath sample as a list.
+Bytes cross as hex, a breath sample as a list. A host call is one JSON line on stdout,
+{"hw": [part, method, args]}, answered by one line on stdin, {"ok": ..., "value"|"error"}.
 """
 
 import json
+import sys
 from binascii import hexlify, unhexlify
-
-import host
 
 from firmware import hal
 from firmware.ramflash import PowerCut
@@ -28,12 +28,17 @@ class HostError(Exception):
     pass
 
 
-CALLS = [0]  # host calls since the last collection (each leaves a result buffer behind)
+def send(message):
+    """One JSON line to the host."""
+    sys.stdout.write(json.dumps(message) + "\n")
 
 
 def call(part, method, *args):
-    CALLS[0] += 1
-    reply = json.loads(host.call("hw", json.dumps({"args": [part, method, list(args)]})))
+    send({"hw": [part, method, list(args)]})
+    line = sys.stdin.readline()
+    if not line:
+        raise HostError("the host went away")
+    reply = json.loads(line)
     if reply["ok"]:
         return reply["value"]
     error = reply["error"]

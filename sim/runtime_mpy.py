@@ -1,56 +1,34 @@
 """`--runtime micropython`: the core under real MicroPython, its hardware on this host.
 
-A thread runs sim/guest_main.py in the WASI MicroPython VM (as host_tools/mpy_wasi does,
-with a larger heap: see HEAP; repository mounted read-only at /repo). Two host functions connect it to the simulator:
-
-- "next": the guest hands over the result of its last command and blocks here until the
-  simulator sends the next one (a queue), so the VM runs only while the simulator waits
-  for it — one thread of control at a time, no races;
-- "hw": a hardware call (part, method, args) executed on the simulator's own hardware
-  objects (sim/hardware.py): the same flash, keypad, sensor, serial port and seeded RNG
-  the CPython runtime uses, so a scenario's timeline is the same under both runtimes.
-  Each command carries the input snapshot and each result the queued outputs
-  (relay, display, serial bytes ...), applied here in order (see sim/guest_hal.py).
-
-Serial bytes therefore reach whatever endpoint the simulator serves (pty, TCP, in-process).
+The core runs in a child process of MicroPython's unix port (`micropython -X heapsize=HEAP
+-m sim.guest_main`, the package's sources on MICROPYPATH), the same VM the firmware bundle
+runs on as the unix board. The two sides speak JSON lines over the child's stdin/stdout,
+one thread of control at a time: the simulator sends a command and serves the guest's
+hardware calls until the command's result comes back, so there is no thread, no queue and
+no race. A hardware call (part, method, args) is executed on the simulator's own hardware
+objects (sim/hardware.py): the same flash, keypad, sensor, serial port and seeded RNG the
+CPython runtime uses, so a scenario's timeline is the same under both runtimes. Each
+command carries the input snapshot and each result the queued outputs (relay, display,
+serial bytes ...), applied here in order (see sim/guest_hal.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import queue
-import threading
+import os
+import subprocess
+import tempfile
 from pathlib import Path
 
 from firmware import hal
-from host_tools import mpy_wasi
+from host_tools.unix_board import BoardError, micropython
 from sim.runtime import RuntimeFailure
 
-REPO = Path(__file__).resolve().parents[1]
-
-# The guest's heap. The WASI build's garbage collector frees the frame of a running
-# function whose frame is larger than 11 words (MicroPython puts those on the heap, held
-# only by a wasm local the collector cannot see): any collection in the middle of the
-# core corrupts it. So the guest never collects while the core runs (sim/guest_main.py),
-# only between commands, and needs a heap that holds the garbage of the heaviest command
-# (a pure-Python Ed25519 check of a token). The core's own heap budget on a board is
-# measured by bench/firmware.py, not here.
-HEAP = 64 * 1024 * 1024
-# The guest allocates a result buffer of this size from its heap for every host call
-# (mpy_wasi's default, 256 KB, would make each call 256 KB of garbage). Our largest
-# answer is a log segment (32 records of <= 255 bytes, as hex): ~17 KB.
-RESULT_CAP = 32 * 1024
-
-
-def run_guest(source: str, host_functions: dict, heap: int = HEAP) -> mpy_wasi.GuestResult:
-    """The guest loop in a fresh VM: host_tools.mpy_wasi.run_source with our heap and
-    result buffer, the repository at /repo, and no time limit (the simulator drives it)."""
-    return mpy_wasi.run_source(source, mounts={"/repo": REPO}, host_functions=host_functions,
-                               timeout_s=None, heap_bytes=heap, result_cap=RESULT_CAP)
-
-
-GUEST = (Path(__file__).parent / "guest_main.py").read_text()
-_DONE = object()
+ROOT = Path(__file__).resolve().parents[1]  # where firmware/, protocol/ and sim/ are importable
+# The guest compiles the core and the driver from source (a board gets .mpy), then runs
+# with the VM's own GC; this leaves room for the compiler and the largest command.
+HEAP = 1024 * 1024
 
 # what the guest may call on the host's hardware, and how values cross the boundary
 _HEX_IN = {("storage", "write"): 1, ("storage", "append"): 1}
@@ -88,34 +66,47 @@ class MicroPythonRuntime:
     def __init__(self, hw: hal.Hardware, config: dict, identity: dict, core: str):
         self.hw = hw
         self.hw_calls = 0
-        self._commands: queue.Queue = queue.Queue()
-        self._results: queue.Queue = queue.Queue()
-        self._first = True
-        self.result = None
-        prelude = (
-            f"CORE = {core!r}\nCONFIG = {json.dumps(config)!r}\nIDENTITY = {json.dumps(identity)!r}\n"
-            f"BOARD = {hw.board!r}\nCAPS = {getattr(hw, 'caps', 0)!r}\n"
-            "import json as _j\nCONFIG = _j.loads(CONFIG)\nIDENTITY = _j.loads(IDENTITY)\n"
-        )
-        self._source = prelude + GUEST
-        self._thread = threading.Thread(target=self._run, daemon=True, name="lci-sim-micropython")
-        self._thread.start()
-
-    # -- the VM thread ---------------------------------------------------------------------------
-    def _run(self) -> None:
+        self._stderr = tempfile.TemporaryFile()
         try:
-            self.result = run_guest(self._source, {"next": self._next, "hw": self._hw})
-        except Exception as exc:  # the VM could not even start
-            self.result = exc
-        finally:
-            self._results.put(_DONE)
+            command = [micropython(), "-X", f"heapsize={HEAP}", "-m", "sim.guest_main"]
+        except BoardError as exc:
+            raise RuntimeFailure(f"MicroPython VM failed to start: {exc}") from None
+        env = dict(os.environ, MICROPYPATH=str(ROOT))
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self._stderr, env=env, cwd=tempfile.gettempdir())
+        start = {"core": core, "config": config, "identity": identity, "board": hw.board,
+                 "caps": getattr(hw, "caps", 0)}
+        self._send(start)
+        if not self._serve().get("ready"):
+            raise RuntimeFailure("MicroPython VM did not start the core")
 
-    def _next(self, result):
-        if self._first:
-            self._first = False
-        else:
-            self._results.put(result)
-        return self._commands.get()
+    # -- the pipe ----------------------------------------------------------------------------------
+    def _send(self, message: dict) -> None:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise RuntimeFailure(self._why_dead()) from None
+
+    def _serve(self) -> dict:
+        """Answer the guest's hardware calls until it sends a result (or dies)."""
+        assert self.process.stdout is not None
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeFailure(self._why_dead())
+            message = json.loads(line)
+            if "hw" in message:
+                try:
+                    reply = {"ok": True, "value": self._hw(*message["hw"])}
+                except Exception as exc:  # reported to the guest, which raises it
+                    reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                self._send(reply)
+                continue
+            if "result" in message:
+                return message["result"]
+            return message
 
     def _hw(self, part: str, method: str, args: list):
         if (part, method) not in _ALLOWED:
@@ -156,25 +147,23 @@ class MicroPythonRuntime:
             getattr(getattr(self.hw, part), method)(*args)
 
     def call(self, op: str, args: dict) -> dict:
-        if not self._thread.is_alive() and self._results.empty():
-            raise RuntimeFailure(self._why_dead())
         if op != "gc":
             args = dict(args, **{"in": self._inputs()})
-        self._commands.put({"op": op, "args": args})
-        result = self._results.get()
-        if result is _DONE:
-            raise RuntimeFailure(self._why_dead())
+        self._send({"op": op, "args": args})
+        result = self._serve()
         self._apply_outputs(result.pop("out", ()))
         return result
 
     def _why_dead(self) -> str:
-        result = self.result
-        if isinstance(result, Exception):
-            return f"MicroPython VM failed to start: {result}"
-        if result is None:
-            return "MicroPython VM is not running"
-        tail = (result.stderr or result.stdout).strip().splitlines()[-6:]
-        return f"MicroPython VM exited with {result.exit_code}: " + " / ".join(tail)
+        try:
+            code = self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace")
+        tail = text.strip().splitlines()[-6:]
+        return f"MicroPython VM exited with {code}: " + " / ".join(tail)
 
     def heap(self) -> dict:
         """Free and used heap inside the VM (after a collection)."""
@@ -184,6 +173,15 @@ class MicroPythonRuntime:
         self.call("power_off", {})
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._commands.put({"op": "exit"})
-            self._thread.join(timeout=10)
+        if self.process.poll() is None:
+            with contextlib.suppress(RuntimeFailure):
+                self._send({"op": "exit"})
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
+        self._stderr.close()

@@ -7,23 +7,25 @@ def pytest_addoption(parser):
     group = parser.getgroup("hil", "hardware-in-the-loop targets (tests/hil)")
     group.addoption(
         "--device",
-        default="sim,mpy",
-        help="comma list of targets for tests/hil: sim (the simulator on a pty), mpy (the core "
-        "under real MicroPython behind a pty), or a device path / pyserial URL (a board)",
+        default="sim,unix",
+        help="comma list of targets for tests/hil: sim (the simulator on a pty), unix (the "
+        "firmware bundle on MicroPython's unix port behind a pty), mpy (the simulator with its "
+        "core on MicroPython), or a device path / pyserial URL (a board)",
     )
     group.addoption(
         "--hil-keys",
         default=None,
         help="provider key folder (lci-tool keygen) a board was provisioned with; "
-        "sim and mpy targets get fresh keys",
+        "sim, unix and mpy targets get fresh keys",
     )
 
 
 def pytest_terminal_summary(terminalreporter):
     labels = {
         "cpython": "CPython (unit)",
-        "micropython": "MicroPython (the core's tests, WASI)",
+        "micropython": "MicroPython unix port (dual tests)",
         "hil-sim": "HIL over a pty: core on CPython",
+        "hil-unix": "HIL over a pty: unix port (bundle)",
         "hil-mpy": "HIL over a pty: core on MicroPython",
         "hil-board": "HIL on a board",
     }
@@ -34,7 +36,9 @@ def pytest_terminal_summary(terminalreporter):
             if "[micropython:" in nodeid:
                 kind = "micropython"
             elif nodeid.startswith("tests/hil/"):
-                kind = "hil-sim" if "[sim]" in nodeid else "hil-mpy" if "[mpy]" in nodeid else "hil-board"
+                # a test without a target runs its own unix boards (tests/hil/test_device_forms.py)
+                suffix = nodeid[nodeid.rfind("["):] if nodeid.endswith("]") else "[unix]"
+                kind = {"[sim]": "hil-sim", "[unix]": "hil-unix", "[mpy]": "hil-mpy"}.get(suffix, "hil-board")
             else:
                 kind = "cpython"
             counts[kind][outcome] = counts[kind].get(outcome, 0) + 1

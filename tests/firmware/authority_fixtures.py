@@ -6,7 +6,6 @@ protocol/tokens.py, and signed by the tests' own pure Ed25519 signer
 outcome(token, now, nonce, used) is None when the device's Authority grants the token,
 else the NACK code it refuses it with.
 
-Every function keeps its frame small (tests/firmware/wasi_frames.py explains why).
 """
 
 import struct

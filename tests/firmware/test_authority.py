@@ -17,7 +17,6 @@ it. Keep it so when adding tests, or make the guest GC-safe first.
 from firmware import keypad
 from firmware.authority import Authority
 from protocol import errors, tokens
-from tests.firmware import wasi_frames
 from tests.firmware.authority_fixtures import (
     DAY,
     NONCE,
@@ -170,15 +169,3 @@ def test_constructor_refuses_bad_keys_and_settings():
     assert _value_error(SERIAL, root, SECRET, {"code_digits": 6})
     assert _value_error(SERIAL, root, SECRET, {"colour": 1})
     assert not _value_error(SERIAL, root, SECRET, {"code_digits": 9})
-
-
-def test_frames_fit_the_wasi_stack():
-    from firmware import authority
-
-    functions = wasi_frames.functions_of(authority) + wasi_frames.functions_of(tokens)
-    names = wasi_frames.heap_framed(functions)
-    if names is None:
-        return  # CPython
-    # only host-side encoders may have larger frames
-    for name in names:
-        assert name in ("token_body", "scope_bits", "certificate_body", "encode_args"), name

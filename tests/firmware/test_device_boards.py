@@ -185,3 +185,53 @@ def test_stdio_serial_moves_bytes(tmp_path):
         serial.write(b"\x01\x02")
     os.close(wfd)
     assert (tmp_path / "out").read_bytes() == b"\x01\x02"
+
+
+def test_stdio_serial_takes_everything_a_buffered_stdin_holds(tmp_path):
+    # a buffered reader pulls every waiting byte into its buffer on the first read, where
+    # poll cannot see them: the serial port must hand them all over in one read
+    from firmware.boards.stdio import StdioSerial
+
+    rfd, wfd = os.pipe()
+    with os.fdopen(rfd, "rb") as rx, open(tmp_path / "out", "wb") as tx:
+        os.write(wfd, b"\x05frame\x00")
+        serial = StdioSerial(rx, tx)
+        assert serial.read() == b"\x05frame\x00"
+        os.write(wfd, b"next\x00")
+        assert serial.read() == b"next\x00"
+    os.close(wfd)
+
+
+def test_unix_board_clock_runs_at_its_rate(tmp_path, monkeypatch):
+    from firmware.boards import unix
+
+    ticks = [5_000_000]  # the host's microsecond tick, moved by hand
+    monkeypatch.setattr(unix.UnixClock, "_tick", staticmethod(lambda: ticks[0]))
+    monkeypatch.setattr(unix, "StdioSerial", lambda: hal.SerialPort())
+    monkeypatch.setenv("LCI_CLOCK_RATE", "600")
+    hw = unix.build(str(tmp_path / "state"))
+    clock = hw.clock
+    start_now = clock.now()
+    ticks[0] += 2_000_000  # two wall seconds
+    assert clock.monotonic_ms() == 1_200_000
+    assert clock.now() - start_now == 1200
+    clock.set_now(start_now)
+    ticks[0] += 500_000
+    assert clock.now() == start_now + 300
+    assert unix.poll_ms() == 600_000
+
+
+def test_unix_board_rtc_runs_on_through_a_restart(tmp_path, monkeypatch):
+    from firmware.boards import unix
+
+    host_ms = [1_000_000]
+    monkeypatch.setattr(unix, "_host_ms", lambda: host_ms[0])
+    monkeypatch.setattr(unix.UnixClock, "_tick", staticmethod(lambda: 0))
+    rtc = str(tmp_path / "rtc")
+    clock = unix.UnixClock(600, rtc)
+    clock.set_now(200_000_000)
+    host_ms[0] += 10_000  # ten wall seconds off, at 600 times: 6000 device seconds
+    again = unix.UnixClock(600, rtc)
+    assert again.now() == 200_006_000
+    (tmp_path / "rtc").write_text("torn")
+    assert unix.UnixClock(1, rtc).now() > 0  # a torn RTC file: the host's time, no crash

@@ -11,7 +11,6 @@ from binascii import unhexlify
 
 from firmware import ed25519 as ed
 from firmware import sha512
-from tests.firmware import wasi_frames
 from tests.firmware.ed25519_signer import Signer
 
 # (name, secret seed, public key, message, signature), hex
@@ -85,8 +84,6 @@ def _le(n):
     return n.to_bytes(32, "little")
 
 
-# Test functions keep their frames small (few locals, helpers for the work): see
-# tests/firmware/wasi_frames.py for why under the WASI MicroPython.
 def _check_vector(i):
     v = _vector(i)
     assert _both(v[1], v[2], v[3]), RFC8032[i][0]
@@ -241,11 +238,3 @@ def test_base_point_has_order_L():
 def test_backend_name():
     assert ed.BACKEND in ("cryptography", "pure")
     assert (ed.BACKEND == "pure") == (ed.verify is ed.verify_pure)
-
-
-def test_frames_fit_the_wasi_stack():
-    # the verification path must not put a frame on the heap (see tests/firmware/wasi_frames.py)
-    names = wasi_frames.heap_framed(wasi_frames.functions_of(ed) + wasi_frames.functions_of(sha512))
-    if names is None:
-        return  # CPython: frames are not on the MicroPython heap
-    assert names == ["_verify_cryptography"], names

@@ -10,7 +10,6 @@ with CPython's hmac and hashlib from the algorithm in protocol/SPEC.md section 9
 from binascii import unhexlify
 
 from firmware import keypad
-from tests.firmware import wasi_frames
 
 # RFC 4231 section 4: (key, data, HMAC-SHA-256); test case 5 is truncated to 128 bits
 RFC4231 = (
@@ -256,11 +255,3 @@ def test_brute_force_takes_over_ten_years():
     assert seconds == 30 + 60 + 120 + 240 + 480 + 960 + 1920 + (10**8 // 2 - 11) * 3600
     assert seconds > 10 * 365 * 86400
     assert seconds // (365 * 86400) > 5000
-
-
-def test_frames_fit_the_wasi_stack():
-    names = wasi_frames.heap_framed(wasi_frames.functions_of(keypad))
-    if names is None:
-        return  # CPython
-    # neither the request nor the check path puts a frame on the heap
-    assert names == [], names

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.hil.target import Target, env_keys, from_option
+from tests.hil.target import SIMULATED, Target, env_keys, from_option
 
 
 def pytest_generate_tests(metafunc):
@@ -24,9 +25,11 @@ def target(request, tmp_path_factory):
     if name not in _TARGETS:
         keys_option = request.config.getoption("--hil-keys")
         board_keys = Path(keys_option) if keys_option else env_keys()
-        simulated = name in ("sim", "mpy")
+        simulated = name in SIMULATED
+        # a device path or URL (/dev/ttyACM0, socket://host:port) is no folder name
+        folder = "keys-" + re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
         _TARGETS[name] = Target(
-            name, tmp_path_factory.mktemp(f"keys-{name}"),
+            name, tmp_path_factory.mktemp(folder),
             board_keys=None if simulated else board_keys,
         )
         request.addfinalizer(_TARGETS[name].stop)

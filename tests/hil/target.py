@@ -1,15 +1,19 @@
 """HIL targets: a handset reached only through the serial protocol, whatever it runs on.
 
 - `sim`: `lci-sim serve` (the core on CPython) on a pty, at 600 virtual seconds per second;
-- `mpy`: `lci-sim serve --runtime micropython` (the core under real MicroPython, WASI);
+- `unix`: the bundle `make firmware` builds, on MicroPython's unix port (host_tools/unix_board.py)
+  behind a pty: state on a littlefs2 image, the clock 600 times fast, a power cut = SIGKILL
+  and a restart on the same image;
+- `mpy`: `lci-sim serve --runtime micropython` (the simulator with its core on the unix port;
+  not in the default list: the `unix` target runs the real bundle);
 - anything else: a device path or pyserial URL of a board provisioned with the keys in
   --hil-keys (or factory-fresh: the suite provisions it once).
 
 The tests hold provider keys (the real host code) and bring the handset to a known state
 through authorized commands only, as a bench technician would: a billing `clear`, a service
 session opened and closed, ignition off. Capabilities decide what can run: driving needs the
-`bench` inputs, a power cut needs `power_cut`, waiting out timers needs a fast clock
-(simulated targets only).
+`bench` inputs, a power cut needs a target that can cut it (the unix target; the simulator's
+`power_cut` over the wire), waiting out timers needs a fast clock (sim and unix).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from host_tools import keys, tokens
+from host_tools import keys, mpybuild, tokens, unix_board
 from host_tools.device_client import DeviceClient
 from protocol import messages
 from protocol import tokens as token_format
@@ -29,6 +34,11 @@ from protocol import tokens as token_format
 REPO = Path(__file__).resolve().parents[2]
 SPEED = 600  # virtual seconds per wall second on simulated targets
 FREE_RESTART_S = 120  # the default configuration's free restart after a stall
+# the unix target's heap beyond its ROMFS image (which a board keeps in flash): a board's
+# budget on the 64-bit port; bench/firmware.py finds the smallest that passes the whole story
+UNIX_HEAP = int(os.environ.get("LCI_HIL_UNIX_HEAP", "0")) or 256 * 1024
+UNIX_ROMFS = os.environ.get("LCI_HIL_UNIX_FILES", "") == ""  # the bundle as ROMFS, as rp2/esp32 get it
+SIMULATED = ("sim", "mpy", "unix")
 
 
 class TargetError(Exception):
@@ -44,20 +54,50 @@ class Target:
         self.root = keys.load_root_key(self.key_dir / keys.ROOT_KEY_FILE)
         self.master = keys.load_master_secret(self.key_dir / keys.MASTER_SECRET_FILE)
         self.process: subprocess.Popen | None = None
-        self.simulated = name in ("sim", "mpy")
+        self.board: unix_board.UnixBoard | None = None
+        self.simulated = name in SIMULATED
         self.fast_clock = self.simulated
-        if self.simulated:
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        if name == "unix":
+            self.url = self._unix(romfs=UNIX_ROMFS)
+        elif self.simulated:
             self.url = self._serve("micropython" if name == "mpy" else "cpython")
         else:
             self.url = name
-        with self.client() as client:
-            info = client.hello()
-            if "factory" in info["capabilities"]:
-                fields = keys.provision_fields("LCI7-HIL0001", self.root.public_key, self.master)
-                client.provision(**fields)
+        try:
+            with self.client() as client:
                 info = client.hello()
+                if "factory" in info["capabilities"]:
+                    fields = keys.provision_fields("LCI7-HIL0001", self.root.public_key, self.master)
+                    client.provision(**fields)
+                    info = client.hello()
+        except BaseException:
+            self.stop()  # a target that cannot start leaves no process behind
+            raise
         self.serial = info["serial"]
         self.caps = set(info["capabilities"])
+
+    @property
+    def can_cut_power(self) -> bool:
+        return self.board is not None or "power_cut" in self.caps
+
+    def power_cut(self, client: DeviceClient) -> None:
+        """Cut the handset's power now; it boots again on the same storage."""
+        if self.board is not None:
+            self.board.power_cut()
+        else:
+            client.link.request(messages.BENCH, retries=0, input=messages.BENCH_POWER_CUT, a=1, b=0, c=0)
+
+    def _unix(self, *, romfs: bool = False) -> str:
+        self._tmp = tempfile.TemporaryDirectory(prefix="lci-hil-unix-")
+        work = Path(self._tmp.name)
+        report = mpybuild.build(work / "mpy")  # what `make firmware` builds
+        if report["failures"]:
+            raise TargetError("mpy-cross failed: " + "; ".join(report["failures"]))
+        self.board = unix_board.UnixBoard(work / "mpy", flash_image=work / "flash.img", heap=UNIX_HEAP,
+                                          rate=SPEED, romfs=romfs, log=work / "stderr.log")
+        assert self.board.pty_path is not None
+        return self.board.pty_path
 
     def _serve(self, runtime: str) -> str:
         cmd = [sys.executable, "-m", "sim.cli", "serve", "--keys", str(self.key_dir), "--installed",
@@ -79,6 +119,12 @@ class Target:
         raise TargetError(f"lci-sim serve did not start: {line!r} {err}")
 
     def stop(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
         if self.process is not None:
             self.process.terminate()
             try:

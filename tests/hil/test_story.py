@@ -225,10 +225,10 @@ def test_log_download_to_a_file_with_the_tool_code(target, handset):
 
 
 def test_power_cut_never_clears_a_lockout(target, handset):
-    if "power_cut" not in target.caps:
+    if not target.can_cut_power:
         pytest.skip(f"{target.name} cannot cut its own power")
     target.apply(handset, "lockout", {"cause": "unpaid_balance"})
-    handset.link.request(messages.BENCH, retries=0, input=messages.BENCH_POWER_CUT, a=1, b=0, c=0)
+    target.power_cut(handset)
     client = target.client()
     try:
         client.hello()

@@ -42,3 +42,28 @@ def test_errors_are_one_line(tmp_path, capsys):
         flash.plan(tmp_path, "z80")
     assert flash.main(["--board", "rp2"]) == 2
     assert "make flash PORT=" in capsys.readouterr().err
+
+
+def test_rp2_and_esp32_get_a_romfs_image_other_boards_files(bundle, tmp_path, capsys):
+    assert flash.main(["--board", "rp2", "--bundle", str(bundle), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("mpremote connect PORT romfs deploy ")
+    assert out[1].endswith(":/main.py") and out[2] == "mpremote connect PORT reset"
+    assert flash.main(["--board", "esp32", "--bundle", str(bundle), "--dry-run"]) == 0
+    assert "romfs deploy" in capsys.readouterr().out
+    for argv in (["--board", "rp2", "--files"], ["--board", "unix"]):
+        assert flash.main([*argv, "--bundle", str(bundle), "--dry-run"]) == 0
+        text = capsys.readouterr().out
+        assert "romfs" not in text and "fs cp" in text
+
+
+def test_the_romfs_tree_is_what_the_files_copy_sends(bundle, tmp_path):
+    staged = flash.stage(bundle, tmp_path / "romfs", "rp2")
+    sent = sorted(r.lstrip(":/") for _, r in flash.plan(bundle, "rp2"))
+    found = sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.mpy"))
+    assert found == sent and "lib/firmware/boards/rp2.mpy" in found
+
+
+def test_main_py_starts_the_loop():
+    # importing firmware.main only defines it (its __main__ guard): main.py must call main()
+    assert flash.MAIN_PY.splitlines()[-1] == "firmware.main.main()"

@@ -1,7 +1,7 @@
 """The dual-runtime tests of firmware/ and protocol/, run a second time under real MicroPython.
 
-Each test here is one test function of a dual-runtime file, run inside the WASI MicroPython
-VM; a failure shows the MicroPython traceback.
+Each test here is one test function of a dual-runtime file, run in a process of MicroPython's
+unix port (tests/mpy/runner.py); a failure shows the MicroPython traceback.
 """
 
 from __future__ import annotations

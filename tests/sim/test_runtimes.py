@@ -1,6 +1,6 @@
 """The same scenarios give identical timelines under CPython and under real MicroPython.
 
-The MicroPython runtime runs the unchanged core in the WASI VM, its hardware calls and
+The MicroPython runtime runs the unchanged core on MicroPython's unix port, its hardware calls and
 serial bytes bridged back to the simulator; every random number comes from the host's
 seeded streams, so the JSON Lines of a run must match byte for byte.
 """

@@ -1,0 +1,99 @@
+"""Power cuts at random moments on the real VM: SIGKILL of the unix board, 200 times (`make soak`).
+
+The bundle runs on MicroPython's unix port (host_tools/unix_board.py) with its state on a
+littlefs2 image, so a kill lands wherever the firmware is: inside a token check, a log
+append, a state file's write-new-then-rename, a littlefs block write. Each round the host
+sends a burst of requests that write (ignition, blows, a code request, a billing token)
+without waiting for the replies, and cuts the power at a random moment within the burst.
+After every restart:
+- the lockout the unit was put in is still there (no cut ever clears it);
+- every log record the host had downloaded before is still on the unit, byte for byte
+  (nothing acknowledged is lost), and the log's hash chain verifies from the genesis
+  record to the head hash the unit reports.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from firmware import eventlog
+from host_tools import keys, mpybuild, tokens, unix_board
+from host_tools.device_client import DeviceClient, brac_units
+from protocol import framing, messages
+from tests.hil.target import SPEED, UNIX_HEAP
+
+ROUNDS = int(os.environ.get("LCI_SOAK_ROUNDS", "200"))
+SERIAL = "LCI7-SOAK001"
+
+
+def _frame(type_: int, seq: int, **fields) -> bytes:
+    payload = messages.encode(messages.request_layout(type_), fields)
+    return framing.encode(framing.Frame(type_, payload, seq))
+
+
+def _whole_log(client: DeviceClient) -> tuple[dict, list[bytes]]:
+    info = client.log_info()
+    records: list[bytes] = []
+    for _first, page in client.read_log(info["first"], info["count"]):
+        records.extend(page)
+    return info, records
+
+
+@pytest.mark.soak
+def test_sigkill_at_random_moments_never_clears_a_lockout_nor_loses_a_record(tmp_path):
+    rng = random.Random(777)
+    report = mpybuild.build(tmp_path / "mpy")
+    assert not report["failures"], report["failures"]
+    keys.keygen(tmp_path / "keys")
+    root = keys.load_root_key(tmp_path / "keys" / keys.ROOT_KEY_FILE)
+    master = keys.load_master_secret(tmp_path / "keys" / keys.MASTER_SECRET_FILE)
+    with unix_board.UnixBoard(tmp_path / "mpy", flash_image=tmp_path / "flash.img", heap=UNIX_HEAP,
+                              rate=SPEED, romfs=True) as board:
+        assert board.pty_path is not None
+
+        def connect() -> DeviceClient:
+            client = DeviceClient.open(board.pty_path, timeout=0.5, retries=8)
+            client.hello()
+            return client
+
+        def mint(client: DeviceClient, action: str, args: dict) -> bytes:
+            return tokens.mint(root, SERIAL, action, args, now=client.status()["now"], ttl=900)
+
+        client = connect()
+        client.provision(**keys.provision_fields(SERIAL, root.public_key, master))
+        client.close()
+        client = connect()
+        client.submit_token(mint(client, "work_order", {"order": "installation", "id": "WO-SOAK", "vehicle": "VIN"}))
+        client.submit_token(mint(client, "lockout", {"cause": "unpaid_balance"}))
+        assert client.status()["compliance"] == "lockout"
+        seen: dict[int, bytes] = {}
+        for round_ in range(ROUNDS):
+            burst = [
+                _frame(messages.BENCH, 1, input=messages.BENCH_IGNITION, a=1, b=0, c=0),
+                _frame(messages.BENCH, 2, input=messages.BENCH_BLOW, a=rng.choice((0, brac_units(0.04))),
+                       b=1800, c=345),
+                _frame(messages.CODE_REQUEST, 3, action=messages.ACTIONS.index("unlock")),
+                _frame(messages.TOKEN, 4, token=mint(client, "recall", {"cause": "unpaid_balance", "days": 3})),
+                _frame(messages.BENCH, 5, input=messages.BENCH_IGNITION, a=0, b=0, c=0),
+            ]
+            client.link.transport.write(b"".join(burst))
+            client.link.wait_event(rng.uniform(0.0, 0.12))
+            client.close()
+            board.power_cut()
+            client = connect()
+            status = client.status()
+            assert status["compliance"] == "lockout", (round_, status)
+            info, records = _whole_log(client)
+            assert info["first"] == 0, info  # the soak stays within the log's capacity
+            problem = eventlog.verify_chain(records, prev_hash=eventlog.GENESIS, first_index=0,
+                                            head_hash=info["head_hash"])
+            assert problem is None, (round_, problem)
+            for index, record in seen.items():
+                assert index < len(records) and records[index] == record, (round_, index)
+            seen = dict(enumerate(records))
+        assert board.boots == ROUNDS + 1
+        assert len(seen) > ROUNDS, len(seen)  # the bursts did write while the cuts landed
+        client.close()
