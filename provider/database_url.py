@@ -3,7 +3,8 @@
 `LCI_DATABASE_URL` names it: `sqlite:///relative.db`, `sqlite:////abs/path.db`, a plain file path,
 or `postgresql://user:password@host:port/dbname`. Unset, it is `sqlite:///provider.db` in the
 working directory, so a fresh clone runs with nothing installed. The billing engine's tables and
-the portal's (users, sessions, invitations, appointments) live side by side in that database.
+the portal's (users, sessions, invitations, appointments) live side by side in that database;
+both read the URL the same way (provider.billing.database: dialect_of, sqlite_path).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import os
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from provider.billing.database import POSTGRESQL, dialect_of, sqlite_path
+
 ENV = "LCI_DATABASE_URL"
 DEFAULT = "sqlite:///provider.db"
-_PG = ("postgresql", "postgres", "pgsql")
 
 
 def database_url(environ=None) -> str:
@@ -22,26 +24,9 @@ def database_url(environ=None) -> str:
     return (env.get(ENV) or "").strip() or DEFAULT
 
 
-def is_postgresql(url: str) -> bool:
-    return "://" in url and url.split(":", 1)[0].lower() in _PG
-
-
-def sqlite_path(url: str) -> str:
-    """The file of a SQLite location: sqlite:///rel.db -> rel.db, sqlite:////abs.db -> /abs.db."""
-    if url.startswith("sqlite://"):
-        rest = url[len("sqlite://"):]
-        if rest in ("", "/", "/:memory:"):
-            return ":memory:"
-        return unquote(rest[1:] if rest.startswith("/") else rest)
-    if "://" in url:
-        raise ValueError(f"{ENV}: unsupported database URL scheme in {url.split('://')[0]!r} "
-                         f"(expected sqlite:///FILE, a file path or postgresql://...)")
-    return url
-
-
 def django_database(url: str) -> dict:
-    """Django's DATABASES entry for the location."""
-    if is_postgresql(url):
+    """Django's DATABASES entry for the location (read as the billing store reads it)."""
+    if dialect_of(url) == POSTGRESQL:
         parts = urlsplit(url)
         options = dict(parse_qsl(parts.query))
         return {"ENGINE": "django.db.backends.postgresql", "NAME": unquote(parts.path.lstrip("/")),

@@ -2,9 +2,11 @@
 
     lci-sim serve   [--tcp PORT] [--link PATH] [--baud 115200] [--drop R ...]   a device on a pty / TCP
                     [--state DIR]                                               its flash kept on disk
+                    [--uplink HOST:PORT --coverage SPEC]                       ... calling the data link
     lci-sim run     SCENARIO.toml [--json] [--runtime micropython]             play a scenario
     lci-sim handset [--tcp PORT] [--link PATH]                                 the interactive handset
     lci-sim fleet   --devices N --days D --seed S [--json]                     many devices, statistics
+                    [--uplink HOST:PORT --coverage SPEC --keys DIR]            ... on the data link
     lci-sim keys    --out DIR [--seed S]                                       the simulated provider's keys
 
 Every argument is checked before anything starts: a bad one is one line on stderr (exit 2).
@@ -48,6 +50,9 @@ EXAMPLES = """examples:
   lci-sim run examples/failed_start_test.toml --json
   lci-sim handset --tcp 7777
   lci-sim fleet --devices 20 --days 90 --seed 1
+  lci-server link --listen 127.0.0.1:7800 --db billing.db &   # then, with the billing keys:
+  lci-sim serve --keys ./keys --installed --uplink 127.0.0.1:7800 --coverage "on 08:00-18:00"
+  lci-sim fleet --devices 200 --days 7 --keys ./keys --uplink 127.0.0.1:7800 --coverage "off d2-d4"
   lci-sim keys --out ./keys --seed 0                # the keys `serve --seed 0` trusts
 """
 
@@ -87,6 +92,40 @@ _rate = _float_in(0.0, 1.0, "a rate")
 _port = _int_in(0, 65535, "a TCP port")
 _baud = _int_in(0, MAX_BAUD, "the baud rate")
 _speed = _float_in(0.0, MAX_SPEED, "the speed", low_open=True)
+_minutes = _int_in(1, 7 * 24 * 60, "the minutes between calls")
+
+
+def _address(text: str) -> tuple[str, int]:
+    from sim.uplink import parse_address
+
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _coverage(text: str) -> str:
+    from sim.uplink import Coverage, CoverageError
+
+    try:
+        Coverage(text)
+    except CoverageError as exc:
+        raise argparse.ArgumentTypeError(f"coverage {exc}") from None
+    return text
+
+
+def _uplink_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data link (docs/link.md)")
+    group.add_argument("--uplink", metavar="HOST:PORT", type=_address,
+                       help="the handset has a modem: it calls the link server (lci-server link) there")
+    group.add_argument("--coverage", type=_coverage, default=None, metavar="SPEC",
+                       help='when the modem has coverage, on the virtual clock: "always" (default), '
+                            '"never", "on 08:00-18:00", "off d3-d5", clauses joined by ";" '
+                            "(sim/uplink.py, docs/link.md)")
+    group.add_argument("--dial-every", type=_minutes, default=60, metavar="MINUTES",
+                       help="minutes between calls while in coverage (default 60)")
+    group.add_argument("--uplink-ca", metavar="FILE",
+                       help="speak TLS to the link server and trust this CA (PEM)")
 
 
 def _request_type(text: str) -> int:
@@ -173,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _device_options(serve)
     _serial_options(serve)
     serve.add_argument("--quiet", action="store_true", help="print only the endpoints")
+    _uplink_options(serve)
 
     run = commands.add_parser("run", help="play a scenario file")
     run.add_argument("scenario", help="SCENARIO.toml (see docs/scenarios.md)")
@@ -197,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--seed", type=int, default=0)
     fleet.add_argument("--runtime", choices=RUNTIMES, default="cpython")
     fleet.add_argument("--json", action="store_true", help="print the statistics as one JSON object")
+    fleet.add_argument("--keys", metavar="DIR",
+                       help="with --uplink: every unit trusts the provider keys in DIR (those the "
+                            "link server's billing signs with); default: the seeded provider")
+    fleet.add_argument("--lossy", type=_rate, default=0.0,
+                       help="with --uplink: chance per byte that a call breaks off there")
+    _uplink_options(fleet)
 
     keys = commands.add_parser("keys", help="write the seeded provider's keys for lci-tool")
     keys.add_argument("--out", required=True, metavar="DIR")
@@ -225,6 +271,14 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
             command.error("--power-pull-after-units is for lci-sim serve")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
+    if args.command in ("serve", "fleet") and not args.uplink:
+        for option, value in (("--coverage", args.coverage), ("--uplink-ca", args.uplink_ca)):
+            if value is not None:
+                command.error(f"{option} needs --uplink HOST:PORT")
+        if args.command == "fleet" and (args.keys or args.lossy):
+            command.error("--keys and --lossy go with --uplink HOST:PORT")
+    if args.command == "serve" and args.uplink and args.factory:
+        command.error("--uplink needs a provisioned unit: leave out --factory")
     if args.command == "handset":
         if args.installed and args.uninstalled:
             command.error("--installed and --uninstalled contradict each other")
@@ -321,6 +375,29 @@ def make_server(sim, args):
     )
 
 
+def _uplink_ssl(args):
+    import ssl
+
+    if not args.uplink_ca:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.uplink_ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageFailure(f"--uplink-ca {args.uplink_ca}: {exc}") from None
+
+
+def make_dialer(sim, args):
+    """The modem of `lci-sim serve --uplink`: days of the coverage schedule are UTC days, day 0
+    the one the simulator started on."""
+    from sim.uplink import Coverage, Dialer
+
+    if not args.uplink:
+        return None
+    origin_ms = -((sim.clock.start_s % 86400) * 1000)
+    return Dialer(sim, args.uplink, Coverage(args.coverage or "always", origin_ms),
+                  args.dial_every * 60_000, ssl=_uplink_ssl(args))
+
+
 # ---- commands --------------------------------------------------------------------------------------------
 def _shut(server, tech, sim) -> None:
     if server is not None:
@@ -359,7 +436,11 @@ def cmd_serve(args) -> int:
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
-        server.serve_forever()
+        dialer = make_dialer(sim, args)
+        if dialer is not None:
+            print(f"uplink: {args.uplink[0]}:{args.uplink[1]}, coverage {args.coverage or 'always'}, "
+                  f"a call every {args.dial_every} min in coverage", flush=True)
+        server.serve_forever(tick=dialer.tick if dialer is not None else None)
     finally:
         _shut(server, tech, sim)
     return EXIT_OK
@@ -419,13 +500,45 @@ def cmd_fleet(args) -> int:
         if not args.json:
             print(f"\r  {done}/{total} devices", end="", file=sys.stderr, flush=True)
 
-    stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime, progress=progress)
+    if args.uplink:
+        stats = _fleet_linked(args, progress)
+    else:
+        stats = fleet.run(args.devices, args.days, seed=args.seed, runtime=args.runtime,
+                          progress=progress)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:
         print(file=sys.stderr)
         print(fleet.report(stats))
     return EXIT_OK if not (stats.core_faults or stats.sim_errors) else EXIT_FAILED
+
+
+def _fleet_linked(args, progress=None):
+    import asyncio
+
+    from host_tools.keys import KeysError
+    from sim import fleet
+    from sim.uplink import Coverage
+
+    base = None
+    if args.keys:
+        try:
+            base = Provider.from_directory(args.keys, fleet.serial_of(0))
+        except (KeysError, OSError) as exc:
+            raise UsageFailure(f"--keys {args.keys}: {exc}") from None
+    else:
+        base = Provider(args.seed, fleet.serial_of(0), start_s=fleet.START_S)
+    host, port = args.uplink
+    uplink = fleet.Uplink(host, port, Coverage(args.coverage or "always"),
+                          every_ms=args.dial_every * 60_000, ssl=_uplink_ssl(args),
+                          lossy=args.lossy)
+    def days_done(done, total):
+        if not args.json:
+            print(f"\r  day {done}/{total} ({args.devices} devices)", end="", file=sys.stderr, flush=True)
+
+    return asyncio.run(fleet.run_linked(args.devices, args.days, uplink, seed=args.seed,
+                                        runtime=args.runtime, provider=fleet.shared_provider(base),
+                                        progress=days_done))
 
 
 def cmd_keys(args) -> int:

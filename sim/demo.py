@@ -1,8 +1,10 @@
 """`make demo`: the seeds' whole story, end to end, on the simulator.
 
 One client, one LCI-777, eight weeks. Billing (provider/billing), the handset (the real core
-in the simulator), the technician's tool (host_tools/visit.py over the host link) and the
-provider's keys (host_tools/keys, tokens, codes) act on one virtual clock:
+in the simulator), the technician's tool (host_tools/visit.py over the host link), the
+provider's keys (host_tools/keys, tokens, codes) and the handsets' data link (provider/link:
+a real link server on 127.0.0.1 that the handset's modem calls while it has coverage; billing's
+signed directives reach the handset that way, acknowledged) act on one virtual clock:
 
   installation under a signed work order; daily driving with start tests and rolling retests
   (and one failed start test); the second charge fails — the 48-hour notice, the retry, the
@@ -22,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware.hal import EPOCH_UNIX
-from host_tools.link import Nack
 from host_tools.visit import Visit, receipt_text
 from provider.billing import directives as billing_directives
 from provider.billing import reports, schema
@@ -36,10 +38,13 @@ from provider.billing.money import fmt
 from provider.billing.policy import load_policy
 from provider.billing.signing import CodeDesk, TokenMinter
 from provider.billing.simulated_processor import SimulatedProcessor
+from provider.link import store as link_store
+from provider.link.server import ThreadedLinkServer
 from sim import demo_report, driving
 from sim.provider import Provider
 from sim.simulator import Simulator
 from sim.transport import open_client
+from sim.uplink import dial
 
 SERIAL = "LCI7-004711"
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
@@ -62,6 +67,7 @@ class Line:
 class World:
     seed: int
     quiet: bool
+    out: Path | None = None
     lines: list[Line] = field(default_factory=list)
     samples: list[tuple[int, str, int]] = field(default_factory=list)  # (t, compliance, balance)
 
@@ -69,16 +75,27 @@ class World:
         self.t0 = int(START.timestamp()) - EPOCH_UNIX
         self.provider = Provider(self.seed, SERIAL, start_s=self.t0)
         self.sim = Simulator(seed=self.seed, identity=self.provider.identity(), start_s=self.t0)
-        self.conn = schema.connect(":memory:")
+        # billing and the link server share one database file (docs/link.md)
+        folder = self.out or Path(tempfile.mkdtemp(prefix="lci-demo-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        self.db_path = folder / "billing.db"
+        for leftover in (self.db_path, *folder.glob("billing.db-*")):
+            leftover.unlink(missing_ok=True)  # an earlier run's database
+        self.conn = schema.connect(self.db_path)
         schema.create(self.conn)
         Engine.initialize(self.conn, load_policy(), self.unix(self.t0), self.seed)
         self.processor = SimulatedProcessor(seed=self.seed, failure_rate=0.0)
         self.engine = Engine(self.conn, self.engine_policy(), self.processor,
                              signer=TokenMinter(self.provider.billing, self.provider.billing.key_id))
         self.desk = CodeDesk(self.provider.master)
-        self.delivered: set[int] = set()
         self.billing_seen = 0
-        self.coverage = True  # the handset's data link to the back office
+        self.coverage = True  # the handset's modem has coverage (the simulator's switch)
+        self.calls: list[dict] = []  # what the link server says of each call
+        self.last_call: int | None = None
+        self.link = ThreadedLinkServer(str(self.db_path), clock=lambda: self.unix(self.now),
+                                       on_session=self.calls.append)
+        self.link_address = self.link.start("127.0.0.1", 0)
+        self.link_db = link_store.connect(str(self.db_path))
         self.ref = ""
         self.sim.listeners.append(self._device_event)
 
@@ -169,21 +186,41 @@ class World:
         return client.submit_token(token)
 
     def _deliver_directives(self) -> None:
-        """Signed directives go to the handset over its data link when it has coverage."""
+        """The handset's modem calls the link server when it has coverage: at once when billing
+        has a signed directive not yet acknowledged for it, and once a day anyway (the daily
+        check-in uploads the log). The link server delivers the directives over the call."""
         if not self.ref or not self.coverage:
             return
-        account = self.engine.store.account_by_ref(self.ref)
-        for d in reports.directives(self.conn, account.id):
-            if d["delivery"] != "token" or d["status"] != "issued" or d["id"] in self.delivered:
-                continue
-            self.delivered.add(d["id"])
-            with self.cable() as client:
-                try:
-                    result = client.submit_token(bytes.fromhex(d["token"]))["detail"]
-                except Nack as exc:  # e.g. a clear that a keypad code already carried out
-                    result = f"refused, nothing changed ({exc.detail or exc})"
-            self.say("back office", f"directive {demo_report.directive_text(d['action'], d['args'])} signed by "
-                                    f"{d['key_id']} -> handset: {result}")
+        waiting = link_store.pending(self.link_db, SERIAL)
+        if not waiting and self.last_call is not None and self.now - self.last_call < DAY:
+            return
+        self.last_call = self.now
+        seen = len(self.calls)
+        host, port = self.link_address
+        result = dial(self.sim, host, port)
+        for call in self.calls[seen:]:
+            for d in call["delivered"] + call["refused"]:
+                outcome = (f"handset: {d['detail']}" if d["answer"] == "token" else
+                           f"handset had it already ({d['answer']})" if d["status"] == "delivered" else
+                           f"handset refused it, nothing changed ({d['answer']}: {d['detail']})")
+                self.say("back office", f"directive {demo_report.directive_text(d['action'], d['args'])} "
+                                        f"delivered over the data link -> {outcome}")
+        if not result["ok"]:
+            self.say("modem", f"the call to the link server broke off: {result['error']}")
+
+    def link_summary(self) -> dict:
+        handset = link_store.handset(self.link_db, SERIAL) or {}
+        return {"calls": len(self.calls),
+                "delivered": sum(len(c["delivered"]) for c in self.calls),
+                "refused": sum(len(c["refused"]) for c in self.calls),
+                "records_uploaded": sum(c["uploaded"] for c in self.calls),
+                "log_problems": [c["log_problem"] for c in self.calls if c["log_problem"]],
+                "handset": handset}
+
+    def close(self) -> None:
+        self.link.stop()
+        self.link_db.close()
+        self.conn.close()
 
     def drive_day(self, day: int, *, first_brac: int = 0) -> dict:
         """Four trips: 07:30, 12:15, 17:40, 21:00; 20-55 minutes each, every retest answered."""
@@ -329,6 +366,7 @@ class World:
             "directives": reports.directives(self.conn, account.id),
             "ledger": reports.check_ledger(self.conn),
             "device": self.sim.status(),
+            "link": self.link_summary(),
         }
 
 
@@ -346,19 +384,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    world = World(args.seed, args.quiet)
-    world.out = args.out
+    world = World(args.seed, args.quiet, out=args.out)
     if not args.quiet:
-        print(f"LCI-777 demo: handset {SERIAL}, from {demo_report.iso(world.t0)} (times UTC; D = day of the story)\n")
-    summary = world.run()
+        print(f"LCI-777 demo: handset {SERIAL}, from {demo_report.iso(world.t0)} (times UTC; D = day of the story); "
+              f"data link server on {world.link_address[0]}:{world.link_address[1]}\n")
+    try:
+        summary = world.run()
+    finally:
+        world.close()
     report = args.out / "report.html"
     report.write_text(demo_report.html_report(
         serial=SERIAL, lines=world.lines, samples=world.samples, t0=world.t0, summary=summary,
         receipt=receipt_text(world.receipt)))
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     account = summary["account"]
+    link = summary["link"]
     print(f"\nfinal: account {account['ref']} {account['status']}, balance {fmt(account['balance'])}; "
           f"handset {summary['device']['compliance']}")
+    print(f"data link: {link['calls']} calls, {link['delivered']} directives delivered, "
+          f"{link['refused']} refused, {link['records_uploaded']} log records uploaded and verified"
+          + (f", log problems: {'; '.join(link['log_problems'])}" if link["log_problems"] else ""))
     print(f"report: {report.resolve()}")
     sys.stdout.flush()
     return 0

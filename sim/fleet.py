@@ -11,12 +11,23 @@ seed gives the same fleet, trip for trip.
 
 It is a soak test of the core as much as a demo: core faults and simulator errors are
 counted and reported, never swallowed.
+
+On the data link (`--uplink HOST:PORT`, `run_linked`): every unit carries a modem and calls the
+link server (provider/link) when its coverage schedule (sim/uplink.py) says it has coverage;
+billing directives then come from the server's billing database, not from the simulated back
+office, so the units' keys are one provider's (`--keys DIR`, the keys the server's billing
+signs with; else the seeded provider). All units live day by day on one asyncio event loop:
+each unit's day runs on its own virtual clock and pauses at its calls.
 """
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import random
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from host_tools.link import LinkError
@@ -72,6 +83,9 @@ class Stats:
     power_cuts: int = 0
     tampers: int = 0
     directives: int = 0
+    directives_applied: int = 0
+    calls: int = 0
+    calls_failed: int = 0
     log_records: int = 0
     chain_breaks: int = 0
     core_faults: int = 0
@@ -110,6 +124,9 @@ class Stats:
             self.unlocks += 1
         elif event == "cal_fail":
             self.calibrations_failed += 1
+        elif event == "token_accepted" and entry["detail"].get("detail", "").split(" ")[0] in (
+                "recall", "lockout", "clear"):
+            self.directives_applied += 1
         elif event == "core_fault":
             self.core_faults += 1
             self.errors.append(f"t={entry['t']}: core fault {entry['detail'].get('error')}")
@@ -122,13 +139,19 @@ class Stats:
 class Unit:
     """One installed handset, its driver and the service center that looks after it."""
 
-    def __init__(self, number: int, seed: int, stats: Stats, runtime: str, config: dict | None):
+    def __init__(self, number: int, seed: int, stats: Stats, runtime: str, config: dict | None,
+                 provider: Callable[[str], Provider] | None = None, start_s: int = START_S):
+        """`provider(serial)`: the provider whose keys the unit trusts (a fleet on the data link
+        shares the link server's); by default each unit has its own seeded provider, and its
+        billing directives come from it in-process."""
         self.rng = random.Random(f"lci-fleet:{seed}:{number}")
         self.profile = Profile.random(self.rng)
         self.stats = stats
-        serial = f"LCI-FLEET-{number:04d}"
-        self.provider = Provider(f"{seed}:{number}", serial, start_s=START_S)
-        self.sim = Simulator(seed=f"{seed}:{number}", runtime=runtime, start_s=START_S,
+        self.serial = serial = serial_of(number)
+        self.billed_in_process = provider is None
+        self.provider = (Provider(f"{seed}:{number}", serial, start_s=start_s) if provider is None
+                         else provider(serial))
+        self.sim = Simulator(seed=f"{seed}:{number}", runtime=runtime, start_s=start_s,
                              config=config or {}, identity=self.provider.identity(),
                              keep_timeline=False)
         self.sim.listeners.append(stats.count)
@@ -142,13 +165,22 @@ class Unit:
 
     # -- one day ------------------------------------------------------------------------------
     def live_day(self, day: int) -> None:
+        for _ in self.day(day):
+            pass
+
+    def day(self, day: int):
+        """The unit's day, pausing before each thing it does: yields the virtual time (ms) it
+        is about to act at, so a caller can make the unit's calls due before then."""
         sim, rng, profile = self.sim, self.rng, self.profile
         day_start = day * DAY
-        if day % 28 == 27:
+        if day % 28 == 27 and self.billed_in_process:
             self._billing_cycle()
         if rng.random() < profile.power_loss:
-            self._power_cut(day_start + rng.randrange(0, DAY))
+            at = day_start + rng.randrange(0, DAY)
+            yield at
+            self._power_cut(at)
         if rng.random() < profile.tamper and sim.powered:
+            yield day_start + 12 * HOUR
             sim.run_until(max(sim.t_ms, day_start + 12 * HOUR))
             sim.tamper("sensor")
             sim.run_until(sim.t_ms + 10 * MINUTE)
@@ -160,8 +192,10 @@ class Unit:
             at = max(day_start + at, sim.t_ms)
             if at >= day_start + DAY:
                 break
+            yield at
             sim.run_until(at)
             self._trip()
+        yield day_start + DAY
         self._maybe_service(day)
         sim.run_until(max(sim.t_ms, day_start + DAY))
 
@@ -222,12 +256,31 @@ class Unit:
         if status["compliance"] in ("early_service_recall", "lockout") or due_soon:
             if self.unpaid and status["compliance"] == "lockout" and not due_soon:
                 return  # the provider's lockout: paid at the next cycle, not a service matter
+            if (not self.billed_in_process and not due_soon
+                    and set(status.get("causes") or ()) <= {"unpaid_balance"}):
+                return  # billing's recall or lockout over the data link: the client pays
             sim.run_until(sim.t_ms + 2 * HOUR)
             try:
                 self.tech.service_visit()
                 self.stats.service_visits += 1
             except LinkError as exc:
                 self.stats.errors.append(f"service visit day {day}: {exc}")
+
+
+def serial_of(number: int) -> str:
+    return f"LCI-FLEET-{number:04d}"
+
+
+def shared_provider(base: Provider) -> Callable[[str], Provider]:
+    """One provider's keys for every unit (serial by serial): what a fleet on the data link
+    trusts, since the link server's billing signs for all of them with one key."""
+
+    def for_serial(serial: str) -> Provider:
+        unit = copy.copy(base)
+        unit.serial = serial
+        return unit
+
+    return for_serial
 
 
 def run(devices: int, days: int, seed: int = 0, runtime: str = "cpython",
@@ -267,8 +320,98 @@ def report(stats: Stats) -> str:
         f"  service visits {stats.service_visits:>8}  calibrations failed {stats.calibrations_failed}",
         f"  power cuts     {stats.power_cuts:>8}  tampers {stats.tampers}  billing directives {stats.directives}",
         f"  log records    {stats.log_records:>8}  chain breaks {stats.chain_breaks}",
+        *([f"  data link      {stats.calls:>8} calls, {stats.calls_failed} broken off; "
+           f"{stats.directives_applied} directives applied"] if stats.calls else []),
         f"  core faults    {stats.core_faults:>8}  simulator errors {stats.sim_errors}",
         f"  wall time      {stats.wall_s:>8.2f} s  ({d['compression'] or 0:,}x real time)",
     ]
     lines.extend(f"  ! {error}" for error in stats.errors[:10])
     return "\n".join(lines)
+
+
+# ---- the fleet on the data link --------------------------------------------------------------------
+@dataclass
+class Uplink:
+    """Where and how the units call: the link server's address, TLS, coverage, call interval."""
+
+    host: str
+    port: int
+    coverage: object  # sim.uplink.Coverage
+    every_ms: int = 2 * HOUR
+    ssl: object = None  # ssl.SSLContext
+    server_hostname: str | None = None
+    lossy: float = 0.0  # chance per byte that a call breaks there (a modem losing coverage)
+    concurrency: int = 256  # calls in progress at once, at most
+    timeout: float = 30.0
+
+
+async def _live_day_linked(unit: Unit, day: int, uplink: Uplink, gate: asyncio.Semaphore,
+                           tap) -> None:
+    from sim.uplink import dial_async
+
+    dials = deque(uplink.coverage.dial_times(day * DAY, (day + 1) * DAY, uplink.every_ms))
+
+    async def call(at: int) -> None:
+        sim = unit.sim
+        sim.run_until(max(at, sim.t_ms))
+        if not sim.powered:
+            return  # the modem is off with the handset
+        async with gate:
+            result = await dial_async(sim, uplink.host, uplink.port, ssl=uplink.ssl,
+                                      server_hostname=uplink.server_hostname,
+                                      timeout=uplink.timeout, tap=tap)
+        unit.stats.calls += 1
+        if not result["ok"]:
+            unit.stats.calls_failed += 1
+
+    for at in unit.day(day):
+        while dials and dials[0] <= at:
+            await call(dials.popleft())
+    while dials:
+        await call(dials.popleft())
+
+
+async def run_linked(devices: int, days: int, uplink: Uplink, *, seed: int = 0,
+                     runtime: str = "cpython", config: dict | None = None,
+                     provider: Callable[[str], Provider] | None = None, start_s: int = START_S,
+                     between_days=None, tap_for=None, progress=None) -> Stats:
+    """The fleet on the data link, on the running event loop. `between_days(day, units)`
+    (optional, may be a coroutine function) runs after every unit lived `day`: a test moves
+    billing there and looks at the units. `tap_for(number)`: a tap for that unit's calls
+    (sim/uplink.py), instead of uplink.lossy's LossyLink."""
+    from sim.uplink import LossyLink
+
+    stats = Stats(devices=devices, days=days)
+    began = time.perf_counter()
+    if provider is None:
+        provider = shared_provider(Provider(seed, serial_of(0), start_s=start_s))
+    gate = asyncio.Semaphore(uplink.concurrency)
+    units: list[Unit] = []
+    try:
+        for number in range(devices):
+            units.append(Unit(number, seed, stats, runtime, config, provider=provider, start_s=start_s))
+        if tap_for is None:
+            tap_for = lambda n: LossyLink(f"{seed}:{n}", uplink.lossy) if uplink.lossy else None  # noqa: E731
+        taps = [tap_for(n) for n in range(devices)]
+        for day in range(days):
+            results = await asyncio.gather(
+                *(_live_day_linked(unit, day, uplink, gate, tap) for unit, tap in zip(units, taps, strict=True)),
+                return_exceptions=True)
+            for number, result in enumerate(results):
+                if isinstance(result, (SimError, LinkError)):
+                    stats.sim_errors += 1
+                    stats.errors.append(f"unit {number} day {day}: {type(result).__name__}: {result}")
+                elif isinstance(result, BaseException):
+                    raise result
+            if between_days is not None:
+                outcome = between_days(day, units)
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            if progress is not None:
+                progress(day + 1, days)
+        stats.simulated_s = sum(unit.sim.t_ms // 1000 for unit in units)
+    finally:
+        for unit in units:
+            unit.close()
+    stats.wall_s = time.perf_counter() - began
+    return stats

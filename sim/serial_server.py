@@ -239,10 +239,13 @@ class SerialServer:
                 wait = min(wait, max(0.0, (due - now_us) / 1_000_000))
         return wait
 
-    def serve_forever(self) -> None:
+    def serve_forever(self, tick=None) -> None:
+        """Loop until stop(); `tick()` (optional) runs after every turn (the modem's dialer)."""
         self._running = True
         while self._running:
             self.poll()
+            if tick is not None:
+                tick()
 
     def stop(self) -> None:
         self._running = False

@@ -15,20 +15,20 @@ import argparse
 import importlib.metadata
 import json
 import os
+import re
 import signal
 import sys
 import tomllib
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from . import database, opening, reports, schema
 from . import directives as outbox
-from . import reports, schema
 from .clock import iso, parse_when
-from .engine import Engine
+from .engine import MAX_ADVANCE_DAYS, Engine
 from .errors import BillingError, InputError
 from .money import fmt
 from .policy import DAY, load_policy
-from .simulated_processor import BEHAVIOURS, SimulatedProcessor, SqliteSimStore
+from .simulated_processor import BEHAVIOURS
 from .store import Store
 
 EXIT_RULE = 1
@@ -50,23 +50,41 @@ def _when(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+_AMOUNT = re.compile(r"\$?(\d{1,12})(?:\.(\d{1,2}))?")
+
+
 def _dollars(text: str) -> int:
+    """'54.12' or '$54.12' -> 5412. Only plain digits with at most two decimals: no sign,
+    exponent, Infinity or NaN; the engine checks the policy's maximum."""
+    found = _AMOUNT.fullmatch(text.strip())
+    if found is None:
+        raise argparse.ArgumentTypeError(
+            f"not an amount of dollars: {text!r} (expected digits with at most two decimals, "
+            f"like 54.12)")
+    cents = int(found.group(1)) * 100 + int((found.group(2) or "0").ljust(2, "0"))
+    if cents <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive amount: {text!r}")
+    return cents
+
+
+def _days(text: str) -> int:
     try:
-        value = Decimal(text.lstrip("$"))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
-    cents = value * 100
-    if cents != cents.to_integral_value() or cents <= 0:
-        raise argparse.ArgumentTypeError(f"not a positive amount in cents: {text!r}")
-    return int(cents)
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 0 <= value <= MAX_ADVANCE_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"{value} days: expected 0 to {MAX_ADVANCE_DAYS} days per run")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lci-billing", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="Exit codes: 0 done, 1 refused by the rules, 2 bad input.")
-    p.add_argument("--db", default=os.environ.get("LCI_BILLING_DB", "billing.db"),
-                   help="billing database file (default $LCI_BILLING_DB or ./billing.db)")
+    p.add_argument("--db", default=opening.default_location(),
+                   help="billing database: a file or sqlite:///FILE, or postgresql://... "
+                        "(default $LCI_DATABASE_URL, else $LCI_BILLING_DB, else ./billing.db)")
     p.add_argument("--signing-key", default=os.environ.get("LCI_BILLING_SIGNING_KEY"),
                    help="key file (billing-scope delegated key or root) to sign directive tokens")
     p.add_argument("--version", action="version", version=f"lci-billing {_version()}")
@@ -128,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     pay.add_argument("--external", action="store_true",
                      help="record a payment received elsewhere (needs --key)")
 
+    rf = sub.add_parser("refund", help="pay an account's credit back to its payment method")
+    rf.add_argument("ref")
+    rf.add_argument("--amount", type=_dollars, help="dollars (default: the whole credit)")
+    rf.add_argument("--key", help="idempotency key of the refund request")
+    rf.add_argument("--token", help="refund to this token instead of the one on file")
+
     card = sub.add_parser("card", help="simulated processor: a card's behaviour from a date")
     card.add_argument("token")
     card.add_argument("behaviour", choices=BEHAVIOURS)
@@ -136,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     adv = sub.add_parser("advance", help="run everything due up to a date (the daily run)")
     group = adv.add_mutually_exclusive_group(required=True)
     group.add_argument("--to", type=_when)
-    group.add_argument("--days", type=int)
+    group.add_argument("--days", type=_days, help=f"0 to {MAX_ADVANCE_DAYS}")
     adv.add_argument("--batch-size", type=int, default=2000,
                      help="accounts per transaction (default 2000)")
 
@@ -191,23 +215,29 @@ def _overrides(pairs: list[str]) -> dict:
     return result
 
 
-def _open(args, require=True):
-    path = Path(args.db)
-    if require and not path.exists():
-        raise InputError(str(path), "", "no billing database here: run `lci-billing init` first")
-    conn = schema.connect(path)
-    if not schema.is_initialized(conn):
-        raise InputError(str(path), "", "not a billing database: run `lci-billing init`")
-    policy = Engine.stored_policy(conn)
-    store = Store(conn)
-    processor = SimulatedProcessor(SqliteSimStore(str(path) + ".processor"),
-                                   seed=int(store.meta("seed", "0")),
-                                   failure_rate=float(store.meta("failure_rate", "0")))
+def _open(args):
     signer = None
     if args.signing_key:
         from .signing import load_token_minter
         signer = load_token_minter(args.signing_key)
-    return Engine(conn, policy, processor, signer=signer)
+    engine = opening.open_engine(args.db, signer=signer)
+    args.opened.append(engine)
+    return engine
+
+
+def _exists(location: str) -> bool:
+    """Is there a billing database at `location` (a file, or the tables on a server)?"""
+    try:
+        dialect = database.dialect_of(location)
+    except ValueError as exc:
+        raise InputError(location, "", str(exc)) from None
+    if dialect == database.SQLITE:
+        return Path(database.sqlite_path(location)).exists()
+    conn = opening.connect(location, must_exist=False)
+    try:
+        return schema.is_initialized(conn)
+    finally:
+        conn.close()
 
 
 def _print(data, as_json: bool, text: str | None = None) -> None:
@@ -240,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
+    args.opened = []
     try:
         return _dispatch(args)
     except InputError as exc:
@@ -248,6 +279,9 @@ def _main(argv: list[str] | None) -> int:
     except BillingError as exc:
         print(f"lci-billing: {exc}", file=sys.stderr)
         return EXIT_RULE
+    finally:
+        for engine in args.opened:  # a server connection is not left to the garbage collector
+            engine.disconnect()
 
 
 def _dispatch(args) -> int:
@@ -271,8 +305,8 @@ def _dispatch(args) -> int:
     if cmd == "policy":
         if args.file:
             policy = load_policy(args.file)
-        elif Path(args.db).exists():
-            policy = Engine.stored_policy(schema.connect(args.db))
+        elif _exists(args.db):
+            policy = Engine.stored_policy(opening.connect(args.db))
         else:
             policy = load_policy()
         _print({"source": policy.source, "ok": True, "name": policy.name,
@@ -280,17 +314,18 @@ def _dispatch(args) -> int:
                f"{policy.source}: ok — {policy.name}; readings {policy.readings}")
         return 0
     if cmd == "init":
-        path = Path(args.db)
-        if path.exists():
-            raise InputError(str(path), "", "already exists")
+        shown = database.describe(args.db)
+        if _exists(args.db):
+            raise InputError(shown, "", "already exists")
         policy = load_policy(args.policy, _overrides(args.set), overrides_source="--set")
         now = args.now if args.now is not None else (int(__import__("time").time()) // DAY) * DAY
-        conn = schema.connect(path)
+        conn = opening.connect(args.db, must_exist=False)
         schema.create(conn)
         Engine.initialize(conn, policy, now, args.seed)
         Store(conn).set_meta("failure_rate", str(args.failure_rate))
-        _print({"db": str(path), "clock": iso(now), "policy": policy.source}, args.json,
-               f"{path}: billing database created; clock {iso(now)}; policy {policy.source}")
+        conn.close()
+        _print({"db": shown, "clock": iso(now), "policy": policy.source}, args.json,
+               f"{shown}: billing database created; clock {iso(now)}; policy {policy.source}")
         return 0
 
     engine = _open(args)
@@ -322,6 +357,17 @@ def _dispatch(args) -> int:
             _print({"ref": args.ref, **out}, args.json,
                    f"{args.ref}: payment {out['key']} of {fmt(out['amount'])} {out['status']}"
                    + (f" ({out['decline_code']})" if out.get("decline_code") else ""))
+            return 0 if out["status"] == "succeeded" else EXIT_RULE
+    elif cmd == "refund":
+        out = engine.refund(args.ref, amount=args.amount, key=args.key, token=args.token)
+        if out["status"] == "duplicate":
+            _print({"ref": args.ref, **out}, args.json,
+                   f"{args.ref}: refund {out['key']} already recorded: nothing changed")
+        else:
+            _print({"ref": args.ref, **out}, args.json,
+                   f"{args.ref}: refund {out['key']} of {fmt(out['amount'])} {out['status']}"
+                   + (f" ({out['decline_code']})" if out.get("decline_code") else "")
+                   + f"; balance {fmt(out['balance'])}")
             return 0 if out["status"] == "succeeded" else EXIT_RULE
     elif cmd == "card":
         when = args.from_at or engine.now

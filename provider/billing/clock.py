@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+FIRST_YEAR, LAST_YEAR = 1970, 2099  # every date the back office accepts
+
 
 def parse_when(text: str) -> int:
     """'2025-01-06', '2025-01-06T09:30', '2025-01-06T09:30:00Z' (UTC) -> Unix seconds.
@@ -23,6 +25,8 @@ def parse_when(text: str) -> int:
             moment = datetime.strptime(body, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
+        if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+            raise ValueError(f"date out of range: {text!r} (years {FIRST_YEAR} to {LAST_YEAR})")
         return int(moment.timestamp())
     raise ValueError(f"not a date: {text!r} (expected 2025-01-06 or 2025-01-06T09:30, UTC)")
 
@@ -32,6 +36,8 @@ def from_toml(value) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
+        if not FIRST_YEAR <= value.year <= LAST_YEAR:
+            raise ValueError(f"date out of range: {value} (years {FIRST_YEAR} to {LAST_YEAR})")
         return int(value.timestamp())
     if hasattr(value, "isoformat") and not isinstance(value, str):  # datetime.date
         return parse_when(value.isoformat())

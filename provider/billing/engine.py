@@ -33,7 +33,13 @@ from .faults import crash_point
 from .lifecycle import COLLECTING, Lifecycle
 from .money import fmt, prorate, rate_text, tax_on
 from .policy import DAY, HOUR, WEEK, Policy, policy_from_text
-from .processor import FAILED, NO_PAYMENT_METHOD, ChargeResult, ProcessorUnavailable
+from .processor import (
+    FAILED,
+    NO_PAYMENT_METHOD,
+    SUCCEEDED,
+    ChargeResult,
+    ProcessorUnavailable,
+)
 from .store import RECEIVABLE, Account, OpenInvoice, Store, Work
 
 CASH = "cash"
@@ -43,6 +49,10 @@ BILLING_STATES = ("active", "past_due", "recall", "lockout")
 AUTOMATED = ("scheduled", "retry")
 INITIAL_DUE = "initial_due"  # attempt kind: the due date of an installed device's initial invoice
 MAX_STEPS = 100_000
+MAX_KEY = 64  # characters of a client's or a feed's idempotency key
+EARLIEST = 0  # 1970-01-01: the engine's clock and every date it accepts
+LATEST = 4_102_444_800  # 2100-01-01T00:00:00Z: no date at or after it is accepted
+MAX_ADVANCE_DAYS = 3660  # one `advance` runs at most ten years
 
 
 def revenue(item: str) -> str:
@@ -69,6 +79,13 @@ class Engine:
         self.batch_size = batch_size
         self.lifecycle = Lifecycle()
         self._rates = {}
+
+    def disconnect(self) -> None:
+        """Close the database connection (and the processor's, when it has one)."""
+        store = getattr(self.processor, "store", None)
+        if hasattr(getattr(store, "conn", None), "close"):
+            store.conn.close()
+        self.conn.close()
 
     # ------------------------------------------------------------------ setup and clock
     @classmethod
@@ -106,12 +123,33 @@ class Engine:
 
     # ------------------------------------------------------------------ the daily run
     def advance(self, to: int) -> dict:
-        """Run everything due up to `to`, in order, then set the clock to `to`."""
+        """Run everything due up to `to`, in order, then set the clock to `to`.
+
+        The run goes a day at a time (days with nothing due are skipped), each day committed
+        (batch by batch) before the next starts: whatever stops it (a crash, an error), every
+        charge the processor answered is either in the books or re-asked with the same key by
+        the next run. At most MAX_ADVANCE_DAYS per call, and never past LATEST."""
+        if isinstance(to, bool) or not isinstance(to, int):
+            raise InputError("advance", "to", "expected a time in whole seconds")
         now = self.now
         if to < now:
-            raise RuleError(f"the clock is at {now}; it never goes back (asked for {to})")
+            raise RuleError(f"the clock is at {iso(now)}; it never goes back (asked for "
+                            f"{iso(to) if EARLIEST <= to < LATEST else to})")
+        if to >= LATEST:
+            raise InputError("advance", "to", f"the clock stops before {iso(LATEST)}")
+        if to - now > MAX_ADVANCE_DAYS * DAY:
+            raise InputError("advance", "to", f"at most {MAX_ADVANCE_DAYS} days per run (asked "
+                             f"for {(to - now) // DAY}); run it again to go further")
+        processed = batches = 0
         with _gc_paused():
-            return self._advance(to, 0, 0)
+            step = now
+            while True:
+                due = self.store.earliest_due()
+                step = to if due is None else min(to, max(step + DAY, due))
+                out = self._advance(step, processed, batches)
+                processed, batches = out["accounts_processed"], out["batches"]
+                if step == to:
+                    return out
 
     def _advance(self, to: int, processed: int, batches: int) -> dict:
         while True:
@@ -238,11 +276,12 @@ class Engine:
         return uow.entry(w.account.id, t, "payment", key, postings)
 
     def _payment_row(self, uow, a: Account, t, key, kind, attempt, token, amount, result,
-                     failure_open_before, entry_id=None):
+                     failure_open_before, entry_id=None, request_key=None):
         uow.payments.append((uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
                              result.status if result else "succeeded",
                              result.decline_code if result else None,
-                             result.reference if result else None, failure_open_before, entry_id))
+                             result.reference if result else None, failure_open_before, entry_id,
+                             request_key))
 
     def _refund_credit(self, w: Work, uow, t: int) -> None:
         """Pay a credit balance back to the payment method on file."""
@@ -408,7 +447,8 @@ class Engine:
         if result.succeeded:
             self._after_payment(w, uow, t)
         else:
-            self._on_failed(w, uow, t, kind, result.decline_code, amount)
+            self._on_failed(w, uow, t, kind, result.decline_code, amount,
+                            attempted=token is not None)
             self._plan_initial_due(w, t)  # a declined initial charge: the invoice is still due
 
     def _plan_initial_due(self, w: Work, t: int) -> None:
@@ -432,10 +472,7 @@ class Engine:
         notified = any(n[1] == a.id and n[2] == t and n[3] == "payment_failed"
                        for n in uow.notices)  # a declined initial charge was just notified
         a.failure_open = 1
-        for o in w.owed():
-            if o.first_failed_at is None:
-                o.first_failed_at = t
-                uow.invoice_updates[o.id] = (t, o.late_fee_invoice)
+        # no automated payment was attempted: the Automated Payment Late Fee does not start here
         self._fire(w, uow, t, "initial_payment_overdue", f"initial invoice unpaid: {fmt(w.balance)}")
         self._start_collections(a, t)
         a.anchor_at = t
@@ -452,11 +489,16 @@ class Engine:
                          f"{fmt(w.balance)} is unpaid. Pay it now: {fee}your interlock "
                          f"will {mode} on {_date(then)}.", amount=w.balance)
 
-    def _on_failed(self, w: Work, uow, t: int, kind: str, code: str, amount: int) -> None:
+    def _on_failed(self, w: Work, uow, t: int, kind: str, code: str, amount: int,
+                   attempted: bool = True) -> None:
+        """A charge failed. The late fee ("Automated Payment Late Fee: only charged when the
+        failed automated payment isn't corrected") starts only from an automated charge the
+        processor was asked for (`attempted`): a scheduled charge with no payment method on file
+        is a failed payment for collections, not an automated payment attempt."""
         a = w.account
         p = self.policy
         a.failure_open = 1
-        if kind in AUTOMATED:
+        if kind in AUTOMATED and attempted:
             for o in w.owed():
                 if o.first_failed_at is None:
                     o.first_failed_at = t
@@ -470,7 +512,7 @@ class Engine:
                               f"{len(recent)} failed automated payments within "
                               f"{p.switch_window // WEEK} weeks: may be moved to a "
                               f"{' or '.join(str(x) for x in p.switch_to_weeks)}-week cycle")
-        if p.late_fee_reading == "second_failed_attempt" and kind in AUTOMATED:
+        if p.late_fee_reading == "second_failed_attempt" and kind in AUTOMATED and attempted:
             for o in w.owed():
                 if self._late_fee_eligible(o) and t - o.first_failed_at >= \
                         p.late_fee_second_attempt_after:
@@ -682,47 +724,72 @@ class Engine:
         self._run(w, t, uow)
         return a.ref
 
+    def _check_amount(self, where: str, amount) -> None:
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise InputError(where, "amount", "the amount must be a positive number of cents")
+        if amount > self.policy.max_payment:
+            raise InputError(where, "amount", f"{fmt(amount)} is over the largest payment the "
+                             f"policy accepts ({fmt(self.policy.max_payment)})")
+
+    @staticmethod
+    def _check_key(where: str, key) -> None:
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY
+                                or not key.isprintable() or key != key.strip()):
+            raise InputError(where, "key", f"expected 1 to {MAX_KEY} printable characters")
+
     def pay(self, ref: str, *, amount: int | None = None, key: str | None = None,
             token: str | None = None, external: bool = False) -> dict:
         """A payment the client makes (card in the portal), or one reported from outside
-        (`external`: a processor callback, cash at the shop) which must carry its event key."""
-        t = self.now
-        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)
-                                   or amount <= 0):
-            raise InputError("pay", "amount", "the amount must be a positive number of cents")
+        (`external`: a processor callback, cash at the shop) which must carry its event key.
+
+        A key is scoped to (account, kind): the same request again (same account, same amount, a
+        succeeded payment) is a "duplicate" that changes nothing; the same key with another amount
+        or on another account is refused (RuleError); a declined payment's key may be used again.
+        Before charging, money the processor took for this account that the books do not show (a
+        payment killed between the charge and its commit) is recorded first."""
+        if amount is not None:
+            self._check_amount("pay", amount)
+        self._check_key("pay", key)
         if external and not key:
             raise InputError("pay", "key", "an external payment event needs its idempotency key")
-        if key is not None and self.store.payment_exists(key):
-            return {"status": "duplicate", "key": key}
+        kind = "external" if external else "client"
+        self.reconcile(ref)
+        t = self.now
         with self.store.transaction() as uow:
             w = self._one(ref, uow)
             a = w.account
             if a.status == "closed":
                 raise RuleError(f"account {ref} is closed")
+            if key is not None:
+                duplicate = self._seen(a, kind, key, amount)
+                if duplicate:
+                    return {"status": "duplicate", "key": key}
             amount = w.balance if amount is None else amount
             if amount <= 0:
                 raise RuleError(f"nothing to pay: the balance is {fmt(w.balance)}")
+            self._check_amount("pay", amount)
             if external:
-                entry_id = self._receive(w, uow, t, amount, key)
-                self._payment_row(uow, a, t, key, "external", "client", None, amount, None,
-                                  a.failure_open, entry_id)
+                event = f"{a.ref}:x:{key}"
+                entry_id = self._receive(w, uow, t, amount, event)
+                self._payment_row(uow, a, t, event, "external", "client", None, amount, None,
+                                  a.failure_open, entry_id, request_key=key)
                 outcome = {"status": "succeeded", "key": key, "amount": amount}
                 self._after_payment(w, uow, t)
             else:
                 token = token or a.method_token
                 if token is None:
                     raise RuleError("no payment method: give --token or set one on the account")
-                if key is None:
-                    a.attempt_seq += 1
-                    key = f"{a.ref}:p{a.attempt_seq}"
-                result = self.processor.charge(idempotency_key=key, token=token, amount=amount,
-                                               currency="USD", description=f"LCI-777 {a.ref}",
-                                               at=t)
+                a.attempt_seq += 1
+                charge_key = f"{a.ref}:p{a.attempt_seq}"
+                result = self.processor.charge(idempotency_key=charge_key, token=token,
+                                               amount=amount, currency="USD",
+                                               description=f"LCI-777 {a.ref}", at=t)
                 crash_point()
-                entry_id = self._receive(w, uow, t, amount, key) if result.succeeded else None
-                self._payment_row(uow, a, t, key, "client", "client", token, amount, result,
-                                  a.failure_open, entry_id)
-                outcome = {"status": result.status, "key": key, "amount": amount,
+                entry_id = self._receive(w, uow, t, amount, charge_key) if result.succeeded \
+                    else None
+                self._payment_row(uow, a, t, charge_key, "client", "client", token, amount,
+                                  result, a.failure_open, entry_id, request_key=key)
+                outcome = {"status": result.status, "key": key or charge_key, "amount": amount,
                            "decline_code": result.decline_code}
                 if result.succeeded:
                     self._after_payment(w, uow, t)
@@ -730,6 +797,115 @@ class Engine:
                     self._history(w, uow, t, "client_payment_failed", result.decline_code or "")
             self._run(w, t, uow)
         return outcome
+
+    def _seen(self, a: Account, kind: str, key: str, amount: int | None) -> bool:
+        """True when this request was already recorded (a duplicate); raises on a conflict."""
+        seen = self.store.payments_by_request(kind, key)
+        if any(account_id != a.id for account_id, _, _ in seen):
+            raise RuleError(f"key {key!r} was already used for {_a(kind)} payment of another "
+                            f"account: give this payment its own key")
+        done = [amt for _, amt, status in seen if status == "succeeded"]
+        if not done:
+            return False  # never used, or only declined: this request is charged
+        if amount is not None and amount != done[0]:
+            raise RuleError(f"key {key!r} was already used for {_a(kind)} payment of "
+                            f"{fmt(done[0])}, not {fmt(amount)}: give this payment its own key")
+        return True
+
+    def reconcile(self, ref: str) -> int:
+        """Record what the processor did for this account that the books do not show: a charge or
+        refund it answered whose transaction never committed (the process was killed in between).
+        Returns how many were recorded. Needs a processor that can list its records by key prefix
+        (`records(prefix)`); without one, nothing is done."""
+        listing = getattr(self.processor, "records", None)
+        if listing is None:
+            return 0
+        t = self.now
+        recorded = 0
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            prefix = f"{a.ref}:"
+            missing = [r for r in listing(prefix) if r[0] not in self.store.payment_keys(a.id)]
+            for key, token, amount, kind, status, code, reference, _at in sorted(missing):
+                seq = key[len(prefix) + 1:]
+                if seq.isdigit():
+                    a.attempt_seq = max(a.attempt_seq, int(seq))
+                entry_id = None
+                if status == SUCCEEDED and kind == "refund":
+                    entry_id = uow.entry(a.id, t, "refund", key,
+                                         [(CASH, None, -amount), (RECEIVABLE, None, amount)])
+                    w.items.setdefault(None, OpenInvoice(None, 0)).outstanding += amount
+                    self._prune(w)
+                    self._apply_credits(w, uow, t)
+                elif status == SUCCEEDED:
+                    entry_id = self._receive(w, uow, t, amount, key)
+                self._payment_row(uow, a, t, key, "recovered", kind, token, amount,
+                                  ChargeResult(status, reference, code), a.failure_open, entry_id)
+                self._history(w, uow, t, "processor_record_recovered",
+                              f"{kind} {key} {fmt(amount)} {status}")
+                recorded += 1
+            if recorded:
+                self._after_payment(w, uow, t)
+                self._run(w, t, uow)
+        return recorded
+
+    def refund(self, ref: str, *, amount: int | None = None, key: str | None = None,
+               token: str | None = None) -> dict:
+        """Pay money the account is owed (a credit: an overpayment, a credit note) back to the
+        payment method on file (or `token`). `amount` defaults to the whole credit and may not
+        exceed it. With a key the request is idempotent like a payment's; without one, a refund
+        that leaves no credit cannot be repeated (there is nothing left to refund)."""
+        if amount is not None:
+            self._check_amount("refund", amount)
+        self._check_key("refund", key)
+        self.reconcile(ref)
+        t = self.now
+        with self.store.transaction() as uow:
+            w = self._one(ref, uow)
+            a = w.account
+            if key is not None and self._seen(a, "refund", key, amount):
+                return {"status": "duplicate", "key": key}
+            credit = -w.balance
+            if credit <= 0:
+                raise RuleError(f"account {ref} has no credit to refund (balance "
+                                f"{fmt(w.balance)})")
+            amount = credit if amount is None else amount
+            if amount > credit:
+                raise RuleError(f"account {ref} has a credit of {fmt(credit)}: cannot refund "
+                                f"{fmt(amount)}")
+            self._check_amount("refund", amount)
+            token = token or a.method_token
+            if token is None:
+                raise RuleError("no payment method to refund to: give --token")
+            a.attempt_seq += 1
+            refund_key = f"{a.ref}:r{a.attempt_seq}"
+            result = self.processor.refund(idempotency_key=refund_key, token=token, amount=amount,
+                                           currency="USD", description=f"LCI-777 refund {a.ref}",
+                                           at=t)
+            crash_point()
+            entry_id = None
+            if result.succeeded:
+                postings = [(CASH, None, -amount)]
+                left = amount
+                for c in w.credits():
+                    m = min(left, -c.outstanding)
+                    if m <= 0:
+                        break
+                    postings.append((RECEIVABLE, c.id, m))
+                    c.outstanding += m
+                    left -= m
+                self._prune(w)
+                entry_id = uow.entry(a.id, t, "refund", refund_key, postings)
+                self._notice(w, uow, t, "refund", f"Refund of {fmt(amount)}",
+                             f"We refunded {fmt(amount)} to your payment method on file.",
+                             amount=amount)
+                self._history(w, uow, t, "refunded", f"{fmt(amount)} ({refund_key})")
+            self._payment_row(uow, a, t, refund_key, "refund", "refund", token, amount, result,
+                              a.failure_open, entry_id, request_key=key)
+            self._run(w, t, uow)
+        return {"status": result.status, "key": key or refund_key, "amount": amount,
+                "balance": w.balance, "decline_code": result.decline_code}
 
     def _change_now_or_later(self, a: Account, field: str, t: int) -> int | None:
         """None: apply now; else the time the change applies (just after the next billing date)."""
@@ -1222,6 +1398,10 @@ def _gc_paused():
     finally:
         if collecting:
             gc.enable()
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _date(t: int) -> str:

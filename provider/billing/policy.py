@@ -29,6 +29,9 @@ LATE_FEE_READINGS = ("uncorrected", "second_failed_attempt")
 COLLECTION_READINGS = ("recall_then_lockout", "lockout")
 REST_OF_MONTH = ("first_cycle", "every_month")
 CHANGE_FIELDS = ("payment_method", "theft_protection", "cycle_weeks")
+DEFAULT_MAX_PAYMENT = 2_500_000  # $25,000.00, for policies written before [payments] existed
+# the largest maximum a policy may set: with it, no ledger sum comes near 2**63 cents
+MAX_PAYMENT_CEILING = 100_000_000_000
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Policy:
     short_notice: int
     short_notice_per_cycle: int
     token_ttl: int  # seconds a directive token stays valid
+    max_payment: int = DEFAULT_MAX_PAYMENT  # cents: the largest single payment or refund
 
     def price(self, item: str, weeks: int) -> int:
         return self.items[item].prices[weeks]
@@ -188,7 +192,7 @@ def _kind(value) -> str:
 
 TOP_LEVEL = ("policy", "cycles", "items", "fees", "tax", "schedule", "retries", "late_fee",
              "cycle_switch", "collections", "account_changes", "returns", "refunds", "rescheduling",
-             "directives")
+             "directives", "payments")
 
 
 def parse_toml(text: str, source: str) -> dict:
@@ -318,6 +322,8 @@ def _check(r: _Reader, text: str, overrides: dict) -> Policy:
     r.table("refunds", ("advance_minimum_weeks", "refundable_items", "cancelled_installation_kept_days"))
     r.table("rescheduling", ("fee_notice_hours", "short_notice_hours", "short_notice_per_cycle"))
     r.table("directives", ("token_ttl_days",))
+    if "payments" in r.data:
+        r.table("payments", ("max_payment",))
     rest_items = r.str_list("returns.rest_of_month_items", CYCLE_ITEMS)
     if "admin_fee" in rest_items:
         r.fail("returns.rest_of_month_items", "the administrative fee belongs to automated cycle charges")
@@ -369,4 +375,6 @@ def _check(r: _Reader, text: str, overrides: dict) -> Policy:
         short_notice=short_notice,
         short_notice_per_cycle=r.integer("rescheduling.short_notice_per_cycle", low=0),
         token_ttl=r.integer("directives.token_ttl_days", low=1) * DAY,
+        max_payment=(r.integer("payments.max_payment", low=1, high=MAX_PAYMENT_CEILING)
+                     if "payments" in r.data else DEFAULT_MAX_PAYMENT),
     )

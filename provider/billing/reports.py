@@ -124,6 +124,7 @@ def payments(conn, account_id: int) -> list[dict]:
         "key": p["idem_key"], "at": iso(p["at"]), "kind": p["kind"], "attempt": p["attempt"],
         "method": p["method_token"], "amount": p["amount"], "status": p["status"],
         "decline_code": p["decline_code"], "processor_ref": p["processor_ref"],
+        "request_key": p["request_key"],
     } for p in _rows(conn, "SELECT * FROM payment WHERE account_id = ? ORDER BY at, id",
                      (account_id,))]
 

@@ -5,16 +5,18 @@ Portability rules kept here: only INTEGER / BIGINT / VARCHAR(n) / TEXT column ty
 AUTOINCREMENT, WITHOUT ROWID, STRICT, triggers or type affinity tricks; ids are assigned by the
 engine (never by the database), so no SERIAL / IDENTITY either; upserts use the `ON CONFLICT ... DO
 NOTHING` form both accept. The single dialect difference is the id column type: `INTEGER` on SQLite
-(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. tests/provider/billing/test_schema.py applies
-this DDL to a real PostgreSQL server when one is installed.
+(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. The whole billing suite runs on
+both (tests/provider/billing/conftest.py starts a real PostgreSQL).
 
 Money is BIGINT cents; times are BIGINT Unix seconds (UTC).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from . import database
+from .database import Database
 
 SCHEMA_VERSION = "1"
 
@@ -123,6 +125,8 @@ CREATE INDEX posting_receivable ON posting (account_id, invoice_id, amount) WHER
 CREATE INDEX posting_entry ON posting (entry_id);
 
 -- Payment events, idempotent by key: a replayed processor callback hits the UNIQUE key.
+-- request_key: the key a client or a feed gave the request (a portal form's, an external event's),
+-- scoped to (account, kind); idem_key is the event's own key (the processor's, for charges).
 CREATE TABLE payment (
     id              {id} NOT NULL PRIMARY KEY,
     account_id      BIGINT NOT NULL REFERENCES account (id),
@@ -136,9 +140,11 @@ CREATE TABLE payment (
     decline_code    VARCHAR(40),
     processor_ref   VARCHAR(64),
     failure_open_before INTEGER NOT NULL,
-    entry_id        BIGINT
+    entry_id        BIGINT,
+    request_key     VARCHAR(64)
 );
 CREATE INDEX payment_by_account ON payment (account_id, at);
+CREATE INDEX payment_by_request ON payment (request_key, kind) WHERE request_key IS NOT NULL;
 
 -- Email notices sent to the client (the engine records them; a mailer sends them).
 CREATE TABLE notice (
@@ -198,31 +204,20 @@ def ddl(dialect: str = "sqlite") -> list[str]:
     return [chunk.strip() for chunk in code.split(";") if chunk.strip()]
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (creating if needed) a billing database file in autocommit mode; the engine opens its
-    own transactions (BEGIN IMMEDIATE: one writer at a time)."""
-    conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # WAL + NORMAL: a committed transaction survives a killed process (not an OS crash without
-    # fsync, which FULL would add at a price per commit).
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    # The daily run reads and rewrites the account-ordered indexes: keep them in memory.
-    conn.execute("PRAGMA cache_size=-1048576")  # up to 1 GiB of page cache
-    conn.execute("PRAGMA mmap_size=4294967296")  # and read the rest through the OS page cache
-    return conn
+def connect(location: str | Path) -> Database:
+    """Open (creating a SQLite file if needed) a billing database by path or URL, in autocommit
+    mode; the engine opens its own transactions (BEGIN IMMEDIATE: one writer at a time)."""
+    return database.connect(location)
 
 
-def is_initialized(conn: sqlite3.Connection) -> bool:
-    row = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").fetchone()
-    return row is not None
+def is_initialized(conn: Database) -> bool:
+    return conn.has_table("meta")
 
 
-def create(conn: sqlite3.Connection) -> None:
+def create(conn: Database) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in ddl("sqlite"):
+        for statement in ddl(conn.dialect):
             conn.execute(statement)
         conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         conn.execute("COMMIT")

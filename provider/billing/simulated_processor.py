@@ -17,9 +17,9 @@ benchmarks): it is another system, committed independently of the billing databa
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
+from . import database
 from .processor import (
     CARD_DECLINED,
     EXPIRED_CARD,
@@ -69,9 +69,15 @@ class MemorySimStore:
     def all_charges(self):
         return [(k,) + v for k, v in self.charges.items()]
 
+    def with_prefix(self, prefix):
+        return sorted((k,) + v for k, v in self.charges.items() if k.startswith(prefix))
 
-class SqliteSimStore:
-    """Processor-side records in their own SQLite file, each charge committed before it returns."""
+
+class SqlSimStore:
+    """Processor-side records in SQL tables (sim_*) on a connection of their own, each charge
+    committed before it returns: the processor is another system, committed independently of the
+    billing database. On SQLite the records sit in their own file (DB.processor); on PostgreSQL
+    in the billing database's server, through a separate connection."""
 
     DDL = (
         "CREATE TABLE IF NOT EXISTS sim_charge (idem_key VARCHAR(96) NOT NULL PRIMARY KEY,"
@@ -84,12 +90,18 @@ class SqliteSimStore:
         " decline_code VARCHAR(40))",
     )
 
-    def __init__(self, path: str | Path):
-        self.conn = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+    def __init__(self, location: str | Path):
+        self.conn = database.connect(location)
         for statement in self.DDL:
             self.conn.execute(statement)
+
+    @classmethod
+    def beside(cls, location: str | Path) -> SqlSimStore:
+        """The processor's records for a billing database: a file beside a SQLite one, the same
+        PostgreSQL database otherwise."""
+        if database.dialect_of(location) == database.SQLITE:
+            return cls(database.sqlite_path(location) + ".processor")
+        return cls(location)
 
     def get(self, key):
         row = self.conn.execute(
@@ -98,7 +110,9 @@ class SqliteSimStore:
         return tuple(row) if row else None
 
     def put(self, key, record, token, last_code):
-        self.conn.execute("BEGIN IMMEDIATE")
+        # a plain BEGIN: the processor never takes the billing database's writer lock (on
+        # PostgreSQL the engine holds it, on another connection, while it charges)
+        self.conn.execute("BEGIN")
         self.conn.execute("INSERT INTO sim_charge VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (key,) + record)
         self.conn.execute(
             "INSERT INTO sim_last (token, decline_code) VALUES (?, ?) ON CONFLICT (token)"
@@ -124,6 +138,14 @@ class SqliteSimStore:
         return [tuple(r) for r in self.conn.execute(
             "SELECT idem_key, token, amount, kind, status, decline_code, ref, at FROM sim_charge"
             " ORDER BY at, idem_key")]
+
+    def with_prefix(self, prefix):
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT idem_key, token, amount, kind, status, decline_code, ref, at FROM sim_charge"
+            " WHERE substr(idem_key, 1, ?) = ? ORDER BY idem_key", (len(prefix), prefix))]
+
+
+SqliteSimStore = SqlSimStore  # the name it had when SQLite was the only store
 
 
 class SimulatedProcessor:
@@ -191,6 +213,11 @@ class SimulatedProcessor:
         self.store.put(key, (token, amount, kind, status, code, ref, at), token,
                        code if kind == "charge" else self.store.last_code(token))
         return ChargeResult(status, ref, code, "")
+
+    def records(self, prefix: str) -> list[tuple]:
+        """Every charge and refund whose key starts with `prefix` (a real gateway lists a
+        customer's charges by metadata): (key, token, amount, kind, status, code, ref, at)."""
+        return self.store.with_prefix(prefix)
 
     def captured_total(self) -> int:
         """Net money moved: successful charges minus refunds (for conservation checks)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import sqlite3
 from dataclasses import dataclass, field, fields
 
 from .errors import NotFound
@@ -118,17 +117,29 @@ class Work:
                       key=lambda i: (i.id is None, i.due_at, i.id or 0))
 
 
+class _LazyIds(dict):
+    """The next id of each table (and of journal entries), from the table's maximum on first use:
+    a transaction that allocates nothing reads nothing."""
+
+    def __init__(self, conn):
+        super().__init__()
+        self.conn = conn
+
+    def __missing__(self, table: str) -> int:
+        if table == "entry":
+            sql = "SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
+        else:
+            sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
+        value = self[table] = self.conn.execute(sql).fetchone()[0]
+        return value
+
+
 class UnitOfWork:
     """Rows to write in one transaction, with ids allocated from the tables' current maxima."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn):
         self.conn = conn
-        self.next_id = {}
-        for table in ("account", "invoice", "posting", "payment", "notice", "directive", "history"):
-            self.next_id[table] = conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
-                                               ).fetchone()[0]
-        self.next_entry = conn.execute("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
-                                       ).fetchone()[0]
+        self.next_id = _LazyIds(conn)  # table -> next id, read on first use
         self.postings: list[tuple] = []
         self.invoices: list[tuple] = []
         self.lines: list[tuple] = []
@@ -146,8 +157,8 @@ class UnitOfWork:
 
     def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
         """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
-        entry_id = self.next_entry
-        self.next_entry += 1
+        entry_id = self.next_id["entry"]
+        self.next_id["entry"] = entry_id + 1
         posting_id = self.next_id["posting"]
         total = n = 0
         append = self.postings.append
@@ -169,25 +180,19 @@ class UnitOfWork:
         for w in self.works:
             w.account.next_due_at = w.account.next_due()
         if new:
-            c.executemany(_INSERT_ACCOUNT, map(_row, new))
-        if self.invoices:
-            c.executemany("INSERT INTO invoice VALUES (" + ", ".join("?" * 19) + ")", self.invoices)
-        if self.lines:
-            c.executemany("INSERT INTO invoice_line VALUES (?, ?, ?, ?, ?, ?)", self.lines)
-        if self.postings:
-            c.executemany("INSERT INTO posting VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          self.postings)
-        if self.payments:
-            c.executemany("INSERT INTO payment VALUES (" + ", ".join("?" * 13) + ")", self.payments)
-        if self.notices:
-            c.executemany("INSERT INTO notice VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self.notices)
-        if self.directives:
-            c.executemany("INSERT INTO directive VALUES (" + ", ".join("?" * 16) + ")",
-                          self.directives)
-        if self.history:
-            c.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)", self.history)
+            c.copy_rows("account", len(ACCOUNT_COLUMNS), map(_row, new))
+        # appended rows: COPY on PostgreSQL, executemany on SQLite (parents before children)
+        for table, columns, rows in (("invoice", 19, self.invoices),
+                                     ("invoice_line", 6, self.lines),
+                                     ("posting", 10, self.postings),
+                                     ("payment", 14, self.payments),
+                                     ("notice", 8, self.notices),
+                                     ("directive", 16, self.directives),
+                                     ("history", 6, self.history)):
+            if rows:
+                c.copy_rows(table, columns, rows)
         if self.invoice_updates:
-            c.executemany("UPDATE invoice SET first_failed_at = ?, late_fee_invoice = ? WHERE id = ?",
+            c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"),
                           [v + (k,) for k, v in self.invoice_updates.items()])
         # write back only the columns that changed, grouped by which columns changed (a day's
         # run changes the same few columns of most accounts: a handful of narrow UPDATEs)
@@ -201,15 +206,14 @@ class UnitOfWork:
                 groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
                                                       + (w.account.id,))
         for changed, rows in groups.items():
-            c.executemany(f"UPDATE account SET {', '.join(_CHANGING[i] + ' = ?' for i in changed)}"
-                          " WHERE id = ?", rows)
+            c.update_rows("account", tuple(_CHANGING[i] for i in changed), rows)
 
 
 class Store:
     """Queries on receivable postings spell `book = 'receivable'` literally: that is what lets
     SQLite (and PostgreSQL) use the partial index posting_receivable."""
 
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn):
         self.conn = conn
 
     @contextlib.contextmanager
@@ -240,6 +244,9 @@ class Store:
         if row is None:
             raise NotFound(f"no account {ref!r}")
         return Account(*row)
+
+    def earliest_due(self) -> int | None:
+        return self.conn.execute("SELECT MIN(next_due_at) FROM account").fetchone()[0]
 
     def due_accounts(self, until: int, limit: int) -> list[Account]:
         rows = self.conn.execute(
@@ -300,6 +307,16 @@ class Store:
         return self.conn.execute(
             "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account_id = ?"
             f" AND book = '{RECEIVABLE}'", (account_id,)).fetchone()[0]
+
+    def payment_keys(self, account_id: int) -> set:
+        return {k for (k,) in self.conn.execute(
+            "SELECT idem_key FROM payment WHERE account_id = ?", (account_id,))}
+
+    def payments_by_request(self, kind: str, request_key: str) -> list[tuple]:
+        """(account_id, amount, status) of every payment event of `kind` made with this key."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT account_id, amount, status FROM payment WHERE request_key = ? AND kind = ?"
+            " ORDER BY id", (request_key, kind))]
 
     def payment_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM payment WHERE idem_key = ?", (key,)).fetchone() \

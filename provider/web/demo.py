@@ -46,7 +46,6 @@ def build(root: Path = ROOT) -> dict:
     from provider.billing import schema
     from provider.billing.engine import Engine
     from provider.billing.policy import load_policy
-    from provider.database_url import sqlite_path
     from sim.provider import Provider
 
     from .portal import billing, handsets, invitations
@@ -57,8 +56,7 @@ def build(root: Path = ROOT) -> dict:
         shutil.rmtree(root)
     (root / "keys").mkdir(parents=True)
     Provider(seed=7).save(root / "keys")
-    path = sqlite_path(settings.BILLING_URL)
-    conn = schema.connect(path)
+    conn = schema.connect(settings.BILLING_URL)
     schema.create(conn)
     Engine.initialize(conn, load_policy(), START, seed=7)
     conn.close()

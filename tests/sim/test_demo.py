@@ -24,6 +24,10 @@ def test_the_story_end_to_end(tmp_path, capsys):
         "calibration PASS",
         "now removed",
         "final bill",
+        "directive recall (cause unpaid_balance, days 7, seq 1) delivered over the data link -> handset: recall 7 days",
+        "directive lockout (cause unpaid_balance, seq 2) delivered over the data link",
+        # the clear token issued with the keypad code arrives after the code was used: dead
+        "handset refused it, nothing changed (SUPERSEDED",
     ):
         assert moment in out, moment
     assert out.index("now early_service_recall") < out.index("now lockout") < out.index("keys the code in") < out.index("now normal (lockout>normal")
@@ -31,6 +35,13 @@ def test_the_story_end_to_end(tmp_path, capsys):
     assert summary["account"]["status"] == "returned" and summary["account"]["balance"] == 0
     assert summary["ledger"]["balanced"] is True
     assert summary["device"]["compliance"] == "removed"
+    # billing's token directives went over the data link, each acknowledged once
+    link = summary["link"]
+    tokens = [d for d in summary["directives"] if d["delivery"] == "token"]
+    assert link["delivered"] + link["refused"] == len(tokens) >= 3 and link["log_problems"] == []
+    assert link["handset"]["last_outcome"] == "ok" and link["records_uploaded"] > 0
+    assert out.index("now lockout (early_service_recall>lockout recall_expired)") < out.index(
+        "directive lockout")  # no coverage that week: the handset locked out by its own clock
     report = (tmp_path / "report.html").read_text()
     HTMLParser().feed(report)
     assert "<svg" in report and "lockout" in report and "Service receipt" in report

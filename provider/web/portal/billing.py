@@ -10,11 +10,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from provider.billing import directives as outbox
-from provider.billing import reports, schema
-from provider.billing.engine import Engine
+from provider.billing import opening, reports
 from provider.billing.errors import BillingError, InputError, NotFound, RuleError
-from provider.billing.simulated_processor import SimulatedProcessor, SqliteSimStore
-from provider.database_url import is_postgresql, sqlite_path
 
 __all__ = ["BillingError", "InputError", "NotFound", "RuleError", "engine", "moment", "unix"]
 
@@ -25,29 +22,16 @@ def store_location() -> str:
 
 @contextlib.contextmanager
 def engine():
-    """An Engine on the billing store (closed afterwards)."""
-    url = store_location()
-    if is_postgresql(url):
-        raise BillingError("the billing store on PostgreSQL needs provider.billing.database "
-                           "(not in this build)")
-    path = sqlite_path(url)
-    conn = schema.connect(path)
+    """An Engine on the billing store (SQLite or PostgreSQL, by its URL), closed afterwards."""
+    signer = None
+    if settings.BILLING_SIGNING_KEY:
+        from provider.billing.signing import load_token_minter
+        signer = load_token_minter(settings.BILLING_SIGNING_KEY)
+    opened = opening.open_engine(store_location(), signer=signer)
     try:
-        if not schema.is_initialized(conn):
-            raise BillingError(f"{path}: not a billing database (run `lci-billing init`)")
-        store_meta = conn.execute("SELECT key, value FROM meta WHERE key IN ('seed', "
-                                  "'failure_rate')").fetchall()
-        meta = dict(store_meta)
-        processor = SimulatedProcessor(SqliteSimStore(path + ".processor"),
-                                       seed=int(meta.get("seed", "0")),
-                                       failure_rate=float(meta.get("failure_rate", "0")))
-        signer = None
-        if settings.BILLING_SIGNING_KEY:
-            from provider.billing.signing import load_token_minter
-            signer = load_token_minter(settings.BILLING_SIGNING_KEY)
-        yield Engine(conn, Engine.stored_policy(conn), processor, signer=signer)
+        yield opened
     finally:
-        conn.close()
+        opened.disconnect()
 
 
 def moment(t: int | None) -> datetime | None:

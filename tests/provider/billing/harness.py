@@ -10,7 +10,30 @@ from provider.billing.simulated_processor import SimulatedProcessor
 
 START = "2025-01-06T09:00"  # a Monday
 
-__all__ = ["DAY", "HOUR", "START", "Harness", "T", "iso"]
+__all__ = ["DAY", "HOUR", "START", "Harness", "T", "iso", "new_location", "store_name"]
+
+# The store the current test runs on (set by conftest.billing_store): "sqlite" or "postgresql",
+# a factory of fresh PostgreSQL database URLs, and the test's temporary folder.
+_store = {"name": "sqlite", "postgres": None, "folder": None, "count": 0}
+
+
+def use_store(name: str, postgres_factory, folder) -> None:
+    _store.update(name=name, postgres=postgres_factory, folder=folder, count=0)
+
+
+def store_name() -> str:
+    return _store["name"]
+
+
+def new_location(file: bool = False) -> str:
+    """A fresh, empty billing database location on the current store: a new PostgreSQL database
+    URL, or on SQLite a new file in the test's folder (`file`) or memory."""
+    if _store["name"] == "postgresql":
+        return _store["postgres"]()
+    if file:
+        _store["count"] += 1
+        return str(_store["folder"] / f"billing{_store['count']}.db")
+    return ":memory:"
 
 
 def T(text: str) -> int:
@@ -20,7 +43,7 @@ def T(text: str) -> int:
 class Harness:
     def __init__(self, overrides: dict | None = None, start: str = START, seed: int = 0,
                  failure_rate: float = 0.0, signer=None):
-        self.conn = schema.connect(":memory:")
+        self.conn = schema.connect(new_location())
         schema.create(self.conn)
         self.policy = load_policy(None, overrides or {})
         Engine.initialize(self.conn, self.policy, T(start), seed)

@@ -12,6 +12,8 @@ from provider.billing import scenario
 from provider.billing.cli import main as cli
 from provider.billing.errors import InputError
 
+from .harness import new_location
+
 EXAMPLES = sorted((Path(__file__).resolve().parents[3] / "examples" / "billing").glob("*.toml"))
 
 
@@ -53,14 +55,15 @@ def test_the_recall_lockout_example_figures():
 
 def test_the_unpaid_initial_example_goes_through_collections_then_closes():
     """No initial payment, no card, installed at acceptance (Hennepin: 5412 + tax 407 = 5819):
-    past due 6 Jan, late fee 9 Jan, recall 13 Jan, cycle 5819 and lockout 20 Jan (14638); the
-    close on 20 Jan is refused as the file expects; removed 21 Jan after the first cycle (nothing
-    more billed); 14638 paid in cash on 22 Jan; closed."""
+    past due 6 Jan, recall 13 Jan, cycle 5819 and lockout 20 Jan (11638; no late fee: no
+    automated payment was ever attempted); the close on 20 Jan is refused as the file expects;
+    removed 21 Jan after the first cycle (nothing more billed); 11638 paid in cash on 22 Jan;
+    closed."""
     report = scenario.run(next(p for p in EXAMPLES if p.stem == "unpaid-initial-collections"))
     by_time = {row["at"][:16]: row for row in report["timeline"]}
     assert by_time["2025-01-06T09:00"]["status"] == "past_due"
     assert (by_time["2025-01-20T09:00"]["status"], by_time["2025-01-20T09:00"]["balance"]) == (
-        "lockout", 5819 + 3000 + 5819)
+        "lockout", 5819 + 5819)
     assert [(e["do"], e["result"], e["as_expected"]) for e in report["events"]] == [
         ("close", "refused", True), ("remove", "ok", True), ("pay", "ok", True),
         ("close", "ok", True)]
@@ -72,7 +75,7 @@ def test_the_duplicated_callback_example_records_the_payment_once():
     report = scenario.run(next(p for p in EXAMPLES if p.stem == "cycle-switch"))
     pays = [e for e in report["events"] if e["do"] == "pay"]
     assert [p["status"] for p in pays] == ["succeeded", "duplicate"]
-    assert len([p for p in report["payments"] if p["key"] == "evt_cash_0001"]) == 1
+    assert len([p for p in report["payments"] if p["request_key"] == "evt_cash_0001"]) == 1
     assert report["final"]["cycle_weeks"] == 4
     four_week = [i for i in report["invoices"] if i["cycle_weeks"] == 4]
     assert four_week and all(i["subtotal"] == 10824 + 526 for i in four_week)
@@ -116,7 +119,7 @@ def test_cli_scenario_error_exits_2_with_one_line(tmp_path, capsys):
 def test_cli_end_to_end(tmp_path, capsys):
     """init, open (Hennepin, plan, pays at once: 6357), a failing card, advance 6 weeks, then the
     statement, ledger check, notices and directives; refused and bad input exit 1 and 2."""
-    db = ["--db", str(tmp_path / "b.db")]
+    db = ["--db", new_location(file=True)]
     assert cli(db + ["init", "--now", "2025-01-06T09:00"]) == 0
     capsys.readouterr()
     assert cli(db + ["account", "open", "--serial", "LCI7-1", "--email", "c@example.com",
@@ -144,7 +147,10 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert [d["action"] for d in json.loads(capsys.readouterr().out)] == ["recall", "lockout"]
     # full payment by a processor callback, twice
     assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9"]) == 0
-    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9", "--amount", "1.00"]) == 0
+    # the same key for another amount is a conflict, not "already recorded"
+    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9", "--amount", "1.00"]) == 1
+    assert "already used" in capsys.readouterr().err
+    assert cli(db + ["pay", "A000001", "--external", "--key", "evt_9"]) == 0
     assert "already recorded" in capsys.readouterr().out
     assert cli(db + ["account", "show", "A000001", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "active"
@@ -159,12 +165,12 @@ def test_cli_end_to_end(tmp_path, capsys):
 
 
 def test_cli_init_with_a_policy_override_and_a_bad_policy(tmp_path, capsys):
-    db = ["--db", str(tmp_path / "c.db")]
+    db = ["--db", new_location(file=True)]
     assert cli(db + ["init", "--set", 'late_fee.reading="second_failed_attempt"']) == 0
     assert cli(db + ["policy"]) == 0
     assert "second_failed_attempt" in capsys.readouterr().out
     bad = tmp_path / "p.toml"
     bad.write_text("[policy]\nname='x'\ncurrency='EUR'\n")
-    assert cli(["--db", str(tmp_path / "d.db"), "init", "--policy", str(bad)]) == 2
+    assert cli(["--db", new_location(file=True), "init", "--policy", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (
         f"lci-billing: {bad}: policy.currency: only USD is supported")

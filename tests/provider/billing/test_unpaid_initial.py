@@ -3,7 +3,8 @@
 The initial invoice is a manual invoice (no --pay-initial), due `schedule.manual_due_days` after
 acceptance (0 by default: at acceptance). A device that is installed and whose initial invoice is
 unpaid at that due date is a failed payment: the account falls past due and the policy's collections
-clock runs (late fee after 72 h, recall after 7 days, lockout 7 days later), and the billing schedule
+clock runs (recall after 7 days, lockout 7 days later; no Automated Payment Late Fee: no automated
+payment was attempted), and the billing schedule
 starts then (the rental runs while the device is in the car). A device not yet installed waits in
 awaiting_payment (nothing to recall). Removal and the path to closing work from every live state.
 
@@ -29,11 +30,10 @@ def test_an_installed_device_with_an_unpaid_initial_invoice_goes_through_collect
     """No card, no initial payment, installed at acceptance (6 Jan 09:00):
     6 Jan 09:00  initial 5412 unpaid at its due date -> past_due, notice payment_overdue;
                  the schedule starts: next billing 20 Jan 09:00
-    9 Jan 09:00  72 h uncorrected -> late fee 3000 (8412)
     13 Jan 09:00 7 days past due -> recall {"cause": "unpaid_balance", "days": 7}
-    20 Jan 09:00 cycle invoice 5412 (manual: no card, no admin fee; 13824), its charge fails
-                 (no_payment_method); lockout {"cause": "unpaid_balance"}
-    23 Jan 09:00 late fee on the cycle invoice (16824)
+    20 Jan 09:00 cycle invoice 5412 (manual: no card, no admin fee; 10824), its charge fails
+                 (no_payment_method: nothing was sent to a processor, so no late fee follows);
+                 lockout {"cause": "unpaid_balance"}
     24 Jan 12:00 paid in full (a cash payment reported with its key) -> active, clear token and
                  keypad clear code; the next billing date stays 3 Feb 09:00."""
     h = Harness()
@@ -44,19 +44,17 @@ def test_an_installed_device_with_an_unpaid_initial_invoice_goes_through_collect
         T("2025-01-06T09:00"), T("2025-01-13T09:00"), T("2025-01-20T09:00"))
     h.to("2025-01-24T09:00")
     assert h.status(ref) == "lockout"
-    assert h.balance(ref) == 5412 + 3000 + 5412 + 3000
+    assert h.balance(ref) == 5412 + 5412
     assert _kinds(h, ref) == [
-        ("2025-01-06T09", "payment_overdue"), ("2025-01-09T09", "late_fee"),
-        ("2025-01-13T09", "recall"), ("2025-01-20T09", "payment_failed"),
-        ("2025-01-20T09", "lockout"), ("2025-01-23T09", "late_fee")]
+        ("2025-01-06T09", "payment_overdue"), ("2025-01-13T09", "recall"),
+        ("2025-01-20T09", "payment_failed"), ("2025-01-20T09", "lockout")]
     assert [(d["decided_at"][:13], d["action"], d["args"]) for d in h.directives(ref)] == [
-        ("2025-01-13T09", "recall", {"cause": "unpaid_balance", "days": 7}),
-        ("2025-01-20T09", "lockout", {"cause": "unpaid_balance"})]
-    assert [(f["issued_at"][:13], f["total"]) for f in h.invoices(ref, "late_fee")] == [
-        ("2025-01-09T09", 3000), ("2025-01-23T09", 3000)]
+        ("2025-01-13T09", "recall", {"cause": "unpaid_balance", "days": 7, "seq": 1}),
+        ("2025-01-20T09", "lockout", {"cause": "unpaid_balance", "seq": 2})]
+    assert h.invoices(ref, "late_fee") == []
     h.to("2025-01-24T12:00")
     out = h.engine.pay(ref, key="evt_cash_1", external=True)
-    assert out["amount"] == 16824
+    assert out["amount"] == 10824
     assert h.status(ref) == "active" and h.balance(ref) == 0
     assert [(d["action"], d["delivery"]) for d in h.directives(ref)][2:] == [
         ("clear", "token"), ("clear", "code")]
@@ -91,15 +89,15 @@ def test_initial_paid_late_keeps_the_schedule_from_its_due_date():
 
 def test_a_declined_initial_charge_at_acceptance_is_a_failed_payment():
     """--pay-initial with a card that declines: the charge fails at acceptance (one notice,
-    payment_failed) and the installed account falls past due then; late fee 9 Jan 09:00, recall
-    13 Jan 09:00."""
+    payment_failed) and the installed account falls past due then; recall 13 Jan 09:00. The charge
+    was the client's initial payment, not an automated one: no late fee."""
     h = Harness()
     ref = h.open(token="tok_declined", pay_initial=True)
     assert h.status(ref) == "past_due"
     assert _kinds(h, ref) == [("2025-01-06T09", "payment_failed")]
     h.to("2025-01-13T09:00")
     assert h.status(ref) == "recall"
-    assert _kinds(h, ref)[1:] == [("2025-01-09T09", "late_fee"), ("2025-01-13T09", "recall")]
+    assert _kinds(h, ref)[1:] == [("2025-01-13T09", "recall")]
 
 
 def test_collections_start_at_the_installation_when_it_comes_later():
@@ -121,8 +119,8 @@ def test_collections_start_at_the_installation_when_it_comes_later():
 def test_removal_while_the_initial_invoice_is_unpaid_bills_the_rest_of_the_month():
     """Past due since 6 Jan 09:00; removed Wed 8 Jan 09:00, within the first two-week cycle: the
     rest of the 4-week month (20 Jan .. 3 Feb, 5412) is billed and the initial 5412 is still owed
-    (10824). No recall follows (no device); the initial invoice's late fee still falls on 9 Jan
-    (13824). Paid in full, the account closes."""
+    (10824). No recall follows (no device), and no late fee (no automated payment was attempted).
+    Paid in full, the account closes."""
     h = Harness()
     ref = h.open(token=None, pay_initial=False)
     h.to("2025-01-08T09:00")
@@ -133,8 +131,8 @@ def test_removal_while_the_initial_invoice_is_unpaid_bills_the_rest_of_the_month
                                                       "2025-02-03T09:00:00Z"])
     assert h.balance(ref) == 10824
     h.to("2025-01-20")
-    assert h.directives(ref) == [] and h.balance(ref) == 13824
-    with pytest.raises(RuleError, match=r"the balance is not settled \(\$138\.24\)"):
+    assert h.directives(ref) == [] and h.balance(ref) == 10824
+    with pytest.raises(RuleError, match=r"the balance is not settled \(\$108\.24\)"):
         h.engine.close(ref)
     h.engine.pay(ref, key="evt_2", external=True)
     h.engine.close(ref)
@@ -184,13 +182,12 @@ def test_close_from_a_live_state_says_how_to_get_there():
 
 
 def test_the_overdue_notice_tells_what_follows_under_each_reading():
-    """Default: a late fee after 72 h and recall on 13 Jan. Reading "second_failed_attempt" with
-    "lockout": no automated attempt follows a manual invoice, so no late fee is announced (none
-    falls), and the lockout comes on 13 Jan."""
+    """Default: recall on 13 Jan, and no late fee announced (none falls without an automated
+    attempt). Reading "second_failed_attempt" with "lockout": the lockout comes on 13 Jan."""
     h = Harness()
     ref = h.open(token=None, pay_initial=False)
     [notice] = h.notices(ref)
-    assert "late fee applies if it is not paid within 72 hours" in notice["body"]
+    assert "late fee" not in notice["body"]
     assert "enter early service recall on 2025-01-13" in notice["body"]
     other = Harness(overrides={"late_fee.reading": "second_failed_attempt",
                                "collections.reading": "lockout"})

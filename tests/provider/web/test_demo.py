@@ -8,7 +8,7 @@ import re
 import pytest
 from django.test import Client
 
-from provider import server_cli
+from provider import cli
 from provider.web import demo
 
 pytestmark = pytest.mark.django_db
@@ -38,11 +38,11 @@ def test_the_demo_has_one_client_in_each_state_and_they_can_sign_in(tmp_path, se
     assert re.search(r'id="code">\d{8,9}<', page)
 
 
-def test_lci_server_has_a_web_subcommand_and_room_for_more(capsys):
+def test_lci_server_has_a_web_service_beside_the_link(capsys):
     with pytest.raises(SystemExit) as done:
-        server_cli.main(["--help"])
-    assert done.value.code == 0 and "web" in capsys.readouterr().out
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "web" in out and "link" in out
     with pytest.raises(SystemExit) as done:
-        server_cli.main(["nope"])
-    assert done.value.code == 2
-    assert set(server_cli.SERVERS) == {"web"}
+        cli.main(["web", "serve", "--port", "0"])
+    assert done.value.code == 2 and "--port 0" in capsys.readouterr().err

@@ -120,7 +120,11 @@ def test_the_lockout_code_only_after_full_payment_and_once_per_request(books, ke
     assert books.view(ref)["balance"] == 0
     page = web.post("/lockout-code/", {"request": " ".join([request[:4], request[4:]])})
     code = re.search(rb'id="code">(\d+)<', page.content).group(1).decode()
-    assert device.check_code(request, code, "clear")
+    from provider.billing import reports
+    with books.engine() as e:
+        lockout = next(d["id"] for d in reports.directives(e.conn, e.store.account_by_ref(ref).id)
+                       if d["action"] == "lockout")
+    assert device.check_code(request, code, "clear", lockout)  # bound to the lockout it clears
     second = web.post("/lockout-code/", {"request": request})
     assert b'id="code"' not in second.content  # answered once
     from provider.web.portal.models import CodeRequest

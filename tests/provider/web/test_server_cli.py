@@ -17,7 +17,7 @@ from .conftest import START, SmtpServer, T
 
 
 def _run(env, *args):
-    return subprocess.run([sys.executable, "-m", "provider.server_cli", "web", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "provider.cli", "web", *args], env=env,
                           capture_output=True, text=True, timeout=180)
 
 
@@ -27,15 +27,13 @@ def test_the_worker_mails_notices_through_lci_smtp_url_from_the_shared_database(
     schema.create(conn)
     Engine.initialize(conn, load_policy(), T(START), 5)
     conn.close()
-    from provider.billing.simulated_processor import SimulatedProcessor, SqliteSimStore
-    conn = schema.connect(db)
-    engine = Engine(conn, Engine.stored_policy(conn),
-                    SimulatedProcessor(SqliteSimStore(f"{db}.processor"), seed=5))
+    from provider.billing import opening
+    engine = opening.open_engine(str(db))
     ref = engine.open_account(serial="LCI7-0009", email="cli@example.com", state="MN",
                               county="Hennepin", token="tok_cli", pay_initial=True)
     engine.processor.set_card("tok_cli", T("2026-01-18"), "expired_card")
     engine.advance(T("2026-01-19T10:00"))
-    conn.close()
+    engine.disconnect()
     smtp = SmtpServer()
     smtp.start()
     try:

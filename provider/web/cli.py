@@ -1,11 +1,10 @@
-"""lci-server: the provider's servers, one subcommand each.
+"""`lci-server web`: the client portal and the staff admin, the notice e-mailer, invitations.
 
-    lci-server web serve [--demo] [--host H] [--port P]   the client portal and the staff admin
+    lci-server web serve [--demo] [--host H] [--port P]   the portal (Django's development server)
     lci-server web send-notices [--every SECONDS]           e-mail the billing notices (worker)
     lci-server web invite REF [--base-url URL]              invite a client to the portal
     lci-server web manage ARGS...                           Django's manage.py (migrate, ...)
 
-More servers (the handsets' data link) add their own subcommand in `SERVERS`.
 Configuration comes from the environment (provider/web/settings.py lists it).
 """
 
@@ -16,34 +15,41 @@ import os
 import sys
 
 
-def _django(debug: bool | None = None):
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "provider.web.settings")
-    if debug:
-        os.environ["LCI_DEBUG"] = "1"
-    import django
-    django.setup()
-
-
-def _web_parser(sub) -> None:
-    web = sub.add_parser("web", help="the client portal and the staff admin (Django)")
-    wsub = web.add_subparsers(dest="action", required=True)
-    serve = wsub.add_parser("serve", help="run the web server (Django's development server)")
+def add_parser(commands) -> argparse.ArgumentParser:
+    web = commands.add_parser("web", help="the client portal and the staff admin (Django)",
+                              description=__doc__.split("\n\n")[0])
+    actions = web.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser("serve", help="run the web server (Django's development server)")
     serve.add_argument("--demo", action="store_true",
                        help="fresh demo data in var/demo (one client in each state); prints "
                             "the URL and the demo logins")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    send = wsub.add_parser("send-notices", help="send the billing notices not yet e-mailed")
+    send = actions.add_parser("send-notices", help="send the billing notices not yet e-mailed")
     send.add_argument("--every", type=float, default=0,
                       help="keep running, every SECONDS (default: once)")
-    invite = wsub.add_parser("invite", help="e-mail a portal invitation for a billing account")
+    invite = actions.add_parser("invite", help="e-mail a portal invitation for a billing account")
     invite.add_argument("ref")
     invite.add_argument("--base-url", default="http://127.0.0.1:8000/")
-    manage = wsub.add_parser("manage", help="Django's management commands")
+    manage = actions.add_parser("manage", help="Django's management commands")
     manage.add_argument("args", nargs=argparse.REMAINDER)
+    return web
 
 
-def _web(args) -> int:
+def check(parser: argparse.ArgumentParser, args) -> None:
+    if args.action == "serve" and not 0 < args.port < 65536:
+        parser.error(f"--port {args.port}: expected 1 to 65535")
+    if args.action == "send-notices" and args.every < 0:
+        parser.error("--every: expected seconds >= 0")
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "provider.web.settings")
+    import django
+    django.setup()
+
+
+def run(args) -> int:
     if args.action == "serve":
         if args.demo:
             from provider.web import demo
@@ -52,8 +58,8 @@ def _web(args) -> int:
         from django.core.management import call_command
         if args.demo:
             from provider.web import demo
-            logins = demo.build()
-            demo.print_welcome(logins, f"http://{args.host}:{args.port}/")
+            made = demo.build()
+            demo.print_welcome(made, f"http://{args.host}:{args.port}/")
         else:
             call_command("migrate", interactive=False, verbosity=0)
         call_command("runserver", f"{args.host}:{args.port}", use_reloader=False)
@@ -81,23 +87,3 @@ def _web(args) -> int:
     from django.core.management import execute_from_command_line
     execute_from_command_line(["lci-server web manage"] + list(args.args))
     return 0
-
-
-SERVERS = {"web": (_web_parser, _web)}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lci-server", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="server", required=True)
-    for add, _run in SERVERS.values():
-        add(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return SERVERS[args.server][1](args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
