@@ -8,7 +8,7 @@ BOARD   ?= rp2
 PORT    ?=
 BUILD   := build
 
-.PHONY: setup test pytest demo firmware flash hil bench lint soak clean
+.PHONY: setup test pytest demo serve browser firmware flash hil bench lint soak clean
 
 # the project alone (what `make demo` and `make serve` need) ...
 $(BASE): pyproject.toml
@@ -28,8 +28,18 @@ setup: $(STAMP)
 ## test: the whole suite — mpy-cross over the core, lint, then pytest (CPython and MicroPython runs)
 test: $(STAMP) firmware lint pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(PY) -m pytest -m 'not soak' $(PYTEST_ARGS)
+
+## browser: the system Chromium the portal's browser tests drive (installed when root can)
+browser:
+	@command -v chromium >/dev/null || test -n "$$LCI_CHROMIUM" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && apt-get install -y -q chromium chromium-driver; \
+	  else \
+	    echo "the portal's browser tests need Chromium: run  sudo apt-get install -y chromium chromium-driver" >&2; \
+	    exit 1; \
+	  fi; }
 
 ## soak: long soak and fuzz runs, outside the default suite
 soak: $(STAMP)
@@ -61,6 +71,10 @@ bench: $(STAMP)
 ## demo: the main job, end to end on the simulator
 demo: $(BASE)
 	$(PY) -m sim.demo
+
+## serve: the client portal on a fresh demo database (one client in each state); prints the logins
+serve: $(BASE)
+	$(VENV)/bin/lci-server web serve --demo
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis .mypy_cache .ruff_cache

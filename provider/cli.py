@@ -1,6 +1,7 @@
 """`lci-server`: the provider's services, one subcommand each.
 
     lci-server link ...    the handsets' data link (provider/link/cli.py, docs/link.md)
+    lci-server web ...     the client portal and the staff admin (provider/web/cli.py, docs/portal.md)
 
 A service registers itself in SERVICES: (module with add_parser(commands), check(parser, args)
 and run(args) -> exit code).
@@ -12,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-SERVICES = {"link": "provider.link.cli"}
+SERVICES = {"link": "provider.link.cli", "web": "provider.web.cli"}
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict]:

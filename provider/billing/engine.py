@@ -1017,6 +1017,55 @@ class Engine:
             self._plan_initial_due(w, t)
             self._run(w, t, uow)
 
+    def _reschedule_charges(self, a: Account, t: int) -> tuple[int, list]:
+        """What moving the installation appointment now costs: (notice in seconds,
+        [(name, invoice kind, lines)]). Under 48 h notice the rescheduling fee; under 24 h the
+        first move on a paid rental cycle is allowed (fee only), a second one needs another
+        rental cycle. One rule for the quote and the move."""
+        p = self.policy
+        notice = a.appointment_at - t
+        charges = []
+        if notice < p.reschedule_fee_notice:
+            charges.append(("reschedule_fee", "reschedule_fee",
+                            [("reschedule_fee", "Last-Minute Installation Rescheduling Fee",
+                              p.reschedule_fee)]))
+        if notice < p.short_notice and a.short_reschedules >= p.short_notice_per_cycle:
+            charges.append(("booking_cycle", "booking",
+                            self._cycle_lines(a, a.cycle_weeks, automated=False)))
+        return notice, charges
+
+    def _check_reschedulable(self, ref: str, a: Account, new_at: int, t: int) -> None:
+        if a.installed_at is not None or a.appointment_at is None:
+            raise RuleError(f"account {ref} has no installation appointment to reschedule")
+        if a.status not in BILLING_STATES:
+            raise RuleError(f"account {ref} is {a.status}: the appointment is booked by the "
+                            f"initial payment")
+        if new_at <= t:
+            raise InputError("reschedule", "to", "the new appointment must be in the future")
+
+    def _total(self, a: Account, lines) -> int:
+        """An invoice's total for these lines (tax on the taxable ones, half-up, once)."""
+        taxable = sum(x for item, _, x in lines if item in self.policy.taxable_items)
+        return sum(x for _, _, x in lines) + tax_on(taxable, self._rate(a))
+
+    def reschedule_quote(self, ref: str, new_at: int) -> dict:
+        """What `reschedule(ref, new_at)` would charge now, changing nothing: the charges (each
+        with its lines and total, tax included), their sum, and the next billing date after."""
+        t = self.now
+        a = self.store.account_by_ref(ref)
+        self._check_reschedulable(ref, a, new_at, t)
+        notice, charges = self._reschedule_charges(a, t)
+        next_bill = a.next_bill_at
+        quoted = []
+        for name, _kind, lines in charges:
+            quoted.append({"charge": name, "lines": [{"item": i, "label": label, "amount": x}
+                                                     for i, label, x in lines],
+                           "total": self._total(a, lines)})
+            if name == "booking_cycle":
+                next_bill = a.paid_through + a.cycle_weeks * WEEK
+        return {"notice_hours": notice // HOUR, "charges": quoted,
+                "total": sum(c["total"] for c in quoted), "next_billing_at": next_bill}
+
     def reschedule(self, ref: str, new_at: int) -> dict:
         """Move the installation appointment (fee under 48 h; one under-24 h move per paid cycle)."""
         p = self.policy
@@ -1024,35 +1073,25 @@ class Engine:
         with self.store.transaction() as uow:
             w = self._one(ref, uow)
             a = w.account
-            if a.installed_at is not None or a.appointment_at is None:
-                raise RuleError(f"account {ref} has no installation appointment to reschedule")
-            if a.status not in BILLING_STATES:
-                raise RuleError(f"account {ref} is {a.status}: the appointment is booked by the "
-                                f"initial payment")
-            if new_at <= t:
-                raise InputError("reschedule", "to", "the new appointment must be in the future")
-            notice = a.appointment_at - t
+            self._check_reschedulable(ref, a, new_at, t)
+            notice, charges = self._reschedule_charges(a, t)
             charged = []
-            if notice < p.reschedule_fee_notice:
-                self._issue(w, uow, t, "reschedule_fee",
-                            [("reschedule_fee", "Last-Minute Installation Rescheduling Fee",
-                              p.reschedule_fee)], due_at=t, collection="immediate",
-                            memo=f"rescheduled with {notice // HOUR} h notice")
-                charged.append("reschedule_fee")
-            if notice < p.short_notice:
-                if a.short_reschedules >= p.short_notice_per_cycle:
+            for name, kind, lines in charges:
+                if kind == "booking":
                     weeks = a.cycle_weeks
                     start = a.paid_through
-                    self._issue(w, uow, t, "booking", self._cycle_lines(a, weeks, automated=False),
-                                due_at=t, collection="immediate", period=(start, start + weeks * WEEK),
-                                cycle_weeks=weeks,
+                    self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                                period=(start, start + weeks * WEEK), cycle_weeks=weeks,
                                 memo="another rental cycle to confirm a second short-notice reschedule")
                     a.paid_through = start + weeks * WEEK
                     a.next_bill_at = a.paid_through
-                    a.short_reschedules = 1
-                    charged.append("booking_cycle")
+                    a.short_reschedules = 0
                 else:
-                    a.short_reschedules += 1
+                    self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                                memo=f"rescheduled with {notice // HOUR} h notice")
+                charged.append(name)
+            if notice < p.short_notice:
+                a.short_reschedules += 1
             self._history(w, uow, t, "rescheduled",
                           f"from {_date(a.appointment_at)} to {_date(new_at)} "
                           f"({notice // HOUR} h notice)")
@@ -1062,6 +1101,38 @@ class Engine:
             self._plan_bill_notice(a, t)
             self._run(w, t, uow)
         return {"charged": charged, "notice_hours": notice // HOUR}
+
+    def next_bill_quote(self, ref: str) -> dict | None:
+        """The next cycle invoice as the daily run will issue it (None: nothing more is billed):
+        its date, lines, total (tax included) and how it will be collected. Prepaid credit that
+        covers it is not charged; a change pending at that date is not applied to it yet."""
+        a = self.store.account_by_ref(ref)
+        if a.next_bill_at is None or a.status not in BILLING_STATES:
+            return None
+        weeks = a.cycle_weeks
+        lines = self._cycle_lines(a, weeks, automated=False)
+        credit = -self.store.balance(a.id)
+        if credit > 0 and credit >= self._total(a, lines):
+            collection = "credit"
+        elif a.method_token is not None:
+            collection = "automated"
+        else:
+            collection = "manual"
+        if collection == "automated" or not self.policy.admin_fee_automated_only:
+            p = self.policy
+            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
+        return {"at": a.next_bill_at, "cycle_weeks": weeks, "collection": collection,
+                "lines": [{"item": i, "label": label, "amount": x} for i, label, x in lines],
+                "total": self._total(a, lines)}
+
+    def change_effective(self, ref: str, change: str) -> int | str:
+        """When a client's change (`payment_method`, `theft_protection`, `cycle_weeks`) made now
+        would apply: "now", or the time (just after the next billing date) under the notice rule."""
+        if change not in ("payment_method", "theft_protection", "cycle_weeks"):
+            raise InputError("change", "field", f"no such account change: {change!r}")
+        a = self.store.account_by_ref(ref)
+        when = self._change_now_or_later(a, change, self.now)
+        return "now" if when is None else when
 
     def prepay(self, ref: str, cycles: int, token: str | None = None) -> dict:
         """The client pays `cycles` cycles in advance, in one client-initiated charge."""
@@ -1110,41 +1181,64 @@ class Engine:
             self._run(w, t, uow)
         return {"status": "succeeded", "amount": amount, "paid_through": a.paid_through}
 
+    def _cancellation_credits(self, a: Account, status: str):
+        """What cancelling the installation credits: ([(source invoice, credit lines)], memo) —
+        one credit note per source invoice. Before any payment the initial invoice is void;
+        after it, rental paid beyond the first kept days is refunded; services never."""
+        p = self.policy
+        invoices = self.store.invoices_of(a.id)
+        groups = []
+        if status == "awaiting_payment":
+            # nothing was booked: the unpaid initial invoice is voided whole
+            for inv in invoices:
+                if inv["kind"] == "initial":
+                    groups.append((inv, [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
+                                         for ln in inv["lines"]]))
+            return groups, "installation cancelled before the initial payment: initial invoice void"
+        kept = p.cancelled_kept
+        rental = [inv for inv in invoices if inv["kind"] in ("initial", "cycle", "booking")]
+        rental.sort(key=lambda inv: (inv["period_start"] or 0, inv["id"]))
+        for inv in rental:
+            cover = (inv["period_end"] - inv["period_start"]) if inv["period_start"] \
+                is not None else p.second_charge_after
+            keep = min(cover, kept)
+            kept -= keep
+            beyond = cover - keep
+            if beyond <= 0:
+                continue
+            groups.append((inv, [
+                ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} days",
+                 -prorate(ln["amount"], beyond, cover))
+                for ln in inv["lines"] if ln["item"] == "rental"]))
+        return groups, f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
+
+    def cancellation_quote(self, ref: str) -> dict:
+        """What `cancel_installation(ref)` would credit now, changing nothing: the credit notes
+        (source invoice, lines, total with tax) and their sum."""
+        a = self.store.account_by_ref(ref)
+        if a.installed_at is not None or a.status not in BILLING_STATES + ("awaiting_payment",):
+            raise RuleError(f"account {ref} has no installation to cancel (it is {a.status}"
+                            f"{', installed' if a.installed_at is not None else ''})")
+        groups, _memo = self._cancellation_credits(a, a.status)
+        notes = []
+        for inv, lines in groups:
+            lines = [ln for ln in lines if ln[2]]
+            if lines:
+                notes.append({"refers_to": inv["number"],
+                              "lines": [{"item": i, "label": label, "amount": x}
+                                        for i, label, x in lines],
+                              "total": -self._total(a, lines)})
+        return {"credit_notes": notes, "credited": sum(n["total"] for n in notes)}
+
     def cancel_installation(self, ref: str) -> dict:
         """Refund only rental days paid beyond the first two weeks; services never."""
-        p = self.policy
         t = self.now
         with self.store.transaction() as uow:
             w = self._one(ref, uow)
             a = w.account
             status = a.status
             self._fire(w, uow, t, "cancel_installation")
-            invoices = self.store.invoices_of(a.id)
-            groups = []  # (source invoice, credit lines): one credit note per source invoice
-            if status == "awaiting_payment":
-                # nothing was booked: the unpaid initial invoice is voided whole
-                for inv in invoices:
-                    if inv["kind"] == "initial":
-                        groups.append((inv, [(ln["item"], f"Void: {ln['label']}", -ln["amount"])
-                                             for ln in inv["lines"]]))
-                memo = "installation cancelled before the initial payment: initial invoice void"
-            else:
-                kept = p.cancelled_kept
-                rental = [inv for inv in invoices if inv["kind"] in ("initial", "cycle", "booking")]
-                rental.sort(key=lambda inv: (inv["period_start"] or 0, inv["id"]))
-                for inv in rental:
-                    cover = (inv["period_end"] - inv["period_start"]) if inv["period_start"] \
-                        is not None else p.second_charge_after
-                    keep = min(cover, kept)
-                    kept -= keep
-                    beyond = cover - keep
-                    if beyond <= 0:
-                        continue
-                    groups.append((inv, [
-                        ("rental", f"Refund: rental days beyond {p.cancelled_kept // DAY} days",
-                         -prorate(ln["amount"], beyond, cover))
-                        for ln in inv["lines"] if ln["item"] == "rental"]))
-                memo = f"installation cancelled: rental beyond {p.cancelled_kept // DAY} days"
+            groups, memo = self._cancellation_credits(a, status)
             credited = self._credit_notes(w, uow, t, groups, memo)
             self._stop_billing(a)
             self._refund_credit(w, uow, t)
@@ -1179,6 +1273,49 @@ class Engine:
         a.pending_method_token = a.pending_theft_protection = a.pending_cycle_weeks = None
         a.appointment_at = None
 
+    def _removal_charge(self, a: Account, t: int, anchor: int, paid_through: int):
+        """What a removal at `t` bills: ("rest_of_month" | "removal_fee" | None, lines, the end
+        of the 4-week month it falls in). The rest of the month is billed for a removal in the
+        first cycle (or every month, by the policy's reading); the removal fee when set."""
+        p = self.policy
+        month_index = (t - anchor) // p.month
+        month_end = anchor + (month_index + 1) * p.month
+        first_cycle = t < anchor + p.second_charge_after
+        fee = [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)] \
+            if p.removal_fee else []
+        if (p.bill_rest_of_month == "every_month" or first_cycle) and paid_through < month_end:
+            gap = month_end - paid_through
+            std = p.standard_weeks * WEEK
+            lines = [(item, f"{p.items[item].label}: rest of the 4-week month",
+                      prorate(p.price(item, p.standard_weeks), gap, std))
+                     for item in p.rest_of_month_items
+                     if item != "theft_protection" or a.theft_protection]
+            return "rest_of_month", lines + fee, month_end
+        return ("removal_fee" if fee else None), fee, month_end
+
+    def removal_quote(self, ref: str, at: int) -> dict:
+        """What removing the device at `at` (now or a booked date) would bill, changing nothing:
+        the cycles billed until then are counted as the daily run will bill them. (Refunds of
+        rental paid a year or more in advance are credited on the day, not quoted here.)"""
+        if at < self.now:
+            raise InputError("removal", "at", "the removal must not be in the past")
+        a = self.store.account_by_ref(ref)
+        if a.installed_at is None or a.removed_at is not None:
+            raise RuleError(f"account {ref}: no installed device to remove")
+        p = self.policy
+        anchor, paid_through = a.anchor_at, a.paid_through
+        if anchor is None:
+            anchor, paid_through = a.installed_at, a.installed_at + p.second_charge_after
+        next_bill = a.next_bill_at
+        while next_bill is not None and next_bill <= at:
+            paid_through = next_bill + a.cycle_weeks * WEEK
+            next_bill = paid_through
+        kind, lines, _ = self._removal_charge(a, at, anchor, paid_through)
+        charges = [{"charge": kind, "lines": [{"item": i, "label": label, "amount": x}
+                                              for i, label, x in lines],
+                    "total": self._total(a, lines)}] if kind else []
+        return {"at": at, "charges": charges, "total": sum(c["total"] for c in charges)}
+
     def remove_device(self, ref: str) -> dict:
         """The device is removed: billing ends; the month rule and advance refunds apply."""
         p = self.policy
@@ -1196,30 +1333,18 @@ class Engine:
                 # bills, counts from the installation
                 a.anchor_at = a.installed_at
                 a.paid_through = a.installed_at + p.second_charge_after
-            month_index = (t - a.anchor_at) // p.month
-            month_end = a.anchor_at + (month_index + 1) * p.month
-            first_cycle = t < a.anchor_at + p.second_charge_after
+            kind, lines, month_end = self._removal_charge(a, t, a.anchor_at, a.paid_through)
             billed = []
-            if (p.bill_rest_of_month == "every_month" or first_cycle) and a.paid_through < month_end:
-                gap = month_end - a.paid_through
-                std = p.standard_weeks * WEEK
-                lines = [(item, f"{p.items[item].label}: rest of the 4-week month",
-                          prorate(p.price(item, p.standard_weeks), gap, std))
-                         for item in p.rest_of_month_items
-                         if item != "theft_protection" or a.theft_protection]
-                if p.removal_fee:
-                    lines.append(("removal_fee", "Removal service (Service Agreement)",
-                                  p.removal_fee))
-                self._issue(w, uow, t, "rest_of_month", lines, due_at=t, collection="immediate",
+            if kind == "rest_of_month":
+                self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
                             period=(a.paid_through, month_end),
                             memo="device removed within the month: rest of the month billed")
                 a.paid_through = month_end
-                billed.append("rest_of_month")
-            elif p.removal_fee:
-                self._issue(w, uow, t, "removal_fee",
-                            [("removal_fee", "Removal service (Service Agreement)", p.removal_fee)],
-                            due_at=t, collection="immediate", memo="removal service")
-                billed.append("removal_fee")
+                billed.append(kind)
+            elif kind == "removal_fee":
+                self._issue(w, uow, t, kind, lines, due_at=t, collection="immediate",
+                            memo="removal service")
+                billed.append(kind)
             refunded = self._credit_notes(
                 w, uow, t, self._advance_refund(a, month_end),
                 "rental paid a year or more in advance: months after the month of removal")

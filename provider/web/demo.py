@@ -1,0 +1,133 @@
+"""Demo data for `make serve`: a fresh provider database in var/demo with one client in each
+state — current, past due, early service recall, lockout, returned — plus one invitation not yet
+used. Billing runs on its virtual clock from 5 Jan 2026; the portal and billing share the one
+database file (LCI_DATABASE_URL), the simulated processor keeps its records beside it, and the
+provider's keys (sim.provider, seeded: demo only) answer lockout codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path("var/demo")
+START = int(datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp())
+DAY = 86400
+PASSWORD = "interlock-demo"
+
+# (login, state wanted, opened on day, card fails from day, removed on day)
+CLIENTS = [
+    ("lockout@demo.lci777.example", "lockout", 0, 13, None),
+    ("recall@demo.lci777.example", "recall", 7, 20, None),
+    ("pastdue@demo.lci777.example", "past_due", 14, 27, None),
+    ("current@demo.lci777.example", "active", 20, None, None),
+    ("returned@demo.lci777.example", "returned", 0, None, 20),
+]
+INVITED = "new@demo.lci777.example"
+CLOCK_DAY = 29.125  # 3 Feb 2026, 12:00
+
+
+def configure_environment(root: Path = ROOT) -> None:
+    root = root.resolve()
+    os.environ["LCI_DEBUG"] = "1"
+    os.environ["LCI_DATABASE_URL"] = f"sqlite:///{root / 'provider.db'}"
+    os.environ.pop("LCI_BILLING_URL", None)
+    os.environ["LCI_MASTER_SECRET_FILE"] = str(root / "keys" / "master.secret")
+    os.environ["LCI_BILLING_SIGNING_KEY"] = str(root / "keys" / "billing.key")
+
+
+def build(root: Path = ROOT) -> dict:
+    """Make the demo (Django must be set up with configure_environment's settings)."""
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from provider.billing import schema
+    from provider.billing.engine import Engine
+    from provider.billing.policy import load_policy
+    from sim.provider import Provider
+
+    from .portal import billing, handsets, invitations
+    from .portal.billing import moment
+    from .portal.models import ClientAccount, TermsAcceptance
+
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "keys").mkdir(parents=True)
+    Provider(seed=7).save(root / "keys")
+    conn = schema.connect(settings.BILLING_URL)
+    schema.create(conn)
+    Engine.initialize(conn, load_policy(), START, seed=7)
+    conn.close()
+    call_command("migrate", interactive=False, verbosity=0)
+
+    refs = {}
+    with billing.engine() as e:
+        plan = sorted(
+            [(opened, "open", login) for login, _, opened, _, _ in CLIENTS]
+            + [(removed, "remove", login) for login, _, _, _, removed in CLIENTS if removed]
+        )
+        for n, (day, what, login) in enumerate(plan):
+            e.advance(max(e.now, START + day * DAY))
+            if what == "open":
+                spec = next(c for c in CLIENTS if c[0] == login)
+                token = f"tok_demo_{n}"
+                if spec[3] is not None:
+                    e.processor.set_card(token, START + spec[3] * DAY, "insufficient_funds")
+                refs[login] = e.open_account(
+                    serial=f"LCI7-DEMO{n:02d}", email=login, state="MN", county="Hennepin",
+                    token=token, theft_protection=(n % 2 == 0), pay_initial=True)
+            else:
+                e.remove_device(refs[login])
+        e.advance(START + int(CLOCK_DAY * DAY))
+        invited = e.open_account(serial="LCI7-DEMO99", email=INVITED, state="MN",
+                                 county="Hennepin", token="tok_visa", pay_initial=True,
+                                 appointment=e.now + 5 * DAY)
+        now = moment(e.now)
+    User = get_user_model()
+    logins = []
+    for login, wanted, *_ in CLIENTS:
+        user = User.objects.create_user(username=login, email=login, password=PASSWORD)
+        client = ClientAccount.objects.create(user=user, ref=refs[login])
+        for document in (TermsAcceptance.TERMS, TermsAcceptance.SERVICE_AGREEMENT):
+            TermsAcceptance.objects.create(client=client, document=document,
+                                           version=settings.TERMS_VERSION, ip="127.0.0.1")
+        view = billing.account(refs[login])
+        if view["status"] != wanted:
+            raise RuntimeError(f"demo: {login} is {view['status']}, expected {wanted}")
+        compliance = {"lockout": "lockout", "recall": "early_service_recall",
+                      "returned": "removed"}.get(view["status"], "normal")
+        handsets.record(view["serial"], {"compliance": compliance}, reported_at=now,
+                        source="demo")
+        logins.append((login, view["status"], refs[login]))
+    User.objects.create_superuser("staff", "staff@demo.lci777.example", PASSWORD)
+    invitation = invitations.invite(invited, "http://127.0.0.1:8000/", send_mail=False)
+    locked = billing.account(refs[CLIENTS[0][0]])
+    return {"clients": logins, "invitation": invitation,
+            "request": handset_request(root / "keys", locked["serial"])}
+
+
+def handset_request(keys_dir: Path, serial: str) -> str:
+    """The request code the locked-out demo client's handset shows after B is pressed (the
+    device core's own computation, from the demo keys): what the client types in the portal."""
+    from firmware.authority import Authority
+    from host_tools import keys
+
+    root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
+    master = keys.load_master_secret(keys_dir / keys.MASTER_SECRET_FILE)
+    device = Authority(serial, root.public_key, keys.derive_device_secret(master, serial))
+    return device.request_code("clear", 1, b"\x07" * 8)
+
+
+def print_welcome(made: dict, url: str) -> None:
+    from .portal import invitations
+    print(f"\nLCI-777 client portal (demo data in {ROOT}/): {url}")
+    print(f"  every demo password: {PASSWORD}")
+    for login, status, ref in made["clients"]:
+        print(f"  {status:<10} {ref}  {login}")
+    print(f"  staff admin: {url}admin/  user staff")
+    print(f"  a new client's invitation: {invitations.link(made['invitation'], url)}")
+    print(f"  the lockout client's handset shows the request code {made['request']} (after B);")
+    print("    replace the card (it is failing) to pay the balance, then ask for the code")
+    print("  mail is printed here (set LCI_SMTP_URL to send it)\n", flush=True)

@@ -1,0 +1,1 @@
+"""The client portal: sign-up by invitation, terms, the account, money, codes and appointments."""

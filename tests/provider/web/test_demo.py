@@ -1,0 +1,48 @@
+"""`make serve`'s demo data: one client in each state, each able to sign in; and lci-server's
+command line."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from provider import cli
+from provider.web import demo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_has_one_client_in_each_state_and_they_can_sign_in(tmp_path, settings):
+    root = tmp_path / "demo"
+    settings.BILLING_URL = f"sqlite:///{tmp_path / 'billing.db'}"
+    settings.MASTER_SECRET_FILE = str(root / "keys" / "master.secret")
+    made = demo.build(root)
+    assert sorted(status for _, status, _ in made["clients"]) == [
+        "active", "lockout", "past_due", "recall", "returned"]
+    for login, status, ref in made["clients"]:
+        web = Client()
+        assert web.login(username=login, password=demo.PASSWORD)
+        page = web.get("/account/").content.decode()
+        assert ref in page and f'id="status">{status.replace("_", " ")}<' in page
+    assert Client().get(f"/invite/{made['invitation'].token}/").status_code == 200
+    # what a person does with `make serve`: the locked-out client replaces the failing card (the
+    # balance is charged to it at once) and gets the code for the request the handset shows
+    locked = next(login for login, status, _ in made["clients"] if status == "lockout")
+    web = Client()
+    web.login(username=locked, password=demo.PASSWORD)
+    web.post("/card/", {"token": "tok_visa"})
+    assert b'id="balance">$0.00<' in web.get("/account/").content
+    page = web.post("/lockout-code/", {"request": made["request"]}).content.decode()
+    assert re.search(r'id="code">\d{8,9}<', page)
+
+
+def test_lci_server_has_a_web_service_beside_the_link(capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and "web" in out and "link" in out
+    with pytest.raises(SystemExit) as done:
+        cli.main(["web", "serve", "--port", "0"])
+    assert done.value.code == 2 and "--port 0" in capsys.readouterr().err
