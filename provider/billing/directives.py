@@ -202,7 +202,7 @@ def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now
                         "decided; no code is given for it")
     asked = getattr(answerer, "requested_action", lambda r: action)(request)
     if asked != action:
-        raise RuleError(f"the handset asked for a {asked} code; billing authorizes {action}: "
+        raise RuleError(f"the handset asked for {'an' if asked[:1] in 'aeiou' else 'a'} {asked} code; billing authorizes {action}: "
                         f"ask the client to request a {action} code")
     try:
         code = answerer.answer(serial, request, action, lockout)

@@ -23,7 +23,7 @@ import pytest
 
 from firmware import config as firmware_config
 from firmware import eventlog, handler, keypad
-from protocol import dedupe, endpoint, errors, framing, messages, tokens
+from protocol import dedupe, endpoint, error_texts, errors, framing, messages, tokens
 from tests.firmware.authority_double import mint
 from tests.firmware.device_rig import Rig
 from tests.firmware.test_handler import Host
@@ -98,16 +98,16 @@ def test_the_nack_code_table_is_protocol_errors():
     rows = table(section("## 10."), "code", "name", "meaning")
     spec = {_int(r["code"]): (r["name"], r["meaning"]) for r in rows}
     code_names = {v: n for n, v in vars(errors).items() if n.isupper() and isinstance(v, int)}
-    assert set(spec) == set(errors.MEANINGS) == set(code_names)
+    assert set(spec) == set(error_texts.MEANINGS) == set(code_names)
     for code, (name, meaning) in spec.items():
         assert name == code_names[code], hex(code)
-        assert meaning == errors.MEANINGS[code], hex(code)
+        assert meaning == error_texts.MEANINGS[code], hex(code)
 
 
 def test_every_nack_code_lies_in_its_group():
     groups = table(section("## 10."), "group", "area")
     assert len(groups) >= 7
-    for code in errors.MEANINGS:
+    for code in error_texts.MEANINGS:
         assert code != 0 and code >> 4 <= 6
 
 

@@ -158,7 +158,7 @@ def test_clear_code_answered_once_from_the_request_code():
     h.to("2025-02-04T12:00")
     h.engine.pay(ref, token="tok_visa")
     account_id = h.account(ref).id
-    with pytest.raises(RuleError, match="asked for a 'unlock' code"):
+    with pytest.raises(RuleError, match="asked for an unlock code"):
         outbox.answer_code(h.conn, account_id, "0234-5678", Desk(), h.engine.now)
     code = outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
     assert code == "LCI7-0001/1234-5678/clear"
