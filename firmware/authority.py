@@ -3,7 +3,8 @@
     Authority(serial, root_public_key, device_secret, config=None)
     .check_token(token, now, session_nonce, used_ids) -> Grant, or raises Refused(code, detail)
     .request_code(action, counter, nonce) -> str     the request shown on the handset
-    .check_code(request, code, action) -> bool       the provider's answer? (constant time)
+    .check_code(request, code, action, seq=None) -> bool   the provider's answer? (constant
+                                                     time; seq: a clear code's lockout number)
 
 check_token verifies, in this order, each failure a Refused with its NACK code:
  1. the bytes parse as a token (MALFORMED_TOKEN);
@@ -227,6 +228,7 @@ class Authority:
         counter: the core's request counter (int); nonce: random bytes (or an int)."""
         return keypad.request_code(self.serial, action, counter, nonce)
 
-    def check_code(self, request, code, action):
-        """True if `code` is the provider's answer to `request` for `action` (constant time)."""
-        return self._codes.check(request, code, action)
+    def check_code(self, request, code, action, seq=None):
+        """True if `code` is the provider's answer to `request` for `action` (constant time);
+        a `clear` code is bound to `seq`, the directive number of the lockout it answers."""
+        return self._codes.check(request, code, action, seq)

@@ -59,6 +59,8 @@ DEFAULTS = {
     "code_free_tries": (keypad.BACKOFF_FREE_TRIES, 0, 20),
     "code_backoff_s": (keypad.BACKOFF_FIRST_S, 1, DAY),
     "code_backoff_max_s": (keypad.BACKOFF_MAX_S, 1, 30 * DAY),
+    # the wrong-code count drops by one for every this long without a wrong code
+    "code_decay_s": (keypad.BACKOFF_DECAY_S, MINUTE, 30 * DAY),
     # housekeeping
     "run_save_s": (5 * MINUTE, 10, DAY),  # how often the accumulated run clock is saved
     "used_tokens_kept": (32, 4, 256),  # replay records kept (tokens also expire)

@@ -29,6 +29,17 @@ from firmware.eventlog import EventLog
 from firmware.hal import BreathSample
 from firmware.handler import Handler
 from firmware.keypad import normalize
+from firmware.lifts import (
+    CALIBRATION_DUE,
+    CALIBRATION_FAILED,
+    LOG_FULL,
+    SERVICE_DUE,
+    TAMPER,
+    UNPAID,
+    VIOLATIONS,
+    lifted_by_action,
+    lifted_by_signer,
+)
 from firmware.machine import Machine
 from firmware.override import CODE_ACTIONS, MAX_DIGITS, Codes
 from firmware.persist import StateFile
@@ -40,14 +51,8 @@ from protocol.endpoint import Refused
 
 FIRMWARE_VERSION = "0.1.0"
 
-# recall causes: bits of STATUS.causes, in protocol.messages.CAUSES order
-UNPAID = 1
-SERVICE_DUE = 2
-CALIBRATION_DUE = 4
-VIOLATIONS = 8
-TAMPER = 16
-LOG_FULL = 32
-CALIBRATION_FAILED = 64
+# recall causes: bits of STATUS.causes, in protocol.messages.CAUSES order (firmware/lifts.py,
+# with the table of which scope may lift which)
 CLEARED_BY_SERVICE = SERVICE_DUE | CALIBRATION_DUE | VIOLATIONS | TAMPER | LOG_FULL
 
 RELAY_CLOSED = ("engine_enabled", "retest_due", "retest_in_progress", "violation")
@@ -56,6 +61,18 @@ RELAY_CLOSED = ("engine_enabled", "retest_due", "retest_in_progress", "violation
 NO_STARTS = ("lockout", "removed", "service")
 WORK_ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exchange")
 TESTING = ("test_requested", "retest_due", "retest_in_progress")
+LOCKED = ("lockout", "code_unlock")  # one lockout episode, overridden or not
+DIRECTIVES = ("recall", "lockout", "clear")
+
+
+def _cause_names(mask):
+    out = []
+    bit = 1
+    while bit <= mask:
+        if mask & bit:
+            out.append(cause_name(bit))
+        bit <<= 1
+    return ",".join(out)
 
 
 def cause_name(bit):
@@ -115,6 +132,13 @@ class Device:
         self.used_ids = []  # bytes, newest last
         self.used_expiry = []  # the expiry of each id (core seconds)
         self.replay_floor = 0
+        # ids of session-bound tokens applied in the live USB session, kept for the session's
+        # life (the records above may drop them for room; the floor does not cover them)
+        self.session_ids = []
+        # billing directives' order: the highest directive number applied (a recall or a
+        # lockout's own, or the one a clear answered); older directives are SUPERSEDED
+        self.directive_seq = 0
+        self._scopes = None  # the scopes of the token being applied (None: the root)
         self.cal = None  # a Calibration in progress (service mode)
         self.cal_sample = None  # the last sample the sensor gave in service mode
         # driving session
@@ -202,6 +226,7 @@ class Device:
             "k": self.codes.state(),
             "u": used,
             "rf": self.replay_floor,
+            "ds": self.directive_seq,
             "h": self.hold,
             "f": self.fails,
             "on": self.running,
@@ -229,6 +254,7 @@ class Device:
             self.used_ids.append(unhexlify(entry[0]))
             self.used_expiry.append(entry[1])
         self.replay_floor = saved.get("rf", 0)
+        self.directive_seq = saved.get("ds", 0)
         self.hold = saved.get("h")
         self.fails = saved.get("f", [])
         self.running = saved.get("on", False)
@@ -316,11 +342,13 @@ class Device:
     def _enter_compliance(self, old, new):
         if new == "early_service_recall" and self.recall_deadline is None:
             self.recall_deadline = self.tb.after(self.config.recall_s)
-        elif new == "normal" or new == "removed":
+        elif new == "normal" or (new == "removed" and not self.causes):
             self.recall_deadline = None
             self.unlock_until = None
-        elif new == "lockout":
-            self.unlock_until = None
+        elif new == "lockout" or new == "removed":
+            self.unlock_until = None  # a removed unit keeps its causes and their deadline
+        if old in LOCKED and new not in LOCKED:
+            self.codes.pending = None  # a request code lives only as long as its lockout
         if old == "service":
             self.cal = None
             self.cal_sample = None
@@ -399,6 +427,8 @@ class Device:
             return
         self.causes &= ~mask
         self._dirty = True
+        if cleared & UNPAID:
+            self.codes.pending = None  # a clear ends every pending code request
         self._log(ev.CAUSE_CLEAR, value=cleared, detail=why)
         if not self.causes:
             self.recall_deadline = None
@@ -515,7 +545,7 @@ class Device:
                 else:
                     self.refuse()
             elif char == "A" or char == "B":
-                self.request_code(CODE_ACTIONS[0] if char == "A" else CODE_ACTIONS[1])
+                self.request_code(CODE_ACTIONS[0] if char == "A" else CODE_ACTIONS[1], True)
             elif "0" <= char <= "9" and len(char) == 1:
                 if codes.pending is not None:
                     entry = codes.entry or ""
@@ -547,12 +577,18 @@ class Device:
         else:
             raise Refused(errors.BAD_ARGUMENT, "no code for action %s" % action)
 
-    def request_code(self, action):
-        """Issue a request code for `action` (shown on the handset); the request string."""
-        return self._apply(self._request_code, action)
+    def request_code(self, action, at_keypad=False):
+        """Issue a request code for `action` (shown on the handset); the request string.
 
-    def _request_code(self, action):
+        A request made on the handset's keypad (at_keypad) replaces a pending one: the
+        client is at the handset. One over the link (CODE_REQUEST) does not replace a
+        pending request that can still be answered: NOT_PERMITTED, nothing changes."""
+        return self._apply(self._request_code, action, at_keypad)
+
+    def _request_code(self, action, at_keypad):
         self._code_preconditions(action)
+        if not at_keypad and self.codes.live(self.tb):
+            raise Refused(errors.NOT_PERMITTED, "a request is pending on the handset: cancel it there or let it expire")
         nonce = self.hw.random.bytes(8)
         request = self.authority.request_code(action, self.codes.counter + 1, nonce)
         self.codes.new_request(action, request, self.tb)
@@ -577,12 +613,15 @@ class Device:
         codes = self.codes
         tb = self.tb
         if codes.pending is None and codes.spent is not None:
-            if self.authority.check_code(codes.spent[1], code, codes.spent[0]):
+            spent = codes.spent
+            if self.authority.check_code(spent[1], code, spent[0], spent[2] if len(spent) > 2 else None):
                 raise Refused(errors.CODE_USED)
         pending = codes.check_usable(tb)
         action = pending["action"]
         self._code_preconditions(action)
-        if not self.authority.check_code(pending["request"], code, action):
+        # a clear code answers one lockout: the directive number of the one in force
+        seq = self.directive_seq if action == "clear" else None
+        if not self.authority.check_code(pending["request"], code, action, seq):
             return None, codes.wrong_code(tb)  # counted and saved; enter_code refuses
         until = 0
         if action == "unlock":
@@ -596,7 +635,7 @@ class Device:
             self.compliance.fire("unlock_code")
             self._log(ev.UNLOCK_START, value=seconds, detail="keypad code")
         else:
-            codes.accepted()
+            codes.accepted(seq)
             self.clear_causes(UNPAID, "keypad code")
         self._log(ev.CODE_ACCEPTED, detail=action)
         return action, until
@@ -610,7 +649,8 @@ class Device:
             # validity (the token's window, its delegation's expiry) is judged by the clock
             # deadlines read: never behind the high-water mark, so a clock set back (set-time,
             # an RTC that lost its time, a reboot) revives no expired token or delegation
-            grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, self.used_ids)
+            applied = self.used_ids + self.session_ids if self.session_ids else self.used_ids
+            grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, applied)
             return self._apply(self._grant, grant)
         except Refused as refusal:
             if refusal.code != errors.ALREADY_APPLIED:  # recorded when it was applied
@@ -632,8 +672,15 @@ class Device:
         count, code, detail = self.refusals.take(source, run)
         self._log(ev.REFUSALS, value=count, detail="%s 0x%02x %s" % (source, code, detail))
 
-    def _record_use(self, token_id, expires):
-        """Remember an applied token until the floor passes its expiry (see __init__)."""
+    def new_session(self):
+        """A new USB session (HELLO): the tokens bound to the last one are worthless now."""
+        self.session_ids = []
+
+    def _record_use(self, token_id, expires, session_bound=False):
+        """Remember an applied token until the floor passes its expiry (see __init__); a
+        session-bound one also for the rest of its session."""
+        if session_bound:
+            self.session_ids.append(token_id)
         self.used_ids.append(token_id)
         self.used_expiry.append(expires)
         # expired records stay a while (replay_keep_expired_s) so the floor stays well behind
@@ -673,10 +720,14 @@ class Device:
         # a token bound to this USB session cannot be replayed in another one (its HELLO
         # nonce is gone), so only unbound tokens (directives, work orders) meet the floor:
         # long-lived directives evicted for room never block a technician's session tokens
-        if not getattr(grant, "session_bound", False) and grant.expires <= self.replay_floor:
+        bound = getattr(grant, "session_bound", False)
+        if not bound and grant.expires <= self.replay_floor:
             raise Refused(errors.REPLAYED, "older than the replay records kept")
+        if bound and len(self.session_ids) >= 2 * self.config.used_tokens_kept:
+            raise Refused(errors.NOT_PERMITTED, "too many tokens in this session: start a new one")
+        self._scopes = getattr(grant, "scopes", None)
         detail = apply(args)
-        self._record_use(grant.token_id, grant.expires)
+        self._record_use(grant.token_id, grant.expires, bound)
         self._log(ev.TOKEN_ACCEPTED, detail="%s %s %s" % (action, grant.key_id, detail))
         return action, detail
 
@@ -684,6 +735,19 @@ class Device:
         seconds = _int_arg(args, "seconds", 0, 400 * DAY)
         if self.compliance.state != "lockout":
             raise Refused(errors.NOT_PERMITTED, "not locked out")
+        if seconds:
+            # an override for a window: the causes stay, and it uses the service interval's
+            # override allowance like a keypad override
+            codes = self.codes
+            if codes.used >= self.config.overrides_per_service:
+                raise Refused(errors.OVERRIDE_LIMIT, "%d per service interval" % self.config.overrides_per_service)
+            codes.used += 1
+        else:
+            # for good: it ends the lockout of every cause in force, so the signer's scopes
+            # must lift each of them (firmware/lifts.py)
+            kept = self.causes & ~lifted_by_signer(self._scopes)
+            if kept:
+                raise Refused(errors.OUT_OF_SCOPE, "an unlock for good lifts %s: not this key's scopes" % _cause_names(kept))
         self.unlock_until = self.tb.after(seconds) if seconds else None
         if not seconds:
             self.recall_deadline = None  # forgiven for good: a new cause starts a fresh recall
@@ -715,9 +779,9 @@ class Device:
         self.service_due = self.tb.after(next_service - now)
         self.violations = 0
         self.codes.service_reset()
-        cleared = self.causes & CLEARED_BY_SERVICE
+        cleared = self.causes & CLEARED_BY_SERVICE & lifted_by_action("service_close")
         if cleared:
-            self.causes &= ~CLEARED_BY_SERVICE
+            self.causes &= ~cleared
             self._log(ev.CAUSE_CLEAR, value=cleared, detail="service")
         if not self.causes:
             self.recall_deadline = None
@@ -739,8 +803,22 @@ class Device:
         if args.get("cause") != "unpaid_balance":
             raise Refused(errors.BAD_ARGUMENT, "the only directive cause is unpaid_balance")
 
+    def _directive_seq(self, args, clear):
+        """The directive's number, checked against the order (SPEC 9.4): a recall or lockout
+        must be newer than every directive applied; a clear answers the lockout in force or
+        a newer one (never an older one, never one already cleared)."""
+        seq = _int_arg(args, "seq", 0, 0xFFFFFFFF)
+        last = self.directive_seq
+        if seq < last:
+            raise Refused(errors.SUPERSEDED, "directive %d is older than the last applied (%d)" % (seq, last))
+        if seq == last and not (clear and self.causes & UNPAID):
+            what = "the balance of lockout %d is cleared" if clear else "directive %d was applied"
+            raise Refused(errors.SUPERSEDED, (what + " already") % seq)
+        return seq
+
     def _grant_recall(self, args):
         self._unpaid_arg(args)
+        self.directive_seq = self._directive_seq(args, False)
         days = _int_arg(args, "days", 0, 90)
         new = self.tb.after(days * DAY)
         current = self.recall_deadline
@@ -753,6 +831,7 @@ class Device:
 
     def _grant_lockout(self, args):
         self._unpaid_arg(args)
+        self.directive_seq = self._directive_seq(args, False)
         self.causes |= UNPAID
         self._log(ev.CAUSE_SET, value=UNPAID, detail="unpaid_balance lockout directive")
         # the recall's time is up: whatever comes next (a service close, a code window's end)
@@ -765,7 +844,8 @@ class Device:
 
     def _grant_clear(self, args):
         self._unpaid_arg(args)
-        self.clear_causes(UNPAID, "directive")
+        self.directive_seq = self._directive_seq(args, True)
+        self.clear_causes(UNPAID & lifted_by_action("clear"), "directive")
         return "cleared"
 
     def _grant_work_order(self, args):
@@ -780,20 +860,23 @@ class Device:
         if order != "installation" and self.session.state != "ignition_off":
             raise Refused(errors.NOT_PERMITTED, "turn the ignition off first")
         self._log(ev.WORK_ORDER, detail="%s %s %s" % (order, order_id, vehicle))
+        # a work order lifts no cause (firmware/lifts.py): removal and installation carry
+        # every cause, and its recall deadline, over
         if order == "installation":
             self.vehicle = vehicle
-            self.causes = 0
-            self.violations = 0
-            self.codes.service_reset()
             self.service_due = self.tb.after(self.config.service_interval_s)
             if self.calibration_due is None:
                 self.calibration_due = self.tb.after(self.config.calibration_interval_s)
+            carried = self.recall_deadline
             self.compliance.fire("install")
+            if self.causes:
+                self.recall_deadline = carried
+                expired = carried is not None and self.tb.left(carried) == 0
+                self.compliance.fire("lockout" if expired else "recall", "causes carried over")
         elif order == "vehicle_switch":
             self.vehicle = vehicle
             self.stall_at = None
         else:
-            self.causes = 0
             self.compliance.fire("remove")
         return "%s %s" % (order, order_id)
 

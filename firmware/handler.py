@@ -104,6 +104,7 @@ class Handler:
             raise Refused(errors.BAD_VERSION, "device speaks v%d" % framing.VERSION)
         device = self.device
         self.nonce = device.hw.random.bytes(16)
+        device.new_session()
         return {
             "proto": framing.VERSION,
             "serial": device.serial,

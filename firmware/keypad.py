@@ -6,8 +6,9 @@ compute with this module (MicroPython and CPython):
 
     request = request_code(serial, action, counter, nonce)       "1042 3718 2296"
     key = CodeKey(secret, serial)                                 (digits=8)
-    code = key.answer(request, action)                            "39517204"
-    key.check(request, code, action) -> bool                      constant-time compare
+    code = key.answer(request, action, seq=None)                  "39517204"
+    key.check(request, code, action, seq=None) -> bool            constant-time compare
+    (seq: for "clear", the directive number of the lockout the code answers; required)
     answer_code(...) / check_code(...)                            the same, as functions
 
 The request is 12 digits: the action's digit (its index in protocol.messages.ACTIONS), the
@@ -16,8 +17,10 @@ and the device's random nonce, and a Damm check digit (catches every single-digi
 and every swap of adjacent digits when the client reads it aloud).
 
 The answer is HMAC-SHA256(secret, "LCI-777 code v1" 0 serial 0 action 0 request digits),
-truncated as in RFC 4226 section 5.3 (dynamic offset from the low nibble of the last byte,
-31 bits) and reduced mod 10^digits (8 digits by default). `secret` is the device's keypad
+with, for a `clear` code, 0 and the decimal directive number of the lockout it answers
+appended (so a clear code works only in that lockout), truncated as in RFC 4226 section 5.3
+(dynamic offset from the low nibble of the last byte, 31 bits) and reduced mod 10^digits
+(8 digits by default). `secret` is the device's keypad
 secret, HKDF-SHA256(master, info=serial) on the provider's side (host_tools/keys.py).
 
 Policy (single use, the override window, the attempt back-off) belongs to the core; the
@@ -37,11 +40,19 @@ DOMAIN = b"LCI-777 code v1"
 
 # Wrong codes: the first BACKOFF_FREE_TRIES cost nothing, the next waits BACKOFF_FIRST_S,
 # each further wrong code doubles the wait up to BACKOFF_MAX_S. The count persists across
-# requests and reboots and resets only on a right code (or a service visit).
+# requests and reboots, resets on a right code (or a service visit) and decays with time.
 BACKOFF_FREE_TRIES = 3
 BACKOFF_FIRST_S = 30
 BACKOFF_MAX_S = 3600
-BACKOFF_SCHEDULE = {"free_tries": BACKOFF_FREE_TRIES, "first_s": BACKOFF_FIRST_S, "max_s": BACKOFF_MAX_S}
+# ... and the count decays by one for every BACKOFF_DECAY_S without a wrong code (one try
+# per decay period at the steady state: the same rate as the longest wait)
+BACKOFF_DECAY_S = 3600
+BACKOFF_SCHEDULE = {
+    "free_tries": BACKOFF_FREE_TRIES,
+    "first_s": BACKOFF_FIRST_S,
+    "max_s": BACKOFF_MAX_S,
+    "decay_s": BACKOFF_DECAY_S,
+}
 
 _BLOCK = 64
 # Damm's quasigroup of order 10 (weakly totally anti-symmetric)
@@ -199,31 +210,54 @@ class CodeKey:
         self.prefix = DOMAIN + b"\x00" + serial.encode() + b"\x00"
         self.digits = digits
 
-    def _answer(self, request_digits, action):
+    def _answer(self, request_digits, action, seq):
         data = self.prefix + action.encode() + b"\x00" + request_digits.encode()
+        if action == "clear":
+            data += b"\x00" + str(seq).encode()
         value = truncate(hmac_sha256(self.secret, data)) % (10**self.digits)
         return _zero_padded(value, self.digits)
 
-    def answer(self, request, action):
-        """The answer to `request` for `action`; ValueError if the request is not valid for it."""
-        return self._answer(parse_request(request, action), action)
+    def answer(self, request, action, seq=None):
+        """The answer to `request` for `action`; ValueError if the request is not valid for it
+        (or a clear code is asked for without the directive number of its lockout)."""
+        digits = parse_request(request, action)
+        if not _seq_fits(action, seq):
+            raise ValueError("a clear code answers one lockout: give its directive number (an integer >= 0)")
+        return self._answer(digits, action, seq)
 
-    def check(self, request, code, action):
+    def check(self, request, code, action, seq=None):
         """True if `code` answers `request` for `action` (constant-time); never raises."""
-        code = normalize(code)
-        request = _request_for(request, action)
-        if code is None or request is None or len(code) != self.digits:
-            return False
-        return equal(code.encode(), self._answer(request, action).encode())
+        expected = self._expected(request, action, seq)
+        return expected is not None and _same_code(code, expected)
+
+    def _expected(self, request, action, seq):
+        """The answer the device expects, or None when the request or binding is invalid."""
+        digits = _request_for(request, action)
+        if digits is None or not _seq_fits(action, seq):
+            return None
+        return self._answer(digits, action, seq)
 
 
-def answer_code(secret, serial, request, action, digits=CODE_DIGITS):
+def _same_code(code, expected):
+    code = normalize(code)
+    return code is not None and len(code) == len(expected) and equal(code.encode(), expected.encode())
+
+
+def _seq_fits(action, seq):
+    """A clear code names its lockout's directive number; an unlock code names none."""
+    if action != "clear":
+        return seq is None
+    return type(seq) is int and seq >= 0
+
+
+def answer_code(secret, serial, request, action, digits=CODE_DIGITS, seq=None):
     """The provider's answer to `request` for `action` (a string of `digits` digits)."""
-    return CodeKey(secret, serial, digits).answer(request, action)
+    return CodeKey(secret, serial, digits).answer(request, action, seq)
 
 
 def check_code(secret, serial, request, code, action, digits=CODE_DIGITS):
-    """True if `code` is the answer to `request` for `action`; never raises on bad input."""
+    """True if `code` is the answer to `request` for `action`; never raises on bad input.
+    (A clear code names its lockout: check it with CodeKey(...).check(..., seq).)"""
     return CodeKey(secret, serial, digits).check(request, code, action)
 
 
@@ -240,6 +274,10 @@ def backoff_seconds(wrong, schedule=BACKOFF_SCHEDULE):
     return min(wait, schedule["max_s"])
 
 
+def _steady_cost(schedule):
+    return min(schedule["max_s"], schedule.get("decay_s", schedule["max_s"]))
+
+
 def expected_bruteforce_seconds(digits=CODE_DIGITS, schedule=BACKOFF_SCHEDULE):
     """Expected seconds of enforced waiting before a guesser finds a code.
 
@@ -250,12 +288,16 @@ def expected_bruteforce_seconds(digits=CODE_DIGITS, schedule=BACKOFF_SCHEDULE):
     waits the back-off of the wrong count before it; typing time is not counted.
     """
     guesses = 10**digits // 2
+    # the count decays by one per decay_s: at the steady state a guess costs the longest
+    # wait or one decay period, whichever is shorter (waiting out the decay to get back to
+    # the free tries buys no more than one guess per decay period)
+    steady = _steady_cost(schedule)
     total = 0
     wrong = 0
     while wrong < guesses:
         wait = backoff_seconds(wrong, schedule)
-        if wait >= schedule["max_s"]:
-            return total + (guesses - wrong) * schedule["max_s"]
+        if wait >= steady:
+            return total + (guesses - wrong) * steady
         total += wait
         wrong += 1
     return total

@@ -3,7 +3,9 @@
 The crypto (request digits, code check) is the Authority's; this module owns the policy
 around it (defaults from WAC 204-50-092, all in firmware/config.py):
 - a request is issued for an action in CODE_ACTIONS ("unlock": a lockout override,
-  "clear": the unpaid balance is paid); a new request replaces the pending one;
+  "clear": the unpaid balance is paid); a request made at the keypad replaces the pending
+  one, a request over the link only when none is live (the core decides, with `live`);
+  a pending request ends with the lockout it was made in, and with any clear;
 - its code must be entered within override_activate_s of the request, is single use,
   and nothing it grants outlives override_dead_s after the request;
 - an "unlock" lifts a lockout for min(override_s, what is left of override_dead_s), at
@@ -11,7 +13,9 @@ around it (defaults from WAC 204-50-092, all in firmware/config.py):
   temporary (failed-test) lockout is never lifted by it;
 - wrong codes: the back-off schedule of firmware/keypad.py (backoff_seconds) with the
   numbers from the configuration (code_free_tries, code_backoff_s, code_backoff_max_s,
-  whose defaults are keypad.BACKOFF_*); a right code or a service visit resets it.
+  whose defaults are keypad.BACKOFF_*); a right code or a service visit resets it, and the
+  count decays by one for every code_decay_s without a wrong code, so nobody can hold the
+  client at the longest wait for longer than he keeps typing wrong codes.
 Times are dual: a (wall, run) pair expires when either clock passes it (see device.py).
 """
 
@@ -29,6 +33,7 @@ class Codes:
         self.pending = None  # {"action", "request", "at": [wall, run]}
         self.wrong = 0
         self.wait = None  # [wall, run] before which no code is checked
+        self.wrong_at = None  # [wall, run] of the last wrong code (the count decays from it)
         self.used = 0  # overrides used in this service interval
         self.spent = None  # (action, request) of the last code accepted: CODE_USED on reuse
         # screen only, not persisted
@@ -42,6 +47,7 @@ class Codes:
             "p": self.pending,
             "w": self.wrong,
             "t": self.wait,
+            "wa": self.wrong_at,
             "u": self.used,
             "s": self.spent,
         }
@@ -51,6 +57,7 @@ class Codes:
         self.pending = saved.get("p")
         self.wrong = saved.get("w", 0)
         self.wait = saved.get("t")
+        self.wrong_at = saved.get("wa")
         self.used = saved.get("u", 0)
         self.spent = saved.get("s")
 
@@ -62,6 +69,20 @@ class Codes:
         self.counter += 1
         self.pending = {"action": action, "request": request, "at": clock.stamp()}
         self.showing = True
+
+    def live(self, clock):
+        """True while a pending request could still be answered (within its activation
+        window)."""
+        pending = self.pending
+        return pending is not None and clock.since(pending["at"]) <= self.config.override_activate_s
+
+    def wrong_count(self, clock):
+        """The wrong-code count now: the stored count less one per code_decay_s since the
+        last wrong code."""
+        if not self.wrong or self.wrong_at is None:
+            return self.wrong
+        decayed = self.wrong - clock.since(self.wrong_at) // self.config.code_decay_s
+        return decayed if decayed > 0 else 0
 
     def _pending(self):
         pending = self.pending
@@ -81,7 +102,8 @@ class Codes:
 
     def wrong_code(self, clock):
         """Count a wrong code; the back-off (seconds) now in force."""
-        self.wrong += 1
+        self.wrong = self.wrong_count(clock) + 1
+        self.wrong_at = clock.stamp()
         config = self.config
         wait = backoff_seconds(
             self.wrong,
@@ -91,13 +113,15 @@ class Codes:
             self.wait = clock.after(wait)
         return wait
 
-    def accepted(self):
-        """The pending request's action, consumed (single use); resets the wrong count."""
+    def accepted(self, seq=None):
+        """The pending request's action, consumed (single use); resets the wrong count.
+        seq: the lockout's directive number a clear code was bound to."""
         pending = self._pending()
         action = pending["action"]
-        self.spent = [action, pending["request"]]
+        self.spent = [action, pending["request"], seq]
         self.pending = None
         self.wrong = 0
+        self.wrong_at = None
         self.wait = None
         self.entry = None
         self.showing = False
@@ -111,4 +135,5 @@ class Codes:
     def service_reset(self):
         self.used = 0
         self.wrong = 0
+        self.wrong_at = None
         self.wait = None

@@ -1,6 +1,7 @@
 """The provider's answer to a keypad request code (read aloud by a client on the phone).
 
-    answer(master_secret, serial, request, action) -> "39517204"
+    answer(master_secret, serial, request, action, lockout=None) -> "39517204"
+        (lockout: for a clear code, the directive number of the lockout it answers, SPEC 9.8)
     describe_request(request) -> {"action": "unlock", "counter": 42 (mod 1000), "digits": ...}
 
 The device secret is derived from the master secret and the serial (host_tools/keys.py), so
@@ -34,13 +35,19 @@ def describe_request(request: str) -> dict:
 
 
 def answer(master_secret: bytes, serial: str, request: str, action: str, *,
-           digits: int = keypad.CODE_DIGITS) -> str:
-    """The numeric code (`digits` digits, no separators) that answers `request` for `action`."""
+           digits: int = keypad.CODE_DIGITS, lockout: int | None = None) -> str:
+    """The numeric code (`digits` digits, no separators) that answers `request` for `action`;
+    a clear code answers one lockout: `lockout` is that lockout's directive number (`seq`)."""
     if action not in keypad.CODE_ACTIONS:
         raise CodeError(f"no keypad code for action {action!r} (codes: {', '.join(keypad.CODE_ACTIONS)})")
     if not 8 <= digits <= 9:
         raise CodeError("codes are 8 or 9 digits")
+    if action == "clear" and (type(lockout) is not int or lockout < 0):
+        raise CodeError("a clear code answers one lockout: give the directive number (seq) of that lockout")
+    if action != "clear" and lockout is not None:
+        raise CodeError("only a clear code names a lockout")
     try:
-        return keypad.answer_code(derive_device_secret(master_secret, serial), serial, request, action, digits)
+        return keypad.answer_code(derive_device_secret(master_secret, serial), serial, request, action, digits,
+                                  lockout)
     except ValueError as exc:
         raise CodeError(str(exc)) from None

@@ -416,7 +416,7 @@ def cmd_code_issue(args, out: Output) -> None:
     master = load_master(args)
     try:
         request = codes.describe_request(args.request)
-        code = codes.answer(master, args.serial, args.request, args.action)
+        code = codes.answer(master, args.serial, args.request, args.action, lockout=args.lockout)
     except codes.CodeError as exc:
         raise ToolError(exitcodes.CREDENTIAL, str(exc)) from None
     out.emit({"serial": args.serial, "request": request["digits"], "action": args.action, "code": code},
@@ -627,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serial", required=True)
     p.add_argument("--request", required=True, help="the request code the handset shows")
     p.add_argument("--action", default="unlock")
+    p.add_argument("--lockout", type=int, default=None,
+                   help="for --action clear: the directive number (seq) of the lockout the code clears")
     p.add_argument("--master", help="master secret file")
     p = code_sub.add_parser("request", help="ask the handset for a request code", parents=[common])
     p.set_defaults(func=cmd_code_request)

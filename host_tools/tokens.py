@@ -3,6 +3,8 @@
     mint(signer, serial, action, args, *, now, ttl, not_before=None, session_nonce=None)
         -> token bytes (protocol/tokens.py format, at most 510 bytes)
     describe(token) -> dict        every field, decoded, for people and logs
+    DirectiveOrder().args(serial, action, cause, days=None) -> dict
+        the arguments of a billing directive with its number (`seq`, SPEC 9.4)
     check(token, root_public_key, serial, now, session_nonce=None, used_ids=())
         -> firmware.authority.Grant, or raises protocol.endpoint.Refused: what the device
            would answer (the device's own code, run on the host)
@@ -16,6 +18,7 @@ session-bound action (service, set_time) without the HELLO nonce, a token over 5
 from __future__ import annotations
 
 import secrets
+import time
 
 from firmware.authority import Authority
 from protocol import tokens
@@ -48,6 +51,9 @@ def mint(signer, serial: str, action: str, args: dict, *, now: int, ttl: int,
         raise MintError("ttl must be a positive number of seconds")
     if action in tokens.SESSION_BOUND and session_nonce is None:
         raise MintError(f"a {action} token must be bound to the USB session (its HELLO nonce)")
+    if action in DIRECTIVES and isinstance(args, dict) and "seq" not in args:
+        raise MintError(f"a {action} directive needs its number (seq): a recall or lockout a number above "
+                        f"every earlier one for the device, a clear the number of the lockout it answers")
     if not_before is None:
         not_before = now
     if token_id is None:
@@ -65,6 +71,51 @@ def mint(signer, serial: str, action: str, args: dict, *, now: int, ttl: int,
     if len(token) > tokens.MAX_TOKEN_BYTES:
         raise MintError(f"token is {len(token)} bytes, over {tokens.MAX_TOKEN_BYTES}: shorten the arguments")
     return token
+
+
+DIRECTIVES = ("recall", "lockout", "clear")
+
+
+class DirectiveOrder:
+    """Numbers one issuer's billing directives per device serial (SPEC 9.4).
+
+    A recall or lockout gets a number above every number this issuer gave that serial, and
+    above `floor()` (by default the Unix time in seconds, so a new issuer — a new session
+    of the tool — never falls below an earlier one's numbers on the same device); a clear
+    gets the number of the last recall or lockout issued for the serial (a fresh number if
+    none: the device then clears whatever lockout it has, and raises its own number past it).
+    The provider's back office numbers its directives with its outbox row ids instead.
+    """
+
+    def __init__(self, floor=None):
+        self._last: dict[str, int] = {}
+        self._floor = floor or (lambda: int(time.time()))
+
+    def last(self, serial: str) -> int | None:
+        """The number of the last recall or lockout issued for `serial` (what a clear answers)."""
+        return self._last.get(serial)
+
+    def seq(self, serial: str, action: str, at: int | None = None) -> int:
+        """The number for `action`; `at` (seconds on any clock that only moves forward)
+        replaces the default floor, e.g. a simulator's virtual time."""
+        if action not in DIRECTIVES:
+            raise MintError(f"{action!r} is not a billing directive ({', '.join(DIRECTIVES)})")
+        last = self._last.get(serial)
+        if action == "clear" and last is not None:
+            return last
+        number = max(self._floor() if at is None else at, (last or 0) + 1)
+        if number > tokens.U32_MAX:
+            raise MintError("directive numbers are used up (over 2^32 - 1)")
+        self._last[serial] = number
+        return number
+
+    def args(self, serial: str, action: str, cause: str, days: int | None = None,
+             at: int | None = None) -> dict:
+        """The arguments of `action` (recall: with `days`) for `serial`, numbered."""
+        out = {"cause": cause, "seq": self.seq(serial, action, at)}
+        if action == "recall":
+            out["days"] = 7 if days is None else days
+        return out
 
 
 def describe(token: bytes) -> dict:

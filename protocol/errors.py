@@ -26,6 +26,7 @@ MALFORMED_TOKEN = 0x18
 SESSION_MISMATCH = 0x19
 BAD_DELEGATION = 0x1A
 ALREADY_APPLIED = 0x1B
+SUPERSEDED = 0x1C
 
 BAD_CODE = 0x20
 CODE_BACKOFF = 0x21
@@ -70,6 +71,7 @@ MEANINGS = {
     SESSION_MISMATCH: "token is bound to another USB session",
     BAD_DELEGATION: "delegation certificate does not verify",
     ALREADY_APPLIED: "token already applied: nothing changed",
+    SUPERSEDED: "directive is older than one the device already applied",
     BAD_CODE: "keypad code is wrong",
     CODE_BACKOFF: "too many wrong codes: wait before the next try",
     CODE_USED: "keypad code was already used",

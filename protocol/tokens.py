@@ -63,9 +63,11 @@ ARGUMENTS = {
     # (the device may then release older segments); 0 when nothing was downloaded
     "service_close": (("next_service", "uint"), ("downloaded", "uint")),
     "set_time": (("time", "uint"),),
-    "recall": (("cause", "text"), ("days", "uint")),
-    "lockout": (("cause", "text"),),
-    "clear": (("cause", "text"),),
+    # seq: the billing directives' order per device (SPEC 9.4): a recall or lockout carries
+    # its own number, a clear the number of the recall or lockout it answers
+    "recall": (("cause", "text"), ("days", "uint"), ("seq", "uint")),
+    "lockout": (("cause", "text"), ("seq", "uint")),
+    "clear": (("cause", "text"), ("seq", "uint")),
     "work_order": (("order", "order"), ("id", "text"), ("vehicle", "text")),
 }
 MAX_TEXT = 64

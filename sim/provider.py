@@ -30,6 +30,7 @@ class Provider:
         self.root = keys.RootKey(Ed25519PrivateKey.from_private_bytes(rng.randbytes(32)))
         self.master = rng.randbytes(32)
         self._ids = seeded(seed, "token-ids")
+        self.directives = tokens.DirectiveOrder()  # the billing directives' numbers (SPEC 9.4)
         expires = start_s + 20 * YEAR
         self.technician = self._delegate("tech-sim", TECHNICIAN_SCOPES, rng, start_s, expires)
         self.billing = self._delegate("billing-sim", ("billing",), rng, start_s, expires)
@@ -101,4 +102,5 @@ class Provider:
 
     def code(self, request: str, action: str = "unlock") -> str:
         """The provider's answer to a keypad request code (the client reads it out on the phone)."""
-        return codes.answer(self.master, self.serial, request, action)
+        lockout = self.directives.last(self.serial) if action == "clear" else None
+        return codes.answer(self.master, self.serial, request, action, lockout=lockout)

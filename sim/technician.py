@@ -194,9 +194,9 @@ class Technician:
         return self.token("set_time", {"time": time_s}, session=True)
 
     def directive(self, action: str, days: int | None = None) -> dict:
-        args: dict = {"cause": "unpaid_balance"}
-        if action == "recall":
-            args["days"] = 7 if days is None else days
+        # numbered by the world's clock (SPEC 9.4): later directives, larger numbers
+        args = self.provider.directives.args(self.provider.serial, action, "unpaid_balance", days,
+                                             at=max(self.now(), 1))
         return self.token(action, args, source="billing", event=f"directive_{action}")
 
     # -- service: host_tools.visit.Visit, host_tools.log_download, host_tools.logverify --------------------

@@ -13,6 +13,15 @@ outbox never disagrees with the ledger. Signing is delegated:
   (A keypad `unlock` is the device's temporary lockout override, a service decision, not a
   billing one: billing answers only `clear` requests.)
 
+Directive order (SPEC 9.4, enforced by the device): every recall and lockout carries its own
+outbox row id as `seq` (ids only grow, so each device sees increasing numbers); a clear carries
+the `seq` of the last recall or lockout decided for that serial, the one it answers, and so does
+its keypad clear code (the device computes the code for the lockout in force). So a clear
+never ends a later lockout, and whichever of the clear token and the clear code is used first,
+the other is refused by the device. A newer recall or lockout also retires, here, every keypad
+clear still awaiting a request for that serial: `answer_code` refuses it and marks it
+`superseded`, so the operator is never given a code for a lockout that is over.
+
 Nothing here invents a signature: without keys, nothing is signed.
 """
 
@@ -31,6 +40,8 @@ CODE = "code"
 PENDING = "pending"
 ISSUED = "issued"
 AWAITING_REQUEST = "awaiting_request"
+SUPERSEDED = "superseded"
+ORDERED = ("recall", "lockout")  # the directives that take a new number; a clear answers one
 
 
 def core_seconds(unix_seconds: int) -> int:
@@ -46,17 +57,37 @@ class TokenSigner(Protocol):
 
 
 class CodeAnswerer(Protocol):
-    def answer(self, serial: str, request: str, action: str) -> str:
-        """The provider's keypad answer to the handset's request code for `action`."""
+    def answer(self, serial: str, request: str, action: str, lockout: int | None = None) -> str:
+        """The provider's keypad answer to the handset's request code for `action` (a clear:
+        for the lockout of directive number `lockout`)."""
 
 
 def args_text(args: dict) -> str:
     return json.dumps(args, sort_keys=True, separators=(",", ":"))
 
 
+def _stored_last_ordered(conn, serial: str) -> int:
+    found = conn.execute("SELECT MAX(id) FROM directive WHERE serial = ? AND action IN (?, ?)",
+                         (serial, *ORDERED)).fetchone()[0]
+    return found or 0
+
+
+def _last_ordered(uow, serial: str) -> int:
+    """The seq of the last recall or lockout decided for `serial` (this transaction's first)."""
+    for row in reversed(uow.directives):
+        if row[2] == serial and row[4] in ORDERED:
+            return row[0]
+    return _stored_last_ordered(uow.conn, serial)
+
+
 def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer, ttl: int):
-    """Append one outbox row (minting it at once when a signer is at hand); returns the row id."""
+    """Append one outbox row (minting it at once when a signer is at hand); returns the row id.
+    A recall or lockout is numbered with its row id, a clear with the one it answers."""
     directive_id = uow.allocate("directive")
+    if action in ORDERED:
+        args = {**args, "seq": directive_id}
+    elif action == "clear":
+        args = {**args, "seq": _last_ordered(uow, account.serial)}
     status = AWAITING_REQUEST if delivery == CODE else PENDING
     issued_at = key_id = not_before = expires = token = None
     note = None
@@ -98,20 +129,36 @@ def issue_pending(conn, signer: TokenSigner, now: int, ttl: int) -> int:
     return len(rows)
 
 
+def _retire(conn, directive_id: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("UPDATE directive SET status = ?, note = ? WHERE id = ?",
+                     (SUPERSEDED, "a newer recall or lockout was decided", directive_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
     """Answer the oldest keypad directive awaiting a request code for this account."""
-    row = conn.execute("SELECT id, serial, action FROM directive WHERE account_id = ? AND status = ?"
+    row = conn.execute("SELECT id, serial, action, args FROM directive WHERE account_id = ? AND status = ?"
                        " ORDER BY id LIMIT 1", (account_id, AWAITING_REQUEST)).fetchone()
     if row is None:
         raise RuleError("no keypad code is authorized for this account (a clear code is, once a "
                         "lockout is paid in full)")
-    directive_id, serial, action = row
+    directive_id, serial, action, args = row
+    lockout = json.loads(args).get("seq") if action == "clear" else None
+    if lockout is not None and lockout < _stored_last_ordered(conn, serial):
+        _retire(conn, directive_id)
+        raise RuleError("the lockout this clear code was for is over: a newer recall or lockout was "
+                        "decided; no code is given for it")
     asked = getattr(answerer, "requested_action", lambda r: action)(request)
     if asked != action:
         raise RuleError(f"the handset asked for a {asked!r} code; billing authorizes {action!r}: "
                         f"ask the client to request a {action} code")
     try:
-        code = answerer.answer(serial, request, action)
+        code = answerer.answer(serial, request, action, lockout)
     except ValueError as exc:
         raise RuleError(f"request code {request!r}: {exc}") from None
     conn.execute("BEGIN IMMEDIATE")

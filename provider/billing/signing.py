@@ -30,8 +30,8 @@ class CodeDesk:
     def __init__(self, master_secret: bytes):
         self._secret = master_secret
 
-    def answer(self, serial: str, request: str, action: str) -> str:
-        return codes.answer(self._secret, serial, request, action)
+    def answer(self, serial: str, request: str, action: str, lockout: int | None = None) -> str:
+        return codes.answer(self._secret, serial, request, action, lockout=lockout)
 
     def requested_action(self, request: str) -> str:
         """The action a request code was issued for (it says so in its first digit)."""

@@ -216,7 +216,7 @@ def authority(serial, root_key, secret):
 
 
 def config():
-    return Config(overrides_per_service=2)
+    return Config(overrides_per_service=4)  # token and keypad unlocks share the allowance
 
 
 def _build_base():

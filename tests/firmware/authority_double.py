@@ -34,6 +34,7 @@ SCOPES = ACTION_SCOPES
 
 class Grant:
     def __init__(self, action, args, key_id, token_id, expires, session_bound=False):
+        self.scopes = KEYS.get(key_id)  # None for the root, as the real Grant
         self.action = action
         self.args = args
         self.key_id = key_id
@@ -70,9 +71,11 @@ def _digits(data, n):
     return "0" * (n - len(text)) + text
 
 
-def answer(request, action, secret=SECRET):
-    """The provider's code for a request (what host_tools/codes.py answers for real)."""
-    return _digits(secret + b"|" + request.encode() + b"|" + action.encode(), 8)
+def answer(request, action, secret=SECRET, seq=None):
+    """The provider's code for a request (what host_tools/codes.py answers for real); a
+    clear code is bound to `seq`, the directive number of its lockout."""
+    bound = b"" if action != "clear" else b"|" + str(seq).encode()
+    return _digits(secret + b"|" + request.encode() + b"|" + action.encode() + bound, 8)
 
 
 class AuthorityDouble:
@@ -108,7 +111,7 @@ class AuthorityDouble:
         if now < body["nbf"]:
             raise Refused(errors.NOT_YET_VALID)
         if token_id in used_ids:
-            raise Refused(errors.REPLAYED)
+            raise Refused(errors.ALREADY_APPLIED)
         nonce = body.get("nonce")
         if nonce is not None and unhexlify(nonce) != session_nonce:
             raise Refused(errors.SESSION_MISMATCH)
@@ -121,5 +124,7 @@ class AuthorityDouble:
         digits = _digits(data, 10)
         return digits[:5] + " " + digits[5:]
 
-    def check_code(self, request, code, action):
-        return code == answer(request, action, self.secret)
+    def check_code(self, request, code, action, seq=None):
+        if action == "clear" and seq is None:
+            return False
+        return code == answer(request, action, self.secret, seq)

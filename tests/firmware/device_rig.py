@@ -240,7 +240,7 @@ class Rig:
 
     # -- authority
     def token(self, action, args=None, **kw):
-        return self.device.apply_token(mint(action, args, **kw), self.nonce())
+        return self.device.apply_token(mint(action, directive_args(self.device, action, args), **kw), self.nonce())
 
     def nonce(self):
         """The USB session's nonce: the last HELLO's, or a fixed one for tokens the tests
@@ -259,9 +259,11 @@ class Rig:
         return self.token("work_order", {"order": order, "id": "WO-1", "vehicle": vehicle}, key="office", **kw)
 
     def code(self, action="unlock"):
-        """Request a code and enter the provider's answer; (action, until)."""
+        """Request a code and enter the provider's answer (a clear code for the lockout in
+        force); (action, until)."""
         request = self.device.request_code(action)
-        return self.device.enter_code(answer(request, action))
+        seq = self.device.directive_seq if action == "clear" else None
+        return self.device.enter_code(answer(request, action, seq=seq))
 
     # -- looking at it
     @property
@@ -310,6 +312,16 @@ class Rig:
             if r["kind"] in (eventlog.COMPLIANCE_CHANGE, eventlog.SESSION_CHANGE):
                 out.append(r["detail"])
         return out
+
+
+def directive_args(device, action, args):
+    """`args` with the directive number a back office would give, when the test left it
+    out: a recall or lockout the next one after the device's, a clear the one in force."""
+    if action not in ("recall", "lockout", "clear") or args is None or "seq" in args:
+        return args
+    out = dict(args)
+    out["seq"] = device.directive_seq + (0 if action == "clear" else 1)
+    return out
 
 
 def _all_records(log, start=None):

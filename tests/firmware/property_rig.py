@@ -33,7 +33,7 @@ from firmware.ramflash import PowerCut
 from protocol import messages
 from protocol.endpoint import Refused
 from tests.firmware.authority_double import AuthorityDouble, answer, mint
-from tests.firmware.device_rig import DAY, Clock, Lcg, Out, Rig, Screen, Sensor
+from tests.firmware.device_rig import DAY, Clock, Lcg, Out, Rig, Screen, Sensor, directive_args
 
 HOUR = 3600
 VIN = "1HGCM82633A004352"
@@ -163,6 +163,7 @@ class PropertyRig(Rig):
         wall = self.clock.wall
         kw.setdefault("issued", wall - HOUR)
         kw.setdefault("expires", wall + DAY)
+        args = directive_args(self.device, action, args)
         data = mint(action, args, key=key, nonce=self.nonce() if bound else None, **kw)
         self.device.apply_token(data, self.nonce())
         self.last_token = data
@@ -381,7 +382,8 @@ class Code(Action):
         pending = rig.device.codes.pending
         digits = "13579246"
         if pending is not None and self.right and pending["action"] == self.action:
-            digits = answer(pending["request"], self.action)
+            seq = rig.device.directive_seq if self.action == "clear" else None
+            digits = answer(pending["request"], self.action, seq=seq)
             if digits == "13579246":
                 digits = "24681357"
         rig.keys(digits + "#")
@@ -466,11 +468,12 @@ class WorkOrder(Action):
     def __init__(self, order):
         self.order = order
         if order == "installation":
-            self.compliance_triggers = ("install",)
+            # causes carried over start a recall again, or the lockout their deadline set
+            self.compliance_triggers = ("install", "recall", "lockout")
         elif order != "vehicle_switch":
             self.compliance_triggers = ("remove",)
             self.lifts_lockout = ("remove",)
-        self.clears_causes = order != "vehicle_switch"
+        self.clears_causes = False  # a work order lifts no cause (firmware/lifts.py)
 
     def run(self, rig):
         args = {"order": self.order, "id": "WO-%d" % rig.clock.wall, "vehicle": VIN}

@@ -56,7 +56,7 @@ def test_root_signed_token_is_granted():
 
 
 def test_delegated_tokens_are_granted_within_their_scopes():
-    grant = check(token({"key": "billing", "action": "recall", "args": b'{"cause":"unpaid_balance","days":7}'}), NOW, None, ())
+    grant = check(token({"key": "billing", "action": "recall", "args": b'{"cause":"unpaid_balance","days":7,"seq":1}'}), NOW, None, ())
     assert grant.action == "recall" and grant.key_id == "billing" and grant.scopes == ("billing",)
     grant = check(token({"key": "tech-01", "action": "service", "args": b"{}", "nonce": NONCE}), NOW, NONCE, ())
     assert grant.action == "service" and grant.session_bound

@@ -26,7 +26,7 @@ def test_scope_escalation_is_refused():
     # a calibrate-only technician key tries to unlock, to set the time, to bill
     assert outcome(token({"key": "tech-01"})) == errors.OUT_OF_SCOPE
     assert outcome(token({"key": "tech-01", "action": "set_time", "args": b'{"time":5}', "nonce": NONCE}), nonce=NONCE) == errors.OUT_OF_SCOPE
-    assert outcome(token({"key": "tech-01", "action": "lockout", "args": b'{"cause":"unpaid_balance"}'})) == errors.OUT_OF_SCOPE
+    assert outcome(token({"key": "tech-01", "action": "lockout", "args": b'{"cause":"unpaid_balance","seq":1}'})) == errors.OUT_OF_SCOPE
     # the billing key tries a work order; the office key an unlock
     args = b'{"id":"WO-1","order":"removal","vehicle":"x"}'
     assert outcome(token({"key": "billing", "action": "work_order", "args": args})) == errors.OUT_OF_SCOPE

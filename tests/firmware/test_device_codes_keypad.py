@@ -54,10 +54,11 @@ def test_a_code_works_once():
     assert refused(rig.device.enter_code, code) == errors.CODE_USED
 
 
-def test_a_new_request_replaces_the_pending_one():
+def test_a_new_request_at_the_keypad_replaces_the_pending_one():
     rig = _locked()
     first = rig.device.request_code("unlock")
-    second = rig.device.request_code("unlock")
+    rig.keys("A")  # the client, at the handset
+    second = rig.device.codes.pending["request"]
     assert first != second
     assert refused(rig.device.enter_code, answer(first, "unlock")) == errors.BAD_CODE
     assert rig.device.enter_code(answer(second, "unlock"))[0] == "unlock"

@@ -100,7 +100,7 @@ def test_a_token_works_once_even_after_a_reboot():
     try:
         rig.device.apply_token(token, rig.nonce())
     except Refused as refusal:
-        assert refusal.code == errors.REPLAYED
+        assert refusal.code == errors.ALREADY_APPLIED
     else:
         raise AssertionError("replayed token accepted")
     assert rig.compliance == "lockout"

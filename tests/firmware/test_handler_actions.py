@@ -14,7 +14,7 @@ def test_tokens_and_their_nacks():
     rig = Rig()
     host = Host(rig)
     host.hello()
-    reply = host.ok(messages.TOKEN, token=mint("lockout", {"cause": "unpaid_balance"}, key="billing"))
+    reply = host.ok(messages.TOKEN, token=mint("lockout", {"cause": "unpaid_balance", "seq": 1}, key="billing"))
     assert messages.ACTIONS[reply["action"]] == "lockout"
     assert rig.compliance == "lockout"
     assert host.nack(messages.TOKEN, token=mint("unlock", {"seconds": 60}, sig="bad")) == errors.BAD_SIGNATURE

@@ -56,8 +56,9 @@ SECRET = bytes(range(32))
 NONCE = b"\x01\x02\x03\x04\x05\x06\x07\x08"
 GOLDEN = (
     ("unlock", "1042 6219 0466", "51360921"),
-    ("clear", "7042 6219 0460", "48841877"),
+    ("clear", "7042 6219 0460", "22994227"),  # for the lockout of directive number 1
 )
+GOLDEN_SEQ = (None, 1)
 
 
 def _hmac_case(i):
@@ -186,7 +187,19 @@ def test_request_code_refuses_bad_input():
 def _golden(i):
     action = GOLDEN[i][0]
     request = keypad.request_code(SERIAL, action, 42, NONCE)
-    return request == GOLDEN[i][1] and keypad.answer_code(SECRET, SERIAL, request, action) == GOLDEN[i][2]
+    answer = keypad.answer_code(SECRET, SERIAL, request, action, seq=GOLDEN_SEQ[i])
+    return request == GOLDEN[i][1] and answer == GOLDEN[i][2]
+
+
+def test_a_clear_code_is_bound_to_its_lockout():
+    key = keypad.CodeKey(SECRET, SERIAL)
+    request = GOLDEN[1][1]
+    assert key.check(request, GOLDEN[1][2], "clear", 1)
+    assert not key.check(request, GOLDEN[1][2], "clear", 2)  # another lockout
+    assert not key.check(request, GOLDEN[1][2], "clear")  # no lockout named: never
+    assert key.answer(request, "clear", 2) != GOLDEN[1][2]
+    assert _raises_value_error(key.answer, request, "clear")
+    assert _raises_value_error(keypad.answer_code, SECRET, SERIAL, GOLDEN[0][1], "unlock", 8, 1)
 
 
 def test_golden_vector():

@@ -75,6 +75,7 @@ class Target:
             self.stop()  # a target that cannot start leaves no process behind
             raise
         self.serial = info["serial"]
+        self.directives = tokens.DirectiveOrder()  # numbers this run's billing directives
         self.caps = set(info["capabilities"])
 
     @property
@@ -141,6 +142,8 @@ class Target:
         now = client.status()["now"]
         if action in token_format.SESSION_BOUND:
             kw.setdefault("session_nonce", client.session_nonce)
+        if action in tokens.DIRECTIVES and "seq" not in args:  # the directive order (SPEC 9.4)
+            args = {**args, "seq": self.directives.seq(self.serial, action)}
         return tokens.mint(self.root, self.serial, action, args, now=now, ttl=ttl, **kw)
 
     def apply(self, client: DeviceClient, action: str, args: dict, **kw) -> dict:

@@ -67,7 +67,7 @@ def test_sigkill_at_random_moments_never_clears_a_lockout_nor_loses_a_record(tmp
         client.close()
         client = connect()
         client.submit_token(mint(client, "work_order", {"order": "installation", "id": "WO-SOAK", "vehicle": "VIN"}))
-        client.submit_token(mint(client, "lockout", {"cause": "unpaid_balance"}))
+        client.submit_token(mint(client, "lockout", {"cause": "unpaid_balance", "seq": 1}))
         assert client.status()["compliance"] == "lockout"
         seen: dict[int, bytes] = {}
         for round_ in range(ROUNDS):
@@ -76,7 +76,8 @@ def test_sigkill_at_random_moments_never_clears_a_lockout_nor_loses_a_record(tmp
                 _frame(messages.BENCH, 2, input=messages.BENCH_BLOW, a=rng.choice((0, brac_units(0.04))),
                        b=1800, c=345),
                 _frame(messages.CODE_REQUEST, 3, action=messages.ACTIONS.index("unlock")),
-                _frame(messages.TOKEN, 4, token=mint(client, "recall", {"cause": "unpaid_balance", "days": 3})),
+                _frame(messages.TOKEN, 4, token=mint(client, "recall", {"cause": "unpaid_balance", "days": 3,
+                                                                       "seq": 2 + round_})),
                 _frame(messages.BENCH, 5, input=messages.BENCH_IGNITION, a=0, b=0, c=0),
             ]
             client.link.transport.write(b"".join(burst))

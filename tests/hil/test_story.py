@@ -167,7 +167,7 @@ def test_token_for_another_device_and_tampered_tokens_change_nothing(target, han
     from host_tools import tokens
 
     now = handset.status()["now"]
-    other = tokens.mint(target.root, "LCI7-OTHER", "lockout", {"cause": "unpaid_balance"}, now=now, ttl=600)
+    other = tokens.mint(target.root, "LCI7-OTHER", "lockout", {"cause": "unpaid_balance", "seq": 1}, now=now, ttl=600)
     assert nack_code(lambda: handset.submit_token(other)) == errors.WRONG_DEVICE
     good = target.mint(handset, "lockout", {"cause": "unpaid_balance"})
     flipped = bytearray(good)

@@ -178,7 +178,7 @@ def test_provision_fields_make_a_working_device(tmp_path):
     assert fields["device_secret"] == keys.derive_device_secret(master, "LCI-0042")
     device = Authority(fields["serial"], fields["root_key"], fields["device_secret"])
     request = device.request_code("clear", 3, os.urandom(8))
-    assert device.check_code(request, codes.answer(master, "LCI-0042", request, "clear"), "clear")
+    assert device.check_code(request, codes.answer(master, "LCI-0042", request, "clear", lockout=3), "clear", 3)
     # the back office needs the master secret and the serial only
     other = keys.provision_fields("LCI-0043", made["root_public_key"], master)
     assert other["device_secret"] != fields["device_secret"]

@@ -85,7 +85,7 @@ def test_log_download_resumes_an_interrupted_file(bench, capsys, tmp_path):
 
 
 def test_unlock_with_a_minted_technician_token(tmp_path, capsys):
-    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance"})])
+    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance", "seq": 1})])
     try:
         code, status, _ = run_json(capsys, bench.args("status"))
         assert status["compliance"] == "lockout"
@@ -107,7 +107,7 @@ def test_a_key_without_the_scope_is_refused_on_the_laptop(bench, capsys, tmp_pat
 
 
 def test_expired_token_is_refused_by_the_handset_in_words(tmp_path, capsys):
-    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance"})])
+    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance", "seq": 1})])
     try:
         day_ago = keys.core_now() - 86400
         expired = tokens.mint(bench.root, SERIAL, "unlock", {"seconds": 3600}, now=day_ago, ttl=600)
@@ -123,7 +123,7 @@ def test_expired_token_is_refused_by_the_handset_in_words(tmp_path, capsys):
 
 
 def test_keypad_code_round_trip(tmp_path, capsys):
-    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance"})])
+    bench = Bench(tmp_path, directives=[("lockout", {"cause": "unpaid_balance", "seq": 1})])
     try:
         code, req, _ = run_json(capsys, bench.args("code", "request"))
         assert code == 0

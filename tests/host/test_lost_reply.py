@@ -21,7 +21,7 @@ from sim.cable import CablePull
 from tests.host.sim_bench import SERIAL, Bench
 from tests.host.test_lci_tool import run, run_json
 
-LOCKOUT = [("lockout", {"cause": "unpaid_balance"})]
+LOCKOUT = [("lockout", {"cause": "unpaid_balance", "seq": 1})]
 
 
 def pulled(tmp_path, *, times=1, type_=messages.TOKEN, directives=()):

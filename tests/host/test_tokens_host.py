@@ -45,9 +45,9 @@ ACTION_ARGS = {
     "service": st.just({}),
     "service_close": st.fixed_dictionaries({"next_service": u32, "downloaded": u32}),
     "set_time": st.fixed_dictionaries({"time": u32}),
-    "recall": st.fixed_dictionaries({"cause": texts, "days": u32}),
-    "lockout": st.fixed_dictionaries({"cause": texts}),
-    "clear": st.fixed_dictionaries({"cause": texts}),
+    "recall": st.fixed_dictionaries({"cause": texts, "days": u32, "seq": u32}),
+    "lockout": st.fixed_dictionaries({"cause": texts, "seq": u32}),
+    "clear": st.fixed_dictionaries({"cause": texts, "seq": u32}),
     "work_order": st.fixed_dictionaries(
         {"order": st.sampled_from(tokens.ORDERS), "id": texts, "vehicle": texts}
     ),
@@ -145,7 +145,7 @@ def test_root_and_delegated_tokens_fit_the_wire_limit():
 
 
 def test_check_runs_the_device_code():
-    data = host_tokens.mint(BILLING, SERIAL, "recall", {"cause": "unpaid_balance", "days": 7}, now=NOW, ttl=DAY)
+    data = host_tokens.mint(BILLING, SERIAL, "recall", {"cause": "unpaid_balance", "days": 7, "seq": 1}, now=NOW, ttl=DAY)
     assert host_tokens.check(data, ROOT.public_key, SERIAL, NOW).action == "recall"
     with pytest.raises(Refused) as refused:
         host_tokens.check(data, ROOT.public_key, "LCI-0002", NOW)
@@ -200,10 +200,12 @@ def test_cryptography_backend_is_the_default_on_cpython():
 
 
 # ---- keypad codes -----------------------------------------------------------------------------
-def _reference_answer(master: bytes, serial: str, request_digits: str, action: str) -> str:
+def _reference_answer(master: bytes, serial: str, request_digits: str, action: str, lockout=None) -> str:
     """The answer computed from the spec with the standard library only."""
     secret = keys.derive_device_secret(master, serial)
     message = b"LCI-777 code v1\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + request_digits.encode()
+    if action == "clear":
+        message += b"\x00" + str(lockout).encode()
     mac = hmac.new(secret, message, hashlib.sha256).digest()
     offset = mac[-1] & 0x0F
     value = int.from_bytes(mac[offset : offset + 4], "big") & 0x7FFFFFFF
@@ -211,14 +213,17 @@ def _reference_answer(master: bytes, serial: str, request_digits: str, action: s
 
 
 @given(st.text(min_size=1, max_size=30), st.integers(0, 10**9), st.binary(min_size=8, max_size=8),
-       st.sampled_from(keypad.CODE_ACTIONS))
+       st.sampled_from(keypad.CODE_ACTIONS), st.integers(0, 2**32 - 1))
 @settings(max_examples=100, deadline=None)
-def test_provider_answers_are_what_the_device_accepts(serial, counter, nonce, action):
+def test_provider_answers_are_what_the_device_accepts(serial, counter, nonce, action, seq):
     device = Authority(serial, ROOT.public_key, keys.derive_device_secret(MASTER, serial))
     request = device.request_code(action, counter, nonce)
-    answer = codes.answer(MASTER, serial, request, action)
-    assert answer == _reference_answer(MASTER, serial, request.replace(" ", ""), action)
-    assert device.check_code(request, answer, action)
+    lockout = seq if action == "clear" else None  # a clear code answers one lockout
+    answer = codes.answer(MASTER, serial, request, action, lockout=lockout)
+    assert answer == _reference_answer(MASTER, serial, request.replace(" ", ""), action, lockout)
+    assert device.check_code(request, answer, action, lockout)
+    if action == "clear":
+        assert not device.check_code(request, answer, action, seq + 1)
     assert codes.describe_request(request)["action"] == action
     assert codes.describe_request(request)["counter"] == counter % 1000
     wrong = f"{(int(answer) + 1) % 10**8:08d}"
@@ -230,7 +235,9 @@ def test_codes_explain_what_is_wrong():
     with pytest.raises(codes.CodeError, match="check digit"):
         codes.answer(MASTER, SERIAL, request[:-1] + str((int(request[-1]) + 1) % 10), "unlock")
     with pytest.raises(codes.CodeError, match="issued for 'unlock'"):
-        codes.answer(MASTER, SERIAL, request, "clear")
+        codes.answer(MASTER, SERIAL, request, "clear", lockout=1)
+    with pytest.raises(codes.CodeError, match="answers one lockout"):
+        codes.answer(MASTER, SERIAL, DEVICE.request_code("clear", 5, bytes(8)), "clear")
     with pytest.raises(codes.CodeError, match="no keypad code"):
         codes.answer(MASTER, SERIAL, request, "service")
     with pytest.raises(codes.CodeError, match="12 digits"):

@@ -155,8 +155,9 @@ def test_check_args():
     assert _refusal(tokens.check_args, "unlock", {}) == errors.BAD_ARGUMENT
     assert _refusal(tokens.check_args, "unlock", {"seconds": 1, "more": 1}) == errors.BAD_ARGUMENT
     assert _refusal(tokens.check_args, "unlock", [1]) == errors.BAD_ARGUMENT
-    assert _refusal(tokens.check_args, "recall", {"cause": "x" * 65, "days": 7}) == errors.BAD_ARGUMENT
-    assert tokens.check_args("recall", {"cause": "x" * 64, "days": 7}) is None
+    assert _refusal(tokens.check_args, "recall", {"cause": "x" * 65, "days": 7, "seq": 1}) == errors.BAD_ARGUMENT
+    assert tokens.check_args("recall", {"cause": "x" * 64, "days": 7, "seq": 1}) is None
+    assert _refusal(tokens.check_args, "recall", {"cause": "x", "days": 7}) == errors.BAD_ARGUMENT  # seq required
     assert _refusal(tokens.check_args, "work_order", {"order": "theft", "id": "1", "vehicle": ""}) == errors.BAD_ARGUMENT
     for order in tokens.ORDERS:
         assert tokens.check_args("work_order", {"order": order, "id": "WO-1", "vehicle": "v"}) is None

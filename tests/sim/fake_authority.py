@@ -36,13 +36,13 @@ class FakeAuthority:
         if body is None:
             raise Refused(errors.MALFORMED_TOKEN, "fake token")
         if token_id in used_ids:
-            raise Refused(errors.REPLAYED)
+            raise Refused(errors.ALREADY_APPLIED)
         return Grant(action, args, token_id)
 
     def request_code(self, action, counter, nonce):
         return str(counter) + "-" + str(nonce[0])
 
-    def check_code(self, request, code, action):
+    def check_code(self, request, code, action, seq=None):
         digits = "".join(ch for ch in request if "0" <= ch <= "9")
         return code == digits[::-1]
 

@@ -79,7 +79,7 @@ def locked(tmp_path, capsys):
         assert served.state_line.endswith("(new)")
         code, status = tool(capsys, "--port", served.url, "status")
         root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
-        directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance"},
+        directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance", "seq": 1},
                                 now=status["now"] - 60, ttl=3600)
         (tmp_path / "lockout.tok").write_text(directive.hex())
         code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))
@@ -173,7 +173,7 @@ def test_serve_pull_reply_loses_the_answer_and_lci_tool_still_succeeds(tmp_path,
     try:
         code, status = tool(capsys, "--port", served.url, "status")
         root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
-        directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance"},
+        directive = tokens.mint(root, DEFAULT_SERIAL, "lockout", {"cause": "unpaid_balance", "seq": 1},
                                 now=status["now"] - 60, ttl=3600)
         (tmp_path / "lockout.tok").write_text(directive.hex())
         code, applied = tool(capsys, "--port", served.url, "token", "apply", str(tmp_path / "lockout.tok"))

@@ -38,8 +38,8 @@ def test_recall_after_7_days_then_lockout_7_days_later():
     assert h.status(ref) == "lockout"
     got = [(d["decided_at"], d["action"], d["args"], d["delivery"]) for d in h.directives(ref)]
     assert got == [
-        ("2025-01-27T09:00:00Z", "recall", {"cause": "unpaid_balance", "days": 7}, "token"),
-        ("2025-02-03T09:00:00Z", "lockout", {"cause": "unpaid_balance"}, "token"),
+        ("2025-01-27T09:00:00Z", "recall", {"cause": "unpaid_balance", "days": 7, "seq": 1}, "token"),
+        ("2025-02-03T09:00:00Z", "lockout", {"cause": "unpaid_balance", "seq": 2}, "token"),
     ]
     assert [d["status"] for d in h.directives(ref)] == ["pending", "pending"]  # no signer here
 
@@ -70,8 +70,9 @@ def test_full_payment_from_lockout_clears_and_authorizes_a_clear_code():
     h.engine.pay(ref, token="tok_visa")
     assert h.status(ref) == "active" and h.balance(ref) == 0
     new = [(d["action"], d["args"], d["delivery"], d["status"]) for d in h.directives(ref)[2:]]
-    assert new == [("clear", {"cause": "unpaid_balance"}, "token", "pending"),
-                   ("clear", {"cause": "unpaid_balance"}, "code", "awaiting_request")]
+    # both answer the lockout (directive 2): whichever the device takes, the other is dead there
+    assert new == [("clear", {"cause": "unpaid_balance", "seq": 2}, "token", "pending"),
+                   ("clear", {"cause": "unpaid_balance", "seq": 2}, "code", "awaiting_request")]
     assert h.account(ref).recall_at is None and h.account(ref).lockout_at is None
 
 
@@ -126,7 +127,7 @@ def test_outbox_records_what_was_issued_and_when_in_core_seconds():
     assert (d["status"], d["issued_at"], d["key_id"]) == ("issued", "2025-01-27T09:00:00Z",
                                                           "billing-test")
     assert (d["not_before_core"], d["expires_core"]) == (160131600, 160131600 + 2592000)
-    assert minter.calls == [("LCI7-0001", "recall", {"cause": "unpaid_balance", "days": 7},
+    assert minter.calls == [("LCI7-0001", "recall", {"cause": "unpaid_balance", "days": 7, "seq": 1},
                              160131600, 2592000)]
     assert bytes.fromhex(d["token"]) == json.dumps(list(minter.calls[0])).encode()
 
@@ -147,7 +148,7 @@ def test_clear_code_answered_once_from_the_request_code():
     second answer is refused (nothing left awaiting); a request for another action is refused."""
 
     class Desk:
-        def answer(self, serial, request, action):
+        def answer(self, serial, request, action, lockout=None):
             return f"{serial}/{request}/{action}"
 
         def requested_action(self, request):
@@ -165,3 +166,35 @@ def test_clear_code_answered_once_from_the_request_code():
     assert (clear["status"], clear["request"], clear["code"]) == ("issued", "1234-5678", code)
     with pytest.raises(RuleError):
         outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+
+
+def test_a_newer_lockout_retires_a_clear_code_never_asked_for():
+    """Paid in full from lockout 1: the clear token is used, the keypad clear is never asked
+    for. The balance goes unpaid again into lockout 2: the operator is refused a code for
+    lockout 1 (it is marked superseded), and the new clear answers lockout 2."""
+
+    class Desk:
+        def answer(self, serial, request, action, lockout=None):
+            return f"{serial}/{request}/{action}/{lockout}"
+
+        def requested_action(self, request):
+            return "clear"
+
+    h, ref = _failing()
+    h.to("2025-02-04T12:00")
+    h.engine.pay(ref, token="tok_visa")
+    first = h.directives(ref)[-1]
+    assert (first["action"], first["delivery"], first["status"]) == ("clear", "code", "awaiting_request")
+    h.to("2025-04-30T12:00")  # the card still fails: a new recall, then a new lockout
+    assert h.status(ref) == "lockout"
+    lockouts = [d["id"] for d in h.directives(ref) if d["action"] == "lockout"]
+    assert len(lockouts) == 2 and first["args"]["seq"] == lockouts[0]
+    account_id = h.account(ref).id
+    with pytest.raises(RuleError, match="newer recall or lockout"):
+        outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+    assert next(d for d in h.directives(ref) if d["id"] == first["id"])["status"] == "superseded"
+    with pytest.raises(RuleError, match="no keypad code is authorized"):
+        outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+    h.engine.pay(ref, token="tok_visa")
+    code = outbox.answer_code(h.conn, account_id, "1234-5678", Desk(), h.engine.now)
+    assert code == f"LCI7-0001/1234-5678/clear/{lockouts[1]}"

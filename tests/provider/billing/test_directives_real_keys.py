@@ -77,5 +77,7 @@ def test_key_files_and_the_keypad_clear_code_round_trip(tmp_path):
                                      keys.derive_device_secret(master, "LCI7-0042"))
     request = device.request_code("clear", 1, b"\x01" * 8)
     code = outbox.answer_code(h.conn, h.account(ref).id, request, desk, h.engine.now)
-    assert device.check_code(request, code, "clear")
+    lockout = next(d for d in h.directives(ref) if d["action"] == "lockout")["id"]
+    assert device.check_code(request, code, "clear", lockout)  # the lockout it was issued for
+    assert not device.check_code(request, code, "clear", lockout + 1)  # no other one
     assert not device.check_code(request, code, "unlock")

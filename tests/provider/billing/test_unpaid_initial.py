@@ -49,8 +49,8 @@ def test_an_installed_device_with_an_unpaid_initial_invoice_goes_through_collect
         ("2025-01-06T09", "payment_overdue"), ("2025-01-13T09", "recall"),
         ("2025-01-20T09", "payment_failed"), ("2025-01-20T09", "lockout")]
     assert [(d["decided_at"][:13], d["action"], d["args"]) for d in h.directives(ref)] == [
-        ("2025-01-13T09", "recall", {"cause": "unpaid_balance", "days": 7}),
-        ("2025-01-20T09", "lockout", {"cause": "unpaid_balance"})]
+        ("2025-01-13T09", "recall", {"cause": "unpaid_balance", "days": 7, "seq": 1}),
+        ("2025-01-20T09", "lockout", {"cause": "unpaid_balance", "seq": 2})]
     assert h.invoices(ref, "late_fee") == []
     h.to("2025-01-24T12:00")
     out = h.engine.pay(ref, key="evt_cash_1", external=True)

@@ -51,7 +51,7 @@ def _billing_tables(url: str, provider: Provider) -> int:
             " theft_protection, opened_at, retry_index, announced, failure_open, failed_payments,"
             " short_reschedules, attempt_seq, invoice_seq) VALUES (1, 'A000001', %s, 'c@example.com',"
             " 'recall', 'MN', 'Hennepin', 2, 0, 0, 0, '', 0, '', 0, 0, 0)", (SERIAL,))
-        args = {"cause": "unpaid_balance", "days": 7}
+        args = {"cause": "unpaid_balance", "days": 7, "seq": 1}
         token = provider.token("recall", args, now=T0)
         conn.execute(
             "INSERT INTO directive (id, account_id, serial, decided_at, action, args, delivery, status,"
