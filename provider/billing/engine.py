@@ -59,6 +59,9 @@ def revenue(item: str) -> str:
     return f"revenue:{item}"
 
 
+_REVENUE: dict[str, str] = {}  # item -> its revenue book (names built once)
+
+
 def _times(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
@@ -205,22 +208,33 @@ class Engine:
         """Issue an invoice (or a credit note: negative lines) and post it."""
         a = w.account
         rate, rate_label = self._rate_and_label(a)
-        subtotal = sum(amount for _, _, amount in lines)
-        taxable = sum(amount for item, _, amount in lines if item in self.policy.taxable_items)
+        taxable_items = self.policy.taxable_items
+        invoice_id = uow.allocate("invoice")
+        # one pass over the lines: totals, line rows and revenue postings
+        subtotal = taxable = 0
+        rows = []
+        revenue_postings = []
+        for n, (item, label, amount) in enumerate(lines, 1):
+            subtotal += amount
+            is_taxable = item in taxable_items
+            if is_taxable:
+                taxable += amount
+            rows.append((invoice_id, n, item, label, amount, int(is_taxable)))
+            book = _REVENUE.get(item)
+            if book is None:
+                book = _REVENUE[item] = revenue(item)
+            revenue_postings.append((book, None, -amount))
         tax = tax_on(taxable, rate)
         total = subtotal + tax
-        invoice_id = uow.allocate("invoice")
         a.invoice_seq += 1
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
         uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
                              collection, subtotal, tax, rate_label, total, prepaid_span,
                              refers_to, None, None, memo))
+        uow.lines += rows
         postings = [(RECEIVABLE, invoice_id, total)]
-        for n, (item, label, amount) in enumerate(lines, 1):
-            uow.lines.append((invoice_id, n, item, label, amount,
-                              int(item in self.policy.taxable_items)))
-            postings.append((revenue(item), None, -amount))
+        postings += revenue_postings
         postings.append((SALES_TAX, None, -tax))
         uow.entry(a.id, t, kind, number, postings)
         w.items[invoice_id] = OpenInvoice(invoice_id, total, kind, due_at)

@@ -63,6 +63,10 @@ class Lifecycle:
                                ignore_invalid_triggers=False)
         self._table = {(t["trigger"], s): t["dest"] for t in TRANSITIONS
                        for s in ([t["source"]] if isinstance(t["source"], str) else t["source"])}
+        # the machine's answers, remembered: the conditions read only the balance's sign and
+        # `installed`, so (state, trigger, sign, installed) decides the move (daily runs fire the
+        # same few moves for thousands of accounts)
+        self._moves: dict[tuple, str] = {}
 
     # conditions (named in TRANSITIONS, drawn in the diagram)
     def paid_in_full(self) -> bool:
@@ -79,6 +83,13 @@ class Lifecycle:
         return (trigger, state) in self._table
 
     def fire(self, state: str, trigger: str, balance: int = 0, installed: bool = False) -> str:
+        key = (state, trigger, (balance > 0) - (balance < 0), bool(installed))
+        found = self._moves.get(key)
+        if found is None:
+            found = self._moves[key] = self._fire(state, trigger, balance, installed)
+        return found
+
+    def _fire(self, state: str, trigger: str, balance: int, installed: bool) -> str:
         self.machine.set_state(state, model=self)
         self._balance = balance
         self._installed = installed

@@ -77,6 +77,7 @@ _INSERT_ACCOUNT = (f"INSERT INTO account ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
 # columns fixed at opening are never rewritten
 _FIXED = ("id", "ref", "serial", "email", "tax_state", "tax_county", "opened_at")
 _CHANGING = tuple(c for c in ACCOUNT_COLUMNS if c not in _FIXED)
+_CHANGING_INDEXES = range(len(_CHANGING))
 _row = operator.attrgetter(*ACCOUNT_COLUMNS)
 _changing_values = operator.attrgetter(*_CHANGING)
 
@@ -104,7 +105,10 @@ class Work:
 
     @property
     def balance(self) -> int:
-        return sum(i.outstanding for i in self.items.values())
+        total = 0
+        for i in self.items.values():  # a plain loop: a few items, read several times an account
+            total += i.outstanding
+        return total
 
     def owed(self) -> list[OpenInvoice]:
         """Invoices with money owed, oldest first (the order payments settle them)."""
@@ -201,7 +205,10 @@ class UnitOfWork:
             if w.is_new:
                 continue
             now = _changing_values(w.account)
-            changed = tuple(i for i, (x, y) in enumerate(zip(now, w.loaded, strict=True)) if x != y)
+            loaded = w.loaded
+            if now == loaded:
+                continue
+            changed = tuple([i for i in _CHANGING_INDEXES if now[i] != loaded[i]])
             if changed:
                 groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
                                                       + (w.account.id,))
