@@ -596,11 +596,15 @@ class Device:
 
     def _request_code(self, action, at_keypad):
         self._code_preconditions(action)
+        pending = self.codes.pending
+        if at_keypad and pending is not None and self.codes.repeat(action, self.tb):
+            self.codes.showing = True
+            return pending["request"]
         if not at_keypad and self.codes.live(self.tb):
             raise Refused(errors.NOT_PERMITTED, "a request is pending on the handset: cancel it there or let it expire")
         nonce = self.hw.random.bytes(8)
         request = self.authority.request_code(action, self.codes.counter + 1, nonce)
-        self.codes.new_request(action, request, self.tb)
+        self.codes.new_request(action, request, self.tb, at_keypad)
         self._log(ev.CODE_REQUEST, value=self.codes.counter, detail="%s %s" % (action, request))
         return request
 

@@ -24,6 +24,7 @@ from protocol import errors
 from protocol.endpoint import Refused
 
 MAX_DIGITS = 16
+KEYPAD_REPEAT_S = 60  # a keypad request again within this shows the same one (no new record)
 
 
 class Codes:
@@ -65,10 +66,19 @@ class Codes:
     def wait_left(self, clock):
         return clock.left(self.wait) if self.wait else 0
 
-    def new_request(self, action, request, clock):
+    def new_request(self, action, request, clock, at_keypad=False):
         self.counter += 1
-        self.pending = {"action": action, "request": request, "at": clock.stamp()}
+        self.pending = {"action": action, "request": request, "at": clock.stamp(), "k": 1 if at_keypad else 0}
         self.showing = True
+
+    def repeat(self, action, clock):
+        """True when a keypad request for `action` would repeat the one just made there:
+        within KEYPAD_REPEAT_S of a request made on the keypad, pressing the key again shows
+        the same request instead of issuing (and logging) a new one, so pressing a key over
+        and over cannot fill the event log. A request made over the link is replaced at once."""
+        pending = self.pending
+        return (pending is not None and pending.get("k") == 1 and pending["action"] == action
+                and clock.since(pending["at"]) < KEYPAD_REPEAT_S)
 
     def live(self, clock):
         """True while a pending request could still be answered (within its activation

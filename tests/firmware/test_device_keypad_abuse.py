@@ -42,6 +42,24 @@ def test_a_request_over_the_link_never_replaces_the_clients_pending_request():
     assert rig.compliance == "code_unlock"
 
 
+def test_pressing_the_request_key_over_and_over_does_not_fill_the_log():
+    rig = _locked()
+    rig.keys("A")
+    request = rig.device.codes.pending["request"]
+    count = rig.device.log.count
+    for _ in range(300):  # anyone in the car, pressing A
+        rig.keys("A")
+        rig.advance(0)
+    assert rig.device.log.count == count  # the same request shown again, nothing written
+    assert rig.device.codes.pending["request"] == request
+    rig.advance(61)
+    rig.keys("A")  # a minute on: a new request, one record
+    assert rig.device.codes.pending["request"] != request
+    assert rig.device.log.count == count + 1
+    rig.keys(answer(rig.device.codes.pending["request"], "unlock") + "#")
+    assert rig.compliance == "code_unlock"
+
+
 def test_a_request_over_the_link_once_the_pending_one_expired():
     rig = _locked()
     rig.keys("A")
