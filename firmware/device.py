@@ -848,7 +848,7 @@ class Device:
         self.causes |= UNPAID
         self._log(ev.CAUSE_SET, value=UNPAID, detail="unpaid_balance lockout directive")
         # the recall's time is up: whatever comes next (a service close, a code window's end)
-        # falls back into the lockout, never into a fresh recall countdown (seed 001: locked
+        # falls back into the lockout, never into a fresh recall countdown (the terms: locked
         # out until serviced AND the balance is cleared)
         self.recall_deadline = self.tb.after(0)
         if self.compliance.state != "service":

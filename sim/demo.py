@@ -256,7 +256,7 @@ class World:
     # -- the story -----------------------------------------------------------------------------------
     def run(self) -> dict:
         self.say("handset", f"{SERIAL} leaves the factory provisioned: [{self.sim.display_text()}]")
-        # acceptance and the initial payment (seed 001)
+        # acceptance of the terms and the initial payment
         self.ref = self.engine.open_account(serial=SERIAL, email="client@example.com", state="MN",
                                             county="Hennepin", token=CARD, pay_initial=True,
                                             appointment=self.unix(self.at(1, 10)))
@@ -286,7 +286,7 @@ class World:
         self.until(self.at(28, 22))
         self.coverage = True
         self.say("client", "back in town: the handset's data link syncs again")
-        # full payment, then the keypad code from the provider (seed 001)
+        # full payment, then the keypad code from the provider
         self.until(self.at(29, 8))
         self.coverage = False
         self.say("client", "the car is parked in an underground garage: the handset has no data link")

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     init = sub.add_parser("init", help="create the database with a policy and a clock")
-    init.add_argument("--policy", help="policy TOML (default: seed 001)")
+    init.add_argument("--policy", help="policy TOML (default: the provider's terms, default_policy.toml)")
     init.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                       help='override a policy field, e.g. late_fee.reading="second_failed_attempt"')
     init.add_argument("--now", type=_when, help="initial clock (default: today 00:00 UTC)")
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="run a scenario file on a fresh database")
     sim.add_argument("scenario")
     pol = sub.add_parser("policy", help="check or print a policy file")
-    pol.add_argument("file", nargs="?", help="default: the stored policy, or seed 001")
+    pol.add_argument("file", nargs="?", help="default: the stored policy, or the default terms")
     # --json anywhere: before or after the command (`directives --json list`, `--json now`)
     cli.everywhere(p, "--json", action="store_true", help="print one JSON value (money in integer cents)")
     return p

@@ -1,6 +1,6 @@
 """The billing policy: reads a TOML policy file, checks every field, and exposes it as a frozen object.
 
-The default file (default_policy.toml beside this module) reproduces seed 001. Overrides (from a
+The default file (default_policy.toml beside this module) reproduces the provider's terms and conditions. Overrides (from a
 scenario's [policy] table) are dotted field names, e.g. {"late_fee.reading": "second_failed_attempt"}.
 Every problem is an InputError naming the file, the field and what is wrong.
 """

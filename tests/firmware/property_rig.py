@@ -38,7 +38,7 @@ from tests.firmware.device_rig import DAY, Clock, Lcg, Out, Rig, Screen, Sensor,
 HOUR = 3600
 VIN = "1HGCM82633A004352"
 
-# compliance states in which DESIGN and issue 3 let a vehicle start (a lockout, a unit not
+# compliance states in which a vehicle may start (a lockout, a unit not
 # installed and an open technician session do not)
 ALLOWS_START = ("normal", "early_service_recall", "code_unlock")
 RELAY_CLOSED = ("engine_enabled", "retest_due", "retest_in_progress", "violation")

@@ -1,4 +1,4 @@
-"""The attack table (issue 4, item 5) against the real device: firmware/device.py with the
+"""The attack table against the real device: firmware/device.py with the
 real Authority (firmware/authority.py, firmware/ed25519.py), through the real protocol
 handler (TOKEN, CODE_REQUEST, CODE_ENTER frames) and the handset's keypad. Both runtimes.
 

@@ -48,7 +48,7 @@ Names and the table
  N4  The event log records exactly the transitions taken, in order ("old>new cause"),
      whenever it refused nothing.
 
-Engine and alarm (DESIGN "The device"; issue 3)
+Engine and alarm
  E1  The relay is closed exactly in engine_enabled / retest_due / retest_in_progress /
      violation, and only while the ignition is on; the alarm is on exactly in violation.
  E2  The relay closes only on a transition into engine_enabled from test_requested or
@@ -100,7 +100,7 @@ Tokens
      and no transition is taken.
  T2  Forged, foreign, expired, premature, out-of-scope and replayed tokens are refused.
 
-Time and power (DESIGN "Security model: Clock"; issue 3 items 7 and 8)
+Time and power
  P1  A deadline (recall, unlock window, temporary lockout, service, calibration, keypad
      back-off) that is not replaced never gets further away: not by setting the clock
      back (nor forward, nor forward then back), not by anything else, in any compliance

@@ -35,7 +35,7 @@ def _json(capsys):
     return json.loads(capsys.readouterr().out)
 
 
-# ----------------------------------------------------------------- the reviewer's repro (issue 1)
+# ------------------------------------- an account opened with neither payment nor appointment
 def test_an_account_opened_without_payment_or_appointment_is_not_stuck(db, capsys):
     """Opened without --appointment or --pay-initial (installed at acceptance, Hennepin: initial
     5412 + 7.525 % tax 407 = 5819): past due at once; 60 days later it is locked out with notices
