@@ -15,6 +15,7 @@ import sys
 
 from firmware.config import Config
 from firmware.device import Device
+from firmware.handler import Handler
 
 POLL_MS = 20
 
@@ -36,6 +37,7 @@ class Runner:
         self.pause = pause
         self.poll_ms = poll_ms
         self.device = Device(hw, config or Config(), make_authority=make_authority)
+        Handler(self.device)  # the protocol on the board's serial line
         self.faults = 0
 
     def once(self):
