@@ -30,7 +30,7 @@ saved atomically (firmware/persist.py) before the call returns. Deadlines are du
 firmware/timebase.py): setting the wall clock back never extends one.
 """
 
-from binascii import hexlify, unhexlify
+from binascii import crc32, hexlify, unhexlify
 
 from firmware import breath, compliance, driving, loop
 from firmware import eventlog as ev
@@ -110,6 +110,7 @@ class Device:
         self._dirty = False
         self._saved_run = 0
         self.reboot_requested = False  # a bench power cut was asked for (the simulator does it)
+        self.config_crc = None  # CRC-32 of the configuration the unit last booted with
         self._boot()
 
     # ---- boot and persistence -------------------------------------------------------------
@@ -133,6 +134,11 @@ class Device:
         self._saved_run = tb.run()
         tb.deadline_wall()  # the wall time passed while off enters the high-water mark
         self._log(ev.BOOT, value=tb.run(), detail=FIRMWARE_VERSION)
+        # a configuration other than the last boot's (a new build, another jurisdiction)
+        config = crc32(self.config.wire_json(4096)) & 0xFFFFFFFF
+        if saved and self.config_crc is not None and self.config_crc != config:
+            self._log(ev.CONFIG_CHANGE, value=config, detail="config %08x>%08x" % (self.config_crc, config))
+        self.config_crc = config
         if crashed:
             self.running = False
             self._log(ev.POWER_LOSS, detail="power lost with the engine enabled")

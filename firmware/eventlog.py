@@ -52,6 +52,7 @@ HASH_SIZE = 8
 BOOT = 1
 POWER_LOSS = 2
 SHUTDOWN = 3
+FAULT = 4
 START_ATTEMPT = 10
 TEST_PASS = 11
 TEST_FAIL = 12
@@ -105,6 +106,7 @@ KIND_NAMES = {
     BOOT: "boot",
     POWER_LOSS: "power_loss",
     SHUTDOWN: "shutdown",
+    FAULT: "fault",
     START_ATTEMPT: "start_attempt",
     TEST_PASS: "test_pass",
     TEST_FAIL: "test_fail",

@@ -48,6 +48,7 @@ FIELDS = (
     ("h", "hold", None),  # [wall, run] end of a temporary lockout
     ("f", "fails", None),  # run seconds of recent failed start tests
     ("on", "running", False),  # the engine was enabled (a power loss then is a tamper)
+    ("cf", "config_crc", None),  # the configuration's CRC-32 (a change is logged at boot)
 )
 
 
