@@ -19,6 +19,7 @@ CALIBRATE step of the Device's open service visit, all or nothing.
 
 from firmware import eventlog as ev
 from firmware.breath import GAIN_ONE, scale
+from firmware.compliance import add_cause, clear_causes
 from firmware.lifts import CALIBRATION_DUE, CALIBRATION_FAILED
 from protocol import errors, messages
 from protocol.endpoint import Refused
@@ -144,8 +145,6 @@ def _step(d, step, reference):
     if step == messages.CAL_FINISH:
         d.cal = None
         if cal.passed():
-            from firmware.compliance import clear_causes
-
             d.gain = cal.gain
             d.calibrated_at = d.tb.wall()
             d.calibration_due = d.tb.after(config.calibration_interval_s)
@@ -158,8 +157,6 @@ def _step(d, step, reference):
 
 
 def cal_failed(d, why):
-    from firmware.compliance import add_cause
-
     d.cal = None
     d._log(ev.CAL_FAIL, detail=why)
     add_cause(d, CALIBRATION_FAILED, why)

@@ -32,18 +32,17 @@ firmware/timebase.py): setting the wall clock back never extends one.
 
 from binascii import crc32, hexlify, unhexlify
 
-from firmware import breath, compliance, driving, loop
+from firmware import breath, calibration, compliance, driving, grants, loop, override
 from firmware import eventlog as ev
 from firmware.config import Config
 from firmware.eventlog import EventLog
 from firmware.hal import BreathSample
 from firmware.lifts import UNPAID  # noqa: F401 (re-exported for tests and tools)
 from firmware.machine import Machine
-from firmware.override import Codes
 from firmware.persist import StateFile, device_state, restore_device
 from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
-from firmware.transitions_table import DEST, MACHINES, RECALL, RELAY, ALARM, ROWS, WINDOW
+from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, ROWS, WINDOW
 from protocol import errors, messages
 from protocol.endpoint import Refused
 
@@ -76,7 +75,7 @@ class Device:
         self.gain = breath.GAIN_ONE
         self.calibrated_at = 0
         self.vehicle = ""
-        self.codes = Codes(self.config)
+        self.codes = override.Codes(self.config)
         self.refusals = Refusals()  # keyless refusals counted in RAM (firmware/refusals.py)
         self._frames_dropped = 0  # the link's count of malformed frames already noted
         # replay records (firmware/grants.py): ids applied, their expiries, and a floor
@@ -301,25 +300,17 @@ class Device:
 
     def key(self, char, now_ms=None):
         """A key pressed on the handset (firmware/override.py)."""
-        from firmware import override
-
         self.tb.tick(now_ms)
         override.key(self, char)
         loop.settle(self)
 
     def request_code(self, action, at_keypad=False):
-        from firmware import override
-
         return override.request_code(self, action, at_keypad)
 
     def enter_code(self, code):
-        from firmware import override
-
         return override.enter_code(self, code)
 
     def apply_token(self, token, session_nonce=None):
-        from firmware import grants
-
         return grants.apply_token(self, token, session_nonce)
 
     def new_session(self):
@@ -327,8 +318,6 @@ class Device:
         self.session_ids = []
 
     def calibrate(self, step, reference):
-        from firmware import calibration
-
         return calibration.calibrate(self, step, reference)
 
     def receive(self, data, now_ms=None):

@@ -9,7 +9,17 @@ compliance state (with its countdown), told apart by the states' flags
 """
 
 from firmware.transitions_table import (
-    AGAIN, ALARM, ENGINE, HOLD, INSTALLED, LOCKED, RECALL, RETEST, SERVICE, START_TEST, WINDOW,
+    AGAIN,
+    ALARM,
+    ENGINE,
+    HOLD,
+    INSTALLED,
+    LOCKED,
+    RECALL,
+    RETEST,
+    SERVICE,
+    START_TEST,
+    WINDOW,
 )
 
 DAY = 86400

@@ -11,7 +11,18 @@ from firmware import eventlog as ev
 from firmware.compliance import add_cause
 from firmware.lifts import TAMPER, VIOLATIONS
 from firmware.transitions_table import (
-    ALARM, ENGINE, GUARD, IDLE, MACHINE, RELAY, RETEST, ROWS, SERVICE, START_TEST, STARTS, TESTING,
+    ALARM,
+    ENGINE,
+    GUARD,
+    IDLE,
+    MACHINE,
+    RELAY,
+    RETEST,
+    ROWS,
+    SERVICE,
+    START_TEST,
+    STARTS,
+    TESTING,
 )
 from protocol import messages
 

@@ -10,9 +10,20 @@ last the outputs.
 from firmware import display_texts
 from firmware import eventlog as ev
 from firmware.compliance import add_cause
-from firmware.driving import ignition, take_breath, test_recordable
+from firmware.driving import test_recordable
 from firmware.lifts import CALIBRATION_DUE, LOG_FULL, SERVICE_DUE
-from firmware.transitions_table import ALARM, ENGINE, HOLD, IDLE, INSTALLED, RECALL, RELAY, RETEST, STARTS, WINDOW
+from firmware.transitions_table import (
+    ALARM,
+    ENGINE,
+    HOLD,
+    IDLE,
+    INSTALLED,
+    RECALL,
+    RELAY,
+    RETEST,
+    STARTS,
+    WINDOW,
+)
 from protocol import messages
 
 

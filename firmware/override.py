@@ -23,6 +23,8 @@ device's keypad: they take the Device.
 """
 
 from firmware import eventlog as ev
+from firmware.compliance import clear_causes
+from firmware.driving import refuse
 from firmware.keypad import CODE_ACTIONS, backoff_seconds, normalize
 from firmware.lifts import UNPAID
 from protocol import errors
@@ -165,8 +167,6 @@ def key(d, char):
                 codes.entry = None
                 codes.showing = False
             else:
-                from firmware.driving import refuse
-
                 refuse(d)
         elif char == "A" or char == "B":
             request_code(d, CODE_ACTIONS[0] if char == "A" else CODE_ACTIONS[1], True)
@@ -264,8 +264,6 @@ def _enter_code(d, code):
         d.compliance.fire("unlock_code")
         d._log(ev.UNLOCK_START, value=seconds, detail="keypad code")
     else:
-        from firmware.compliance import clear_causes
-
         codes.accepted(seq)
         clear_causes(d, UNPAID, "keypad code")
     d._log(ev.CODE_ACCEPTED, detail=action)

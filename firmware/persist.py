@@ -55,7 +55,7 @@ FIELDS = (
 def device_state(d):
     """The Device's persisted state as a dict of JSON values (with its run clock)."""
     out = {}
-    for key, attr, default in FIELDS:
+    for key, attr, _default in FIELDS:
         value = getattr(d, attr)
         if attr == "compliance":
             value = value.state

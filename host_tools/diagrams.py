@@ -16,7 +16,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from firmware.transitions_table import BY, CAUSE, DEST, GUARD, MACHINE, MACHINES, REFUSALS, ROWS, SOURCE, TRIGGER
+from firmware.transitions_table import (
+    BY,
+    CAUSE,
+    DEST,
+    GUARD,
+    MACHINE,
+    MACHINES,
+    REFUSALS,
+    ROWS,
+    SOURCE,
+    TRIGGER,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DIAGRAMS = REPO / "docs" / "diagrams"

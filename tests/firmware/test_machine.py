@@ -8,7 +8,17 @@ with its cause."""
 from firmware import eventlog
 from firmware.device import UNPAID
 from firmware.machine import Machine
-from firmware.transitions_table import BY, CAUSE, DEST, GUARD, MACHINE, MACHINES, ROWS, SOURCE, TRIGGER
+from firmware.transitions_table import (
+    BY,
+    CAUSE,
+    DEST,
+    GUARD,
+    MACHINE,
+    MACHINES,
+    ROWS,
+    SOURCE,
+    TRIGGER,
+)
 from protocol import messages
 from tests.firmware.device_rig import Rig
 
