@@ -11,6 +11,7 @@ notice deliveries, outbox mails)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,8 +20,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from .billing import engine
-import secrets
-
 from .models import NoticeDelivery, OutboxMail
 
 
