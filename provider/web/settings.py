@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "provider.web.portal",
+    "provider.web.centers",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,0 +1,61 @@
+"""The service center's records: documents that block bookings, scopes of its delegated key."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from provider.web.centers.models import Center, CenterDocument, CenterStaff, OpeningHours
+
+
+def _center(**kw):
+    fields = dict(name="North Shop", code="north", street="1 Main St", city="Duluth", state="MN",
+                  postal_code="55802", email="shop@example.com", bays=2)
+    fields.update(kw)
+    return Center.objects.create(**fields)
+
+
+@pytest.mark.django_db
+def test_a_center_books_only_with_an_unexpired_agreement_and_insurance():
+    c = _center()
+    today = date(2026, 3, 1)
+    assert c.blocking_documents(today) == ["no service center agreement on file",
+                                           "no insurance binder on file"]
+    CenterDocument.objects.create(center=c, kind="agreement", received_on=date(2025, 1, 1),
+                                  expires_on=date(2027, 1, 1))
+    ins = CenterDocument.objects.create(center=c, kind="insurance", received_on=date(2025, 1, 1),
+                                        expires_on=date(2026, 2, 28))
+    CenterDocument.objects.create(center=c, kind="w9", received_on=date(2025, 1, 1))
+    assert c.blocking_documents(today) == ["the insurance binder expired on Feb 28, 2026"]
+    assert [d.kind for d in c.expired_documents(today)] == ["insurance"]
+    ins.expires_on = date(2026, 3, 1)  # valid through its expiry day
+    ins.save()
+    assert c.blocking_documents(today) == []
+
+
+@pytest.mark.django_db
+def test_key_scopes_and_public_key_are_validated():
+    c = _center(key_id="north", key_public="ab" * 32, key_scopes="work_order,calibrate")
+    c.full_clean()
+    assert c.scopes == ["work_order", "calibrate"]
+    for field, bad in (("key_scopes", "work_order,root"), ("key_public", "XY" * 32)):
+        setattr(c, field, bad)
+        with pytest.raises(ValidationError) as err:
+            c.full_clean()
+        assert field in err.value.message_dict
+        c.refresh_from_db()
+
+
+@pytest.mark.django_db
+def test_one_staff_login_belongs_to_one_center_and_hours_close_after_opening():
+    from django.contrib.auth import get_user_model
+    a, b = _center(), _center(code="south")
+    user = get_user_model().objects.create_user("tech", password="x")
+    CenterStaff.objects.create(user=user, center=a)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CenterStaff.objects.create(user=user, center=b)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        OpeningHours.objects.create(center=a, weekday=0, opens=time(17), closes=time(8))
