@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from provider.web.portal import views
 from provider.web.portal.forms import OutboxPasswordResetForm, ThrottledLoginForm
@@ -36,5 +36,6 @@ urlpatterns = [
     path("appointments/", views.appointments, name="appointments"),
     path("appointments/<int:pk>/reschedule/", views.reschedule, name="reschedule"),
     path("appointments/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("", include("provider.web.service.urls")),
     path("admin/", admin.site.urls),
 ]

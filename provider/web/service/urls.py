@@ -1,0 +1,16 @@
+"""The service pages under center/ and the visit upload endpoint."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("center/shipments/", views.shipments, name="service_shipments"),
+    path("center/shipments/<int:pk>/", views.shipment, name="service_shipment"),
+    path("center/shipments/<int:pk>/received/", views.shipment_received,
+         name="service_shipment_received"),
+    path("center/visits/", views.visits, name="service_visits"),
+    path("center/visits/new/", views.visit_new, name="service_visit_new"),
+    path("center/visits/<int:pk>/", views.visit, name="service_visit"),
+    path("service/visits/upload/", views.upload, name="service_upload"),
+]
