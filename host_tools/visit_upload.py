@@ -44,22 +44,22 @@ def content_digest(receipt: dict, log_text: str) -> str:
 
 
 def body(url: str, key_id: str, kind: str, serial: str, receipt: dict, log_text: str,
-         signed_at: int) -> bytes:
+         signed_at: int, log_format: str = "jsonl") -> bytes:
     return json.dumps({"format": FORMAT, "url": url, "key_id": key_id, "signed_at": signed_at,
-                       "kind": kind, "serial": serial, "receipt": receipt, "log": log_text},
-                      sort_keys=True, default=str).encode()
+                       "kind": kind, "serial": serial, "receipt": receipt, "log": log_text,
+                       "log_format": log_format}, sort_keys=True, default=str).encode()
 
 
 def signed_request(url: str, signer, *, kind: str, receipt: dict, log_text: str,
-                   now: int | None = None) -> urllib.request.Request:
+                   log_format: str = "jsonl", now: int | None = None) -> urllib.request.Request:
     key_id = getattr(signer, "key_id", None)
-    if not key_id:
+    if not key_id or not getattr(signer, "certificate", b""):  # the root key has no certificate
         raise UploadError("--upload needs the center's delegated key (--key CENTER.key), "
                           "not the provider's root key")
     if kind not in KINDS:
         raise UploadError(f"unknown visit kind {kind!r}: {', '.join(KINDS)}")
     data = body(url, key_id, kind, str(receipt.get("serial") or ""), receipt, log_text,
-                int(time.time()) if now is None else now)
+                int(time.time()) if now is None else now, log_format)
     return urllib.request.Request(url, data=data, method="POST", headers={
         "Content-Type": "application/json", KEY_HEADER: key_id,
         SIGNATURE_HEADER: signer.sign(data).hex()})
@@ -85,8 +85,8 @@ def send(request: urllib.request.Request, timeout: float = 30.0) -> dict:
 
 
 def upload(url: str, signer, *, kind: str, receipt: dict, log_text: str,
-           timeout: float = 30.0) -> dict:
+           log_format: str = "jsonl", timeout: float = 30.0) -> dict:
     if not url.startswith(("http://", "https://")):
         raise UploadError(f"--upload {url}: expected an http:// or https:// URL")
-    return send(signed_request(url, signer, kind=kind, receipt=receipt, log_text=log_text),
-                timeout)
+    return send(signed_request(url, signer, kind=kind, receipt=receipt, log_text=log_text,
+                               log_format=log_format), timeout)

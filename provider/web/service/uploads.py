@@ -62,7 +62,7 @@ def receive(data: bytes, key_id: str, signature_hex: str, url: str) -> tuple[Vis
         return _same(filed, center)
     try:
         client = client_of(serial)
-        report = check_log(serial, log_text)
+        report = check_log(serial, log_text, doc.get("log_format", "jsonl"))
     except VisitRefused as exc:
         raise UploadRefused(422, str(exc)) from None
     try:

@@ -27,12 +27,15 @@ def client_of(serial: str) -> str:
     return row[0]
 
 
-def check_log(serial: str, log_text: str) -> dict:
-    """The chain report of an uploaded JSON Lines log (logverify's), or VisitRefused."""
+def check_log(serial: str, log_text: str, log_format: str = "jsonl") -> dict:
+    """The chain report of an uploaded log file's text (a download's JSON Lines or CSV, checked
+    by logverify as `lci-tool log verify` does), or VisitRefused."""
     if not log_text.strip():
         raise VisitRefused("the upload holds no event log")
+    if log_format not in ("jsonl", "csv"):
+        raise VisitRefused(f"unknown log format {log_format!r} (jsonl or csv)")
     with tempfile.TemporaryDirectory(prefix="lci-visit-") as folder:
-        path = Path(folder) / "upload.jsonl"
+        path = Path(folder) / f"upload.{log_format}"
         path.write_text(log_text)
         try:
             records = logverify.load_records(path)
