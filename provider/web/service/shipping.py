@@ -84,7 +84,7 @@ def exchange_order(unit: ShipmentItem, serial: str, *, signer=None, now: int | N
         start = core_now() if now is None else now
         token = tokens.mint(signer, serial, "work_order",
                             {"order": "handset_exchange", "id": order_id, "vehicle": ""},
-                            now=start, ttl=days * 86400, not_before=start - 3600).hex()
+                            now=start, ttl=days * 86400, not_before=max(0, start - 3600)).hex()
     order, _ = ExchangeOrder.objects.get_or_create(
         unit=unit, defaults={"center": unit.shipment.center, "order_id": order_id,
                              "client_ref": unit.client_ref, "serial": serial, "token": token})
