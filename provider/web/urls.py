@@ -1,4 +1,4 @@
-"""The provider's URLs: the client portal, Django's sign-in and password reset, the staff admin."""
+"""The provider's URLs: the client portal, the service centers' pages (/center/: appointments, shipments, visits), the visit upload, Django's sign-in and password reset, the staff admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -36,6 +36,8 @@ urlpatterns = [
     path("appointments/", views.appointments, name="appointments"),
     path("appointments/<int:pk>/reschedule/", views.reschedule, name="reschedule"),
     path("appointments/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("appointments/book/", views.book, name="book"),
+    path("center/", include("provider.web.centers.urls")),
     path("", include("provider.web.service.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -82,6 +82,8 @@ class ExchangeOrder(models.Model):
     unit = models.OneToOneField(ShipmentItem, on_delete=models.PROTECT,
                                 related_name="exchange_order", help_text="the unit that shipped")
     token = models.TextField(blank=True, help_text="the signed work-order token (hex)")
+    file = models.TextField(blank=True, help_text="the work-order file for lci-tool "
+                                                  "work-order apply")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

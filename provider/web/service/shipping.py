@@ -4,11 +4,15 @@ the handset-exchange work order that names the unit that shipped."""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from host_tools import keys, work_orders
 from provider.web.portal import mailer
 
 from .models import ExchangeOrder, Shipment, ShipmentItem
@@ -70,22 +74,30 @@ def mark_received(shipment: Shipment, user) -> bool:
 def exchange_order(unit: ShipmentItem, serial: str, *, signer=None, now: int | None = None,
                    days: int = 30) -> ExchangeOrder:
     """The work order exchanging the client's handset `serial` for `unit` (a handset that
-    shipped to the center). With `signer` (a key with the work_order scope) it carries the
-    signed token the handset checks; its id names the unit that shipped."""
+    shipped to the center). Signed (with `signer`, else the compliance key of the settings,
+    when one is configured) by the same code as `lci-tool work-order issue`: its id names the
+    unit that shipped, and its file is what `lci-tool work-order apply` reads."""
     if unit.kind != ShipmentItem.HANDSET or not unit.serial:
         raise ValueError("a handset exchange needs a replacement handset that shipped")
     if not unit.client_ref:
         raise ValueError(f"unit {unit.serial} is not labelled for a client")
+    found = ExchangeOrder.objects.filter(unit=unit).first()
+    if found is not None:
+        return found
     order_id = f"HX-{unit.pk}-{unit.serial}"[:64]
-    token = ""
+    signer = signer or _compliance_signer()
+    token, text = "", ""
     if signer is not None:
-        from host_tools import tokens
-        from host_tools.keys import core_now
-        start = core_now() if now is None else now
-        token = tokens.mint(signer, serial, "work_order",
-                            {"order": "handset_exchange", "id": order_id, "vehicle": ""},
-                            now=start, ttl=days * 86400, not_before=max(0, start - 3600)).hex()
-    order, _ = ExchangeOrder.objects.get_or_create(
-        unit=unit, defaults={"center": unit.shipment.center, "order_id": order_id,
-                             "client_ref": unit.client_ref, "serial": serial, "token": token})
-    return order
+        with tempfile.TemporaryDirectory() as folder:
+            path = work_orders.issue(signer, serial, "handset_exchange", order_id, "",
+                                     Path(folder) / "wo.toml", days=days, now=now)
+            text = path.read_text()
+            token = work_orders.load(path)["token"].hex()
+    return ExchangeOrder.objects.create(center=unit.shipment.center, order_id=order_id,
+                                        client_ref=unit.client_ref, serial=serial, unit=unit,
+                                        token=token, file=text)
+
+
+def _compliance_signer():
+    path = getattr(settings, "COMPLIANCE_SIGNING_KEY", "")
+    return keys.load_signer(path) if path else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -16,7 +16,7 @@ from provider.web.centers.models import CenterStaff
 
 from . import shipping, uploads
 from .forms import VisitForm
-from .models import Shipment, Visit
+from .models import ExchangeOrder, Shipment, Visit
 
 
 def staff_center(request):
@@ -52,6 +52,18 @@ def shipment_received(request, pk: int):
         messages.info(request, f"Shipment {found.tracking_number} was already received on "
                                f"{found.received_at:%d %b %Y %H:%M} UTC.")
     return redirect("service_shipment", pk=found.pk)
+
+
+@login_required
+def exchange_order_file(request, pk: int):
+    """The handset-exchange work order's file, for `lci-tool work-order apply`."""
+    center = staff_center(request)
+    order = get_object_or_404(ExchangeOrder, pk=pk, center=center)
+    if not order.file:
+        raise Http404("this work order is not signed yet: call the compliance department")
+    answer = HttpResponse(order.file, content_type="text/plain; charset=utf-8")
+    answer["Content-Disposition"] = f'attachment; filename="{order.order_id}.toml"'
+    return answer
 
 
 @login_required

@@ -106,15 +106,21 @@ def test_a_handset_exchange_work_order_names_the_unit_that_shipped(two_centers, 
     mpls, _ = two_centers
     shipment = _consolidated(mpls)
     unit = shipment.items.get(serial="LCI7-0102")
-    order = shipping.exchange_order(unit, "LCI7-0002", signer=keys.root, now=10_000)
+    order = shipping.exchange_order(unit, "LCI7-0002", signer=keys.root)
     assert order.unit.serial == "LCI7-0102" and order.serial == "LCI7-0002"
     assert order.order_id == f"HX-{unit.pk}-LCI7-0102"
     signed = decode_token(parse_token(bytes.fromhex(order.token)))
     assert signed.serial == "LCI7-0002" and signed.action == "work_order"
     assert dict(signed.args) == {"order": "handset_exchange", "id": order.order_id,
                                  "vehicle": ""}
-    page = staff_of(mpls, "ann").get(f"/center/shipments/{shipment.pk}/").content.decode()
+    assert f'id = "{order.order_id}"' in order.file and order.token in order.file
+    assert shipping.exchange_order(unit, "LCI7-0002") == order  # one order per unit
+    ann = staff_of(mpls, "ann")
+    page = ann.get(f"/center/shipments/{shipment.pk}/").content.decode()
     assert f"{order.order_id} (exchanges LCI7-0002)" in page
+    assert ann.get(f"/center/exchange-orders/{order.pk}.toml").content.decode() == order.file
+    bob = staff_of(two_centers[1], "bob")
+    assert bob.get(f"/center/exchange-orders/{order.pk}.toml").status_code == 404
     with pytest.raises(ValueError, match="replacement handset"):
         shipping.exchange_order(shipment.items.get(kind="part"), "LCI7-0002")
 
