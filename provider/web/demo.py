@@ -104,8 +104,10 @@ def build(root: Path = ROOT) -> dict:
     User.objects.create_superuser("staff", "staff@demo.lci777.example", PASSWORD)
     invitation = invitations.invite(invited, "http://127.0.0.1:8000/", send_mail=False)
     locked = billing.account(refs[CLIENTS[0][0]])
+    from .service.demo import add_shipment
     return {"clients": logins, "invitation": invitation,
-            "request": handset_request(root / "keys", locked["serial"])}
+            "request": handset_request(root / "keys", locked["serial"]),
+            "shipment": add_shipment(logins, now.date())}
 
 
 def handset_request(keys_dir: Path, serial: str) -> str:
@@ -130,4 +132,7 @@ def print_welcome(made: dict, url: str) -> None:
     print(f"  a new client's invitation: {invitations.link(made['invitation'], url)}")
     print(f"  the lockout client's handset shows the request code {made['request']} (after B);")
     print("    replace the card (it is failing) to pay the balance, then ask for the code")
+    from .service.demo import welcome_lines
+    for line in welcome_lines(made.get("shipment"), url):
+        print(line)
     print("  mail is printed here (set LCI_SMTP_URL to send it)\n", flush=True)

@@ -46,3 +46,24 @@ def test_lci_server_has_a_web_service_beside_the_link(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["web", "serve", "--port", "0"])
     assert done.value.code == 2 and "--port 0" in capsys.readouterr().err
+
+
+def test_the_demo_center_gets_a_shipment_with_its_mail_and_an_exchange_order(tmp_path, settings):
+    from provider.web.centers.models import Center
+    from provider.web.service.demo import TRACKING, welcome_lines
+
+    root = tmp_path / "demo"
+    settings.BILLING_URL = f"sqlite:///{tmp_path / 'billing.db'}"
+    settings.MASTER_SECRET_FILE = str(root / "keys" / "master.secret")
+    settings.COMPLIANCE_SIGNING_KEY = str(root / "keys" / "root.key")
+    if not Center.objects.exists():  # the demo's own center, when the demo makes one
+        Center.objects.create(name="Demo Interlock", code="demo-1", street="1 Main St",
+                              city="Minneapolis", state="MN", postal_code="55401",
+                              email="center@demo.lci777.example")
+    made = demo.build(root)["shipment"]
+    shipment = made["shipment"]
+    assert shipment.tracking_number == TRACKING and shipment.consolidated
+    assert shipment.mail.status == "sent"  # the console backend of the demo
+    assert {i.client_ref for i in shipment.items.all()} >= {made["exchange_order"].client_ref}
+    assert made["exchange_order"].unit.serial == "LCI7-DEMO51" and made["exchange_order"].file
+    assert any(TRACKING in line for line in welcome_lines(made, "http://127.0.0.1:8000/"))
