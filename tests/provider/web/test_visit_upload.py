@@ -179,3 +179,53 @@ def test_bad_upload_arguments_are_one_line_before_the_visit(fleet, tmp_path):
     assert done.stderr.strip() == "lci-tool: --upload ftp://x: expected an http:// or https:// URL"
     done = lci_tool(fleet, "service", "--upload", "http://127.0.0.1:9/")  # the root key
     assert done.returncode == exitcodes.CREDENTIAL and "delegated key" in done.stderr
+
+
+def test_bad_requests_get_one_line_never_a_500(books, tmp_path):
+    from django.test import Client
+
+    from host_tools.visit_upload import body
+    root = keys.RootKey.generate()
+    signer = keys.delegate(root, "center-0007", ["calibrate"], issued=0, expires=2 ** 31)
+    Center.objects.create(name="C", code="c-7", street="s", city="c", state="MN",
+                          postal_code="55401", email="c@example.com", key_id="center-0007",
+                          key_public=signer.public_key.hex())
+    url = "http://testserver/service/visits/upload/"
+    web = Client()
+
+    def post(data: bytes, key="center-0007", sign=True):
+        headers = {"HTTP_X_LCI_KEY_ID": key} if key else {}
+        if sign:
+            headers["HTTP_X_LCI_SIGNATURE"] = signer.sign(data).hex()
+        return web.post("/service/visits/upload/", data, content_type="application/json",
+                        **headers)
+
+    now = int(time.time())
+    cases = [
+        (post(b"{}", key=""), 401, "carries no X-LCI-Key-Id header"),
+        (post(b"{}", sign=False), 403, "is not signed by center c-7's registered key"),
+        (post(b"not json"), 400, "not a JSON document"),
+        (post(b"[1, 2]"), 400, "not a lci-visit-upload/1 document"),
+        (post(body(url, "center-0007", "teleport", "X", {"serial": "X"}, "", now)), 400,
+         "unknown visit kind 'teleport'"),
+        (post(body(url, "center-0007", "calibration", "X", {"serial": "Y"}, "", now)), 400,
+         "serial is missing or not the upload's"),
+        (post(body(url, "center-0007", "calibration", "X", {"serial": "X"}, "", now)), 422,
+         "no client has handset X"),
+        (post(body(url, "center-0007", "calibration", SERIAL, {"serial": SERIAL}, "x\n", now,
+                   "csv")), 422, "no client has handset"),
+    ]
+    books.open(serial=SERIAL)
+    cases += [
+        (post(body(url, "center-0007", "calibration", SERIAL, {"serial": SERIAL}, "", now)),
+         422, "holds no event log"),
+        (post(body(url, "center-0007", "calibration", SERIAL, {"serial": SERIAL}, "{oops\n"
+                   "{}\n", now)), 422, "the event log cannot be read"),
+        (post(body(url, "center-0007", "calibration", SERIAL, {"serial": SERIAL}, "x", now,
+                   "xml")), 422, "unknown log format 'xml'"),
+    ]
+    for answer, status, words in cases:
+        assert answer.status_code == status, (answer.content, words)
+        assert words in answer.json()["error"] and "\n" not in answer.json()["error"]
+    assert web.get("/service/visits/upload/").status_code == 405
+    assert Visit.objects.count() == 0
