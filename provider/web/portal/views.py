@@ -20,7 +20,6 @@ from django.views.decorators.http import require_http_methods
 from . import billing, mailer
 from .billing import BillingError, moment, unix
 from .forms import (
-    AppointmentForm,
     CardForm,
     ChangeForm,
     CodeForm,
@@ -364,32 +363,13 @@ def _sync_installation(client, view):
 
 
 @client_view
-@require_http_methods(["GET", "POST"])
 def appointments(request):
+    """The client's appointments; booking one is /appointments/book/ (a center and its slot)."""
     client = request.client
     view = billing.account(client.ref)
     _sync_installation(client, view)
-    form = AppointmentForm(request.POST or None)
-    preview = None
-    if request.method == "POST" and form.is_valid():
-        at = as_utc(form.cleaned_data["at"])
-        if at <= view["now"]:
-            form.add_error("at", "Choose a time in the future.")
-        elif view["installed_at"] is None or view["removed_at"] is not None:
-            form.add_error(None, "Removal and vehicle switch are for an installed device.")
-        else:
-            kind = form.cleaned_data["kind"]
-            preview = {"kind": dict(Appointment.KINDS)[kind], "at": at,
-                       "quote": _appointment_quote(client.ref, kind, at)}
-            if request.POST.get("confirm") == "yes":
-                appt = Appointment.objects.create(client=client, kind=form.cleaned_data["kind"],
-                                                  at=at)
-                AppointmentChange.objects.create(appointment=appt, action="booked", to_at=at)
-                messages.success(request, f"{appt.get_kind_display()} booked.")
-                return redirect("appointments")
     return render(request, "portal/appointments.html", {
-        "form": form, "preview": preview, "a": view,
-        "items": client.appointments.all().order_by("status", "at")})
+        "a": view, "items": client.appointments.select_related("center").order_by("status", "at")})
 
 
 def _appointment_quote(ref: str, kind: str, at) -> dict | None:

@@ -59,3 +59,23 @@ def test_one_staff_login_belongs_to_one_center_and_hours_close_after_opening():
         CenterStaff.objects.create(user=user, center=b)
     with pytest.raises(IntegrityError), transaction.atomic():
         OpeningHours.objects.create(center=a, weekday=0, opens=time(17), closes=time(8))
+
+
+@pytest.mark.django_db
+def test_provider_staff_see_expired_documents_in_the_admin():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    c = _center(name="Lapsed Shop", code="lapsed")
+    CenterDocument.objects.create(center=c, kind="agreement", received_on=date(2020, 1, 1),
+                                  expires_on=date(2021, 1, 1))
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    web = Client()
+    web.force_login(admin)
+    page = web.get("/admin/centers/center/").content.decode()
+    assert "Lapsed Shop" in page and "service center agreement" in page
+    docs = web.get("/admin/centers/centerdocument/").content.decode()
+    assert "icon-yes.svg" in docs  # the expired flag
+    staffer = get_user_model().objects.create_user("tech", password="x")
+    CenterStaff.objects.create(user=staffer, center=c)
+    web.force_login(staffer)
+    assert web.get("/admin/centers/center/").status_code == 302  # center staff are not admins
