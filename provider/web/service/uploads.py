@@ -4,7 +4,8 @@ with a center's delegated key (host_tools/visit_upload.py says what is signed).
 Each check refuses with one line and stores nothing: the key id must be a center's registered
 key, unexpired; the signature must verify against that center's public key; the body must be
 signed for this URL and within WINDOW_S of now (a body captured and sent again later is a
-replay); the log's chain must verify again here; the handset must be a client's. The same
+replay); the log's chain must verify again here; the handset must be a client's. A filed visit also
+records the handset's state as the visit left it (the client's account page shows it). The same
 receipt and log again is the visit already filed (the answer repeats it): retrying is safe."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 
 from host_tools import visit_upload
 from provider.web.centers.models import Center
+from provider.web.portal import handsets
 
 from .models import Visit
 from .visits import VisitRefused, check_log, client_of
@@ -72,9 +74,19 @@ def receive(data: bytes, key_id: str, signature_hex: str, url: str) -> tuple[Vis
                 at=timezone.now(), source=Visit.UPLOAD, receipt=receipt, log=log_text,
                 log_records=report["records"], log_first=report["first"],
                 log_last=report["last"], log_head=report["head_hash"] or "", digest=digest)
+            _report_state(serial, receipt.get("after"))
     except IntegrityError:  # the same upload, filed by a concurrent retry
         return _same(Visit.objects.get(digest=digest), center)
     return visit, True
+
+
+def _report_state(serial: str, after) -> None:
+    """The handset as the visit left it, for the client's account page (compliance, screen)."""
+    if isinstance(after, dict) and isinstance(after.get("compliance"), str):
+        state = {"compliance": after["compliance"][:24]}
+        if isinstance(after.get("display"), list):
+            state["display"] = [str(x) for x in after["display"][:2]]
+        handsets.record(serial, state, reported_at=timezone.now(), source="visit")
 
 
 def _same(visit: Visit, center: Center) -> tuple[Visit, bool]:

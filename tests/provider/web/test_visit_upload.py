@@ -89,6 +89,9 @@ def test_lci_tool_service_uploads_the_visit_filed_with_the_client(live_server, b
     last = bytes.fromhex(json.loads(rows[-1])["raw"])
     assert visit.log_first == 0 and visit.log_head == eventlog.record_hash(last).hex()
     assert visit.receipt["done"] == receipt["done"]
+    from provider.web.portal.models import HandsetReport
+    state = HandsetReport.objects.get(serial=SERIAL)
+    assert (state.source, state.compliance) == ("visit", receipt["after"]["compliance"])
 
     # the same receipt and log again (a retry after a lost answer): the same visit, nothing new
     again = upload(url, fleet["signer"], kind="calibration", receipt=visit.receipt,
