@@ -162,3 +162,29 @@ def test_a_visit_recorded_in_the_portal_is_filed_with_the_client(two_centers, bo
     exchange = Visit.objects.get(kind="handset_exchange")
     assert exchange.exchange == order
     assert "unit LCI7-0101 in" in web.get(f"/center/visits/{exchange.pk}/").content.decode()
+
+
+def test_provider_staff_ship_from_the_admin_and_the_center_is_mailed(two_centers, smtp):
+    mpls, _ = two_centers
+    staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+    admin = Client()
+    admin.force_login(staff)
+    form = {"center": mpls.pk, "carrier": "FedEx", "tracking_number": "794612345678",
+            "shipped_on": "2026-01-09", "for_day": "",
+            "items-TOTAL_FORMS": "2", "items-INITIAL_FORMS": "0",
+            "items-MIN_NUM_FORMS": "0", "items-MAX_NUM_FORMS": "1000",
+            "items-0-kind": "handset", "items-0-serial": "LCI7-0301", "items-0-description": "",
+            "items-0-quantity": "1", "items-0-client_ref": "A-0009",
+            "items-1-kind": "part", "items-1-serial": "", "items-1-description": "cord",
+            "items-1-quantity": "3", "items-1-client_ref": ""}
+    answer = admin.post("/admin/service/shipment/add/", form)
+    assert answer.status_code == 302, answer.content.decode()[-2000:]
+    shipment = Shipment.objects.get()
+    assert shipment.items.count() == 2 and shipment.mail.status == OutboxMail.SENT
+    [mail] = smtp.messages
+    assert "794612345678" in mail["Subject"] and "3 x cord" in mail.get_content()
+    assert "replacement handset LCI7-0301 (client A-0009)" in mail.get_content()
+    # a bad tracking number is a form error, nothing shipped, nothing mailed
+    form["tracking_number"] = "12 34"
+    assert admin.post("/admin/service/shipment/add/", form).status_code == 200
+    assert Shipment.objects.count() == 1 and len(smtp.messages) == 1
