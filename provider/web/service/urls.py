@@ -15,4 +15,6 @@ urlpatterns = [
     path("center/visits/new/", views.visit_new, name="service_visit_new"),
     path("center/visits/<int:pk>/", views.visit, name="service_visit"),
     path("service/visits/upload/", views.upload, name="service_upload"),
+    # the same without its last slash: a POST is never redirected (the signed URL is as typed)
+    path("service/visits/upload", views.upload),
 ]

@@ -159,9 +159,12 @@ def test_a_tampered_log_a_wrong_key_and_a_replay_are_refused_and_store_nothing(
     assert "is signed for 'https://other.example/service/visits/upload/'" in _refused(
         url, elsewhere)
 
-    # and the untouched upload is filed
+    # and the untouched upload is filed, also at the URL typed without its last slash
     assert send(signed("\n".join(rows) + "\n"))["filed"] is True
     assert Visit.objects.count() == 1
+    bare = signed_request(url.rstrip("/"), signer, kind="calibration", receipt=receipt,
+                          log_text="\n".join(rows) + "\n")
+    assert send(bare)["filed"] is False
 
 
 def test_the_tool_says_in_one_line_when_the_server_refuses(live_server, books, fleet, center,
