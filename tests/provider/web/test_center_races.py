@@ -1,4 +1,4 @@
-"""On SQLite files and a real PostgreSQL. Concurrent bookings of one slot: many threads, each with its own database connection, race
+"""Concurrent bookings of one slot: many threads, each with its own database connection, race
 for a center's bays at the same instant (a barrier); exactly `bays` of them win and the rest are
 told the slot is full. Run on a SQLite file and on a real PostgreSQL (pgserver), through the
 `lci-server web manage shell` of a real deployment's settings. And on one PostgreSQL database
