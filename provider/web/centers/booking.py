@@ -109,7 +109,7 @@ def move(appointment: Appointment, at: datetime) -> int:
     """Reschedule a center appointment to another slot of its center; returns the cents billing
     charged (an installation's fee rules). SlotError or BillingError: nothing changed."""
     center = appointment.center
-    slots.check_bookable(center, at, billing.now(), appointment.kind)
+    slots.check_bookable(center, at, billing.now(), appointment.kind, new=False)
     before = {f: getattr(appointment, f) for f in _RESTORED}
     appointment.work_order_file, appointment.work_order_expires = "", None
     with transaction.atomic():

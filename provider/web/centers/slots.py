@@ -58,12 +58,14 @@ def free_slots(center: Center, first: date, days: int, after: datetime) -> list[
             if used.get(s, 0) < center.bays]
 
 
-def check_bookable(center: Center, at: datetime, now: datetime, kind: str) -> int:
-    """The center's agreed price for `kind` in cents, or SlotError saying why not."""
+def check_bookable(center: Center, at: datetime, now: datetime, kind: str, *,
+                   new: bool = True) -> int:
+    """The center's agreed price for `kind` in cents, or SlotError saying why not. A new booking
+    needs the center's agreement and insurance in force; moving a booked one does not."""
     if not center.active:
         raise SlotError(f"{center.name} is not taking appointments.")
     blocking = center.blocking_documents(now.date())
-    if blocking:
+    if blocking and new:
         raise SlotError(f"{center.name} cannot take new bookings: {'; '.join(blocking)}.")
     price = center.prices.filter(kind=kind).first()
     if price is None:

@@ -186,7 +186,7 @@ def reschedule(request, pk):
     if request.method == "POST" and form.is_valid():
         at = form.cleaned_data["slot"]
         try:
-            slots.check_bookable(appt.center, at, now, appt.kind)
+            slots.check_bookable(appt.center, at, now, appt.kind, new=False)
             if appt.kind == Appointment.INSTALLATION:
                 with billing.engine() as e:
                     quote = e.reschedule_quote(appt.client.ref, billing.unix(at))

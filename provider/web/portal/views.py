@@ -358,8 +358,15 @@ def _sync_installation(client, view):
         current.status = Appointment.DONE if view["installed_at"] else Appointment.CANCELLED
         current.save(update_fields=["status", "updated_at"])
     elif current is not None and current.at != at:
-        current.at = at
-        current.save(update_fields=["at", "updated_at"])
+        # moved in billing by another way (the back office): keep the center's bay if it is
+        # free at the new time, else the booking loses its center and is booked again
+        try:
+            with transaction.atomic():
+                current.at = at
+                current.save(update_fields=["at", "updated_at"])
+        except IntegrityError:
+            current.center, current.bay = None, None
+            current.save(update_fields=["at", "center", "bay", "updated_at"])
 
 
 @client_view
@@ -411,7 +418,7 @@ def reschedule(request, pk):
                     quote = _appointment_quote(ref, appt.kind, at)
                 if appt.center_id is not None:
                     from provider.web.centers import slots
-                    slots.check_bookable(appt.center, at, moment(e.now), appt.kind)
+                    slots.check_bookable(appt.center, at, moment(e.now), appt.kind, new=False)
             if request.POST.get("confirm") == "yes" and appt.center_id is not None:
                 from provider.web.centers import booking
                 charged = booking.move(appt, at)
@@ -442,7 +449,13 @@ def reschedule(request, pk):
                 messages.success(request, f"Moved to {at:%b %d, %Y %H:%M} UTC"
                                  + (f"; charged {_fmt(charged)}." if charged else "; no fee."))
                 return redirect("appointments")
-    return render(request, "portal/reschedule.html", {"form": form, "appt": appt, "quote": quote})
+    free = []
+    if appt.center_id is not None:
+        from provider.web.centers import slots
+        now = billing.now()
+        free = slots.free_slots(appt.center, now.date(), 14, now)
+    return render(request, "portal/reschedule.html", {"form": form, "appt": appt, "quote": quote,
+                                                      "free": free})
 
 
 def _paid_total(e, ref) -> int:

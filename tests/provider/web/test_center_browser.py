@@ -1,5 +1,6 @@
 """The service center's journey in a real browser (the system's Chromium, driven by Playwright)
-against the live portal and the real billing engine: staff sign in, see the day's appointments,
+against the live portal and the real billing engine: a client books a removal at the center in
+the portal (a free slot, the vehicle, the engine's bill shown first); staff sign in, see the day's appointments,
 open one, print its work order (the QR code and the token text), apply it to a simulated
 handset with the real `lci-tool` against a real `lci-sim serve` process, complete the
 appointment with the tool's receipt, and see the client's billing move (the device returned).
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from provider.billing.money import fmt
 from provider.web.portal.models import Appointment
 
 from .conftest import VEHICLE, T
@@ -73,13 +75,42 @@ def test_the_centers_journey(live_server, page, books, make_client, make_center,
     staff_user = get_user_model().objects.get(username="tech@north.example")
     staff_user.set_password("north-center-2026")
     staff_user.save()
-    # the client's device is installed; a removal is booked for today 10:00 at the center
+    # the client's device is installed; the client books a removal for today 10:00 in the portal
     ref = books.open(email="sam@example.com", serial=SERIAL)
-    make_client(ref, email="sam@example.com")
-    client = ClientAccount.objects.get(ref=ref)
+    client_user = make_client(ref, email="sam@example.com").user
+    client_user.set_password("sam-portal-2026")
+    client_user.save()
+    page.set_viewport_size({"width": 1100, "height": 900})
+    page.goto(url + "/login/")
+    page.fill("#id_username", "sam@example.com")
+    page.fill("#id_password", "sam-portal-2026")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account/")
+    page.goto(url + "/appointments/")
+    page.click("#book")
+    page.wait_for_url("**/appointments/book/")
+    page.select_option("#id_kind", "removal")
+    page.select_option("#id_slot", "2026-01-05T10:00")
+    page.fill("#id_vehicle_year", "2003")
+    page.fill("#id_vehicle_make", "Honda")
+    page.fill("#id_vehicle_model", "Accord")
+    page.fill("#id_vin", "1HGCM82633A004353")  # one digit off: the check digit catches it
+    page.click("text=Check the fee")
+    assert "check digit" in page.inner_text("main")
+    page.fill("#id_vin", VEHICLE["vin"])
+    page.click("text=Check the fee")
+    with books.engine() as e:
+        bill = e.removal_quote(ref, T("2026-01-05T10:00"))["total"]
+    assert page.inner_text("#fee") == fmt(bill)
+    shot("book")
+    page.click("text=Confirm booking")
+    page.wait_for_url("**/appointments/")
+    assert "North Interlock" in page.inner_text("main")
+    removal = Appointment.objects.get(client__ref=ref, kind="removal")
+    page.click("text=Sign out")
+    page.wait_for_url("**/login/")
+    # another client's installation, booked by staff
     vehicle = dict(VEHICLE, vehicle_year=2003)
-    removal = booking.book(client, center, "removal", booking.billing.moment(T("2026-01-05T10:00")),
-                           vehicle, staff_user)
     other = books.open(email="kim@example.com", serial="LCI7-0002",
                        appointment=T("2026-01-05T14:00"))
     make_client(other, email="kim@example.com")
@@ -88,7 +119,6 @@ def test_the_centers_journey(live_server, page, books, make_client, make_center,
     assert books.view(ref)["status"] == "active"
 
     # staff sign in and land on today's appointments
-    page.set_viewport_size({"width": 1100, "height": 900})
     page.goto(url + "/login/")
     page.fill("#id_username", "tech@north.example")
     page.fill("#id_password", "north-center-2026")

@@ -79,3 +79,38 @@ def test_provider_staff_see_expired_documents_in_the_admin():
     CenterStaff.objects.create(user=staffer, center=c)
     web.force_login(staffer)
     assert web.get("/admin/centers/center/").status_code == 302  # center staff are not admins
+
+
+@pytest.mark.django_db
+def test_a_centers_key_is_recorded_from_the_file_lci_tool_delegate_wrote(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    from django.core.management import CommandError, call_command
+
+    from host_tools import keys
+
+    made = keys.keygen(tmp_path / "keys")
+    other = keys.keygen(tmp_path / "other")
+    done = subprocess.run([sys.executable, "-m", "host_tools.lci_tool", "delegate", "--keys",
+                           str(tmp_path / "keys"), "--id", "north-shop", "--scopes",
+                           "calibrate,unlock", "--days", "365", "--out",
+                           str(tmp_path / "north.key")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    c = _center()
+    out = io.StringIO()
+    call_command("center_key", "north", str(tmp_path / "north.key"), "--root",
+                 str(made["root_public"]), stdout=out)
+    c.refresh_from_db()
+    key = keys.load_delegated_key(tmp_path / "north.key")
+    assert (c.key_id, c.key_public) == ("north-shop", key.public_key.hex())
+    assert sorted(c.scopes) == ["calibrate", "unlock"]
+    assert "north-shop (" in out.getvalue()
+    with pytest.raises(CommandError, match="another root"):
+        call_command("center_key", "north", str(tmp_path / "north.key"), "--root",
+                     str(other["root_public"]))
+    with pytest.raises(CommandError, match="not a delegated key file"):
+        call_command("center_key", "north", str(made["root_public"]))
+    with pytest.raises(CommandError, match="no service center"):
+        call_command("center_key", "south", str(tmp_path / "north.key"))

@@ -206,3 +206,41 @@ def test_staff_forms_take_bad_input_without_a_500(books, make_client, make_cente
         assert staff.post(f"/center/appointments/{appt.pk}/reschedule/", data).status_code in (200, 302)
     appt.refresh_from_db()
     assert appt.at.isoformat().startswith("2026-01-09T08:00")
+
+
+def test_a_booked_appointment_moves_even_after_the_centers_insurance_lapsed(books, make_client,
+                                                                           make_center):
+    """A lapsed document stops new bookings, not moves of booked ones; the client's reschedule
+    page lists the center's free slots and refuses a time that is not one."""
+    from datetime import date
+    center, ref, appt = _center_booking(books, make_client, make_center, kind="removal")
+    center.documents.filter(kind="insurance").update(expires_on=date(2026, 1, 4))
+    from django.test import Client
+    web = Client()
+    web.force_login(appt.client.user)
+    page = web.get(f"/appointments/{appt.pk}/reschedule/").content.decode()
+    assert 'id="free-slots"' in page and "Fri Jan 9 08:00" in page
+    bad = web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-01-09T09:00",
+                                                             "confirm": "yes"})
+    assert "not one of" in _errors(bad)
+    web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-01-09T08:00", "confirm": "yes"})
+    appt.refresh_from_db()
+    assert appt.at.isoformat().startswith("2026-01-09T08:00") and appt.center == center
+    other = books.open(email="new@example.com", serial="LCI7-0005")
+    r = _book(make_client(other), center, "removal", "2026-01-09T10:00", confirm="1")
+    assert "insurance binder expired" in _errors(r)
+
+
+def test_a_move_in_the_back_office_into_a_full_slot_frees_the_center_booking(books, make_client,
+                                                                             make_center):
+    center, ref, appt = _center_booking(books, make_client, make_center)  # 8 Jan 10:00
+    other = books.open(email="o@example.com", serial="LCI7-0009")
+    _book(make_client(other), center, "vehicle_switch", "2026-01-09T10:00", confirm="1")
+    with books.engine() as e:
+        e.reschedule(ref, T("2026-01-09T10:00"))  # the back office, not the portal
+    from django.test import Client
+    web = Client()
+    web.force_login(appt.client.user)
+    assert web.get("/appointments/").status_code == 200
+    appt.refresh_from_db()
+    assert appt.at.isoformat().startswith("2026-01-09T10:00") and appt.center is None
