@@ -58,6 +58,12 @@ def test_the_demo_has_a_service_center_with_an_appointment_today_and_a_work_orde
     lakeside = Center.objects.get(code="lakeside")
     assert lakeside.blocking_documents(date(2026, 2, 3)) == [
         "the insurance binder expired on Jan 31, 2026"]
+    # Northside's uploads verify against the demo's technician key, so the upload can be tried
+    from host_tools import keys
+    technician = keys.load_delegated_key(root / "keys" / "technician.key")
+    northside = Center.objects.get(code="northside")
+    assert (northside.key_id, northside.key_public) == (technician.key_id,
+                                                        technician.public_key.hex())
 
 
 def test_lci_server_has_a_web_service_beside_the_link(capsys):
