@@ -105,6 +105,13 @@ def core_iso(core_seconds: int | None) -> str | None:
     return iso(core_seconds + EPOCH_UNIX)
 
 
+def record_time(core_seconds: int) -> str:
+    """A record's time (core seconds, 0 included: the core's epoch itself) in ISO 8601."""
+    from firmware.hal import EPOCH_UNIX
+
+    return iso(core_seconds + EPOCH_UNIX)
+
+
 DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from|next service|due) (\d{8,10})\b")
 
 

@@ -93,6 +93,8 @@ class Output:
 # handset times (core seconds) that the JSON output carries as ISO 8601 strings
 TIME_KEYS = ("now", "deadline", "service_due", "calibration_due", "next_service", "started",
              "finished", "until", "expires")
+RECORD_TIME_KEYS = ("time", "from_time", "to_time")  # a record's time: 0 is a moment, not 'never'
+
 
 
 def core_seconds(moment: datetime) -> int:
@@ -113,14 +115,19 @@ device_times = cli.device_times
 
 
 def timed(result: dict) -> dict:
-    """A copy of `result` with every handset time (TIME_KEYS, also in nested status dicts) in
-    ISO 8601: what --json prints. None for 'never'."""
+    """A copy of `result` with every handset time (TIME_KEYS, RECORD_TIME_KEYS, also in nested
+    dicts and lists of dicts) in ISO 8601: what --json prints. None for 'never'."""
     out = {}
     for key, value in result.items():
-        if key in TIME_KEYS and (isinstance(value, int) and not isinstance(value, bool) or value is None):
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if key in TIME_KEYS and (number or value is None):
             out[key] = cli.core_iso(value)
+        elif key in RECORD_TIME_KEYS and number:
+            out[key] = cli.record_time(value)
         elif isinstance(value, dict):
             out[key] = timed(value)
+        elif isinstance(value, list):
+            out[key] = [timed(x) if isinstance(x, dict) else x for x in value]
         else:
             out[key] = value
     return out
@@ -345,7 +352,7 @@ def cmd_log_verify(args, out: Output) -> None:
 def summary_text(summary: dict) -> str:
     """The event summary for people: one line a fact, tests one line each, times in ISO 8601."""
     def when(t):
-        return cli.core_text(t)
+        return "-" if t is None else cli.record_time(t)
 
     lines = []
     for key, value in summary.items():
