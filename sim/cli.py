@@ -249,7 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--overwrite", action="store_true", help="replace existing key files")
     parser.commands = {"serve": serve, "run": run, "handset": handset, "fleet": fleet, "keys": keys}
     cli.add_output_options(
-        parser, with_verbose=False,
+        parser,
+        verbose_help="serve: every frame the handset reads (<) and writes (>) on its serial line; "
+                     "run: every frame on the technician's cable, from the laptop's side (> sent, "
+                     "< received); on stderr",
         json_help="run: JSON Lines {t, source, event, compliance, session, display, detail}; "
                   "serve: the endpoints; fleet, keys: one JSON object")
     return parser
@@ -271,6 +274,8 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
             command.error("--power-pull-after-units needs --state DIR (the flash it tears)")
         if args.power_pull_after_units is not None and args.command != "serve":
             command.error("--power-pull-after-units is for lci-sim serve")
+    if getattr(args, "verbose", 0) and args.command not in ("serve", "run"):
+        command.error("-v shows the frames on the wire: it is for serve and run")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
     if args.command in ("serve", "fleet") and not args.uplink:
@@ -374,6 +379,7 @@ def make_server(sim, args):
     return SerialServer(
         sim, pty=args.pty, tcp_port=args.tcp, link=args.link, baud=args.baud,
         faults=_faults(args, 0), faults_to_device=_faults(args, 1), pull=pull, speed=args.speed,
+        trace=cli.frame_tracer() if getattr(args, "verbose", 0) else None,
     )
 
 
@@ -464,6 +470,10 @@ def cmd_run(args) -> int:
         _error(str(exc))
         return EXIT_USAGE
     printer = Printer(json_lines=args.json)
+    if args.verbose:  # the laptop's frames on the technician's cable
+        from host_tools.link import Link
+
+        Link.trace = cli.frame_tracer()
     try:
         result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer, state=args.state)
     except BrokenPipeError:
@@ -471,6 +481,9 @@ def cmd_run(args) -> int:
     except OSError as exc:
         _error(f"state folder: {exc.strerror or exc}")
         return EXIT_USAGE
+    finally:
+        if args.verbose:
+            Link.trace = None
     if not args.json:
         if result.ok:
             print(f"\n{loaded.name}: all {len(loaded.steps)} steps met their expectations")

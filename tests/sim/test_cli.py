@@ -237,3 +237,43 @@ def test_the_handset_boots_installed_unless_asked_otherwise(argv, installed, pro
         if tech is not None:
             tech.close()
         sim.close()
+
+
+def test_serve_verbose_shows_each_frame_the_handset_reads_and_writes(tmp_path):
+    """-v on serve: one line on stderr per whole frame, `<` read by the handset, `>` written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "serve", "--no-pty", "--tcp", "0", "--installed", "--quiet", "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        url = proc.stdout.readline().split(": ", 1)[1].split()[0]
+        link = Link(SerialTransport(url), timeout=2.0)
+        link.request(messages.STATUS)
+        link.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    err = proc.stderr.read().splitlines()
+    assert any(line.startswith("< status seq=") for line in err), err
+    assert any(line.startswith("> status_reply seq=") and " len=54 " in line for line in err), err
+
+
+def test_run_verbose_shows_the_technician_cable_frames(capsys):
+    example = EXAMPLE.with_name("service_visit.toml")
+    assert main(["run", str(example), "-v"]) == EXIT_OK
+    captured = capsys.readouterr()
+    frames = captured.err.splitlines()
+    assert any(line.startswith("> log_read seq=") for line in frames), frames[:20]
+    assert any(line.startswith("< ") for line in frames)
+    assert "> " not in captured.out.split("\n", 1)[0]  # the timeline stays on stdout
+    assert Link.trace is None  # the trace ends with the run
+    assert main(["run", str(example)]) == EXIT_OK
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["fleet", "--devices", "1", "--days", "1"], ["keys", "--out", "x"]])
+def test_verbose_is_refused_where_there_are_no_frames_to_show(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "-v"])
+    assert stop.value.code == EXIT_USAGE and "it is for serve and run" in capsys.readouterr().err
