@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -110,15 +109,6 @@ def record_time(core_seconds: int) -> str:
     from firmware.hal import EPOCH_UNIX
 
     return iso(core_seconds + EPOCH_UNIX)
-
-
-DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from|next service|due) (\d{8,10})\b")
-
-
-def device_times(text: str) -> str:
-    """A handset names times in core seconds in its refusals and event details ('valid from
-    218771983', 'next service 210540600'): people read them in ISO 8601."""
-    return DEVICE_TIME.sub(lambda m: f"{m.group(1)} {core_text(int(m.group(2)))}", text)
 
 
 def core_text(core_seconds: int | None) -> str:

@@ -111,9 +111,6 @@ def duration_text(seconds: int | None) -> str:
     return cli.duration(seconds)
 
 
-device_times = cli.device_times
-
-
 def timed(result: dict) -> dict:
     """A copy of `result` with every handset time (TIME_KEYS, RECORD_TIME_KEYS, also in nested
     dicts and lists of dicts) in ISO 8601: what --json prints. None for 'never'."""
@@ -823,7 +820,7 @@ def _run(args, out: Output) -> int:
             return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
-        return _fail(exitcodes.REFUSED, device_times(str(exc)), out)
+        return _fail(exitcodes.REFUSED, str(exc), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except BadRequest as exc:
@@ -844,7 +841,6 @@ _CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:
-    text = device_times(text)
     cli.error("lci-tool", text)
     if out.as_json and not out.result:
         print(cli.dumps({"error": text, "exit_code": code}))

@@ -34,7 +34,14 @@ from pathlib import Path
 
 from firmware import eventlog
 from host_tools import exitcodes
-from host_tools.log_download import LogFileError, columns, raw_records, read_rows, row_of, version_of
+from host_tools.log_download import (
+    LogFileError,
+    columns,
+    raw_records,
+    read_rows,
+    row_of,
+    version_of,
+)
 
 SEGMENT_PREFIX = "log-"
 

@@ -443,7 +443,7 @@ def cmd_serve(args) -> int:
                 print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})",
                       flush=True)
         if not (args.quiet or args.json):
-            sim.listeners.append(Printer(out=sys.stdout))
+            sim.listeners.append(Printer(out=sys.stdout, start_s=sim.clock.start_s))
 
         def on_signal(*_):
             server.stop()
@@ -469,7 +469,7 @@ def cmd_run(args) -> int:
     except scenario.ScenarioError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    printer = Printer(json_lines=args.json)
+    printer = Printer(json_lines=args.json, start_s=loaded.start_s)
     if args.verbose:  # the laptop's frames on the technician's cable
         from host_tools.link import Link
 

@@ -43,6 +43,7 @@ from provider.link.server import ThreadedLinkServer
 from sim import demo_report, driving
 from sim.provider import Provider
 from sim.simulator import Simulator
+from sim.timeline import stamp
 from sim.transport import open_client
 from sim.uplink import dial
 
@@ -116,7 +117,7 @@ class World:
 
     def stamp(self, t: int) -> str:
         """The same time as the report shows it: ISO 8601 UTC with the zone, and the story's day."""
-        return f"{demo_report.iso(t)} D{(t - self.t0) // DAY:02d}"
+        return stamp(t, self.t0)
 
     def until(self, t: int) -> None:
         """Both worlds to time t, an hour at a time: the handset steps its own deadlines,

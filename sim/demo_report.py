@@ -34,8 +34,8 @@ PLOT_TOP, PLOT_BOTTOM = 110, 330
 
 
 def iso(core_seconds: int) -> str:
-    """Core seconds as ISO 8601 UTC to the minute, with the zone."""
-    return datetime.fromtimestamp(core_seconds + EPOCH_UNIX, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    """Core seconds as ISO 8601 UTC with the zone (the simulator's one style, sim/timeline.stamp)."""
+    return datetime.fromtimestamp(core_seconds + EPOCH_UNIX, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _date(iso_text: str | None) -> str:
@@ -43,8 +43,8 @@ def _date(iso_text: str | None) -> str:
 
 
 def _minute(iso_text: str | None) -> str:
-    """The billing reports' ISO 8601 (to the second) shown to the minute, like the rest."""
-    return f"{iso_text[:16]}Z" if iso_text else ""
+    """The billing reports' ISO 8601, as the rest of the report shows times."""
+    return iso_text or ""
 
 
 def directive_text(action: str, args: dict) -> str:

@@ -4,8 +4,8 @@ scenario events, bad payment amounts, and output piped into a reader that stops 
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
