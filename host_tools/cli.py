@@ -35,9 +35,17 @@ def package_version() -> str:
         return "0+unknown"
 
 
+class _Version(argparse._VersionAction):
+    """--version, the package metadata read only when asked (reading it costs every run ~0.1 s)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        tool, extra = self.version
+        self.version = f"{tool} {package_version()}{extra}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_version(parser: argparse.ArgumentParser, tool: str, extra: str = "") -> None:
-    parser.add_argument("--version", action="version", version=f"{tool} {package_version()}{extra}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_Version, version=(tool, extra), help="print the version and exit")
 
 
 # ---- options accepted anywhere ----------------------------------------------------------------
@@ -286,7 +294,10 @@ def frame_tracer(stream=None) -> Callable:
 
 # ---- shell completion -------------------------------------------------------------------------------
 def completion(parser: argparse.ArgumentParser) -> None:
-    """Tab completion: `eval "$(register-python-argcomplete lci-tool)"` (bash/zsh)."""
+    """Tab completion: `eval "$(register-python-argcomplete lci-tool)"` (bash/zsh). The shell
+    asks with _ARGCOMPLETE set; any other run does not load argcomplete at all."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
     try:
         import argcomplete
     except ImportError:
