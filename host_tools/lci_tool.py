@@ -314,7 +314,7 @@ def cmd_log_download(args, out: Output) -> None:
     out.emit(report, lambda r: (
         f"{r['records']} records ({r['first']}..{r['last']}) in {r['path']}; "
         f"chain {'verified' if r['chain_ok'] else 'BROKEN: ' + r['chain_problem']}"
-        + (f"; resumed {r['resumes']} time(s)" if r["resumes"] else "")
+        + (f"; resumed {cli.plural(r['resumes'], 'time')}" if r["resumes"] else "")
     ))
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")

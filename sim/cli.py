@@ -488,7 +488,7 @@ def cmd_run(args) -> int:
         if result.ok:
             print(f"\n{loaded.name}: all {len(loaded.steps)} steps met their expectations")
         else:
-            print(f"\n{loaded.name}: {len(result.failures)} expectation(s) failed:")
+            print(f"\n{loaded.name}: {cli.plural(len(result.failures), 'expectation')} failed:")
             for failure in result.failures:
                 print(f"  {loaded.path}:{failure['line']}: step {failure['step']}: {failure['key']}: "
                       f"expected {_value(failure['expected'])}, got {_value(failure['actual'])}")

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from firmware.hal import EPOCH_UNIX
+from host_tools import cli
 from host_tools.visit import Visit, receipt_text
 from provider.billing import directives as billing_directives
 from provider.billing import reports, schema
@@ -248,7 +249,7 @@ class World:
         for day in range(first, last + 1):
             t = self.drive_day(day)
             if t["blocked"]:
-                self.say("driver", f"{t['blocked']} start(s) refused by the handset "
+                self.say("driver", f"{cli.plural(t['blocked'], 'start')} refused by the handset "
                                    f"[{self.sim.display_text()}]")
             elif not self.quiet and day in (first, last):
                 self.say("driver", f"4 drives: {t['tests']} start tests passed, {t['retests']} rolling "
