@@ -238,10 +238,13 @@ class Progress:
         if self._rich is not None:
             self._rich.update(self._task, completed=self.done)
             return
-        while self.total and self._next_quarter <= 4 and self.done * 4 >= self._next_quarter * self.total:
-            if self._next_quarter < 4:
-                self._line(f"{self.label}: {self.done}/{self.total} {self.unit} ({self._next_quarter * 25} %)")
-            self._next_quarter += 1
+        if not self.total:
+            return
+        quarter = min(4, self.done * 4 // self.total)  # the last quarter passed, one line for it
+        if quarter >= self._next_quarter:
+            if quarter < 4:
+                self._line(f"{self.label}: {self.done}/{self.total} {self.unit} ({quarter * 25} %)")
+            self._next_quarter = quarter + 1
 
     def close(self) -> None:
         if self._rich is not None:
