@@ -513,9 +513,16 @@ def cmd_work_order_apply(args, out: Output) -> None:
         status = client.status()
     out.emit({"id": order["id"], "order": order["order"], "detail": result["detail"],
               "already_applied": result["already"], "compliance": status["compliance"]},
-             lambda r: f"work order {r['id']} ({r['order']}) "
-                       f"{'was already applied' if r['already_applied'] else 'applied: ' + r['detail']}"
-                       f" — handset now {r['compliance']}")
+             lambda r: f"work order {r['id']} ({r['order']}) {_applied_text(r)} — handset now {r['compliance']}")
+
+
+def _applied_text(r: dict) -> str:
+    """'applied', with the handset's words only when they add to the order's own ('vehicle_switch
+    WO-26-0107' says it again)."""
+    if r["already_applied"]:
+        return "was already applied"
+    said = r["detail"].replace(r["order"], "").replace(r["id"], "").strip(" :-")
+    return f"applied: {r['detail']}" if said else "applied"
 
 
 def cmd_set_time(args, out: Output) -> None:
