@@ -1,16 +1,18 @@
 """What the three command-line tools (lci-tool, lci-sim, lci-billing) share, so they behave alike.
 
 - `--version` (`TOOL PACKAGE-VERSION`), the exit-code epilog from host_tools/exitcodes.py;
-- options every command accepts before or after the subcommand (`--json`, `-v`, `-q`):
+- options every command accepts before or after the subcommand (`--json`, `-v`, `-q`; `-v`
+  shows the frames on the wire in lci-tool and lci-sim (`frame_tracer`), and what a command
+  wrote in lci-billing):
   `everywhere()` puts them on the parser and all its subparsers with SUPPRESS defaults, so a
   flag given anywhere survives and `defaults()` fills in the rest;
 - one JSON style: one compact object per line (`dumps`), times as ISO 8601 strings;
-- times for people: ISO 8601 with the zone (`iso`, `core_iso`), never a raw epoch;
+- times for people: ISO 8601 with the zone (`iso`, `core_iso`, `record_time`), never a raw epoch;
 - one-line errors (`error`), and `run()`: a closed output pipe ends the tool with 141 and no
   traceback, Ctrl-C with 130;
 - progress (`Progress`) and tables (`table`): rich's where stderr/stdout is a terminal, plain
   lines elsewhere (no carriage-return bars in CI logs);
-- shell completion through argcomplete (`completion`), a no-op when it is not installed.
+- shell completion through argcomplete (`completion`), loaded only when the shell asks.
 """
 
 from __future__ import annotations
