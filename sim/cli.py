@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         verbose_help="serve: every frame the handset reads (<) and writes (>) on its serial line; "
                      "run: every frame on the technician's cable, from the laptop's side (> sent, "
                      "< received); on stderr",
-        json_help="run: JSON Lines {t, source, event, compliance, session, display, detail}; "
+        json_help="run: JSON Lines {t, at, source, event, compliance, session, display, detail}; "
                   "serve: the endpoints; fleet, keys: one JSON object")
     return parser
 

@@ -47,8 +47,14 @@ def entry_stamp(entry: dict, start_s: int | None) -> str:
     return stamp(start_s + int(entry["t"]), start_s)
 
 
-def to_json(entry: dict) -> str:
+def to_json(entry: dict, start_s: int | None = None) -> str:
+    """One JSON Lines record; with the world's start (core seconds) it also carries `at`, the
+    moment in ISO 8601 with the zone, after `t`."""
     ordered = {key: _sorted(entry.get(key)) for key in KEYS}
+    if start_s is not None:
+        from host_tools.cli import record_time
+
+        ordered = {"t": ordered.pop("t"), "at": record_time(start_s + int(entry["t"])), **ordered}
     return json.dumps(ordered, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
@@ -119,7 +125,7 @@ class Printer:
 
     def __call__(self, entry: dict) -> None:
         if self.json_lines:
-            print(to_json(entry), file=self.out)
+            print(to_json(entry, self.start_s), file=self.out)
             return
         display = tuple(entry.get("display") or ())
         changed = display != self._display

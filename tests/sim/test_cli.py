@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,10 @@ def test_run_json_lines(capsys):
     assert main(["run", str(EXAMPLE), "--json"]) == EXIT_OK
     lines = capsys.readouterr().out.strip().splitlines()
     records = [json.loads(line) for line in lines]
-    assert all(list(r) == ["t", "source", "event", "compliance", "session", "display", "detail"] for r in records)
+    assert all(list(r) == ["t", "at", "source", "event", "compliance", "session", "display", "detail"]
+               for r in records)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["at"]) for r in records)
+    assert records[0]["at"] == "2026-03-02T07:00:00Z" and records[0]["t"] == 0  # the file's start
     assert records[-1]["event"] == "end"
 
 
