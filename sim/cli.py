@@ -299,7 +299,7 @@ def _error(message: str) -> None:
 
 # ---- device setup shared by serve and handset ------------------------------------------------------
 class DeviceFailure(Exception):
-    """The simulated handset cannot run as asked (one line for people: exit 4)."""
+    """The simulated handset cannot run as asked (one line for people: exit 12)."""
 
 
 class UsageFailure(Exception):

@@ -157,7 +157,7 @@ def test_version(capsys):
     assert out.startswith("lci-sim ") and f"firmware {FIRMWARE_VERSION}" in out
 
 
-def test_a_core_that_does_not_boot_is_one_line_and_exit_4(monkeypatch, capsys):
+def test_a_core_that_does_not_boot_is_one_line_and_exit_12(monkeypatch, capsys):
     from firmware.config import ConfigError
 
     def refuse(**config):
@@ -206,7 +206,7 @@ def test_output_into_a_reader_that_stops_early_is_quiet(tmp_path):
     assert err == ""
 
 
-def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_4(monkeypatch, capsys):
+def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_12(monkeypatch, capsys):
     from sim import scenario
     from sim.simulator import SimError
 
