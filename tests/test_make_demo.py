@@ -3,6 +3,7 @@ quietly: what make would run, read with `make -n` against a virtualenv that does
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -18,8 +19,10 @@ DEV_ONLY = ("pytest", "hypothesis", "ruff", "mypy", "micropython-stdlib-stubs", 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_demo_installs_the_project_alone_without_banners(tmp_path):
-    planned = subprocess.run(["make", "-n", "demo", f"VENV={tmp_path / '.venv'}"], cwd=REPO,
-                             capture_output=True, text=True, check=True).stdout.splitlines()
+    # run as from a shell, also when this test runs under `make test` (no inherited make flags)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    planned = subprocess.run(["make", "--no-print-directory", "-n", "demo", f"VENV={tmp_path / '.venv'}"],
+                             cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout.splitlines()
     installs = [line for line in planned if "pip install" in line and "--upgrade pip" not in line]
     assert len(installs) == 1, planned
     assert re.search(r"pip install --quiet -e \.$", installs[0]), installs[0]  # no [dev] extras
