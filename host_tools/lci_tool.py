@@ -45,6 +45,7 @@ examples:
   lci-tool code enter 12345678               type the provider's answer over the cable
   lci-tool work-order apply removal.toml --key tech.key
   lci-tool service --reference 0.040 --key tech.key --next-service-days 60
+  lci-tool service --key center.key --upload https://portal.example/service/visits/upload/
   lci-tool keygen --dir ~/.lci777            provider root key + master secret (0600)
   eval "$(register-python-argcomplete lci-tool)"   tab completion in bash/zsh
 
@@ -605,6 +606,12 @@ def cmd_service(args, out: Output) -> None:
 
     reference = check_reference(args.reference)
     signer = load_signer(args)  # a missing or bad key stops here, before a session opens
+    if args.upload and not args.upload.startswith(("http://", "https://")):
+        raise ToolError(exitcodes.USAGE, f"--upload {args.upload}: expected an http:// or "
+                        f"https:// URL")
+    if args.upload and not getattr(signer, "certificate", b""):
+        raise ToolError(exitcodes.CREDENTIAL, "--upload signs with the center's delegated key: "
+                        "give it with --key (not the provider's root key)")
     with connect(args) as client:
         client.expect_serial(args.serial)
         visit = Visit(client, signer_loader=lambda: signer, say=out.say,
@@ -626,9 +633,41 @@ def cmd_service(args, out: Output) -> None:
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
             raise ToolError(_incomplete_code(exc), str(exc)) from None
+    if args.upload:
+        receipt["upload"] = _upload_visit(args, signer, receipt, log_path, out)
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "service visit done, but the calibration failed")
+    if args.upload and "error" in receipt["upload"]:
+        raise ToolError(exitcodes.UPLOAD_FAILED, receipt["upload"]["error"])
+
+
+def _upload_visit(args, signer, receipt: dict, log_path: Path, out: Output) -> dict:
+    """Push the receipt and the verified log to the provider's server, signed with the
+    center's delegated key (host_tools/visit_upload.py). The visit is done whatever happens
+    here: a failure is reported in the receipt and by the exit code."""
+    from host_tools.visit_upload import UploadError, upload
+
+    try:
+        log_text = log_path.read_text()
+    except OSError as exc:
+        return {"error": f"cannot read the visit's log {log_path}: {exc.strerror}"}
+    out.say(f"uploading the receipt and the log to {args.upload}")
+    try:
+        answer = upload(args.upload, signer, kind="calibration", receipt=cli_safe(receipt),
+                        log_text=log_text, log_format=args.format)
+    except UploadError as exc:
+        return {"error": str(exc)}
+    out.say(f"visit {answer.get('visit')} filed with client {answer.get('client')}"
+            + ("" if answer.get("filed") else " (it was already filed)"))
+    return answer
+
+
+def cli_safe(receipt: dict) -> dict:
+    """The receipt as the server stores it: JSON values, handset times in ISO 8601."""
+    import json
+
+    return json.loads(cli.dumps(timed(receipt)))
 
 
 def cmd_devs(args, out: Output) -> None:
@@ -778,6 +817,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="log file format (default jsonl)")
     key_option(p, "calibrate")
     p.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
+    p.add_argument("--upload", metavar="URL",
+                   help="then push the receipt and the verified log to the provider's server "
+                        "(e.g. https://portal.example/service/visits/upload/), signed with the "
+                        "center's delegated --key")
 
     # accepted before or after the command
     cli.everywhere(parser, "--port", help="device path or pyserial URL, e.g. socket://127.0.0.1:7777 "
