@@ -94,6 +94,8 @@ class Output:
 # handset times (core seconds) that the JSON output carries as ISO 8601 strings
 TIME_KEYS = ("now", "deadline", "service_due", "calibration_due", "next_service", "started",
              "finished", "until", "expires")
+RECORD_TIME_KEYS = ("time", "from_time", "to_time")  # a record's time: 0 is a moment, not 'never'
+
 
 
 def core_seconds(moment: datetime) -> int:
@@ -110,18 +112,20 @@ def duration_text(seconds: int | None) -> str:
     return cli.duration(seconds)
 
 
-device_times = cli.device_times
-
-
 def timed(result: dict) -> dict:
-    """A copy of `result` with every handset time (TIME_KEYS, also in nested status dicts) in
-    ISO 8601: what --json prints. None for 'never'."""
+    """A copy of `result` with every handset time (TIME_KEYS, RECORD_TIME_KEYS, also in nested
+    dicts and lists of dicts) in ISO 8601: what --json prints. None for 'never'."""
     out = {}
     for key, value in result.items():
-        if key in TIME_KEYS and (isinstance(value, int) and not isinstance(value, bool) or value is None):
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if key in TIME_KEYS and (number or value is None):
             out[key] = cli.core_iso(value)
+        elif key in RECORD_TIME_KEYS and number:
+            out[key] = cli.record_time(value)
         elif isinstance(value, dict):
             out[key] = timed(value)
+        elif isinstance(value, list):
+            out[key] = [timed(x) if isinstance(x, dict) else x for x in value]
         else:
             out[key] = value
     return out
@@ -311,7 +315,7 @@ def cmd_log_download(args, out: Output) -> None:
     out.emit(report, lambda r: (
         f"{r['records']} records ({r['first']}..{r['last']}) in {r['path']}; "
         f"chain {'verified' if r['chain_ok'] else 'BROKEN: ' + r['chain_problem']}"
-        + (f"; resumed {r['resumes']} time(s)" if r["resumes"] else "")
+        + (f"; resumed {cli.plural(r['resumes'], 'time')}" if r["resumes"] else "")
     ))
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
@@ -346,7 +350,7 @@ def cmd_log_verify(args, out: Output) -> None:
 def summary_text(summary: dict) -> str:
     """The event summary for people: one line a fact, tests one line each, times in ISO 8601."""
     def when(t):
-        return cli.core_text(t)
+        return "-" if t is None else cli.record_time(t)
 
     lines = []
     for key, value in summary.items():
@@ -510,9 +514,16 @@ def cmd_work_order_apply(args, out: Output) -> None:
         status = client.status()
     out.emit({"id": order["id"], "order": order["order"], "detail": result["detail"],
               "already_applied": result["already"], "compliance": status["compliance"]},
-             lambda r: f"work order {r['id']} ({r['order']}) "
-                       f"{'was already applied' if r['already_applied'] else 'applied: ' + r['detail']}"
-                       f" — handset now {r['compliance']}")
+             lambda r: f"work order {r['id']} ({r['order']}) {_applied_text(r)} — handset now {r['compliance']}")
+
+
+def _applied_text(r: dict) -> str:
+    """'applied', with the handset's words only when they add to the order's own ('vehicle_switch
+    WO-26-0107' says it again)."""
+    if r["already_applied"]:
+        return "was already applied"
+    said = r["detail"].replace(r["order"], "").replace(r["id"], "").strip(" :-")
+    return f"applied: {r['detail']}" if said else "applied"
 
 
 def cmd_set_time(args, out: Output) -> None:
@@ -859,7 +870,7 @@ def _run(args, out: Output) -> int:
             return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
-        return _fail(exitcodes.REFUSED, device_times(str(exc)), out)
+        return _fail(exitcodes.REFUSED, str(exc), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except BadRequest as exc:
@@ -880,7 +891,6 @@ _CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:
-    text = device_times(text)
     cli.error("lci-tool", text)
     if out.as_json and not out.result:
         print(cli.dumps({"error": text, "exit_code": code}))
