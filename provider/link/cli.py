@@ -6,7 +6,7 @@
 --db is the billing database (a SQLite file or a postgresql:// URL); the link keeps its tables
 beside the billing tables (docs/link.md). --keys DIR signs the directives the billing engine left
 unsigned (status pending) with DIR's billing.key (else root.key), every --sign-every seconds, as
-`lci-billing directives issue` would. With --tls-cert/--tls-key the link speaks TLS; with
+`lci-billing directives issue` would, on either database (under the billing writer's lock). With --tls-cert/--tls-key the link speaks TLS; with
 --client-ca each handset must show a certificate from that CA naming its serial.
 
 Prints `listening on HOST:PORT` once ready, then one line per call (unless --quiet). SIGINT or
@@ -66,10 +66,6 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def check(parser: argparse.ArgumentParser, args) -> None:
-    if args.keys and args.db.startswith(("postgresql://", "postgres://")):
-        # the outbox's signing (provider/billing/directives.issue_pending) speaks SQLite's SQL
-        parser.error("--keys signs a SQLite billing database's outbox; on PostgreSQL the "
-                     "billing engine signs its own directives (lci-billing --signing-key)")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.client_ca and not args.tls_cert:
@@ -87,12 +83,16 @@ def _signer(keys_dir: str):
 
 
 def _sign_pending(db, signer) -> int:
-    """Sign what the engine left pending (SQLite: the engine's own connection type)."""
+    """Sign what the engine left pending, through the billing code's own connection type (its
+    SQL and its writer lock, on SQLite and PostgreSQL alike)."""
     from provider.billing import directives
+    from provider.billing.database import Database
     from provider.billing.engine import Engine
 
-    ttl = Engine.stored_policy(db.conn).token_ttl
-    return directives.issue_pending(db.conn, signer, int(time.time()), ttl)
+    # SQLite: the link's connection already is one; PostgreSQL: psycopg's, wrapped
+    conn = db.conn if isinstance(db.conn, Database) else Database(db.conn, db.dialect, "")
+    ttl = Engine.stored_policy(conn).token_ttl
+    return directives.issue_pending(conn, signer, int(time.time()), ttl)
 
 
 async def _serve(args) -> int:

@@ -6,9 +6,10 @@ connection is not shared between threads, and the event loop never waits on the 
 database), so one process needs one connection. A SQLite file is local and its statements take
 microseconds: they run on the event loop itself (handing each to a thread costs more than it
 saves, in GIL hand-overs); a long billing transaction on the same file then holds the calls up
-while it lasts, which is why a deployment uses PostgreSQL. Several link processes may serve the same database
-(docs/link.md: scaling out): every write is idempotent and a directive's exactly-once rests on
-the handset's own replay protection, not on one process's memory.
+while it lasts, which is why a deployment uses PostgreSQL. Several link processes may serve the
+same database (docs/link.md: scaling out): every write is idempotent, a directive is claimed in
+the database by one call at a time (store.claim), and its exactly-once application rests on the
+handset's own replay protection, not on one process's memory.
 
 TLS: give an ssl.SSLContext (`server_context()` builds one from a certificate and key). With
 `client_ca`, the handset must present a certificate signed by that CA, and its common name must
@@ -20,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import socket
 import ssl
 import sys
 import time
@@ -79,6 +82,8 @@ class LinkServer:
         self.session_timeout = session_timeout
         self.on_session = on_session
         self.stats = Stats()
+        # this process among the link processes sharing the database (claims name it)
+        self.name = f"{socket.gethostname()[:12]}:{os.getpid()}:{os.urandom(3).hex()}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-db")
         self._db: store.Database | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -151,7 +156,9 @@ class LinkServer:
         peer_serial = None
         if self.ssl_context is not None and self.ssl_context.verify_mode == ssl.CERT_REQUIRED:
             peer_serial = _common_name(writer.get_extra_info("peercert")) or ""
-        session = Session(host, self.db, self.clock, peer_serial=peer_serial)
+        session = Session(host, self.db, self.clock, peer_serial=peer_serial,
+                          owner=f"{self.name}:{self.stats.connections}",
+                          lease=int(self.session_timeout) + 1)
         try:
             try:
                 async with asyncio.timeout(self.session_timeout):

@@ -1,0 +1,150 @@
+"""The link on one PostgreSQL database shared by several processes (pgserver): `lci-server link
+--keys` signs what billing left pending there, and a directive is claimed by one call at a time
+across processes, so two link servers never send the same token at once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from firmware.hal import EPOCH_UNIX
+from provider.link import store
+from provider.link.server import LinkServer
+from sim.uplink import dial_async
+from tests.provider.conftest import fresh_postgres_url
+
+from .rig import World
+from .test_tls_and_cli import _start_cli
+
+pytest.importorskip("pgserver")
+
+SERIAL = "LCI-SO-0001"
+
+
+@pytest.fixture
+def pg_url(postgres_server):
+    return fresh_postgres_url(postgres_server)
+
+
+def test_lci_server_link_keys_signs_pending_directives_on_postgresql(tmp_path, pg_url):
+    now_core = int(time.time()) - EPOCH_UNIX
+    world = World(tmp_path, [SERIAL], start=now_core - 8 * 86400, signed=False, url=pg_url)
+    world.until_directive(SERIAL, "recall")
+    world.advance(now_core - (world.start + world.t) + 3600)  # the link signs on the real clock
+    assert [d["status"] for d in world.directives(SERIAL)] == ["pending"]
+    keys = tmp_path / "keys"
+    world.provider.save(keys)
+    process, (host, port) = _start_cli("--db", pg_url, "--keys", str(keys))
+    try:
+        assert process.stdout.readline().strip() == "signed 1 pending directive(s)"
+        result = asyncio.run(dial_async(world.sims[SERIAL], host, port))
+        line = process.stdout.readline().strip()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert result["ok"], result
+    assert line.startswith(f"{SERIAL}: ok; delivered recall #1 (token)")
+    assert process.returncode == 0 and err == ""
+    assert [d["status"] for d in world.directives(SERIAL)] == ["issued"]
+    assert world.accepted_tokens(world.sims[SERIAL])[-1].startswith("recall billing-sim")
+
+
+def _connections(url: str, n: int) -> list[store.Database]:
+    return [store.connect(url) for _ in range(n)]
+
+
+def test_of_many_processes_claiming_one_directive_at_once_exactly_one_wins(tmp_path, pg_url):
+    World(tmp_path, [SERIAL], url=pg_url).engine.disconnect()  # the billing tables
+    dbs = _connections(pg_url, 6)
+    try:
+        store.create(dbs[0])
+        for round_ in range(30):
+            directive = {"id": 1000 + round_, "action": "recall", "attempts": 0}
+            start = threading.Barrier(len(dbs))
+            won: list[str] = []
+
+            def race(db, owner):
+                start.wait()
+                if store.claim(db, directive, SERIAL, owner, now=100, lease=60):
+                    won.append(owner)
+
+            threads = [threading.Thread(target=race, args=(db, f"link-{n}")) for n, db in enumerate(dbs)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert len(won) == 1, (round_, won)
+        # a claim lapses after its lease; an outcome ends it at once
+        directive = {"id": 1000, "action": "recall", "attempts": 0}
+        assert not store.claim(dbs[1], directive, SERIAL, "late", now=159, lease=60)
+        assert store.claim(dbs[1], directive, SERIAL, "late", now=160, lease=60)
+        store.record_attempt(dbs[1], directive, SERIAL, store.RETRY, None, "connection lost", 161)
+        assert store.claim(dbs[2], directive, SERIAL, "next", now=162, lease=60)
+        store.record_attempt(dbs[2], directive, SERIAL, store.DELIVERED, "token", "", 163)
+        assert not store.claim(dbs[3], directive, SERIAL, "after", now=10_000, lease=60)
+        [row] = [d for d in store.deliveries(dbs[0], SERIAL) if d["directive_id"] == 1000]
+        assert (row["status"], row["attempts"]) == ("delivered", 2)
+    finally:
+        for db in dbs:
+            db.close()
+
+
+def test_two_link_servers_never_send_one_directive_at_once(tmp_path, pg_url):
+    """The handset's old connection to server A is still waiting for its TOKEN answer when the
+    handset calls again through server B: B must not send the directive A is sending."""
+    world = World(tmp_path, [SERIAL], url=pg_url)
+    directive = world.until_directive(SERIAL, "recall")
+    # the stale connection: a unit with the same serial and keys, whose TOKEN answer never arrives
+    from sim.provider import Provider
+    from sim.simulator import Simulator
+    from sim.technician import Technician
+
+    ghost = Simulator(seed="ghost", identity=world.identity(SERIAL), start_s=world.start,
+                      keep_timeline=False)
+    tech = Technician(ghost, Provider(world.seed, SERIAL, start_s=world.start))
+    tech.install(vehicle="VIN-GHOST")
+    tech.close()
+    ghost.run_until(world.t * 1000)
+
+    async def calls():
+        a = LinkServer(pg_url, clock=world.unix, timeout=60, slow_timeout=60)
+        b = LinkServer(pg_url, clock=world.unix)
+        a_host, a_port = await a.start("127.0.0.1", 0)
+        b_host, b_port = await b.start("127.0.0.1", 0)
+        held = asyncio.Event()
+        ups = []
+
+        def swallow_token_answer(direction, data):
+            if direction == "up":
+                ups.append(data)
+                if len(ups) == 2:  # HELLO's answer passes, the TOKEN's never arrives
+                    held.set()
+                    return b""
+            return data
+
+        stale = asyncio.create_task(dial_async(ghost, a_host, a_port, tap=swallow_token_answer))
+        await asyncio.wait_for(held.wait(), 60)
+        first = await dial_async(world.sims[SERIAL], b_host, b_port)
+        b_first = dict(b.stats.as_dict())
+        stale.cancel()  # the stale connection drops: A records the TOKEN as unanswered
+        await asyncio.gather(stale, return_exceptions=True)
+        await a.quiet()
+        second = await dial_async(world.sims[SERIAL], b_host, b_port)
+        await b.quiet()
+        stats = a.stats.as_dict(), b.stats.as_dict()
+        await a.close()
+        await b.close()
+        return first, b_first, second, stats
+
+    first, b_first, second, (a_stats, b_stats) = asyncio.run(calls())
+    assert first["ok"] and second["ok"]
+    assert b_first["delivered"] == 0  # B held back: A was sending it
+    assert a_stats["delivered"] == 0 and b_stats["delivered"] == 1
+    [row] = [d for d in store.deliveries(world.link_db(), SERIAL) if d["directive_id"] == directive["id"]]
+    assert (row["status"], row["answer"], row["attempts"]) == ("delivered", "token", 2)
+    assert sum(t.startswith("recall ") for t in world.accepted_tokens(world.sims[SERIAL])) == 1
