@@ -1,12 +1,14 @@
 """`lci-server link`: the handsets' data link service.
 
-    lci-server link --listen HOST:PORT --db BILLING_DB [--keys DIR]
+    lci-server link --listen HOST:PORT --db BILLING_DB [--keys DIR] [--portal]
                     [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--timeout S] [--quiet]
 
 --db is the billing database (a SQLite file or a postgresql:// URL); the link keeps its tables
 beside the billing tables (docs/link.md). --keys DIR signs the directives the billing engine left
 unsigned (status pending) with DIR's billing.key (else root.key), every --sign-every seconds, as
-`lci-billing directives issue` would, on either database (under the billing writer's lock). With --tls-cert/--tls-key the link speaks TLS; with
+`lci-billing directives issue` would, on either database (under the billing writer's lock).
+With --portal each call's STATUS is also recorded for the client portal's account page
+(provider/link/portal.py). With --tls-cert/--tls-key the link speaks TLS; with
 --client-ca each handset must show a certificate from that CA naming its serial.
 
 Prints `listening on HOST:PORT` once ready, then one line per call (unless --quiet). SIGINT or
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import ssl
 import sys
@@ -61,6 +64,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
                    help="require handset certificates from this CA, naming the handset's serial")
     p.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
                    help="seconds to wait for a handset's answer before resending (default 5)")
+    p.add_argument("--portal", action="store_true",
+                   help="also give each call's STATUS to the client portal (configured from the "
+                        "environment as for `lci-server web`; its database defaults to --db)")
     p.add_argument("--quiet", action="store_true", help="print only the listening line")
     return p
 
@@ -96,6 +102,7 @@ def _sign_pending(db, signer) -> int:
 
 
 async def _serve(args) -> int:
+    from provider.link.portal import PortalError
     from provider.link.server import LinkServer, server_context
     from provider.link.store import StoreError
 
@@ -119,12 +126,18 @@ async def _serve(args) -> int:
               + (f"; delivered {delivered}" if delivered else "")
               + (f"; {summary['uploaded']} records" if summary["uploaded"] else ""), flush=True)
 
+    portal = None
+    if args.portal:
+        from provider.link.portal import PortalReports
+
+        os.environ.setdefault("LCI_DATABASE_URL", args.db)  # the portal beside billing
+        portal = PortalReports()
     server = LinkServer(args.db, ssl_context=context, timeout=args.timeout,
-                        slow_timeout=max(args.timeout, 10.0), on_session=report)
+                        slow_timeout=max(args.timeout, 10.0), on_session=report, portal=portal)
     host, port = args.listen
     try:
         bound = await server.start(host, port)
-    except StoreError as exc:
+    except (StoreError, PortalError) as exc:
         print(f"lci-server link: {exc}", file=sys.stderr)
         await server.close()
         return EXIT_USAGE

@@ -72,8 +72,10 @@ class LinkServer:
     def __init__(self, db_url: str, *, clock: Callable[[], float] = time.time,
                  ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0,
                  slow_timeout: float = 10.0, retries: int = 2, session_timeout: float = 120.0,
-                 on_session: Callable[[dict], None] | None = None):
+                 on_session: Callable[[dict], None] | None = None, portal=None):
+        """`portal`: a provider.link.portal.PortalReports that each call's STATUS is given to."""
         self.db_url = db_url
+        self.portal = portal
         self.clock = clock
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -110,6 +112,8 @@ class LinkServer:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
         else:
             self._open()
+        if self.portal is not None:
+            await self.portal.start()
         self._server = await asyncio.start_server(self._handle, host, port, ssl=self.ssl_context,
                                                   backlog=4096)
         sock = self._server.sockets[0].getsockname()
@@ -142,6 +146,8 @@ class LinkServer:
             else:
                 await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+        if self.portal is not None:
+            self.portal.close()
 
     # -- one connection ------------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -169,6 +175,8 @@ class LinkServer:
                 session.outcome = f"incomplete: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 print(f"lci-server link: call from {session.serial or host.description} failed: "
                       f"{session.outcome}", file=sys.stderr, flush=True)
+            if self.portal is not None and session.serial and session.status is not None:
+                await self.portal.record(session.serial, session.status, int(self.clock()))
             self._count(session)
             if self.on_session is not None:
                 self.on_session(session.summary())
