@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
 import threading
 import time
 
@@ -68,12 +67,13 @@ def test_of_many_processes_claiming_one_directive_at_once_exactly_one_wins(tmp_p
             start = threading.Barrier(len(dbs))
             won: list[str] = []
 
-            def race(db, owner):
+            def race(db, owner, directive, start, won):
                 start.wait()
                 if store.claim(db, directive, SERIAL, owner, now=100, lease=60):
                     won.append(owner)
 
-            threads = [threading.Thread(target=race, args=(db, f"link-{n}")) for n, db in enumerate(dbs)]
+            threads = [threading.Thread(target=race, args=(db, f"link-{n}", directive, start, won))
+                       for n, db in enumerate(dbs)]
             for t in threads:
                 t.start()
             for t in threads:
