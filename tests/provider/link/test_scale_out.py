@@ -5,20 +5,17 @@ across processes, so two link servers never send the same token at once."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import threading
-import time
 
 import pytest
 
-from firmware.hal import EPOCH_UNIX
 from provider.link import store
 from provider.link.server import LinkServer
 from sim.uplink import dial_async
 from tests.provider.conftest import fresh_postgres_url
 
 from .rig import World
-from .test_tls_and_cli import _start_cli
+from .test_tls_and_cli import signs_what_billing_left_pending
 
 pytest.importorskip("pgserver")
 
@@ -31,26 +28,7 @@ def pg_url(postgres_server):
 
 
 def test_lci_server_link_keys_signs_pending_directives_on_postgresql(tmp_path, pg_url):
-    now_core = int(time.time()) - EPOCH_UNIX
-    world = World(tmp_path, [SERIAL], start=now_core - 8 * 86400, signed=False, url=pg_url)
-    world.until_directive(SERIAL, "recall")
-    world.advance(now_core - (world.start + world.t) + 3600)  # the link signs on the real clock
-    assert [d["status"] for d in world.directives(SERIAL)] == ["pending"]
-    keys = tmp_path / "keys"
-    world.provider.save(keys)
-    process, (host, port) = _start_cli("--db", pg_url, "--keys", str(keys))
-    try:
-        assert process.stdout.readline().strip() == "signed 1 pending directive(s)"
-        result = asyncio.run(dial_async(world.sims[SERIAL], host, port))
-        line = process.stdout.readline().strip()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-    assert result["ok"], result
-    assert line.startswith(f"{SERIAL}: ok; delivered recall #1 (token)")
-    assert process.returncode == 0 and err == ""
-    assert [d["status"] for d in world.directives(SERIAL)] == ["issued"]
-    assert world.accepted_tokens(world.sims[SERIAL])[-1].startswith("recall billing-sim")
+    signs_what_billing_left_pending(tmp_path, pg_url)
 
 
 def _connections(url: str, n: int) -> list[store.Database]:
