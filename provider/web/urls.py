@@ -1,8 +1,8 @@
-"""The provider's URLs: the client portal, Django's sign-in and password reset, the staff admin."""
+"""The provider's URLs: the client portal, the service centers' pages (/center/), Django's sign-in and password reset, the staff admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from provider.web.portal import views
 from provider.web.portal.forms import ThrottledLoginForm
@@ -35,5 +35,7 @@ urlpatterns = [
     path("appointments/", views.appointments, name="appointments"),
     path("appointments/<int:pk>/reschedule/", views.reschedule, name="reschedule"),
     path("appointments/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("appointments/book/", views.book, name="book"),
+    path("center/", include("provider.web.centers.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -9,8 +9,6 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
 
-from .models import Appointment
-
 TEST_CARDS = [("tok_visa", "Visa ending 4242 (test card: approved)"),
               ("tok_declined", "Test card: declined"),
               ("tok_insufficient_funds", "Test card: insufficient funds"),
@@ -132,13 +130,6 @@ class CodeForm(forms.Form):
 class WhenField(forms.DateTimeField):
     input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-
-
-class AppointmentForm(forms.Form):
-    kind = forms.ChoiceField(choices=[(Appointment.REMOVAL, "Removal"),
-                                      (Appointment.VEHICLE_SWITCH, "Vehicle switch")])
-    at = WhenField(label="Date and time (UTC)")
-    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class RescheduleForm(forms.Form):

@@ -4,6 +4,7 @@ command line."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from django.test import Client
@@ -36,6 +37,27 @@ def test_the_demo_has_one_client_in_each_state_and_they_can_sign_in(tmp_path, se
     assert b'id="balance">$0.00<' in web.get("/account/").content
     page = web.post("/lockout-code/", {"request": made["request"]}).content.decode()
     assert re.search(r'id="code">\d{8,9}<', page)
+
+
+def test_the_demo_has_a_service_center_with_an_appointment_today_and_a_work_order(tmp_path,
+                                                                                  settings):
+    root = tmp_path / "demo"
+    settings.BILLING_URL = f"sqlite:///{tmp_path / 'billing.db'}"
+    settings.MASTER_SECRET_FILE = str(root / "keys" / "master.secret")
+    settings.COMPLIANCE_SIGNING_KEY = str(root / "keys" / "technician.key")
+    made = demo.build(root)
+    web = Client()
+    assert web.login(username=made["center"]["login"], password=demo.PASSWORD)
+    day = web.get("/center/").content.decode()
+    assert "Vehicle switch" in day and "14:00" in day
+    printed = web.get(f"/center/appointments/{made['center']['today']}/work-order/")
+    assert printed.status_code == 200 and b"<svg" in printed.content and b'id="token"' in printed.content
+    profile = web.get("/center/profile/").content.decode()
+    assert 'id="rating">100%<' in profile
+    from provider.web.centers.models import Center
+    lakeside = Center.objects.get(code="lakeside")
+    assert lakeside.blocking_documents(date(2026, 2, 3)) == [
+        "the insurance binder expired on Jan 31, 2026"]
 
 
 def test_lci_server_has_a_web_service_beside_the_link(capsys):
