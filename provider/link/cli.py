@@ -124,6 +124,7 @@ async def _serve(args) -> int:
         delivered = ", ".join(f"{d['action']} #{d['id']} ({d['answer']})" for d in summary["delivered"])
         print(f"{summary['serial'] or '-'}: {summary['outcome']}"
               + (f"; delivered {delivered}" if delivered else "")
+              + "".join(f"; #{d} held (another call is sending it)" for d in summary["held"])
               + (f"; {summary['uploaded']} records" if summary["uploaded"] else ""), flush=True)
 
     portal = None
