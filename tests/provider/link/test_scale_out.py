@@ -57,19 +57,31 @@ def test_of_many_processes_claiming_one_directive_at_once_exactly_one_wins(tmp_p
             for t in threads:
                 t.join()
             assert len(won) == 1, (round_, won)
-        # a claim lapses after its lease; an outcome ends it at once
-        directive = {"id": 1000, "action": "recall", "attempts": 0}
-        assert not store.claim(dbs[1], directive, SERIAL, "late", now=159, lease=60)
-        assert store.claim(dbs[1], directive, SERIAL, "late", now=160, lease=60)
-        store.record_attempt(dbs[1], directive, SERIAL, store.RETRY, None, "connection lost", 161)
-        assert store.claim(dbs[2], directive, SERIAL, "next", now=162, lease=60)
-        store.record_attempt(dbs[2], directive, SERIAL, store.DELIVERED, "token", "", 163)
-        assert not store.claim(dbs[3], directive, SERIAL, "after", now=10_000, lease=60)
-        [row] = [d for d in store.deliveries(dbs[0], SERIAL) if d["directive_id"] == 1000]
-        assert (row["status"], row["attempts"]) == ("delivered", 2)
     finally:
         for db in dbs:
             db.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_claim_lapses_after_its_lease_and_ends_with_the_outcome(database, tmp_path, postgres_server):
+    url = fresh_postgres_url(postgres_server) if database == "postgresql" else None
+    World(tmp_path, [SERIAL], url=url).engine.disconnect()  # the billing tables
+    db = store.connect(url or str(tmp_path / "billing.db"))
+    try:
+        store.create(db)
+        directive = {"id": 1000, "action": "recall", "attempts": 0}
+        assert store.claim(db, directive, SERIAL, "first", now=100, lease=60)
+        assert not store.claim(db, directive, SERIAL, "late", now=159, lease=60)
+        assert store.claim(db, directive, SERIAL, "late", now=160, lease=60)  # lapsed
+        store.record_attempt(db, directive, SERIAL, store.RETRY, None, "connection lost", 161)
+        assert store.claim(db, directive, SERIAL, "next", now=162, lease=60)  # ended at once
+        store.record_attempt(db, directive, SERIAL, store.DELIVERED, "token", "", 163)
+        assert not store.claim(db, directive, SERIAL, "after", now=10_000, lease=60)  # final
+        [row] = store.deliveries(db, SERIAL)
+        assert (row["status"], row["attempts"], row["first_try_at"], row["at"]) == (
+            "delivered", 2, 100, 163)
+    finally:
+        db.close()
 
 
 def test_two_link_servers_never_send_one_directive_at_once(tmp_path, pg_url):
