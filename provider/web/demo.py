@@ -8,6 +8,7 @@ provider's keys (sim.provider, seeded: demo only) answer lockout codes."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from datetime import UTC, datetime
@@ -109,15 +110,19 @@ def build(root: Path = ROOT) -> dict:
     User.objects.create_superuser("staff", "staff@demo.lci777.example", PASSWORD)
     invitation = invitations.invite(invited, "http://127.0.0.1:8000/", send_mail=False)
     locked = billing.account(refs[CLIENTS[0][0]])
-    center = build_centers(refs)
+    center = build_centers(refs, root / "keys" / "technician.key")
+    from .service.demo import add_shipment
     return {"clients": logins, "invitation": invitation,
-            "request": handset_request(root / "keys", locked["serial"]), "center": center}
+            "request": handset_request(root / "keys", locked["serial"]), "center": center,
+            "shipment": add_shipment(logins, now.date())}
 
 
-def build_centers(refs: dict) -> dict:
+def build_centers(refs: dict, center_key: Path | None = None) -> dict:
     """Northside Interlock (2 bays, documents valid, a staff login) with a vehicle switch today,
     a removal next week and one completed removal; Lakeside Auto, whose insurance binder
-    expired (provider staff see it in the admin; it takes no new bookings)."""
+    expired (provider staff see it in the admin; it takes no new bookings). Northside signs its
+    uploads with `center_key` (the demo's technician key), so `lci-tool service --upload` works
+    against `make serve`."""
     from datetime import date, time, timedelta
 
     from django.contrib.auth import get_user_model
@@ -147,6 +152,10 @@ def build_centers(refs: dict) -> dict:
             CenterPrice.objects.create(center=center, kind=kind, cents=cents)
         made[code] = center
     center = made["northside"]
+    if center_key is not None:
+        from django.core.management import call_command
+        call_command("center_key", "northside", str(center_key), verbosity=0,
+                     stdout=io.StringIO())
     staff = get_user_model().objects.create_user(CENTER_LOGIN, CENTER_LOGIN, PASSWORD)
     CenterStaff.objects.create(user=staff, center=center)
     vehicle = {"vehicle_year": 2019, "vehicle_make": "Ford", "vehicle_model": "F-150",
@@ -194,4 +203,7 @@ def print_welcome(made: dict, url: str) -> None:
     print(f"  a new client's invitation: {invitations.link(made['invitation'], url)}")
     print(f"  the lockout client's handset shows the request code {made['request']} (after B);")
     print("    replace the card (it is failing) to pay the balance, then ask for the code")
+    from .service.demo import welcome_lines
+    for line in welcome_lines(made.get("shipment"), url):
+        print(line)
     print("  mail is printed here (set LCI_SMTP_URL to send it)\n", flush=True)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "provider.web.portal",
     "provider.web.centers",
+    "provider.web.service",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

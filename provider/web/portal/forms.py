@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.template import loader
 
 TEST_CARDS = [("tok_visa", "Visa ending 4242 (test card: approved)"),
               ("tok_declined", "Test card: declined"),
@@ -17,6 +18,18 @@ TEST_CARDS = [("tok_visa", "Visa ending 4242 (test card: approved)"),
 
 class SignUpForm(SetPasswordForm):
     """Choose a password for the invited e-mail address (Django's validators apply)."""
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's password reset, its mail queued in the retried outbox instead of sent directly
+    (a mail server that is down delays the link, never loses it or fails the page)."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email,
+                  to_email, html_email_template_name=None):
+        from . import mailer
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        mailer.queue("password_reset", to_email, subject, body)
 
 
 class ThrottledLoginForm(AuthenticationForm):

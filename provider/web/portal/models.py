@@ -154,6 +154,35 @@ class NoticeDelivery(models.Model):
         ordering = ["-notice_id"]
 
 
+class OutboxMail(models.Model):
+    """A mail the portal itself writes (an invitation, a password reset, a shipment's tracking
+    number): queued first, then sent and retried exactly as the billing notices are. Its
+    Message-ID is fixed when queued, so a resend is the same message to the recipient."""
+
+    PENDING, SENT, FAILED, GIVEN_UP = NoticeDelivery.PENDING, NoticeDelivery.SENT, \
+        NoticeDelivery.FAILED, NoticeDelivery.GIVEN_UP
+    STATUSES = NoticeDelivery.STATUSES
+
+    kind = models.CharField(max_length=32, db_index=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    message_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=12, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "outbox mail"
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to} ({self.status})"
+
+
 class PaymentSubmission(models.Model):
     """A pay-now form, by its one-time key: a second submit of the same form pays nothing."""
 
