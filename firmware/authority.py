@@ -29,7 +29,7 @@ its persisted used ids, and owns every rule about time going back (`now` is what
 core passes). The one thing kept between calls is a small cache of certificates whose
 root signature already verified (by SHA-256 of their bytes), which changes no result.
 
-Keypad codes: see firmware/keypad.py (request format, HMAC-SHA256, RFC 4226 truncation,
+Keypad codes: see firmware/keycodes.py (request format, HMAC-SHA256, RFC 4226 truncation,
 constant-time compare, the back-off schedule the core applies).
 
 Heap: the token codec (protocol/tokens.py), the Ed25519 verifier and SHA-512 are imported
@@ -40,11 +40,10 @@ only a token or a new root key needs).
 import sys
 from hashlib import sha256
 
-from firmware import keypad
-from protocol import errors
+from protocol import errors, keycodes
 from protocol.endpoint import Refused
 
-DEFAULTS = {"code_digits": keypad.CODE_DIGITS}
+DEFAULTS = {"code_digits": keycodes.CODE_DIGITS}
 _CERT_CACHE_SIZE = 4
 
 
@@ -80,7 +79,7 @@ def _check_session(token, session_nonce):
         if token.action in _tokens().SESSION_BOUND:
             raise Refused(errors.SESSION_MISMATCH, "%s must be bound to this session" % token.action)
         return
-    if session_nonce is None or not keypad.equal(nonce, bytes(session_nonce)):
+    if session_nonce is None or not keycodes.equal(nonce, bytes(session_nonce)):
         raise Refused(errors.SESSION_MISMATCH, "bound to another USB session")
 
 
@@ -162,7 +161,7 @@ class Authority:
         self.root_id = _tokens().root_id(self.root_public_key)
         _drop_token_code()
         self.config = _settings(config)
-        self._codes = keypad.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
+        self._codes = keycodes.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
         self._certs = []  # SHA-256 of certificates whose root signature verified
 
     # ---- signed tokens -------------------------------------------------------------------
@@ -226,7 +225,7 @@ class Authority:
         """The request code for `action` shown on the handset: 12 digits in groups of four.
 
         counter: the core's request counter (int); nonce: random bytes (or an int)."""
-        return keypad.request_code(self.serial, action, counter, nonce)
+        return keycodes.request_code(self.serial, action, counter, nonce)
 
     def check_code(self, request, code, action, seq=None):
         """True if `code` is the provider's answer to `request` for `action` (constant time);

@@ -7,8 +7,7 @@ state: code entry first, then a driving session that needs the driver, then the
 compliance state (with its countdown).
 """
 
-DAY = 86400
-HOUR = 3600
+from protocol.coretime import DAY, HOUR
 
 TEXTS = {
     # compliance, when no driving session needs the screen

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from host_tools import exitcodes
+from protocol import coretime
 
 
 def package_version() -> str:
@@ -100,9 +101,7 @@ def core_iso(core_seconds: int | None) -> str | None:
     """A handset time (seconds since the core's epoch) in ISO 8601; 0/None ('never') is None."""
     if not core_seconds:
         return None
-    from firmware.hal import EPOCH_UNIX
-
-    return iso(core_seconds + EPOCH_UNIX)
+    return iso(coretime.to_unix(core_seconds))
 
 
 DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from|next service|due) (\d{8,10})\b")

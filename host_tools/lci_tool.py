@@ -30,6 +30,7 @@ from host_tools.link import (
     ProtocolVersionError,
 )
 from host_tools.ports import PortError, resolve
+from protocol import coretime
 
 EPILOG = """\
 examples:
@@ -96,9 +97,7 @@ TIME_KEYS = ("now", "deadline", "service_due", "calibration_due", "next_service"
 
 
 def core_seconds(moment: datetime) -> int:
-    from firmware.hal import EPOCH_UNIX
-
-    return int(moment.timestamp()) - EPOCH_UNIX
+    return coretime.from_unix(moment.timestamp())
 
 
 def core_to_text(seconds: int | None) -> str:
@@ -657,7 +656,7 @@ def _scopes(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from firmware.keypad import CODE_ACTIONS
+    from protocol.keycodes import CODE_ACTIONS
 
     parser = argparse.ArgumentParser(
         prog="lci-tool",

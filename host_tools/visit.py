@@ -23,8 +23,8 @@ from pathlib import Path
 
 from host_tools.device_client import DeviceClient, brac_text
 from protocol import messages
+from protocol.coretime import DAY
 
-DAY = 86400
 MAX_CHECKS = 4  # check attempts before the calibration is declared failed
 
 
@@ -237,7 +237,7 @@ class _NoClose:
 
 
 def receipt_text(r: dict) -> str:
-    from host_tools.lci_tool import core_to_text
+    from host_tools.cli import core_text as core_to_text
 
     lines = [f"LCI-777 service receipt — handset {r.get('serial')} (firmware {r.get('firmware')})"]
     before, after = r.get("before") or {}, r.get("after") or {}

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from host_tools import tokens
 from host_tools.keys import core_now
+from protocol.coretime import DAY
 
-DAY = 86400
 # a work order is signed in the office and applied in the field: a handset whose clock runs
 # a little behind the office's must not find it "not yet valid"
 CLOCK_SKEW_S = 3600

@@ -355,9 +355,9 @@ def make_device(args):
 def _now_core_seconds() -> int:
     import time
 
-    from firmware.hal import EPOCH_UNIX
+    from protocol import coretime
 
-    return int(time.time()) - EPOCH_UNIX
+    return coretime.from_unix(time.time())
 
 
 def _faults(args, direction: int) -> Faults | None:

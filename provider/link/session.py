@@ -28,10 +28,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Awaitable, Callable
 
-from firmware import eventlog
 from host_tools import logverify
 from host_tools.link import LinkError, Nack
-from protocol import errors, messages
+from protocol import errors, logrecord, messages
 from provider.link import store
 from provider.link.host import AsyncHost
 
@@ -150,7 +149,7 @@ class Session:
             if next_index is not None:
                 self.note = f"records {next_index}..{low - 1} were released before the link read them"
             next_index = low
-            prev_hash = eventlog.GENESIS if low == 0 else None
+            prev_hash = logrecord.GENESIS if low == 0 else None
         if next_index > high:
             self.log_problem = (f"the handset holds records up to {high - 1}, the link already "
                                 f"holds up to {next_index - 1}: not the log uploaded before")
@@ -201,7 +200,7 @@ class Session:
         log_next = log_hash = None
         if records:
             log_next = uploaded[-1][0] + 1
-            log_hash = eventlog.record_hash(records[-1])
+            log_hash = logrecord.record_hash(records[-1])
         await self.db(store.finish_session, self.serial, self.now(), status=self.status,
                       firmware=self.firmware, outcome=self.outcome, uploaded=uploaded,
                       log_next=log_next, log_hash=log_hash, log_problem=self.log_problem)

@@ -102,12 +102,14 @@ def test_decode_refuses_impossible_sizes():
 
 
 def test_kind_table_numbers_and_names_are_unique():
-    names = list(E.KIND_NAMES.values())
+    names = [row[0] for row in E.KINDS.values()]
     assert len(set(names)) == len(names)
-    for number in E.KIND_NAMES:
+    for number, (name, reserve) in E.KINDS.items():
         assert 0 < number < 256
-    for kind in E.RESERVE_KINDS:
-        assert kind in E.KIND_NAMES
+        assert getattr(E, name.upper()) == number  # the row defines the kind's constant
+        assert reserve in (E.RESERVE, E.ORDINARY)
+        assert E.kind_name(number) == name and E.is_reserve(number) == reserve
+    assert E.kind_name(255) == "unknown_255" and not E.is_reserve(255)
 
 
 # ---- chain ------------------------------------------------------------------------------

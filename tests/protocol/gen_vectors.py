@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware import eventlog, keypad
-from protocol import cobs, errors, framing, messages
+from protocol import cobs, errors, framing, keycodes, logrecord, messages
 
 OUT = Path(__file__).resolve().parents[2] / "protocol" / "vectors.json"
 
@@ -132,30 +131,30 @@ def build() -> dict:
 
 # A log's first three records (SPEC section 8): a boot, a billing lockout's cause, a failed test.
 RECORDS = [
-    {"index": 0, "time": 220_000_000, "kind": eventlog.BOOT, "brac": None, "compliance": "normal",
+    {"index": 0, "time": 220_000_000, "kind": logrecord.BOOT, "brac": None, "compliance": "normal",
      "session": "ignition_off", "value": 0, "detail": "0.1.0"},
-    {"index": 1, "time": 220_000_060, "kind": eventlog.CAUSE_SET, "brac": None, "compliance": "normal",
+    {"index": 1, "time": 220_000_060, "kind": logrecord.CAUSE_SET, "brac": None, "compliance": "normal",
      "session": "ignition_off", "value": 1, "detail": "unpaid_balance directive"},
-    {"index": 2, "time": 220_003_600, "kind": eventlog.TEST_FAIL, "brac": 250, "compliance": "early_service_recall",
+    {"index": 2, "time": 220_003_600, "kind": logrecord.TEST_FAIL, "brac": 250, "compliance": "early_service_recall",
      "session": "test_requested", "value": 0, "detail": ""},
 ]
 
 
 def record_chain() -> dict:
     """Records with their fields, bytes and hashes; the chain's head hash (LOG_INFO head_hash)."""
-    prev = eventlog.GENESIS
+    prev = logrecord.GENESIS
     rows = []
     for fields in RECORDS:
-        raw = eventlog.encode_record(fields["index"], fields["time"], fields["kind"], prev, fields["brac"],
+        raw = logrecord.encode_record(fields["index"], fields["time"], fields["kind"], prev, fields["brac"],
                                      fields["compliance"], fields["session"], fields["value"], fields["detail"])
-        decoded = eventlog.decode_record(raw)
+        decoded = logrecord.decode_record(raw)
         assert decoded["prev"] == prev and decoded["crc_ok"]
-        rows.append({"fields": dict(fields, kind_name=eventlog.KIND_NAMES[fields["kind"]], prev=prev.hex()),
-                     "record": raw.hex(), "hash": eventlog.record_hash(raw).hex()})
-        prev = eventlog.record_hash(raw)
+        rows.append({"fields": dict(fields, kind_name=logrecord.kind_name(fields["kind"]), prev=prev.hex()),
+                     "record": raw.hex(), "hash": logrecord.record_hash(raw).hex()})
+        prev = logrecord.record_hash(raw)
     records = [bytes.fromhex(r["record"]) for r in rows]
-    assert eventlog.verify_chain(records, eventlog.GENESIS, 0, prev) is None
-    return {"genesis": eventlog.GENESIS.hex(), "rows": rows, "head_hash": prev.hex()}
+    assert logrecord.verify_chain(records, logrecord.GENESIS, 0, prev) is None
+    return {"genesis": logrecord.GENESIS.hex(), "rows": rows, "head_hash": prev.hex()}
 
 
 def keypad_examples() -> list:
@@ -165,19 +164,19 @@ def keypad_examples() -> list:
     counter = 42
     nonce = bytes(range(1, 9))
     out = []
-    for action in keypad.CODE_ACTIONS:
+    for action in keycodes.CODE_ACTIONS:
         mix_input = b"LCI-777 request\x00" + serial.encode() + b"\x00" + str(counter).encode() + b"\x00" + nonce
-        mix = keypad.sha256(mix_input).digest()
-        request = keypad.request_code(serial, action, counter, nonce)
-        digits = keypad.normalize(request)
+        mix = keycodes.sha256(mix_input).digest()
+        request = keycodes.request_code(serial, action, counter, nonce)
+        digits = keycodes.normalize(request)
         # a clear code answers one lockout: its directive number N is appended (00 N)
         seq = 1 if action == "clear" else None
-        mac_input = keypad.DOMAIN + b"\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + digits.encode()
+        mac_input = keycodes.DOMAIN + b"\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + digits.encode()
         if seq is not None:
             mac_input += b"\x00" + str(seq).encode()
-        mac = keypad.hmac_sha256(secret, mac_input)
-        value = keypad.truncate(mac)
-        answer = keypad.answer_code(secret, serial, request, action, seq=seq)
+        mac = keycodes.hmac_sha256(secret, mac_input)
+        value = keycodes.truncate(mac)
+        answer = keycodes.answer_code(secret, serial, request, action, seq=seq)
         assert answer == "%08d" % (value % 10**8)
         row = {
             "secret": secret.hex(), "serial": serial, "action": action, "counter": counter,
