@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware import ed25519
+from host_tools import ed25519_host as ed25519
 from protocol import coretime, tokens
 
 MASTER_SECRET_BYTES = 32
