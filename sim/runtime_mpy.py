@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from firmware import hal
-from host_tools.unix_board import BoardError, micropython
+from host_tools.dev.unix_board import BoardError, micropython
 from sim.runtime import RuntimeFailure
 
 ROOT = Path(__file__).resolve().parents[1]  # where firmware/, protocol/ and sim/ are importable

@@ -5,6 +5,7 @@ import os
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
 from firmware import ed25519 as device
 from host_tools import ed25519_host as host
 

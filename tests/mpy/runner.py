@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools import mpybuild, unix_board
+from host_tools.dev import mpybuild, unix_board
 
 REPO = Path(__file__).resolve().parents[2]
 DUAL_DIRS = ("tests/protocol", "tests/firmware")

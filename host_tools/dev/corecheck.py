@@ -5,7 +5,7 @@ path, so a CPython-only module or API used in the core (dataclasses, bytes.fromh
 hmac, ...) is an error here even though CPython would run it. A CPython-only fast path
 must be guarded (try/except ImportError) and marked `# type: ignore[import-not-found]`.
 
-    python -m host_tools.corecheck [paths...]
+    python -m host_tools.dev.corecheck [paths...]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORE = ["firmware", "protocol"]
 
 
