@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from host_tools import logverify
 from host_tools.link import LinkError, Nack
-from protocol import errors, logrecord, messages
+from protocol import error_texts, errors, logrecord, messages
 from provider.link import store
 from provider.link.host import AsyncHost
 
@@ -118,12 +118,12 @@ class Session:
             except Nack as nack:
                 if nack.code in APPLIED_CODES:
                     await self._record(directive, store.DELIVERED, APPLIED_CODES[nack.code],
-                                       nack.detail or errors.meaning(nack.code))
+                                       nack.detail or error_texts.meaning(nack.code))
                 elif nack.code in TRANSIENT_CODES and directive["attempts"] + 1 < MAX_ATTEMPTS:
                     await self._record(directive, store.RETRY, nack_name(nack.code), nack.detail)
                 else:
                     await self._record(directive, store.REFUSED, nack_name(nack.code),
-                                       nack.detail or errors.meaning(nack.code))
+                                       nack.detail or error_texts.meaning(nack.code))
                 continue
             except LinkError:
                 await self._record(directive, store.RETRY, None, "no answer: connection lost")
