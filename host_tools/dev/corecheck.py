@@ -1,11 +1,20 @@
-"""Type-check the MicroPython core (firmware/, protocol/) against MicroPython's own stubs.
+"""The core check: the structure rules of the project, then the core's types.
 
-mypy runs with micropython-stdlib-stubs as its typeshed and micropython-rp2-stubs on its
+Structure (each a function returning one line per problem):
+- import_cycles: no import cycle among firmware/, protocol/, host_tools/, provider/ and
+  sim/ (host_tools/dev/imports.py);
+- test_file_runtimes: every test file of the core's test folders declared dual or
+  cpython in tests/mpy/runtimes.toml, and no dual file importing pytest or hypothesis
+  (host_tools/dev/testfiles.py).
+
+Types: firmware/ and protocol/ type-check against MicroPython's own stubs. mypy runs with micropython-stdlib-stubs as its typeshed and micropython-rp2-stubs on its
 path, so a CPython-only module or API used in the core (dataclasses, bytes.fromhex,
 hmac, ...) is an error here even though CPython would run it. A CPython-only fast path
 must be guarded (try/except ImportError) and marked `# type: ignore[import-not-found]`.
 
-    python -m host_tools.dev.corecheck [paths...]
+    python -m host_tools.dev.corecheck [--structure-only] [paths...]
+
+The MicroPython subset the core is held to is docs/architecture.md, "The MicroPython subset".
 """
 
 from __future__ import annotations
@@ -15,6 +24,8 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+from host_tools.dev import imports, testfiles
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = ["firmware", "protocol"]
@@ -53,8 +64,25 @@ def _config(stubs: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    paths = (argv if argv is not None else sys.argv[1:]) or CORE
+def import_cycles(root: Path = REPO) -> list[str]:
+    """One line per import cycle among the project's packages."""
+    return ["import cycle: " + " <-> ".join(group) for group in imports.cycles(imports.module_graph(root=root))]
+
+
+def test_file_runtimes(root: Path = REPO) -> list[str]:
+    """One line per core test file that is undeclared, missing, or dual but impure."""
+    return testfiles.problems(root)
+
+
+STRUCTURE_CHECKS = (import_cycles, test_file_runtimes)
+
+
+def structure_problems(root: Path = REPO) -> list[str]:
+    return [line for check in STRUCTURE_CHECKS for line in check(root)]
+
+
+def type_check(paths: list[str]) -> int:
+    """mypy over `paths` against the MicroPython stubs; its exit status."""
     typeshed, stubs = _prepare(REPO / "build" / "corecheck")
     env = dict(os.environ, MYPYPATH=str(stubs))
     cmd = [
@@ -78,6 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode == 0:
         print("corecheck: firmware/ and protocol/ type-check against the MicroPython stubs")
     return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    structure_only = "--structure-only" in args
+    paths = [arg for arg in args if arg != "--structure-only"] or CORE
+    problems = structure_problems(REPO)
+    for line in problems:
+        print(f"corecheck: {line}", file=sys.stderr)
+    if not problems:
+        print("corecheck: no import cycles; every core test file declares its runtimes")
+    status = 1 if problems else 0
+    if not structure_only:
+        status = type_check(paths) or status
+    return status
 
 
 if __name__ == "__main__":
