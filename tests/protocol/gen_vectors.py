@@ -18,18 +18,18 @@ from protocol import cobs, errors, framing, keycodes, logrecord, messages
 OUT = Path(__file__).resolve().parents[2] / "protocol" / "vectors.json"
 
 COBS_EXAMPLES = [
-    ("", "01"),
-    ("00", "0101"),
-    ("0000", "010101"),
-    ("001100", "01021101"),
-    ("11220033", "0311220233"),
-    ("11223344", "0511223344"),
-    ("11000000", "0211010101"),
-    (bytes(range(1, 255)).hex(), "ff" + bytes(range(1, 255)).hex()),
-    (bytes(range(0, 255)).hex(), "01ff" + bytes(range(1, 255)).hex()),
-    (bytes(range(1, 256)).hex(), "ff" + bytes(range(1, 255)).hex() + "02ff"),
-    (bytes(range(2, 256)).hex() + "00", "ff" + bytes(range(2, 256)).hex() + "0101"),
-    (bytes(range(3, 256)).hex() + "0001", "fe" + bytes(range(3, 256)).hex() + "0201"),
+    ("empty", "", "01"),
+    ("one zero", "00", "0101"),
+    ("two zeros", "0000", "010101"),
+    ("zeros around a byte", "001100", "01021101"),
+    ("zero inside", "11220033", "0311220233"),
+    ("no zero", "11223344", "0511223344"),
+    ("trailing zeros", "11000000", "0211010101"),
+    ("254 non-zero bytes", bytes(range(1, 255)).hex(), "ff" + bytes(range(1, 255)).hex()),
+    ("zero then 254 non-zero", bytes(range(0, 255)).hex(), "01ff" + bytes(range(1, 255)).hex()),
+    ("255 non-zero bytes", bytes(range(1, 256)).hex(), "ff" + bytes(range(1, 255)).hex() + "02ff"),
+    ("254 non-zero then zero", bytes(range(2, 256)).hex() + "00", "ff" + bytes(range(2, 256)).hex() + "0101"),
+    ("253 non-zero, zero, one", bytes(range(3, 256)).hex() + "0001", "fe" + bytes(range(3, 256)).hex() + "0201"),
 ]
 
 
@@ -85,7 +85,7 @@ BY_NAME = {entry[0]: t for t, entry in messages.CATALOGUE.items()}
 
 
 def build() -> dict:
-    vectors: dict = {"cobs": [{"data": d, "encoded": e} for d, e in COBS_EXAMPLES]}
+    vectors: dict = {"cobs": [{"name": n, "data": d, "encoded": e} for n, d, e in COBS_EXAMPLES]}
     msgs = []
     frames = []
     for seq, (name, is_reply, values) in enumerate(MESSAGES, start=1):
@@ -149,7 +149,8 @@ def record_chain() -> dict:
                                      fields["compliance"], fields["session"], fields["value"], fields["detail"])
         decoded = logrecord.decode_record(raw)
         assert decoded["prev"] == prev and decoded["crc_ok"]
-        rows.append({"fields": dict(fields, kind_name=logrecord.kind_name(fields["kind"]), prev=prev.hex()),
+        rows.append({"name": "%d %s" % (fields["index"], logrecord.kind_name(fields["kind"])),
+                     "fields": dict(fields, kind_name=logrecord.kind_name(fields["kind"]), prev=prev.hex()),
                      "record": raw.hex(), "hash": logrecord.record_hash(raw).hex()})
         prev = logrecord.record_hash(raw)
     records = [bytes.fromhex(r["record"]) for r in rows]
@@ -179,7 +180,7 @@ def keypad_examples() -> list:
         answer = keycodes.answer_code(secret, serial, request, action, seq=seq)
         assert answer == "%08d" % (value % 10**8)
         row = {
-            "secret": secret.hex(), "serial": serial, "action": action, "counter": counter,
+            "name": action + " code", "secret": secret.hex(), "serial": serial, "action": action, "counter": counter,
             "nonce": nonce.hex(), "mix_input": mix_input.hex(), "mix_sha256": mix.hex(),
             "request": request, "mac_input": mac_input.hex(), "mac": mac.hex(),
             "offset": mac[31] & 0x0F, "value": value, "answer": answer,
