@@ -16,8 +16,8 @@ def test_every_record_vector_encodes_and_decodes_byte_by_byte():
     rows = _rows()
     assert unhex(vectors()["records"]["genesis"]) == logrecord.GENESIS
     assert unhex(rows[0]["fields"]["prev"]) == logrecord.GENESIS
-    for before, after in zip(rows, rows[1:]):  # each row's prev is the row before's hash
-        assert unhex(after["fields"]["prev"]) == unhex(before["hash"]), after["name"]
+    for i in range(1, len(rows)):  # each row's prev is the row before's hash
+        assert unhex(rows[i]["fields"]["prev"]) == unhex(rows[i - 1]["hash"]), rows[i]["name"]
     assert unhex(rows[-1]["hash"]) == unhex(vectors()["records"]["head_hash"])
 
     def check(row):
