@@ -17,6 +17,7 @@ it. Keep it so when adding tests, or make the guest GC-safe first.
 from firmware import keypad
 from firmware.authority import Authority
 from protocol import errors, tokens
+from tests.dualtest import raises
 from tests.firmware.authority_fixtures import (
     DAY,
     NONCE,
@@ -152,20 +153,12 @@ def test_request_code_comes_from_serial_counter_and_nonce():
 
 
 # ---- construction --------------------------------------------------------------------------------
-def _value_error(*args):
-    try:
-        Authority(*args)
-    except ValueError:
-        return True
-    return False
-
-
 def test_constructor_refuses_bad_keys_and_settings():
     root = signer("root").public_key
-    assert _value_error(SERIAL, b"\x01" + bytes(31), SECRET, None)  # small-order root
-    assert _value_error(SERIAL, root[:31], SECRET, None)
-    assert _value_error(SERIAL, root, SECRET[:16], None)
-    assert _value_error("", root, SECRET, None)
-    assert _value_error(SERIAL, root, SECRET, {"code_digits": 6})
-    assert _value_error(SERIAL, root, SECRET, {"colour": 1})
-    assert not _value_error(SERIAL, root, SECRET, {"code_digits": 9})
+    raises(ValueError, Authority, SERIAL, b"\x01" + bytes(31), SECRET, None)  # small-order root
+    raises(ValueError, Authority, SERIAL, root[:31], SECRET, None)
+    raises(ValueError, Authority, SERIAL, root, SECRET[:16], None)
+    raises(ValueError, Authority, "", root, SECRET, None)
+    raises(ValueError, Authority, SERIAL, root, SECRET, {"code_digits": 6})
+    raises(ValueError, Authority, SERIAL, root, SECRET, {"colour": 1})
+    Authority(SERIAL, root, SECRET, {"code_digits": 9})
