@@ -160,9 +160,9 @@ def test_sets_and_non_string_keys_are_refused_on_both_runtimes():
 
 # ---- power cuts at every byte offset (see also tests/firmware/test_powercut.py) ------------
 if REDUCED:
-    # The same story in fewer bytes (the WASI MicroPython heap is ~1 MB and a garbage
-    # collection there corrupts memory; see tests/firmware/test_powercut.py): a lockout is
-    # saved, a counter changes while locked out, a service visit clears it.
+    # Under MicroPython the same story in fewer bytes, so that a cut at every byte offset
+    # stays quick: a lockout is saved, a counter changes while locked out, a service
+    # visit clears it.
     STATES = [{"compliance": "lockout"}, {"compliance": "lockout", "n": 1},
               {"compliance": "normal"}]
 else:
