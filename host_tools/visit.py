@@ -1,6 +1,6 @@
 """A service visit, step by step, with a receipt — and a defined state when it stops midway.
 
-The visit the seed promises in under five minutes: open a signed service session (bound to
+A visit of under five minutes: open a signed service session (bound to
 this USB session), download and verify the event log, calibrate against the dry-gas
 reference (as found, adjust, consecutive checks, finish), close the session with the next
 service date — which clears the recall causes a visit resolves — and print a receipt.

@@ -1,6 +1,6 @@
 """Work-order files: the compliance department's signed authority to touch equipment.
 
-Seed 000: no equipment is removed or exchanged without a work order, whatever document a
+No equipment is removed or exchanged without a work order, whatever document a
 customer shows. A work-order file is what travels to the service center (email, the
 appointment page): a small TOML document whose [work_order] table names the order, and
 whose `token` is the signed work_order token (hex) that the handset itself checks.
