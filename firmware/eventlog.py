@@ -3,7 +3,7 @@
 This module owns the log's files and the appending, recovery and reading of records; the
 record format, the record kinds and the chain check live in protocol/logrecord.py (both
 sides speak them) and are importable from here too (eventlog.BOOT, eventlog.encode_record,
-...). docs/eventlog.md is the full description.
+...; the module's __getattr__ reads them from protocol.logrecord). docs/eventlog.md is the full description.
 
 On flash the log is a run of segment files `PREFIX-00000012` (segment k holds records
 k*N .. k*N+N-1), each record stored as u8 length + record bytes — the same packing as a
@@ -14,7 +14,7 @@ visit (mark_downloaded) and the space is needed; the download mark is a persist.
 """
 
 from firmware.persist import StateFile
-from protocol.logrecord import *  # noqa: F403 (the record format, importable from here)
+from protocol import logrecord
 from protocol.logrecord import (
     GENESIS,
     KINDS,
@@ -28,6 +28,12 @@ from protocol.logrecord import (
     record_index,
     record_problem,
 )
+
+
+def __getattr__(name):
+    """The record format's names (eventlog.BOOT, eventlog.decode_record, ...) are
+    protocol.logrecord's, read from there rather than copied into this module's heap."""
+    return getattr(logrecord, name)
 
 
 def _clamp(value, low, high):

@@ -8,8 +8,14 @@ the expected time to guess a code under it. Single use and the override window a
 firmware/override.py's.
 """
 
-from protocol.keycodes import *  # noqa: F403 (the code derivation, importable from here)
+from protocol import keycodes
 from protocol.keycodes import CODE_DIGITS
+
+
+def __getattr__(name):
+    """The code derivation's names (keypad.CodeKey, keypad.request_code, ...) are
+    protocol.keycodes', read from there rather than copied into this module's heap."""
+    return getattr(keycodes, name)
 
 # ---- back-off ------------------------------------------------------------------------------
 # Wrong codes: the first BACKOFF_FREE_TRIES cost nothing, the next waits BACKOFF_FIRST_S,

@@ -44,77 +44,75 @@ GENESIS = b"\x00" * 8  # the "previous hash" of record 0
 HASH_SIZE = 8
 
 # ---- record kinds -------------------------------------------------------------------------
-# RESERVE kinds may still be written from the reserve once the log is nearly full: what a
-# locked-out device and the service visit that empties the log need to record. ORDINARY
-# kinds (driving records, summaries of refused keyless input) are then refused, counted and
-# summed up in a LOG_RESUMED record.
-RESERVE = True
-ORDINARY = False
-
-# number: (name, reserve flag). Each row also defines the kind's constant (BOOT = 1, ...).
+# number: (name, reserve). Each row also defines the kind's constant (BOOT = 1, ...).
+# reserve True: the kind may still be written from the reserve once the log is nearly full
+# (what a locked-out device and the service visit that empties the log need to record);
+# False: the kind (driving records, summaries of refused keyless input) is then refused,
+# counted and summed up in a LOG_RESUMED record. The rows are literals so that the table is
+# constant data in the compiled module.
 # The meaning of each kind (and of its brac / value / detail) is the table in
 # docs/eventlog.md; a test checks the two agree. CODE_REJECTED / TOKEN_REJECTED are no longer
 # written (REFUSALS summarizes refusals); they stay for decoding older logs.
 KINDS = {
-    (BOOT := 1):                 ("boot", RESERVE),
-    (POWER_LOSS := 2):           ("power_loss", RESERVE),
-    (SHUTDOWN := 3):             ("shutdown", RESERVE),
+    (BOOT := 1):                 ("boot", True),
+    (POWER_LOSS := 2):           ("power_loss", True),
+    (SHUTDOWN := 3):             ("shutdown", True),
 
-    (START_ATTEMPT := 10):       ("start_attempt", ORDINARY),
-    (TEST_PASS := 11):           ("test_pass", ORDINARY),
-    (TEST_FAIL := 12):           ("test_fail", ORDINARY),
-    (TEST_ABORT := 13):          ("test_abort", ORDINARY),
-    (TEST_REFUSED := 14):        ("test_refused", ORDINARY),
-    (TEMP_LOCKOUT := 15):        ("temp_lockout", ORDINARY),
-    (ENGINE_START := 16):        ("engine_start", ORDINARY),
-    (ENGINE_STOP := 17):         ("engine_stop", ORDINARY),
-    (FREE_RESTART := 18):        ("free_restart", ORDINARY),
-    (START_BLOCKED := 19):       ("start_blocked", ORDINARY),
+    (START_ATTEMPT := 10):       ("start_attempt", False),
+    (TEST_PASS := 11):           ("test_pass", False),
+    (TEST_FAIL := 12):           ("test_fail", False),
+    (TEST_ABORT := 13):          ("test_abort", False),
+    (TEST_REFUSED := 14):        ("test_refused", False),
+    (TEMP_LOCKOUT := 15):        ("temp_lockout", False),
+    (ENGINE_START := 16):        ("engine_start", False),
+    (ENGINE_STOP := 17):         ("engine_stop", False),
+    (FREE_RESTART := 18):        ("free_restart", False),
+    (START_BLOCKED := 19):       ("start_blocked", False),
 
-    (RETEST_DUE := 20):          ("retest_due", ORDINARY),
-    (RETEST_PASS := 21):         ("retest_pass", ORDINARY),
-    (RETEST_FAIL := 22):         ("retest_fail", ORDINARY),
-    (RETEST_ABORT := 23):        ("retest_abort", ORDINARY),
-    (RETEST_MISSED := 24):       ("retest_missed", ORDINARY),
-    (RETEST_REFUSED := 25):      ("retest_refused", ORDINARY),
-    (VIOLATION := 26):           ("violation", ORDINARY),
-    (VIOLATION_END := 27):       ("violation_end", ORDINARY),
+    (RETEST_DUE := 20):          ("retest_due", False),
+    (RETEST_PASS := 21):         ("retest_pass", False),
+    (RETEST_FAIL := 22):         ("retest_fail", False),
+    (RETEST_ABORT := 23):        ("retest_abort", False),
+    (RETEST_MISSED := 24):       ("retest_missed", False),
+    (RETEST_REFUSED := 25):      ("retest_refused", False),
+    (VIOLATION := 26):           ("violation", False),
+    (VIOLATION_END := 27):       ("violation_end", False),
 
-    (TAMPER := 30):              ("tamper", RESERVE),
-    (TAMPER_CLEAR := 31):        ("tamper_clear", RESERVE),
-    (CIRCUMVENT := 32):          ("circumvent", RESERVE),
+    (TAMPER := 30):              ("tamper", True),
+    (TAMPER_CLEAR := 31):        ("tamper_clear", True),
+    (CIRCUMVENT := 32):          ("circumvent", True),
 
-    (COMPLIANCE_CHANGE := 40):   ("compliance_change", RESERVE),
-    (SESSION_CHANGE := 41):      ("session_change", RESERVE),
-    (CAUSE_SET := 42):           ("cause_set", RESERVE),
-    (CAUSE_CLEAR := 43):         ("cause_clear", RESERVE),
+    (COMPLIANCE_CHANGE := 40):   ("compliance_change", True),
+    (SESSION_CHANGE := 41):      ("session_change", True),
+    (CAUSE_SET := 42):           ("cause_set", True),
+    (CAUSE_CLEAR := 43):         ("cause_clear", True),
 
-    (SERVICE_OPEN := 50):        ("service_open", RESERVE),
-    (SERVICE_CLOSE := 51):       ("service_close", RESERVE),
-    (CAL_AS_FOUND := 52):        ("cal_as_found", RESERVE),
-    (CAL_ADJUST := 53):          ("cal_adjust", RESERVE),
-    (CAL_CHECK := 54):           ("cal_check", RESERVE),
-    (CAL_PASS := 55):            ("cal_pass", RESERVE),
-    (CAL_FAIL := 56):            ("cal_fail", RESERVE),
-    (SERVICE_SUMMARY := 57):     ("service_summary", RESERVE),
-    (WORK_ORDER := 58):          ("work_order", RESERVE),
+    (SERVICE_OPEN := 50):        ("service_open", True),
+    (SERVICE_CLOSE := 51):       ("service_close", True),
+    (CAL_AS_FOUND := 52):        ("cal_as_found", True),
+    (CAL_ADJUST := 53):          ("cal_adjust", True),
+    (CAL_CHECK := 54):           ("cal_check", True),
+    (CAL_PASS := 55):            ("cal_pass", True),
+    (CAL_FAIL := 56):            ("cal_fail", True),
+    (SERVICE_SUMMARY := 57):     ("service_summary", True),
+    (WORK_ORDER := 58):          ("work_order", True),
 
-    (CODE_REQUEST := 60):        ("code_request", ORDINARY),
-    (CODE_ACCEPTED := 61):       ("code_accepted", RESERVE),
-    (CODE_REJECTED := 62):       ("code_rejected", ORDINARY),
-    (TOKEN_ACCEPTED := 63):      ("token_accepted", RESERVE),
-    (TOKEN_REJECTED := 64):      ("token_rejected", ORDINARY),
-    (UNLOCK_START := 65):        ("unlock_start", RESERVE),
-    (UNLOCK_END := 66):          ("unlock_end", RESERVE),
-    (REFUSALS := 67):            ("refusals", ORDINARY),
+    (CODE_REQUEST := 60):        ("code_request", False),
+    (CODE_ACCEPTED := 61):       ("code_accepted", True),
+    (CODE_REJECTED := 62):       ("code_rejected", False),
+    (TOKEN_ACCEPTED := 63):      ("token_accepted", True),
+    (TOKEN_REJECTED := 64):      ("token_rejected", False),
+    (UNLOCK_START := 65):        ("unlock_start", True),
+    (UNLOCK_END := 66):          ("unlock_end", True),
+    (REFUSALS := 67):            ("refusals", False),
 
-    (CLOCK_CHANGE := 70):        ("clock_change", RESERVE),
-    (CONFIG_CHANGE := 71):       ("config_change", RESERVE),
-    (PROVISIONED := 72):         ("provisioned", RESERVE),
+    (CLOCK_CHANGE := 70):        ("clock_change", True),
+    (CONFIG_CHANGE := 71):       ("config_change", True),
+    (PROVISIONED := 72):         ("provisioned", True),
 
-    (LOG_DOWNLOADED := 80):      ("log_downloaded", RESERVE),
-    (LOG_FULL := 81):            ("log_full", RESERVE),
-    (LOG_RESUMED := 82):         ("log_resumed", RESERVE),
+    (LOG_DOWNLOADED := 80):      ("log_downloaded", True),
+    (LOG_FULL := 81):            ("log_full", True),
+    (LOG_RESUMED := 82):         ("log_resumed", True),
 }
 
 # Tamper kinds (TAMPER / TAMPER_CLEAR value); 1 and 2 match protocol.messages BENCH_TAMPER.
