@@ -3,6 +3,8 @@
 Structure (each a function returning one line per problem):
 - import_cycles: no import cycle among firmware/, protocol/, host_tools/, provider/ and
   sim/ (host_tools/dev/imports.py);
+- host_imports_firmware: no runtime host code (host_tools/ but host_tools/dev/, provider/)
+  imports firmware/: what it shares with the device is protocol/'s;
 - test_file_runtimes: every test file of the core's test folders declared dual or
   cpython in tests/mpy/runtimes.toml, and no dual file importing pytest or hypothesis
   (host_tools/dev/testfiles.py).
@@ -69,12 +71,29 @@ def import_cycles(root: Path = REPO) -> list[str]:
     return ["import cycle: " + " <-> ".join(group) for group in imports.cycles(imports.module_graph(root=root))]
 
 
+RUNTIME_HOST = ("host_tools", "provider")
+DEV_TOOLS = "host_tools.dev"
+
+
+def host_imports_firmware(root: Path = REPO) -> list[str]:
+    """One line per import of firmware/ by runtime host code."""
+    out = []
+    for module, targets in sorted(imports.module_graph(root=root).items()):
+        if module.split(".")[0] not in RUNTIME_HOST or module.startswith(DEV_TOOLS):
+            continue
+        for target in sorted(targets):
+            if target.split(".")[0] == "firmware":
+                out.append(f"{module} imports {target}: runtime host code shares protocol/ with the device, "
+                           "not firmware/")
+    return out
+
+
 def test_file_runtimes(root: Path = REPO) -> list[str]:
     """One line per core test file that is undeclared, missing, or dual but impure."""
     return testfiles.problems(root)
 
 
-STRUCTURE_CHECKS = (import_cycles, test_file_runtimes)
+STRUCTURE_CHECKS = (import_cycles, host_imports_firmware, test_file_runtimes)
 
 
 def structure_problems(root: Path = REPO) -> list[str]:
@@ -116,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"corecheck: {line}", file=sys.stderr)
     if not problems:
-        print("corecheck: no import cycles; every core test file declares its runtimes")
+        print("corecheck: no import cycles; no runtime host code imports firmware/; "
+              "every core test file declares its runtimes")
     status = 1 if problems else 0
     if not structure_only:
         status = type_check(paths) or status

@@ -1,5 +1,5 @@
 """The core check's structure rules: every core test file declares its runtimes, dual files
-stay plain, and no import cycle. Each rule is broken on purpose in a copy of the project and
+stay plain, no import cycle, and no runtime host code imports firmware/. Each rule is broken on purpose in a copy of the project and
 the check must go red with one line naming what broke."""
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def test_the_check_goes_red_on_each_broken_rule(copy: Path):
         handle.write("\nimport pytest  # noqa: E402, F401\n")
     with open(copy / "protocol/logrecord.py", "a") as handle:
         handle.write("\n\ndef _late():\n    from firmware import eventlog  # noqa: F401\n")
+    with open(copy / "host_tools/codes.py", "a") as handle:
+        handle.write("\nfrom firmware import keypad  # noqa: E402, F401\n")
     result = _check(copy)
     assert result.returncode == 1
     lines = result.stderr.splitlines()
@@ -60,7 +62,9 @@ def test_the_check_goes_red_on_each_broken_rule(copy: Path):
     assert any(line.startswith("corecheck: tests/firmware/test_new_topic.py: not declared") for line in lines)
     assert any(line.startswith("corecheck: tests/firmware/test_eventlog.py: declared dual but imports pytest")
                for line in lines)
-    assert len(lines) == 3
+    assert ("corecheck: host_tools.codes imports firmware.keypad: runtime host code shares protocol/ "
+            "with the device, not firmware/") in lines
+    assert len(lines) == 4
 
 
 def test_declarations_that_name_no_file_or_no_runtime_are_red(copy: Path):
