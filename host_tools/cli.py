@@ -121,7 +121,7 @@ def core_text(core_seconds: int | None) -> str:
 def duration(seconds: int | None) -> str:
     if seconds is None:
         return "-"
-    days, rest = divmod(int(seconds), 86400)
+    days, rest = divmod(int(seconds), coretime.DAY)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:

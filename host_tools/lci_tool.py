@@ -425,7 +425,7 @@ def cmd_unlock(args, out: Output) -> None:
             result = deliver(client, read_token_file(args.token), say=out.say)
         else:
             seconds = 0 if args.permanent else int(round(args.hours * 3600))
-            if not args.permanent and not 60 <= seconds <= 400 * 86400:
+            if not args.permanent and not 60 <= seconds <= 400 * coretime.DAY:
                 # 0 seconds means "for good" in a token: a window must never round to it
                 raise ToolError(exitcodes.USAGE, f"--hours {args.hours:g}: an unlock window is "
                                 "1 minute to 400 days (--permanent for good)")

@@ -30,6 +30,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, RichLog, Static
 
+from protocol import coretime
 from sim.simulator import DAY, HOUR, MINUTE, Simulator, format_t
 from sim.timeline import summary
 
@@ -41,7 +42,7 @@ def _left(seconds) -> str:
     if not seconds:
         return "-"
     seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
+    days, rest = divmod(seconds, coretime.DAY)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
