@@ -17,13 +17,13 @@ from firmware.persist import StateFile
 from protocol import logrecord
 from protocol.logrecord import (
     GENESIS,
+    KINDS,
     LOG_FULL,
     LOG_RESUMED,
     MAX_RECORD,
     decode_record,
     encode_record,
     is_reserve,
-    known_kind,
     record_hash,
     record_index,
     record_problem,
@@ -193,7 +193,7 @@ class EventLog:
         """Append one record; its index, or None if the log is full for this kind (the
         refusal is counted in `refused` and a LOG_FULL record is written once from the
         reserve). compliance / session: state names or numbers; brac None = no BrAC."""
-        if not known_kind(kind):
+        if kind not in KINDS:
             raise ValueError("unknown record type %r" % kind)
         if self._broken:
             self._recover()

@@ -44,77 +44,76 @@ GENESIS = b"\x00" * 8  # the "previous hash" of record 0
 HASH_SIZE = 8
 
 # ---- record kinds -------------------------------------------------------------------------
-# One row per kind: number, name, reserve. Each row also defines the kind's constant
-# (BOOT = 1, ...). reserve True: the kind may still be written from the reserve once the log
-# is nearly full (what a locked-out device and the service visit that empties the log need
-# to record); False: the kind (driving records, summaries of refused keyless input) is then
-# refused, counted and summed up in a LOG_RESUMED record. The meaning of each kind (and of
-# its brac / value / detail) is the table in docs/eventlog.md; a test checks the two agree.
-# CODE_REJECTED / TOKEN_REJECTED are no longer written (REFUSALS summarizes refusals); they
-# stay for decoding older logs. The table is one flat tuple, three items a row: on a board
-# it costs a pointer per item and nothing per row.
-KINDS = (
-    # number                     name                   reserve
-    (BOOT := 1),                 "boot",                True,
-    (POWER_LOSS := 2),           "power_loss",          True,
-    (SHUTDOWN := 3),             "shutdown",            True,
+# number: (name, reserve). Each row also defines the kind's constant (BOOT = 1, ...).
+# reserve True: the kind may still be written from the reserve once the log is nearly full
+# (what a locked-out device and the service visit that empties the log need to record);
+# False: the kind (driving records, summaries of refused keyless input) is then refused,
+# counted and summed up in a LOG_RESUMED record. The rows are literals so that the table is
+# constant data in the compiled module.
+# The meaning of each kind (and of its brac / value / detail) is the table in
+# docs/eventlog.md; a test checks the two agree. CODE_REJECTED / TOKEN_REJECTED are no longer
+# written (REFUSALS summarizes refusals); they stay for decoding older logs.
+KINDS = {
+    (BOOT := 1):                 ("boot", True),
+    (POWER_LOSS := 2):           ("power_loss", True),
+    (SHUTDOWN := 3):             ("shutdown", True),
 
-    (START_ATTEMPT := 10),       "start_attempt",       False,
-    (TEST_PASS := 11),           "test_pass",           False,
-    (TEST_FAIL := 12),           "test_fail",           False,
-    (TEST_ABORT := 13),          "test_abort",          False,
-    (TEST_REFUSED := 14),        "test_refused",        False,
-    (TEMP_LOCKOUT := 15),        "temp_lockout",        False,
-    (ENGINE_START := 16),        "engine_start",        False,
-    (ENGINE_STOP := 17),         "engine_stop",         False,
-    (FREE_RESTART := 18),        "free_restart",        False,
-    (START_BLOCKED := 19),       "start_blocked",       False,
+    (START_ATTEMPT := 10):       ("start_attempt", False),
+    (TEST_PASS := 11):           ("test_pass", False),
+    (TEST_FAIL := 12):           ("test_fail", False),
+    (TEST_ABORT := 13):          ("test_abort", False),
+    (TEST_REFUSED := 14):        ("test_refused", False),
+    (TEMP_LOCKOUT := 15):        ("temp_lockout", False),
+    (ENGINE_START := 16):        ("engine_start", False),
+    (ENGINE_STOP := 17):         ("engine_stop", False),
+    (FREE_RESTART := 18):        ("free_restart", False),
+    (START_BLOCKED := 19):       ("start_blocked", False),
 
-    (RETEST_DUE := 20),          "retest_due",          False,
-    (RETEST_PASS := 21),         "retest_pass",         False,
-    (RETEST_FAIL := 22),         "retest_fail",         False,
-    (RETEST_ABORT := 23),        "retest_abort",        False,
-    (RETEST_MISSED := 24),       "retest_missed",       False,
-    (RETEST_REFUSED := 25),      "retest_refused",      False,
-    (VIOLATION := 26),           "violation",           False,
-    (VIOLATION_END := 27),       "violation_end",       False,
+    (RETEST_DUE := 20):          ("retest_due", False),
+    (RETEST_PASS := 21):         ("retest_pass", False),
+    (RETEST_FAIL := 22):         ("retest_fail", False),
+    (RETEST_ABORT := 23):        ("retest_abort", False),
+    (RETEST_MISSED := 24):       ("retest_missed", False),
+    (RETEST_REFUSED := 25):      ("retest_refused", False),
+    (VIOLATION := 26):           ("violation", False),
+    (VIOLATION_END := 27):       ("violation_end", False),
 
-    (TAMPER := 30),              "tamper",              True,
-    (TAMPER_CLEAR := 31),        "tamper_clear",        True,
-    (CIRCUMVENT := 32),          "circumvent",          True,
+    (TAMPER := 30):              ("tamper", True),
+    (TAMPER_CLEAR := 31):        ("tamper_clear", True),
+    (CIRCUMVENT := 32):          ("circumvent", True),
 
-    (COMPLIANCE_CHANGE := 40),   "compliance_change",   True,
-    (SESSION_CHANGE := 41),      "session_change",      True,
-    (CAUSE_SET := 42),           "cause_set",           True,
-    (CAUSE_CLEAR := 43),         "cause_clear",         True,
+    (COMPLIANCE_CHANGE := 40):   ("compliance_change", True),
+    (SESSION_CHANGE := 41):      ("session_change", True),
+    (CAUSE_SET := 42):           ("cause_set", True),
+    (CAUSE_CLEAR := 43):         ("cause_clear", True),
 
-    (SERVICE_OPEN := 50),        "service_open",        True,
-    (SERVICE_CLOSE := 51),       "service_close",       True,
-    (CAL_AS_FOUND := 52),        "cal_as_found",        True,
-    (CAL_ADJUST := 53),          "cal_adjust",          True,
-    (CAL_CHECK := 54),           "cal_check",           True,
-    (CAL_PASS := 55),            "cal_pass",            True,
-    (CAL_FAIL := 56),            "cal_fail",            True,
-    (SERVICE_SUMMARY := 57),     "service_summary",     True,
-    (WORK_ORDER := 58),          "work_order",          True,
+    (SERVICE_OPEN := 50):        ("service_open", True),
+    (SERVICE_CLOSE := 51):       ("service_close", True),
+    (CAL_AS_FOUND := 52):        ("cal_as_found", True),
+    (CAL_ADJUST := 53):          ("cal_adjust", True),
+    (CAL_CHECK := 54):           ("cal_check", True),
+    (CAL_PASS := 55):            ("cal_pass", True),
+    (CAL_FAIL := 56):            ("cal_fail", True),
+    (SERVICE_SUMMARY := 57):     ("service_summary", True),
+    (WORK_ORDER := 58):          ("work_order", True),
 
-    (CODE_REQUEST := 60),        "code_request",        False,
-    (CODE_ACCEPTED := 61),       "code_accepted",       True,
-    (CODE_REJECTED := 62),       "code_rejected",       False,
-    (TOKEN_ACCEPTED := 63),      "token_accepted",      True,
-    (TOKEN_REJECTED := 64),      "token_rejected",      False,
-    (UNLOCK_START := 65),        "unlock_start",        True,
-    (UNLOCK_END := 66),          "unlock_end",          True,
-    (REFUSALS := 67),            "refusals",            False,
+    (CODE_REQUEST := 60):        ("code_request", False),
+    (CODE_ACCEPTED := 61):       ("code_accepted", True),
+    (CODE_REJECTED := 62):       ("code_rejected", False),
+    (TOKEN_ACCEPTED := 63):      ("token_accepted", True),
+    (TOKEN_REJECTED := 64):      ("token_rejected", False),
+    (UNLOCK_START := 65):        ("unlock_start", True),
+    (UNLOCK_END := 66):          ("unlock_end", True),
+    (REFUSALS := 67):            ("refusals", False),
 
-    (CLOCK_CHANGE := 70),        "clock_change",        True,
-    (CONFIG_CHANGE := 71),       "config_change",       True,
-    (PROVISIONED := 72),         "provisioned",         True,
+    (CLOCK_CHANGE := 70):        ("clock_change", True),
+    (CONFIG_CHANGE := 71):       ("config_change", True),
+    (PROVISIONED := 72):         ("provisioned", True),
 
-    (LOG_DOWNLOADED := 80),      "log_downloaded",      True,
-    (LOG_FULL := 81),            "log_full",            True,
-    (LOG_RESUMED := 82),         "log_resumed",         True,
-)
+    (LOG_DOWNLOADED := 80):      ("log_downloaded", True),
+    (LOG_FULL := 81):            ("log_full", True),
+    (LOG_RESUMED := 82):         ("log_resumed", True),
+}
 
 # Tamper kinds (TAMPER / TAMPER_CLEAR value); 1 and 2 match protocol.messages BENCH_TAMPER.
 TAMPER_SENSOR_DISCONNECTED = 1
@@ -123,35 +122,16 @@ TAMPER_POWER_LOST_RUNNING = 3
 TAMPER_SUPPLY_LOW = 4
 
 
-def kinds():
-    """(number, name, reserve) of every kind, in the table's order."""
-    for i in range(0, len(KINDS), 3):
-        yield KINDS[i], KINDS[i + 1], KINDS[i + 2]
-
-
-def _row(kind):
-    """The index of the kind's row in KINDS, or -1."""
-    for i in range(0, len(KINDS), 3):
-        if KINDS[i] == kind:
-            return i
-    return -1
-
-
-def known_kind(kind):
-    """True if `kind` is a record kind of the table."""
-    return _row(kind) >= 0
-
-
 def kind_name(kind):
     """The kind's name, or "unknown_N" for a number outside KINDS."""
-    i = _row(kind)
-    return "unknown_%d" % kind if i < 0 else KINDS[i + 1]
+    row = KINDS.get(kind)
+    return "unknown_%d" % kind if row is None else row[0]
 
 
 def is_reserve(kind):
     """True if records of this kind may be written from the log's reserve."""
-    i = _row(kind)
-    return i >= 0 and KINDS[i + 2]
+    row = KINDS.get(kind)
+    return row is not None and row[1]
 
 
 class RecordError(ValueError):
@@ -190,7 +170,7 @@ def _detail_bytes(detail):
 def encode_record(index, time, kind, prev, brac=None, compliance=None, session=None, value=0, detail=""):
     """The record bytes (CRC included). Numbers out of range are clamped, detail truncated
     to MAX_DETAIL bytes at a character boundary; an unknown kind or state is a ValueError."""
-    if not known_kind(kind):
+    if kind not in KINDS:
         raise ValueError("unknown record type %r" % kind)
     if len(prev) != HASH_SIZE:
         raise ValueError("prev hash must be 8 bytes")
