@@ -10,16 +10,20 @@ BUILD   := build
 
 .PHONY: setup test pytest demo serve browser firmware flash hil bench lint soak clean
 
+# setuptools' editable build prints a banner about folders shadowing the package (none here: the
+# packages are the folders); it says nothing a user of the demo can act on
+QUIET_BUILD := PYTHONWARNINGS="ignore:Editable installation"
+
 # the project alone (what `make demo` and `make serve` need) ...
 $(BASE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(QUIET_BUILD) $(PY) -m pip install --quiet -e .
 	@touch $(BASE)
 
 # ... and with the dev extras: test, lint and firmware tools
 $(STAMP): $(BASE)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(QUIET_BUILD) $(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 ## setup: create .venv and install the project with its dev extras

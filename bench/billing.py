@@ -179,6 +179,7 @@ def main(argv=None) -> int:
                     for k, v in results.items()})
         out["details"] = results
         out["cpu_count"] = os.cpu_count()
+        out["load_average"] = [round(x, 2) for x in os.getloadavg()]  # 1, 5, 15 min, at the end
         print(json.dumps(out, indent=2))
         return 0
     print("daily run (day 28: every account billed and charged; collections due): one process, "
@@ -202,7 +203,8 @@ def main(argv=None) -> int:
         print(f"books after day 30 ({r['store']}, {r['accounts']:,}): {s.get('active', 0):,} active, "
               f"{s.get('past_due', 0):,} past due, {s.get('lockout', 0):,} locked out, "
               f"{r['day28_failed_charges']:,} failed charges on day 28, {r['postings']:,} postings")
-    print("(wall s is the figure; cpu s shows how much of it was this process on a shared machine)")
+    print("(wall s is the figure; cpu s shows how much of it was this process on a shared machine;"
+          f" load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())})")
     return 0
 
 

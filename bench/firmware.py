@@ -100,6 +100,7 @@ for _name in (
     "protocol.endpoint", "firmware.hal", "firmware.persist", "firmware.eventlog", "firmware.keypad",
     "firmware.config", "firmware.breath", "firmware.calibration", "firmware.transitions_table",
     "firmware.machine", "firmware.timebase", "firmware.override", "firmware.display_texts",
+    "firmware.compliance", "firmware.driving", "firmware.loop", "firmware.grants",
     "firmware.handler", "firmware.device", "firmware.ramflash", "firmware.authority",
 ):
     __import__(_name)
@@ -110,7 +111,7 @@ from firmware import eventlog, hal
 from firmware.config import Config
 from firmware.device import Device
 from firmware.ramflash import RamFlash
-from firmware.handler import LOG_WINDOW
+from firmware.handler import LOG_WINDOW, Handler
 from protocol import framing, messages
 from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityDouble, mint
 
@@ -175,6 +176,7 @@ class Day:
         FLASH.append(flash)
         self.hw = hal.Hardware(clock=self.clock, sensor=self.sensor, storage=flash, serial=self.serial, random=Lcg(), board="bench")
         self.device = Device(self.hw, Config(), make_authority=AuthorityDouble)
+        Handler(self.device)  # the protocol side, wired as firmware/main.py does
         self.device.provision(SERIAL, ROOT_KEY, SECRET)
         self.token("work_order", {"order": "installation", "id": "WO-1", "vehicle": "VIN"}, key="office")
         self.filled = 0

@@ -12,10 +12,16 @@ Every reference must be in cal_ref_min..cal_ref_max (0.030-0.050 g/210L). A step
 order, a reference out of range or an unusable reading raises Refused before anything
 changes. The new gain only takes effect when FINISH passes; the device logs every step
 and, on a fail, keeps the old gain and needs service (cause calibration_failed).
+
+`Calibration` is one procedure in progress; `calibrate(d, step, reference)` runs one
+CALIBRATE step of the Device's open service visit, all or nothing.
 """
 
+from firmware import eventlog as ev
 from firmware.breath import GAIN_ONE, scale
-from protocol import errors
+from firmware.compliance import add_cause, clear_causes
+from firmware.lifts import CALIBRATION_DUE, CALIBRATION_FAILED
+from protocol import errors, messages
 from protocol.endpoint import Refused
 
 GAIN_MIN = GAIN_ONE // 8  # a fuel cell that far off is broken, not drifted
@@ -96,3 +102,61 @@ class Calibration:
 
     def passed(self):
         return self.streak >= self.config.cal_checks
+
+
+# ---- the device's calibration steps ---------------------------------------------------------
+def calibrate(d, step, reference):
+    """One CALIBRATE step in service mode; (measured, passed, detail)."""
+    d.compliance.require("calibrate")
+    result = d._apply(_step, d, step, reference)
+    d.cal_sample = None  # used up by the step that succeeded
+    return result
+
+
+def _take_gas(d):
+    """The raw reading of the dry gas; the sample is kept until a step succeeds."""
+    if d.cal_sample is None:
+        d.cal_sample = d.hw.sensor.take()
+    sample = d.cal_sample
+    return None if sample is None else sample.fuel_cell
+
+
+def _step(d, step, reference):
+    cal = d.cal
+    config = d.config
+    if step == messages.CAL_AS_FOUND:
+        if cal is not None and cal.last != "as_found":
+            raise Refused(errors.CAL_SEQUENCE, "finish the calibration in progress")
+        cal = Calibration(config, d.gain)
+        measured, ok = cal.as_found(reference, _take_gas(d))
+        d.cal = cal
+        d._log(ev.CAL_AS_FOUND, measured, reference, "within" if ok else "outside")
+        return measured, ok, "as found"
+    if cal is None:
+        raise Refused(errors.CAL_SEQUENCE, "start with the as-found step")
+    if step == messages.CAL_ADJUST:
+        measured, ok = cal.adjust(reference, _take_gas(d))
+        d._log(ev.CAL_ADJUST, measured, cal.gain, "gain %d>%d" % (cal.old_gain, cal.gain))
+        return measured, ok, "gain %d" % cal.gain
+    if step == messages.CAL_CHECK:
+        measured, ok = cal.check(reference, _take_gas(d), d.tb.run())
+        d._log(ev.CAL_CHECK, measured, reference, "%s %d/%d" % ("ok" if ok else "out", cal.streak, config.cal_checks))
+        return measured, ok, "check %d/%d" % (cal.streak, config.cal_checks)
+    if step == messages.CAL_FINISH:
+        d.cal = None
+        if cal.passed():
+            d.gain = cal.gain
+            d.calibrated_at = d.tb.wall()
+            d.calibration_due = d.tb.after(config.calibration_interval_s)
+            d._log(ev.CAL_PASS, cal.as_found_brac, cal.gain)
+            clear_causes(d, CALIBRATION_DUE | CALIBRATION_FAILED, "calibration passed")
+            return 0, True, "calibration passed"
+        cal_failed(d, "%d/%d checks" % (cal.streak, config.cal_checks))
+        return 0, False, "calibration failed: needs service"
+    raise Refused(errors.BAD_ARGUMENT, "unknown step %d" % step)
+
+
+def cal_failed(d, why):
+    d.cal = None
+    d._log(ev.CAL_FAIL, detail=why)
+    add_cause(d, CALIBRATION_FAILED, why)

@@ -4,9 +4,23 @@ TEXTS maps a screen name to its two lines (16 characters each at most; "%s" take
 countdown or a value). Read together, the two lines make the message: "SERVICE DUE" /
 "5 DAYS" is "SERVICE DUE 5 DAYS". `screen(device)` picks the screen for the device's
 state: code entry first, then a driving session that needs the driver, then the
-compliance state (with its countdown).
+compliance state (with its countdown), told apart by the states' flags
+(firmware/transitions_table.py).
 """
 
+from firmware.transitions_table import (
+    AGAIN,
+    ALARM,
+    ENGINE,
+    HOLD,
+    INSTALLED,
+    LOCKED,
+    RECALL,
+    RETEST,
+    SERVICE,
+    START_TEST,
+    WINDOW,
+)
 from protocol.coretime import DAY, HOUR
 
 TEXTS = {
@@ -117,42 +131,41 @@ def screen(device):
         return text("code_wait", minutes(wait)) + (_minutes_tick(wait),)
     if codes.showing and codes.pending is not None:
         return text("code_request", codes.pending["request"]) + (0,)
-    session = device.session.state
-    if session == "test_requested":
+    session = device.session.flags()
+    if session & START_TEST:
         if device.last_abort:
             return text("blow_again", ABORT_TEXTS.get(device.last_abort, "BLOW AGAIN")) + (0,)
         return text("blow") + (0,)
-    if session == "temporary_lockout":
+    if session & HOLD:
         left = device.hold_left()
         return text("temporary_lockout", minutes(left)) + (_minutes_tick(left),)
-    if session == "retest_due" or session == "retest_in_progress":
+    if session & RETEST:
         left = device.retest_left()
-        name = "retest_due" if session == "retest_due" else "retest_again"
-        return text(name, minutes(left)) + (_minutes_tick(left),)
-    if session == "violation":
+        return text("retest_again" if session & AGAIN else "retest_due", minutes(left)) + (_minutes_tick(left),)
+    if session & ALARM:
         return text("violation") + (0,)
-    compliance = device.compliance.state
-    if compliance == "early_service_recall":
+    compliance = device.compliance.flags()
+    if compliance & RECALL:
         left = device.recall_left()
         if left > DAY:  # then the last 24 hours in hours
             return text("recall_days", days(left)) + (_tick(left, DAY),)
         unit = HOUR if left > HOUR else 60
         return text("recall_hours", hours(left), _first_cause(device.causes)) + (_tick(left, unit),)
-    if session == "engine_enabled":
+    if session & ENGINE:
         return text("passed") + (0,)
-    if compliance == "normal":
-        left = device.service_left()
-        notice = device.config.service_notice_s
-        if left <= notice:
-            return text("service_soon", days(left)) + (_tick(left, DAY),)
-        return text("normal") + (left - notice if left - notice < 0x7FFFFFF else 0,)
-    if compliance == "lockout":
-        return text("lockout_unpaid" if device.causes & 1 else "lockout") + (0,)
-    if compliance == "code_unlock":
+    if compliance & WINDOW:
         left = device.override_left()
         if left is None:
             return text("unlocked_for_good") + (0,)
         return text("unlocked", hours(left)) + (_tick(left, HOUR if left > HOUR else 60),)
-    if compliance == "service":
+    if compliance & LOCKED:
+        return text("lockout_unpaid" if device.causes & 1 else "lockout") + (0,)
+    if compliance & SERVICE:
         return text("service") + (0,)
-    return text("removed") + (0,)
+    if not compliance & INSTALLED:
+        return text("removed") + (0,)
+    left = device.service_left()
+    notice = device.config.service_notice_s
+    if left <= notice:
+        return text("service_soon", days(left)) + (_tick(left, DAY),)
+    return text("normal") + (left - notice if left - notice < 0x7FFFFFF else 0,)

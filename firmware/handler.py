@@ -38,6 +38,7 @@ class Handler:
         self.endpoint = Endpoint(self, device.hw.serial.write, LOG_WINDOW)
         self.nonce = None  # this USB session's nonce (16 bytes), from the last HELLO
         device.on_event = self.event
+        device.link = self  # the device feeds the serial bytes in and polls the endpoint
         self.routes = {
             messages.HELLO: self.hello,
             messages.STATUS: self.status,
@@ -156,8 +157,7 @@ class Handler:
 
     def calibrate(self, fields):
         step = fields["step"]
-        if self.device.compliance.state != "service":
-            raise Refused(errors.NOT_IN_SERVICE)
+        self.device.compliance.require("calibrate")
         if step > messages.CAL_FINISH:
             raise Refused(errors.BAD_ARGUMENT, "unknown step %d" % step)
         measured, passed, detail = self.device.calibrate(step, fields["reference"])

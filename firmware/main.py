@@ -7,16 +7,42 @@ The board is chosen by sys.platform (rp2, esp32, else unix). The loop steps the 
 then sleeps until its next deadline or the board's poll interval, whichever is sooner
 (20 ms where keys and switches are scanned; a board whose inputs wake its pause, the unix
 port, says how long it may sleep with poll_ms()).
-A fault inside a step is counted and the loop goes on: a bug must never leave the relay
-in a wrong state for good, and the next step recomputes every output from the state.
+A fault inside a step (an exception escaping it) is counted and the loop goes on: a bug
+must never leave the relay in a wrong state for good, and the next step recomputes every
+output from the state. Faults leave a trace: a FAULT record with the exception's type and
+where it was raised (module:line), at most one a minute; its value counts the faults since
+the last record (the ones in between are counted, not written).
 """
 
 import sys
 
 from firmware.config import Config
 from firmware.device import Device
+from firmware.handler import Handler
 
 POLL_MS = 20
+FAULT_GAP_MS = 60000  # at most one FAULT record a minute
+
+
+def where(exc):
+    """'module.py:line' of the innermost frame an exception was raised in ('?' if unknown)."""
+    tb = getattr(exc, "__traceback__", None)
+    if tb is not None:  # CPython
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return "%s:%d" % (tb.tb_frame.f_code.co_filename.split("/")[-1], tb.tb_lineno)
+    import io  # MicroPython: the printed traceback's last 'File "...", line N' is innermost
+
+    out = io.StringIO()
+    sys.print_exception(exc, out)  # type: ignore[attr-defined]
+    found = "?"
+    for line in out.getvalue().split("\n"):
+        line = line.strip()
+        if line.startswith("File "):
+            parts = line.split('"')
+            if len(parts) > 2:
+                found = "%s:%s" % (parts[1].split("/")[-1], parts[2].split("line ")[-1].split(",")[0])
+    return found
 
 
 def board():
@@ -36,25 +62,67 @@ class Runner:
         self.pause = pause
         self.poll_ms = poll_ms
         self.device = Device(hw, config or Config(), make_authority=make_authority)
-        self.faults = 0
+        Handler(self.device)  # the protocol on the board's serial line
+        self.faults = 0  # faults since boot
+        self.unwritten = 0  # faults not yet in a FAULT record
+        self.last_fault = ""  # "Type module.py:line" of the latest fault
+        self.fault_at = None  # monotonic ms of the last FAULT record
 
     def once(self):
         device = self.device
         try:
             device.step()
-        except Exception:  # noqa: BLE001 - the loop must survive any fault
-            self.faults += 1
+        except Exception as exc:  # noqa: BLE001 - the loop must survive any fault
+            self.fault(exc)
+        if self.unwritten:
+            self.write_faults()  # the count of a burst, once its minute is up
         deadline = device.next_deadline()
         wait = self.poll_ms
         if deadline is not None:
             wait = min(wait, max(0, deadline - self.hw.clock.monotonic_ms()))
         self.pause(wait)
 
+    def fault(self, exc):
+        """Count a fault (an exception that escaped a step)."""
+        self.faults += 1
+        self.unwritten += 1
+        self.last_fault = "%s %s" % (type(exc).__name__, where(exc))
+        self.write_faults()
+
+    def write_faults(self):
+        """The FAULT record of the faults not yet written, unless one went out within a
+        minute: value the count, detail the latest one's type and place."""
+        now = self.hw.clock.monotonic_ms()
+        if self.fault_at is not None and now - self.fault_at < FAULT_GAP_MS:
+            return
+        try:
+            from firmware import eventlog
+
+            self.device._log(eventlog.FAULT, value=self.unwritten, detail=self.last_fault)
+        except Exception:  # noqa: BLE001 - a log that cannot take it: counted, tried again later
+            return
+        self.fault_at = now
+        self.unwritten = 0
+
+    def shutdown(self):
+        """A clean stop (the loop interrupted, e.g. Ctrl-C on the unix port or before a
+        soft reset): a SHUTDOWN record and the state saved."""
+        from firmware import eventlog
+
+        device = self.device
+        device._log(eventlog.SHUTDOWN, value=self.faults)
+        device._dirty = True
+        device._commit()
+
     def run(self, loops=None):
         n = 0
-        while loops is None or n < loops:
-            self.once()
-            n += 1
+        try:
+            while loops is None or n < loops:
+                self.once()
+                n += 1
+        except KeyboardInterrupt:
+            self.shutdown()
+            raise
 
 
 def main():

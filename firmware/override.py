@@ -16,10 +16,17 @@ around it (defaults from WAC 204-50-092, all in firmware/config.py):
   whose defaults are keypad.BACKOFF_*); a right code or a service visit resets it, and the
   count decays by one for every code_decay_s without a wrong code, so nobody can hold the
   client at the longest wait for longer than he keeps typing wrong codes.
-Times are dual: a (wall, run) pair expires when either clock passes it (see device.py).
+Times are dual: a (wall, run) pair expires when either clock passes it (see timebase.py).
+
+`Codes` keeps that state; the functions at the end (key, request_code, enter_code) are the
+device's keypad: they take the Device.
 """
 
-from firmware.keypad import CODE_ACTIONS, backoff_seconds  # noqa: F401 (CODE_ACTIONS re-exported)
+from firmware import eventlog as ev
+from firmware.compliance import clear_causes
+from firmware.driving import refuse
+from firmware.keypad import CODE_ACTIONS, backoff_seconds, normalize
+from firmware.lifts import UNPAID
 from protocol import errors
 from protocol.endpoint import Refused
 
@@ -147,3 +154,117 @@ class Codes:
         self.wrong = 0
         self.wrong_at = None
         self.wait = None
+
+
+# ---- the device's keypad ------------------------------------------------------------------
+def key(d, char):
+    """A key pressed on the handset: 'A' request an unlock code, 'B' a clear code,
+    digits then '#' enter it, '*' cancel (or refuse a pending test)."""
+    codes = d.codes
+    try:
+        if char == "*":
+            if codes.entry is not None or codes.showing:
+                codes.entry = None
+                codes.showing = False
+            else:
+                refuse(d)
+        elif char == "A" or char == "B":
+            request_code(d, CODE_ACTIONS[0] if char == "A" else CODE_ACTIONS[1], True)
+        elif "0" <= char <= "9" and len(char) == 1:
+            if codes.pending is not None:
+                entry = codes.entry or ""
+                if len(entry) < MAX_DIGITS:
+                    codes.entry = entry + char
+        elif char == "#" and codes.entry:
+            entry = codes.entry
+            codes.entry = None
+            enter_code(d, entry)
+    except Refused:
+        pass  # logged where refused; the screen shows the outcome
+
+
+def _preconditions(d, action):
+    if not d.provisioned or d.authority is None:
+        raise Refused(errors.NOT_PROVISIONED)
+    d.compliance.require("code")
+    if action == "unlock":
+        d.compliance.require("unlock_code")
+        if d.codes.used >= d.config.overrides_per_service:
+            raise Refused(errors.OVERRIDE_LIMIT, "%d per service interval" % d.config.overrides_per_service)
+    elif action == "clear":
+        if not d.causes & UNPAID:
+            raise Refused(errors.NOT_PERMITTED, "no unpaid balance")
+    else:
+        raise Refused(errors.BAD_ARGUMENT, "no code for action %s" % action)
+
+
+def request_code(d, action, at_keypad=False):
+    """Issue a request code for `action` (shown on the handset); the request string.
+
+    A request made on the handset's keypad (at_keypad) replaces a pending one: the
+    client is at the handset. One over the link (CODE_REQUEST) does not replace a
+    pending request that can still be answered: NOT_PERMITTED, nothing changes."""
+    return d._apply(_request_code, d, action, at_keypad)
+
+
+def _request_code(d, action, at_keypad):
+    _preconditions(d, action)
+    codes = d.codes
+    pending = codes.pending
+    if at_keypad and pending is not None and codes.repeat(action, d.tb):
+        codes.showing = True
+        return pending["request"]
+    if not at_keypad and codes.live(d.tb):
+        raise Refused(errors.NOT_PERMITTED, "a request is pending on the handset: cancel it there or let it expire")
+    nonce = d.hw.random.bytes(8)
+    request = d.authority.request_code(action, codes.counter + 1, nonce)
+    codes.new_request(action, request, d.tb, at_keypad)
+    d._log(ev.CODE_REQUEST, value=codes.counter, detail="%s %s" % (action, request))
+    return request
+
+
+def enter_code(d, code):
+    """Check a keypad code against the pending request; (action, until wall time or 0)."""
+    digits = normalize(code)
+    try:
+        if not digits or len(digits) > MAX_DIGITS:
+            raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % MAX_DIGITS)
+        action, until = d._apply(_enter_code, d, digits)
+        if action is None:
+            raise Refused(errors.BAD_CODE, "wait %d s" % until if until else "")
+    except Refused as refusal:
+        d._refused("code", refusal)
+        raise
+    return action, until
+
+
+def _enter_code(d, code):
+    codes = d.codes
+    tb = d.tb
+    if codes.pending is None and codes.spent is not None:
+        spent = codes.spent
+        if d.authority.check_code(spent[1], code, spent[0], spent[2] if len(spent) > 2 else None):
+            raise Refused(errors.CODE_USED)
+    pending = codes.check_usable(tb)
+    action = pending["action"]
+    _preconditions(d, action)
+    # a clear code answers one lockout: the directive number of the one in force
+    seq = d.directive_seq if action == "clear" else None
+    if not d.authority.check_code(pending["request"], code, action, seq):
+        return None, codes.wrong_code(tb)  # counted and saved; enter_code refuses
+    until = 0
+    if action == "unlock":
+        seconds = codes.override_seconds(tb)
+        if seconds <= 0:
+            raise Refused(errors.CODE_EXPIRED)
+        codes.accepted()
+        codes.used += 1
+        d.unlock_until = tb.after(seconds)
+        until = d.unlock_until[0]
+        d.compliance.fire("unlock_code")
+        d._log(ev.UNLOCK_START, value=seconds, detail="keypad code")
+    else:
+        codes.accepted(seq)
+        clear_causes(d, UNPAID, "keypad code")
+    d._log(ev.CODE_ACCEPTED, detail=action)
+    return action, until

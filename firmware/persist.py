@@ -16,11 +16,76 @@ A torn or garbled file fails the length/CRC check and is ignored, so a cut while
 is written leaves `NAME` (the old state) standing. load() also finishes a save the power
 cut between the write and the rename (a valid `NAME.new` newer than `NAME` is renamed into
 place) and removes a torn `NAME.new`. Values must be JSON types (hex-encode bytes).
+
+FIELDS is the device's persisted state as one table, (key in the file, Device attribute,
+default), driving both `device_state` (save) and `restore_device` (restore, and the
+rollback of a refused change). Three attributes are not plain values: `compliance` (the
+machine: its state), `codes` (override.Codes: its own state()/restore()), `used_ids`
+(the replay records: [hex id, expiry] pairs, with `used_expiry`).
 """
 
 import json
 import struct
-from binascii import crc32
+from binascii import crc32, hexlify, unhexlify
+
+from firmware.breath import GAIN_ONE
+
+FIELDS = (
+    ("c", "compliance", "removed"),  # the compliance state
+    ("cz", "causes", 0),  # recall causes (bits)
+    ("rd", "recall_deadline", None),  # [wall, run] of the lockout a recall runs into
+    ("ul", "unlock_until", None),  # [wall, run] end of an unlock; None = for good
+    ("sd", "service_due", None),
+    ("cd", "calibration_due", None),
+    ("v", "violations", 0),
+    ("g", "gain", GAIN_ONE),
+    ("ca", "calibrated_at", 0),
+    ("veh", "vehicle", ""),
+    ("k", "codes", None),  # keypad codes (firmware/override.py)
+    ("u", "used_ids", None),  # replay records
+    ("rf", "replay_floor", 0),
+    ("ds", "directive_seq", 0),
+    ("h", "hold", None),  # [wall, run] end of a temporary lockout
+    ("f", "fails", None),  # run seconds of recent failed start tests
+    ("on", "running", False),  # the engine was enabled (a power loss then is a tamper)
+    ("cf", "config_crc", None),  # the configuration's CRC-32 (a change is logged at boot)
+)
+
+
+def device_state(d):
+    """The Device's persisted state as a dict of JSON values (with its run clock)."""
+    out = {}
+    for key, attr, _default in FIELDS:
+        value = getattr(d, attr)
+        if attr == "compliance":
+            value = value.state
+        elif attr == "codes":
+            value = value.state()
+        elif attr == "used_ids":
+            value = [[hexlify(value[i]).decode(), d.used_expiry[i]] for i in range(len(value))]
+        out[key] = value
+    out["run"] = d.tb.run()
+    out["hw"] = d.tb.high
+    return out
+
+
+def restore_device(d, saved):
+    """Set the Device's persisted attributes from `saved` (a missing key: its default)."""
+    for key, attr, default in FIELDS:
+        value = saved.get(key, default)
+        if attr == "compliance":
+            machine = d.compliance
+            if value in machine.states:
+                machine.state = value
+        elif attr == "codes":
+            d.codes.restore(value or {})
+        elif attr == "used_ids":
+            d.used_ids = [unhexlify(entry[0]) for entry in value or ()]
+            d.used_expiry = [entry[1] for entry in value or ()]
+        elif attr == "fails":
+            d.fails = list(value or ())
+        else:
+            setattr(d, attr, value)
 
 MAGIC = b"LS"
 FORMAT = 1

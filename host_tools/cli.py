@@ -1,16 +1,18 @@
 """What the three command-line tools (lci-tool, lci-sim, lci-billing) share, so they behave alike.
 
 - `--version` (`TOOL PACKAGE-VERSION`), the exit-code epilog from host_tools/exitcodes.py;
-- options every command accepts before or after the subcommand (`--json`, `-v`, `-q`):
+- options every command accepts before or after the subcommand (`--json`, `-v`, `-q`; `-v`
+  shows the frames on the wire in lci-tool and lci-sim (`frame_tracer`), and what a command
+  wrote in lci-billing):
   `everywhere()` puts them on the parser and all its subparsers with SUPPRESS defaults, so a
   flag given anywhere survives and `defaults()` fills in the rest;
 - one JSON style: one compact object per line (`dumps`), times as ISO 8601 strings;
-- times for people: ISO 8601 with the zone (`iso`, `core_iso`), never a raw epoch;
+- times for people: ISO 8601 with the zone (`iso`, `core_iso`, `record_time`), never a raw epoch;
 - one-line errors (`error`), and `run()`: a closed output pipe ends the tool with 141 and no
   traceback, Ctrl-C with 130;
 - progress (`Progress`) and tables (`table`): rich's where stderr/stdout is a terminal, plain
   lines elsewhere (no carriage-return bars in CI logs);
-- shell completion through argcomplete (`completion`), a no-op when it is not installed.
+- shell completion through argcomplete (`completion`), loaded only when the shell asks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -37,9 +38,17 @@ def package_version() -> str:
         return "0+unknown"
 
 
+class _Version(argparse._VersionAction):
+    """--version, the package metadata read only when asked (reading it costs every run ~0.1 s)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        tool, extra = self.version
+        self.version = f"{tool} {package_version()}{extra}"
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_version(parser: argparse.ArgumentParser, tool: str, extra: str = "") -> None:
-    parser.add_argument("--version", action="version", version=f"{tool} {package_version()}{extra}",
-                        help="print the version and exit")
+    parser.add_argument("--version", action=_Version, version=(tool, extra), help="print the version and exit")
 
 
 # ---- options accepted anywhere ----------------------------------------------------------------
@@ -104,13 +113,9 @@ def core_iso(core_seconds: int | None) -> str | None:
     return iso(coretime.to_unix(core_seconds))
 
 
-DEVICE_TIME = re.compile(r"\b(from|now|at|until|expires|expired at|valid from|next service|due) (\d{8,10})\b")
-
-
-def device_times(text: str) -> str:
-    """A handset names times in core seconds in its refusals and event details ('valid from
-    218771983', 'next service 210540600'): people read them in ISO 8601."""
-    return DEVICE_TIME.sub(lambda m: f"{m.group(1)} {core_text(int(m.group(2)))}", text)
+def record_time(core_seconds: int) -> str:
+    """A record's time (core seconds, 0 included: the core's epoch itself) in ISO 8601."""
+    return iso(coretime.to_unix(core_seconds))
 
 
 def core_text(core_seconds: int | None) -> str:
@@ -232,10 +237,13 @@ class Progress:
         if self._rich is not None:
             self._rich.update(self._task, completed=self.done)
             return
-        while self.total and self._next_quarter <= 4 and self.done * 4 >= self._next_quarter * self.total:
-            if self._next_quarter < 4:
-                self._line(f"{self.label}: {self.done}/{self.total} {self.unit} ({self._next_quarter * 25} %)")
-            self._next_quarter += 1
+        if not self.total:
+            return
+        quarter = min(4, self.done * 4 // self.total)  # the last quarter passed, one line for it
+        if quarter >= self._next_quarter:
+            if quarter < 4:
+                self._line(f"{self.label}: {self.done}/{self.total} {self.unit} ({quarter * 25} %)")
+            self._next_quarter = quarter + 1
 
     def close(self) -> None:
         if self._rich is not None:
@@ -288,7 +296,10 @@ def frame_tracer(stream=None) -> Callable:
 
 # ---- shell completion -------------------------------------------------------------------------------
 def completion(parser: argparse.ArgumentParser) -> None:
-    """Tab completion: `eval "$(register-python-argcomplete lci-tool)"` (bash/zsh)."""
+    """Tab completion: `eval "$(register-python-argcomplete lci-tool)"` (bash/zsh). The shell
+    asks with _ARGCOMPLETE set; any other run does not load argcomplete at all."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
     try:
         import argcomplete
     except ImportError:

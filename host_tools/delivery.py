@@ -75,7 +75,10 @@ def deliver(
                 continue
             if lost and exc.code in BEFORE_THE_ID:
                 raise OutcomeUnknown(f"now refused: {error_texts.meaning(exc.code)}", final=True) from None
-            raise
+            explained = _with_times(client, token, exc)
+            if explained is exc:
+                raise
+            raise explained from None
         except (LinkTimeout, LinkLost) as exc:
             if not exc.maybe_applied and not lost:
                 raise
@@ -91,6 +94,39 @@ def deliver(
                 break
             except (LinkTimeout, LinkLost, NoSuchPort) as exc:
                 why = str(exc)
+
+
+TIME_REFUSALS = (errors.EXPIRED, errors.NOT_YET_VALID, errors.DELEGATION_EXPIRED)
+
+
+def _with_times(client: DeviceClient, token: bytes, exc: Nack) -> Nack:
+    """A refusal of the token's time window or delegation, told from the token's own fields and
+    the handset's clock (STATUS: the clock it judges tokens by), in ISO 8601; other refusals,
+    or a token this laptop cannot read, as they came."""
+    from host_tools.cli import core_text, record_time
+    from protocol import tokens
+
+    if exc.code not in TIME_REFUSALS:
+        return exc
+    try:
+        parsed = tokens.parse_token(token)
+    except tokens.TokenError:
+        return exc
+    try:
+        clock = f"; the handset's clock reads {core_text(client.status()['now'])}"
+    except LinkError:
+        clock = ""
+    if exc.code == errors.EXPIRED:
+        detail = f"valid until {record_time(parsed.expires)}{clock}"
+    elif exc.code == errors.NOT_YET_VALID:
+        detail = f"valid from {record_time(parsed.not_before)}{clock}"
+    elif parsed.certificate is not None:
+        key = parsed.certificate.key_id
+        key = key.decode("utf-8", "replace") if isinstance(key, (bytes, bytearray)) else str(key)
+        detail = f"key {key} delegated until {record_time(parsed.certificate.expires)}{clock}"
+    else:
+        return exc
+    return Nack(exc.code, exc.request_type, detail)
 
 
 def _action_of(token: bytes) -> str | None:

@@ -17,6 +17,7 @@ PROTOCOL = 9  # protocol version mismatch or a malformed reply (never a dropped 
 INCOMPLETE = 10  # a multi-step visit stopped midway: the output says what remains
 UNKNOWN_OUTCOME = 11  # a command went out and no answer came back: it may have been applied
 DEVICE_FAILED = 12  # the simulated handset could not run (its core did not boot, the VM failed)
+UPLOAD_FAILED = 13  # the visit is done but the server did not file its upload (the line says why)
 INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)
 BROKEN_PIPE = 141  # the reader of the output went away (`| head`): 128 + SIGPIPE, as a shell tool
 
@@ -48,6 +49,8 @@ ROWS = [
                                      "run `lci-tool status`, or run the same command again"}),
     (DEVICE_FAILED, (SIM,), {"*": "the simulated handset could not run (its core did not boot, "
                                   "the MicroPython VM failed)"}),
+    (UPLOAD_FAILED, (TOOL,), {"*": "the visit is done, but the provider's server did not take "
+                                   "its upload (the line says why): run the upload again"}),
     (INTERRUPTED, ALL, {"*": "interrupted (Ctrl-C)"}),
     (BROKEN_PIPE, ALL, {"*": "the reader of the output went away (`| head`), as SIGPIPE would"}),
 ]

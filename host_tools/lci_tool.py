@@ -46,6 +46,7 @@ examples:
   lci-tool code enter 12345678               type the provider's answer over the cable
   lci-tool work-order apply removal.toml --key tech.key
   lci-tool service --reference 0.040 --key tech.key --next-service-days 60
+  lci-tool service --key center.key --upload https://portal.example/service/visits/upload/
   lci-tool keygen --dir ~/.lci777            provider root key + master secret (0600)
   eval "$(register-python-argcomplete lci-tool)"   tab completion in bash/zsh
 
@@ -94,6 +95,8 @@ class Output:
 # handset times (core seconds) that the JSON output carries as ISO 8601 strings
 TIME_KEYS = ("now", "deadline", "service_due", "calibration_due", "next_service", "started",
              "finished", "until", "expires")
+RECORD_TIME_KEYS = ("time", "from_time", "to_time")  # a record's time: 0 is a moment, not 'never'
+
 
 
 def core_seconds(moment: datetime) -> int:
@@ -108,18 +111,20 @@ def duration_text(seconds: int | None) -> str:
     return cli.duration(seconds)
 
 
-device_times = cli.device_times
-
-
 def timed(result: dict) -> dict:
-    """A copy of `result` with every handset time (TIME_KEYS, also in nested status dicts) in
-    ISO 8601: what --json prints. None for 'never'."""
+    """A copy of `result` with every handset time (TIME_KEYS, RECORD_TIME_KEYS, also in nested
+    dicts and lists of dicts) in ISO 8601: what --json prints. None for 'never'."""
     out = {}
     for key, value in result.items():
-        if key in TIME_KEYS and (isinstance(value, int) and not isinstance(value, bool) or value is None):
+        number = isinstance(value, int) and not isinstance(value, bool)
+        if key in TIME_KEYS and (number or value is None):
             out[key] = cli.core_iso(value)
+        elif key in RECORD_TIME_KEYS and number:
+            out[key] = cli.record_time(value)
         elif isinstance(value, dict):
             out[key] = timed(value)
+        elif isinstance(value, list):
+            out[key] = [timed(x) if isinstance(x, dict) else x for x in value]
         else:
             out[key] = value
     return out
@@ -309,7 +314,7 @@ def cmd_log_download(args, out: Output) -> None:
     out.emit(report, lambda r: (
         f"{r['records']} records ({r['first']}..{r['last']}) in {r['path']}; "
         f"chain {'verified' if r['chain_ok'] else 'BROKEN: ' + r['chain_problem']}"
-        + (f"; resumed {r['resumes']} time(s)" if r["resumes"] else "")
+        + (f"; resumed {cli.plural(r['resumes'], 'time')}" if r["resumes"] else "")
     ))
     if not report["chain_ok"]:
         raise ToolError(exitcodes.VERIFY_FAILED, f"log chain broken: {report['chain_problem']}")
@@ -344,7 +349,7 @@ def cmd_log_verify(args, out: Output) -> None:
 def summary_text(summary: dict) -> str:
     """The event summary for people: one line a fact, tests one line each, times in ISO 8601."""
     def when(t):
-        return cli.core_text(t)
+        return "-" if t is None else cli.record_time(t)
 
     lines = []
     for key, value in summary.items():
@@ -508,9 +513,16 @@ def cmd_work_order_apply(args, out: Output) -> None:
         status = client.status()
     out.emit({"id": order["id"], "order": order["order"], "detail": result["detail"],
               "already_applied": result["already"], "compliance": status["compliance"]},
-             lambda r: f"work order {r['id']} ({r['order']}) "
-                       f"{'was already applied' if r['already_applied'] else 'applied: ' + r['detail']}"
-                       f" — handset now {r['compliance']}")
+             lambda r: f"work order {r['id']} ({r['order']}) {_applied_text(r)} — handset now {r['compliance']}")
+
+
+def _applied_text(r: dict) -> str:
+    """'applied', with the handset's words only when they add to the order's own ('vehicle_switch
+    WO-26-0107' says it again)."""
+    if r["already_applied"]:
+        return "was already applied"
+    said = r["detail"].replace(r["order"], "").replace(r["id"], "").strip(" :-")
+    return f"applied: {r['detail']}" if said else "applied"
 
 
 def cmd_set_time(args, out: Output) -> None:
@@ -593,6 +605,12 @@ def cmd_service(args, out: Output) -> None:
 
     reference = check_reference(args.reference)
     signer = load_signer(args)  # a missing or bad key stops here, before a session opens
+    if args.upload and not args.upload.startswith(("http://", "https://")):
+        raise ToolError(exitcodes.USAGE, f"--upload {args.upload}: expected an http:// or "
+                        f"https:// URL")
+    if args.upload and not getattr(signer, "certificate", b""):
+        raise ToolError(exitcodes.CREDENTIAL, "--upload signs with the center's delegated key: "
+                        "give it with --key (not the provider's root key)")
     with connect(args) as client:
         client.expect_serial(args.serial)
         visit = Visit(client, signer_loader=lambda: signer, say=out.say,
@@ -614,9 +632,41 @@ def cmd_service(args, out: Output) -> None:
         except VisitIncomplete as exc:
             out.emit(exc.receipt, _receipt_text)
             raise ToolError(_incomplete_code(exc), str(exc)) from None
+    if args.upload:
+        receipt["upload"] = _upload_visit(args, signer, receipt, log_path, out)
     out.emit(receipt, _receipt_text)
     if not receipt["passed"]:
         raise ToolError(exitcodes.VERIFY_FAILED, "service visit done, but the calibration failed")
+    if args.upload and "error" in receipt["upload"]:
+        raise ToolError(exitcodes.UPLOAD_FAILED, receipt["upload"]["error"])
+
+
+def _upload_visit(args, signer, receipt: dict, log_path: Path, out: Output) -> dict:
+    """Push the receipt and the verified log to the provider's server, signed with the
+    center's delegated key (host_tools/visit_upload.py). The visit is done whatever happens
+    here: a failure is reported in the receipt and by the exit code."""
+    from host_tools.visit_upload import UploadError, upload
+
+    try:
+        log_text = log_path.read_text()
+    except OSError as exc:
+        return {"error": f"cannot read the visit's log {log_path}: {exc.strerror}"}
+    out.say(f"uploading the receipt and the log to {args.upload}")
+    try:
+        answer = upload(args.upload, signer, kind="calibration", receipt=cli_safe(receipt),
+                        log_text=log_text, log_format=args.format)
+    except UploadError as exc:
+        return {"error": str(exc)}
+    out.say(f"visit {answer.get('visit')} filed with client {answer.get('client')}"
+            + ("" if answer.get("filed") else " (it was already filed)"))
+    return answer
+
+
+def cli_safe(receipt: dict) -> dict:
+    """The receipt as the server stores it: JSON values, handset times in ISO 8601."""
+    import json
+
+    return json.loads(cli.dumps(timed(receipt)))
 
 
 def cmd_devs(args, out: Output) -> None:
@@ -766,6 +816,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="log file format (default jsonl)")
     key_option(p, "calibrate")
     p.add_argument("--yes", action="store_true", help="do not wait for Enter between steps")
+    p.add_argument("--upload", metavar="URL",
+                   help="then push the receipt and the verified log to the provider's server "
+                        "(e.g. https://portal.example/service/visits/upload/), signed with the "
+                        "center's delegated --key")
 
     # accepted before or after the command
     cli.everywhere(parser, "--port", help="device path or pyserial URL, e.g. socket://127.0.0.1:7777 "
@@ -815,7 +869,7 @@ def _run(args, out: Output) -> int:
             return _fail(exitcodes.UNKNOWN_OUTCOME, f"{UNKNOWN_TEXT} ({exc})", out)
         return _fail(exitcodes.TIMEOUT, str(exc), out)
     except Nack as exc:
-        return _fail(exitcodes.REFUSED, device_times(str(exc)), out)
+        return _fail(exitcodes.REFUSED, str(exc), out)
     except (ProtocolVersionError, BadReply) as exc:
         return _fail(exitcodes.PROTOCOL, str(exc), out)
     except BadRequest as exc:
@@ -836,7 +890,6 @@ _CREDENTIAL_ERRORS = ("KeysError", "MintError", "WorkOrderError", "CodeError")
 
 
 def _fail(code: int, text: str, out: Output) -> int:
-    text = device_times(text)
     cli.error("lci-tool", text)
     if out.as_json and not out.result:
         print(cli.dumps({"error": text, "exit_code": code}))

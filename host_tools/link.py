@@ -139,6 +139,32 @@ def open_transport(url: str, baudrate: int = 115200) -> Transport:
     return SerialTransport(url, baudrate)
 
 
+# ---- log streams (SPEC 7): the frames and the page check both hosts use -------------------------
+def log_read(seq: int, start: int, count: int, window: int) -> framing.Frame:
+    """LOG_READ from `start`, `count` records, `window` pages unacknowledged at most."""
+    payload = messages.encode(messages.request_layout(messages.LOG_READ),
+                              {"start": start, "count": count, "window": window})
+    return framing.Frame(messages.LOG_READ, payload, seq=seq)
+
+
+def log_ack(seq: int, next_index: int) -> framing.Frame:
+    """LOG_ACK of every record before `next_index` (cumulative), on the stream's seq."""
+    payload = messages.encode(messages.request_layout(messages.LOG_ACK), {"next": next_index})
+    return framing.Frame(messages.LOG_ACK, payload, seq=seq)
+
+
+def page_records(page: dict, expected: int) -> list[bytes]:
+    """The records of a decoded LOG_READ page that starts at `expected`; BadReply when they do
+    not split or are not as many as the page announces."""
+    try:
+        records = messages.split_records(page["records"])
+    except MessageError as exc:
+        raise BadReply(f"log page at {expected}: {exc}") from None
+    if len(records) != page["n"]:
+        raise BadReply(f"log page at {expected} announces {page['n']} records")
+    return records
+
+
 # ---- the link --------------------------------------------------------------------------------
 class Link:
     """Request/reply over a Transport, with retransmission and event capture."""
@@ -334,11 +360,7 @@ class Link:
         misses = 0
         while expected < end:
             seq = self._next_seq()
-            payload = messages.encode(
-                messages.request_layout(messages.LOG_READ),
-                {"start": expected, "count": end - expected, "window": window},
-            )
-            self.send_frame(framing.Frame(messages.LOG_READ, payload, seq=seq))
+            self.send_frame(log_read(seq, expected, end - expected, window))
             restart = False
             while not restart and expected < end:
                 frame = self._receive(self.clock() + self.timeout)
@@ -368,17 +390,9 @@ class Link:
                     self.retransmissions += 1
                     break
                 misses = 0
-                try:
-                    records = messages.split_records(page["records"])
-                except MessageError as exc:
-                    raise BadReply(f"log page at {expected}: {exc}") from None
-                if len(records) != page["n"]:
-                    raise BadReply(f"log page at {expected} announces {page['n']} records")
+                records = page_records(page, expected)
                 expected += len(records)
-                ack = messages.encode(
-                    messages.request_layout(messages.LOG_ACK), {"next": expected}
-                )
-                self.send_frame(framing.Frame(messages.LOG_ACK, ack, seq=seq))
+                self.send_frame(log_ack(seq, expected))
                 yield page["first"], records
                 if not frame.flags & framing.F_MORE:
                     return

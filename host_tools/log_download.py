@@ -6,6 +6,13 @@ and an existing file is resumed the same way (its last record anchors the hash c
 what follows). Each JSON Lines row is one record decoded (protocol/logrecord.py's
 decode_record) plus its raw bytes in hex, so `lci-tool log verify` can re-check the chain
 from the file alone. CSV carries the same columns; the chain check needs the `raw` column.
+
+The file format (docs/eventlog.md, "Download files"):
+- version 2 (written now): `time` is the record's time in ISO 8601 with the zone
+  (`2026-01-05T08:00:00Z`), `core_time` the same moment as the record holds it (core seconds);
+- version 1 (files written before): no `core_time`, `time` in core seconds.
+A file's version is told by its columns (a `core_time` column is version 2); both verify, and
+a download resumed into a version-1 file goes on in version 1, so one file holds one version.
 """
 
 from __future__ import annotations
@@ -19,7 +26,10 @@ from host_tools.device_client import DeviceClient
 from host_tools.link import BadReply, BadRequest, LinkError, Nack, ProtocolVersionError
 from protocol import logrecord
 
-COLUMNS = ["index", "time", "kind", "kind_name", "compliance", "session", "brac", "value", "detail", "raw"]
+COLUMNS = ["index", "time", "core_time", "kind", "kind_name", "compliance", "session", "brac", "value",
+           "detail", "raw"]  # version 2
+COLUMNS_V1 = [name for name in COLUMNS if name != "core_time"]
+VERSION = 2
 
 
 class LogFileError(ValueError):
@@ -30,9 +40,24 @@ class LogMismatch(LogFileError):
     """The handset's log cannot continue this file (it is behind it, or another log)."""
 
 
-def row_of(record: bytes) -> dict:
+def columns(version: int = VERSION) -> list[str]:
+    return COLUMNS if version == VERSION else COLUMNS_V1
+
+
+def version_of(rows: list[dict]) -> int:
+    """The format version of a file's rows: 2 when they carry `core_time` (and for no rows)."""
+    return VERSION if not rows or "core_time" in rows[0] else 1
+
+
+def row_of(record: bytes, version: int = VERSION) -> dict:
+    """One record as a file row of `version` (its decoded fields, then its bytes in hex)."""
+    from host_tools.cli import record_time
+
     decoded = logrecord.decode_record(record)
-    row = {name: decoded.get(name) for name in COLUMNS if name != "raw"}
+    row = {name: decoded.get(name) for name in columns(version) if name not in ("raw", "core_time")}
+    if version == VERSION:
+        row["time"] = record_time(decoded["time"])
+        row["core_time"] = decoded["time"]
     row["raw"] = record.hex()
     return row
 
@@ -70,17 +95,18 @@ def raw_records(rows: list[dict], path: Path) -> list[bytes]:
 
 
 class _Writer:
-    def __init__(self, path: Path, fmt: str, resume: bool):
+    def __init__(self, path: Path, fmt: str, resume: bool, version: int = VERSION):
         self.fmt = fmt
+        self.version = version
         self.file = path.open("a" if resume else "w", newline="")
         self.csv = None
         if fmt == "csv":
-            self.csv = csv.DictWriter(self.file, fieldnames=COLUMNS)
+            self.csv = csv.DictWriter(self.file, fieldnames=columns(version))
             if not resume:
                 self.csv.writeheader()
 
     def write(self, record: bytes) -> None:
-        row = row_of(record)
+        row = row_of(record, self.version)
         if self.csv is not None:
             self.csv.writerow(row)
         else:
@@ -114,14 +140,16 @@ def download(
     resume = path.exists() and path.stat().st_size > 0
     prev_hash = None
     next_index = start
+    version = VERSION
     if resume:
         rows = read_rows(path)
         if rows:
+            version = version_of(rows)  # a file goes on in the version it was started in
             records = raw_records(rows, path)
             prev_hash = logrecord.record_hash(records[-1])
             next_index = logrecord.record_index(records[-1]) + 1
             _truncate_torn_tail(path, fmt)
-    writer = _Writer(path, fmt, resume)
+    writer = _Writer(path, fmt, resume, version)
     written = 0
     first = next_index
     resumes = 0

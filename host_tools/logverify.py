@@ -33,7 +33,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from host_tools import exitcodes
-from host_tools.log_download import COLUMNS, LogFileError, raw_records, read_rows, row_of
+from host_tools.log_download import (
+    LogFileError,
+    columns,
+    raw_records,
+    read_rows,
+    row_of,
+    version_of,
+)
 from protocol import logrecord
 
 SEGMENT_PREFIX = "log-"
@@ -156,23 +163,26 @@ def _same(held, derived) -> bool:
 def check_rows(rows: Sequence[dict], as_csv: bool = False) -> dict:
     """Each row's decoded fields re-derived from its `raw` bytes: a row whose fields say
     anything else (an edited kind_name, value, time ...), lacks one, or carries another is
-    reported with its record index. The chain protects `raw`; this protects the rest."""
+    reported with its record index. The chain protects `raw`; this protects the rest.
+    The rows' format version (log_download.version_of) decides which fields they carry."""
+    version = version_of(list(rows[:1]))
+    names = columns(version)
     for number, row in enumerate(rows, 1):
         try:
             raw = bytes.fromhex(row.get("raw") or "")
         except (TypeError, ValueError):
             raw = b""
         try:
-            derived = row_of(raw)
+            derived = row_of(raw, version)
         except logrecord.RecordError:
-            derived = {name: None for name in COLUMNS}
+            derived = {name: None for name in names}
             derived["raw"] = raw.hex()
         where = derived.get("index")
         problem = None
-        extra = sorted(set(row) - set(COLUMNS))
+        extra = sorted(set(row) - set(names))
         if extra:
             problem = f"field {extra[0]!r} is not part of a record"
-        for name in COLUMNS:
+        for name in names:
             if problem is not None:
                 break
             if name == "raw":
@@ -206,7 +216,7 @@ def rows(records: Iterable[bytes]) -> list[dict]:
         try:
             out.append(row_of(record))
         except logrecord.RecordError:
-            row = {name: None for name in COLUMNS}
+            row = {name: None for name in columns()}
             row["raw"] = record.hex()
             out.append(row)
     return out
@@ -224,7 +234,7 @@ def write_jsonl(records: Iterable[bytes], path: Path) -> int:
 def write_csv(records: Iterable[bytes], path: Path) -> int:
     count = 0
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns())
         writer.writeheader()
         for row in rows(records):
             writer.writerow(row)

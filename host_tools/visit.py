@@ -265,4 +265,8 @@ def receipt_text(r: dict) -> str:
         lines.append(f"as left:   {after.get('compliance')} {', '.join(after.get('causes') or [])}".rstrip())
     if r.get("remaining"):
         lines.append("REMAINING: " + "; ".join(r["remaining"]))
+    upload = r.get("upload")
+    if upload:
+        lines.append(f"upload:    NOT FILED ({upload['error']})" if "error" in upload else
+                     f"upload:    visit {upload.get('visit')} filed with client {upload.get('client')}")
     return "\n".join(lines)

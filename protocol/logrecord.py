@@ -57,6 +57,7 @@ KINDS = {
     (BOOT := 1):                 ("boot", True),
     (POWER_LOSS := 2):           ("power_loss", True),
     (SHUTDOWN := 3):             ("shutdown", True),
+    (FAULT := 4):                ("fault", False),
 
     (START_ATTEMPT := 10):       ("start_attempt", False),
     (TEST_PASS := 11):           ("test_pass", False),

@@ -250,8 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--overwrite", action="store_true", help="replace existing key files")
     parser.commands = {"serve": serve, "run": run, "handset": handset, "fleet": fleet, "keys": keys}
     cli.add_output_options(
-        parser, with_verbose=False,
-        json_help="run: JSON Lines {t, source, event, compliance, session, display, detail}; "
+        parser,
+        verbose_help="serve: every frame the handset reads (<) and writes (>) on its serial line; "
+                     "run: every frame on the technician's cable, from the laptop's side (> sent, "
+                     "< received); on stderr",
+        json_help="run: JSON Lines {t, at, source, event, compliance, session, display, detail}; "
                   "serve: the endpoints; fleet, keys: one JSON object")
     return parser
 
@@ -272,6 +275,8 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
             command.error("--power-pull-after-units needs --state DIR (the flash it tears)")
         if args.power_pull_after_units is not None and args.command != "serve":
             command.error("--power-pull-after-units is for lci-sim serve")
+    if getattr(args, "verbose", 0) and args.command not in ("serve", "run"):
+        command.error("-v shows the frames on the wire: it is for serve and run")
     if args.command == "serve" and not args.pty and args.tcp is None:
         command.error("nothing to serve: give --tcp PORT or leave the pty on")
     if args.command in ("serve", "fleet") and not args.uplink:
@@ -295,7 +300,7 @@ def _error(message: str) -> None:
 
 # ---- device setup shared by serve and handset ------------------------------------------------------
 class DeviceFailure(Exception):
-    """The simulated handset cannot run as asked (one line for people: exit 4)."""
+    """The simulated handset cannot run as asked (one line for people: exit 12)."""
 
 
 class UsageFailure(Exception):
@@ -373,6 +378,7 @@ def make_server(sim, args):
     return SerialServer(
         sim, pty=args.pty, tcp_port=args.tcp, link=args.link, baud=args.baud,
         faults=_faults(args, 0), faults_to_device=_faults(args, 1), pull=pull, speed=args.speed,
+        trace=cli.frame_tracer() if getattr(args, "verbose", 0) else None,
     )
 
 
@@ -436,7 +442,7 @@ def cmd_serve(args) -> int:
                 print(f"state: {args.state} ({f'restored {files} flash files' if files else 'new'})",
                       flush=True)
         if not (args.quiet or args.json):
-            sim.listeners.append(Printer(out=sys.stdout))
+            sim.listeners.append(Printer(out=sys.stdout, start_s=sim.clock.start_s))
 
         def on_signal(*_):
             server.stop()
@@ -462,7 +468,11 @@ def cmd_run(args) -> int:
     except scenario.ScenarioError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    printer = Printer(json_lines=args.json)
+    printer = Printer(json_lines=args.json, start_s=loaded.start_s)
+    if args.verbose:  # the laptop's frames on the technician's cable
+        from host_tools.link import Link
+
+        Link.trace = cli.frame_tracer()
     try:
         result = scenario.run(loaded, args.runtime, seed=args.seed, listener=printer, state=args.state)
     except BrokenPipeError:
@@ -470,11 +480,14 @@ def cmd_run(args) -> int:
     except OSError as exc:
         _error(f"state folder: {exc.strerror or exc}")
         return EXIT_USAGE
+    finally:
+        if args.verbose:
+            Link.trace = None
     if not args.json:
         if result.ok:
             print(f"\n{loaded.name}: all {len(loaded.steps)} steps met their expectations")
         else:
-            print(f"\n{loaded.name}: {len(result.failures)} expectation(s) failed:")
+            print(f"\n{loaded.name}: {cli.plural(len(result.failures), 'expectation')} failed:")
             for failure in result.failures:
                 print(f"  {loaded.path}:{failure['line']}: step {failure['step']}: {failure['key']}: "
                       f"expected {_value(failure['expected'])}, got {_value(failure['actual'])}")

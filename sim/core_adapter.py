@@ -25,6 +25,7 @@ from firmware import eventlog
 from firmware.config import Config
 from firmware.device import Device
 from firmware.eventlog import EventLog
+from firmware.handler import Handler
 from protocol import messages
 
 LOG_BUDGET = 0x7FFFFFFF
@@ -92,6 +93,7 @@ class CoreAdapter:
             log = EventLog(hw.storage, max_segments=identity["log_segments"])
         self.device = device_class(hw, Config(**(config or {})), make_authority=make_authority, log=log)
         device = self.device
+        Handler(device)  # the protocol side, wired as firmware/main.py does
         self.tap = LogTap(device.log.storage)
         device.log.storage = self.tap
         if identity and identity.get("serial") and not device.provisioned:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from host_tools import cli
 from host_tools.visit import Visit, receipt_text
 from protocol.coretime import DAY, EPOCH_UNIX, HOUR
 from provider.billing import directives as billing_directives
@@ -43,6 +44,7 @@ from provider.link.server import ThreadedLinkServer
 from sim import demo_report, driving
 from sim.provider import Provider
 from sim.simulator import Simulator
+from sim.timeline import stamp
 from sim.transport import open_client
 from sim.uplink import dial
 
@@ -114,7 +116,7 @@ class World:
 
     def stamp(self, t: int) -> str:
         """The same time as the report shows it: ISO 8601 UTC with the zone, and the story's day."""
-        return f"{demo_report.iso(t)} D{(t - self.t0) // DAY:02d}"
+        return stamp(t, self.t0)
 
     def until(self, t: int) -> None:
         """Both worlds to time t, an hour at a time: the handset steps its own deadlines,
@@ -245,7 +247,7 @@ class World:
         for day in range(first, last + 1):
             t = self.drive_day(day)
             if t["blocked"]:
-                self.say("driver", f"{t['blocked']} start(s) refused by the handset "
+                self.say("driver", f"{cli.plural(t['blocked'], 'start')} refused by the handset "
                                    f"[{self.sim.display_text()}]")
             elif not self.quiet and day in (first, last):
                 self.say("driver", f"4 drives: {t['tests']} start tests passed, {t['retests']} rolling "

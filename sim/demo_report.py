@@ -33,8 +33,8 @@ PLOT_TOP, PLOT_BOTTOM = 110, 330
 
 
 def iso(core_seconds: int) -> str:
-    """Core seconds as ISO 8601 UTC to the minute, with the zone."""
-    return datetime.fromtimestamp(core_seconds + EPOCH_UNIX, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    """Core seconds as ISO 8601 UTC with the zone (the simulator's one style, sim/timeline.stamp)."""
+    return datetime.fromtimestamp(core_seconds + EPOCH_UNIX, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _date(iso_text: str | None) -> str:
@@ -42,8 +42,8 @@ def _date(iso_text: str | None) -> str:
 
 
 def _minute(iso_text: str | None) -> str:
-    """The billing reports' ISO 8601 (to the second) shown to the minute, like the rest."""
-    return f"{iso_text[:16]}Z" if iso_text else ""
+    """The billing reports' ISO 8601, as the rest of the report shows times."""
+    return iso_text or ""
 
 
 def directive_text(action: str, args: dict) -> str:
@@ -201,6 +201,7 @@ body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;padding:0
 table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;white-space:nowrap;vertical-align:top}
 td.what{white-space:normal;min-width:28em}
+.when{white-space:nowrap}
 th{background:#eee;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.totals th,tr.totals td{background:#f5f5f5;font-weight:bold}
 svg{max-width:100%;height:auto;border:1px solid #eee}
@@ -220,7 +221,7 @@ def html_report(*, serial: str, lines, samples, t0: int, summary: dict, receipt:
 provider's terms, serviced under the service center's work-order rules. Account
 {html.escape(account['ref'])}: final status <b>{html.escape(account['status'])}</b>, balance
 <b id="final-balance">{html.escape(fmt(account['balance']))}</b>; the ledger is <b>{ledger}</b>.
-Times are UTC; D00 is {iso(t0)}.</p>
+Times are UTC; D00 is <span class="when">{iso(t0)}</span>.</p>
 <h2>Handset state and account balance</h2>
 {svg_chart(samples, t0)}
 <h2>Invoices</h2>

@@ -30,9 +30,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, RichLog, Static
 
+from host_tools.cli import record_time
 from protocol import coretime
-from sim.simulator import DAY, HOUR, MINUTE, Simulator, format_t
-from sim.timeline import summary
+from sim.simulator import DAY, HOUR, MINUTE, Simulator
+from sim.timeline import entry_stamp, stamp, summary
 
 BRAC_STEP = 50  # 0.005 g/210L
 REALTIME_TICK_S = 0.05
@@ -148,7 +149,7 @@ class HandsetApp(App):
         if entry["source"] == "scenario":
             return
         log = self.query_one("#log", RichLog)
-        line = Text(f"{format_t(int(entry['t'] * 1000)):>15} ", style="dim")
+        line = Text(f"{entry_stamp(entry, self.sim.clock.start_s)} ", style="dim")
         style = {"device": "cyan", "driver": "green", "sim": "yellow", "tech": "magenta",
                  "billing": "magenta"}.get(entry["source"], "")
         line.append(f"{entry['source']:<7} {entry['event']:<20}", style=style)
@@ -165,7 +166,7 @@ class HandsetApp(App):
         self.query_one("#lcd", Lcd).show(hw.display.line1, hw.display.line2, hw.display.green,
                                          hw.display.red, sim.powered)
         lines = [
-            f"time        {format_t(sim.t_ms)}   device clock {sim.clock.now()}",
+            f"time        {stamp(sim.clock.world_s(), sim.clock.start_s)}   device clock {record_time(sim.clock.now())}",
             f"power       {'on' if sim.powered else 'CUT'}   ignition {'ON' if hw.ignition.is_on else 'off'}"
             f"   sensor {'UNPLUGGED' if self.sensor_unplugged else 'ok'}",
             f"relay       {'CLOSED (engine enabled)' if hw.relay.closed else 'open'}   "

@@ -30,6 +30,7 @@ import time
 import tty
 from pathlib import Path
 
+from protocol.framing import Decoder
 from sim.cable import CablePull
 from sim.line import Faults, Line
 from sim.simulator import Simulator
@@ -55,6 +56,7 @@ class SerialServer:
         pull: CablePull | None = None,
         speed: float = 1.0,
         wall=time.monotonic,
+        trace=None,
     ):
         if speed <= 0:
             raise ServerError("speed must be > 0")
@@ -73,6 +75,9 @@ class SerialServer:
         self._running = False
         self.lost_bytes = 0
         self.clients = 0
+        # trace(direction, frame): every whole frame the handset reads ("<") and writes (">")
+        self.trace = trace
+        self._heard, self._said = Decoder(), Decoder()
         self._wake_r, self._wake_w = os.pipe()  # stop() wakes a waiting select
         os.set_blocking(self._wake_r, False)
         self._rebase()
@@ -139,7 +144,13 @@ class SerialServer:
 
     # -- bytes -------------------------------------------------------------------------------------------
     def _from_device(self, data: bytes) -> None:
+        self._traced(">", self._said, data)
         self.to_host.send(data, self._wall_us())
+
+    def _traced(self, direction: str, decoder: Decoder, data: bytes) -> None:
+        if self.trace is not None and data:
+            for frame in decoder.feed(data):
+                self.trace(direction, frame)
 
     def _write_host(self, data: bytes) -> None:
         if self._client is not None:
@@ -183,6 +194,8 @@ class SerialServer:
         self.lost_bytes += self.to_host.pending()
         self.to_device.clear()
         self.to_host.clear()
+        self._heard.reset()
+        self._said.reset()
         self.sim.line_reset()
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -198,6 +211,7 @@ class SerialServer:
                 self.lost_bytes += len(data)
                 self._drop_client()
                 data = b""
+            self._traced("<", self._heard, data)
             self.sim.serial_in(data)
             if pull:  # the handset did what it read; its answer never reaches the host
                 self.lost_bytes += self.to_host.pending()

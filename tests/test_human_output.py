@@ -61,14 +61,14 @@ def test_lci_billing_commands(tmp_path, capsys):
       "--county", "Hennepin", "--token", "tok_visa", "--theft-protection", "--pay-initial")
     b("account", "show", "A000001")
     b("card", "tok_visa", "insufficient_funds", "--from", "2025-01-30")
-    b("advance", "--to", "2025-03-18")
+    b("advance", "--to", "2025-03-18", "-v")  # -v: what the run wrote, in words
     b("advance", "--to", "2025-01-01", codes=(1,))
     b("statement", "A000001")
     b("notices")
     b("ledger", "--account", "A000001")
     b("ledger", "--check")
     b("directives", "list")
-    b("directives", "issue", "--device-time", "now")
+    b("directives", "issue", "--device-time", "now", "-v")
     b("directives", "export", "1", "--out", str(tmp_path / "d.tok"))
     b("directives", "answer", "A000001", "--request", "1042 7781 93", "--master-secret",
       str(made["master_secret"]), codes=(0, 1))

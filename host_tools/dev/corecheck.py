@@ -3,6 +3,9 @@
 Structure (each a function returning one line per problem):
 - import_cycles: no import cycle among firmware/, protocol/, host_tools/, provider/ and
   sim/ (host_tools/dev/imports.py);
+- state_name_comparisons: no state compared by name in firmware/ outside the transition
+  table and its engine: the rest of the core asks a machine for its flags, its rows and its
+  refusals (firmware/transitions_table.py), never `state == "lockout"`;
 - host_imports_firmware: no runtime host code (host_tools/ but host_tools/dev/, provider/)
   imports firmware/: what it shares with the device is protocol/'s;
 - test_file_runtimes: every test file of the core's test folders declared dual or
@@ -21,6 +24,7 @@ The MicroPython subset the core is held to is docs/architecture.md, "The MicroPy
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -66,6 +70,54 @@ def _config(stubs: Path) -> Path:
     return path
 
 
+# the table and the engine that runs it are where states are named
+STATE_ENGINE = ("firmware/transitions_table.py", "firmware/machine.py")
+
+
+def _state_names() -> set[str]:
+    sys.path.insert(0, str(REPO))
+    from protocol.messages import COMPLIANCE_STATES, SESSION_STATES
+
+    return set(COMPLIANCE_STATES) | set(SESSION_STATES)
+
+
+def _named_states(node: ast.expr, names: set[str]) -> list[str]:
+    """The state names a comparison operand spells out: a string, or a tuple/list/set of them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+        return [node.value]
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return [n for item in node.elts for n in _named_states(item, names)]
+    return []
+
+
+def state_name_comparisons(root: Path = REPO) -> list[str]:
+    """`path:line: state` for every comparison (==, !=, in, not in) of a state name, or of
+    a module constant holding state names, in firmware/ outside the table and its engine."""
+    names = _state_names()
+    found = []
+    for path in sorted((root / "firmware").rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in STATE_ENGINE:
+            continue
+        tree = ast.parse(path.read_text(), rel)
+        constants = {}
+        for node in tree.body:  # NAME = ("lockout", ...): a constant of state names
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                spelled = _named_states(node.value, names)
+                if spelled and not isinstance(node.value, ast.Constant):
+                    constants[node.targets[0].id] = spelled
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            for operand in (node.left, *node.comparators):
+                spelled = _named_states(operand, names)
+                if isinstance(operand, ast.Name) and operand.id in constants:
+                    spelled = constants[operand.id]
+                for name in spelled:
+                    found.append(f"{rel}:{node.lineno}: state {name!r} compared by name")
+    return found
+
+
 def import_cycles(root: Path = REPO) -> list[str]:
     """One line per import cycle among the project's packages."""
     return ["import cycle: " + " <-> ".join(group) for group in imports.cycles(imports.module_graph(root=root))]
@@ -93,7 +145,7 @@ def test_file_runtimes(root: Path = REPO) -> list[str]:
     return testfiles.problems(root)
 
 
-STRUCTURE_CHECKS = (import_cycles, host_imports_firmware, test_file_runtimes)
+STRUCTURE_CHECKS = (state_name_comparisons, import_cycles, host_imports_firmware, test_file_runtimes)
 
 
 def structure_problems(root: Path = REPO) -> list[str]:
@@ -135,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"corecheck: {line}", file=sys.stderr)
     if not problems:
-        print("corecheck: no import cycles; no runtime host code imports firmware/; "
-              "every core test file declares its runtimes")
+        print("corecheck: no state compared by name outside the table; no import cycles; no runtime "
+              "host code imports firmware/; every core test file declares its runtimes")
     status = 1 if problems else 0
     if not structure_only:
         status = type_check(paths) or status

@@ -199,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("scenario")
     pol = sub.add_parser("policy", help="check or print a policy file")
     pol.add_argument("file", nargs="?", help="default: the stored policy, or the default terms")
-    # --json anywhere: before or after the command (`directives --json list`, `--json now`)
-    cli.everywhere(p, "--json", action="store_true", help="print one JSON value (money in integer cents)")
+    # --json, -v, -q anywhere: before or after the command (`directives --json list`, `--json now`)
+    cli.add_output_options(
+        p, json_help="print one JSON value (money in integer cents)",
+        verbose_help="also list on stderr what the command wrote: account events, journal entries "
+                     "with their postings, notices, directives decided or signed (with the token's "
+                     "validity window)")
     return p
 
 
@@ -225,6 +229,10 @@ def _open(args):
         signer = load_token_minter(args.signing_key)
     engine = opening.open_engine(args.db, signer=signer)
     args.opened.append(engine)
+    if args.verbose:
+        from .changes import Changes
+
+        args.changes = Changes(engine.conn)
     return engine
 
 
@@ -262,11 +270,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
-    args = parser.parse_args(argv)
-    args.json = getattr(args, "json", False)
+    args = cli.defaults(parser.parse_args(argv), cli.OUTPUT_DEFAULTS)
     args.opened = []
+    args.changes = None
     try:
-        return _dispatch(args)
+        code = _dispatch(args)
+        if args.changes is not None:
+            for line in args.changes.lines():
+                print(line, file=sys.stderr)
+        return code
     except InputError as exc:
         cli.error("lci-billing", str(exc))
         return EXIT_INPUT
@@ -507,7 +519,7 @@ def _directives(engine: Engine, args) -> int:
                f"valid {valid[0]} .. {valid[1]} by the handset's clock — "
                f"lci-tool token apply {args.out}")
         real = time.time()
-        if args.device_time is None and not (out["not_before"] + EPOCH_UNIX <= real <= out["expires"] + EPOCH_UNIX):
+        if not args.quiet and args.device_time is None and not (out["not_before"] + EPOCH_UNIX <= real <= out["expires"] + EPOCH_UNIX):
             cli.error("lci-billing", f"note: that window is on the billing clock; a handset on real time "
                       f"({iso(int(real))}) refuses it: export with --device-time now --signing-key KEY")
     elif action == "answer":

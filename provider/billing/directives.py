@@ -114,12 +114,14 @@ def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer
 
 def issue_pending(conn, signer: TokenSigner, now: int, ttl: int, device_time: int | None = None) -> int:
     """Mint every pending token directive (oldest first) at `now`, dated from `device_time`
-    (the handset's clock, Unix seconds) when given, else from `now`; returns how many."""
-    rows = conn.execute("SELECT d.id, d.serial, d.action, d.args FROM directive d"
-                        " WHERE d.status = ? AND d.delivery = ? ORDER BY d.id",
-                        (PENDING, TOKEN)).fetchall()
+    (the handset's clock, Unix seconds) when given, else from `now`; returns how many.
+    The pending rows are read under the writer lock: two signers (two link processes on one
+    database) never both sign the same directive."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        rows = conn.execute("SELECT d.id, d.serial, d.action, d.args FROM directive d"
+                            " WHERE d.status = ? AND d.delivery = ? ORDER BY d.id",
+                            (PENDING, TOKEN)).fetchall()
         for directive_id, serial, action, args in rows:
             not_before = (core_seconds(now) if device_time is None
                           else core_seconds(device_time) - DEVICE_CLOCK_SLACK_S)

@@ -268,8 +268,9 @@ class Engine:
 
     @staticmethod
     def _prune(w: Work) -> None:
-        for key in [k for k, i in w.items.items() if i.outstanding == 0]:
-            del w.items[key]
+        items = w.items
+        for key in [k for k, i in items.items() if i.outstanding == 0]:
+            del items[key]
 
     def _receive(self, w: Work, uow, t: int, amount: int, key: str) -> int:
         """Post money received: cash in, receivable settled oldest invoice first."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import operator
 from dataclasses import dataclass, field, fields
+from itertools import compress
+from operator import ne
 
 from .errors import NotFound
 
@@ -77,7 +79,7 @@ _INSERT_ACCOUNT = (f"INSERT INTO account ({', '.join(ACCOUNT_COLUMNS)}) VALUES "
 # columns fixed at opening are never rewritten
 _FIXED = ("id", "ref", "serial", "email", "tax_state", "tax_county", "opened_at")
 _CHANGING = tuple(c for c in ACCOUNT_COLUMNS if c not in _FIXED)
-_CHANGING_INDEXES = range(len(_CHANGING))
+_CHANGING_INDEXES = tuple(range(len(_CHANGING)))
 _row = operator.attrgetter(*ACCOUNT_COLUMNS)
 _changing_values = operator.attrgetter(*_CHANGING)
 
@@ -112,13 +114,19 @@ class Work:
 
     def owed(self) -> list[OpenInvoice]:
         """Invoices with money owed, oldest first (the order payments settle them)."""
-        return sorted((i for i in self.items.values() if i.outstanding > 0 and i.id is not None),
-                      key=lambda i: (i.due_at, i.id))
+        found = [i for i in self.items.values() if i.outstanding > 0 and i.id is not None]
+        if len(found) > 1:  # most accounts owe one invoice at a time: nothing to order
+            found.sort(key=_by_due)
+        return found
 
     def credits(self) -> list[OpenInvoice]:
         """Money owed to the client (credit notes, unapplied cash), oldest first."""
         return sorted((i for i in self.items.values() if i.outstanding < 0),
                       key=lambda i: (i.id is None, i.due_at, i.id or 0))
+
+
+def _by_due(i: OpenInvoice) -> tuple:
+    return (i.due_at, i.id)
 
 
 class _LazyIds(dict):
@@ -208,7 +216,7 @@ class UnitOfWork:
             loaded = w.loaded
             if now == loaded:
                 continue
-            changed = tuple([i for i in _CHANGING_INDEXES if now[i] != loaded[i]])
+            changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
             if changed:
                 groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
                                                       + (w.account.id,))

@@ -1,12 +1,14 @@
 """`lci-server link`: the handsets' data link service.
 
-    lci-server link --listen HOST:PORT --db BILLING_DB [--keys DIR]
+    lci-server link --listen HOST:PORT --db BILLING_DB [--keys DIR] [--portal]
                     [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [--timeout S] [--quiet]
 
 --db is the billing database (a SQLite file or a postgresql:// URL); the link keeps its tables
 beside the billing tables (docs/link.md). --keys DIR signs the directives the billing engine left
 unsigned (status pending) with DIR's billing.key (else root.key), every --sign-every seconds, as
-`lci-billing directives issue` would. With --tls-cert/--tls-key the link speaks TLS; with
+`lci-billing directives issue` would, on either database (under the billing writer's lock).
+With --portal each call's STATUS is also recorded for the client portal's account page
+(provider/link/portal.py). With --tls-cert/--tls-key the link speaks TLS; with
 --client-ca each handset must show a certificate from that CA naming its serial.
 
 Prints `listening on HOST:PORT` once ready, then one line per call (unless --quiet). SIGINT or
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import ssl
 import sys
@@ -61,15 +64,14 @@ def add_parser(commands) -> argparse.ArgumentParser:
                    help="require handset certificates from this CA, naming the handset's serial")
     p.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
                    help="seconds to wait for a handset's answer before resending (default 5)")
+    p.add_argument("--portal", action="store_true",
+                   help="also give each call's STATUS to the client portal (configured from the "
+                        "environment as for `lci-server web`; its database defaults to --db)")
     p.add_argument("--quiet", action="store_true", help="print only the listening line")
     return p
 
 
 def check(parser: argparse.ArgumentParser, args) -> None:
-    if args.keys and args.db.startswith(("postgresql://", "postgres://")):
-        # the outbox's signing (provider/billing/directives.issue_pending) speaks SQLite's SQL
-        parser.error("--keys signs a SQLite billing database's outbox; on PostgreSQL the "
-                     "billing engine signs its own directives (lci-billing --signing-key)")
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     if args.client_ca and not args.tls_cert:
@@ -87,15 +89,20 @@ def _signer(keys_dir: str):
 
 
 def _sign_pending(db, signer) -> int:
-    """Sign what the engine left pending (SQLite: the engine's own connection type)."""
+    """Sign what the engine left pending, through the billing code's own connection type (its
+    SQL and its writer lock, on SQLite and PostgreSQL alike)."""
     from provider.billing import directives
+    from provider.billing.database import Database
     from provider.billing.engine import Engine
 
-    ttl = Engine.stored_policy(db.conn).token_ttl
-    return directives.issue_pending(db.conn, signer, int(time.time()), ttl)
+    # SQLite: the link's connection already is one; PostgreSQL: psycopg's, wrapped
+    conn = db.conn if isinstance(db.conn, Database) else Database(db.conn, db.dialect, "")
+    ttl = Engine.stored_policy(conn).token_ttl
+    return directives.issue_pending(conn, signer, int(time.time()), ttl)
 
 
 async def _serve(args) -> int:
+    from provider.link.portal import PortalError
     from provider.link.server import LinkServer, server_context
     from provider.link.store import StoreError
 
@@ -117,14 +124,21 @@ async def _serve(args) -> int:
         delivered = ", ".join(f"{d['action']} #{d['id']} ({d['answer']})" for d in summary["delivered"])
         print(f"{summary['serial'] or '-'}: {summary['outcome']}"
               + (f"; delivered {delivered}" if delivered else "")
+              + "".join(f"; #{d} held (another call is sending it)" for d in summary["held"])
               + (f"; {summary['uploaded']} records" if summary["uploaded"] else ""), flush=True)
 
+    portal = None
+    if args.portal:
+        from provider.link.portal import PortalReports
+
+        os.environ.setdefault("LCI_DATABASE_URL", args.db)  # the portal beside billing
+        portal = PortalReports()
     server = LinkServer(args.db, ssl_context=context, timeout=args.timeout,
-                        slow_timeout=max(args.timeout, 10.0), on_session=report)
+                        slow_timeout=max(args.timeout, 10.0), on_session=report, portal=portal)
     host, port = args.listen
     try:
         bound = await server.start(host, port)
-    except StoreError as exc:
+    except (StoreError, PortalError) as exc:
         print(f"lci-server link: {exc}", file=sys.stderr)
         await server.close()
         return EXIT_USAGE

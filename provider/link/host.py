@@ -26,14 +26,15 @@ from host_tools.link import (
     HOST_PROTO_MAX,
     HOST_PROTO_MIN,
     SLOW_TYPES,
-    BadReply,
     Link,
     LinkError,
     LinkTimeout,
     ProtocolVersionError,
+    log_ack,
+    log_read,
+    page_records,
 )
 from protocol import framing, messages
-from protocol.messages import MessageError
 
 READ_CHUNK = 65536
 
@@ -168,12 +169,9 @@ class AsyncHost:
         expected = start
         misses = 0
         pages: list[tuple[int, list[bytes]]] = []
-        ack_layout = messages.request_layout(messages.LOG_ACK)
         while expected < end:
             seq = self._next_seq()
-            payload = messages.encode(messages.request_layout(messages.LOG_READ),
-                                      {"start": expected, "count": end - expected, "window": window})
-            await self.send(framing.Frame(messages.LOG_READ, payload, seq=seq))
+            await self.send(log_read(seq, expected, end - expected, window))
             while expected < end:
                 frame = await self._frame(self.timeout)
                 if frame is not None and (not frame.is_response or frame.seq != seq):
@@ -188,20 +186,14 @@ class AsyncHost:
                     self.retransmissions += 1
                     break
                 misses = 0
-                try:
-                    records = messages.split_records(page["records"])
-                except MessageError as exc:
-                    raise BadReply(f"log page at {expected}: {exc}") from None
-                if len(records) != page["n"]:
-                    raise BadReply(f"log page at {expected} announces {page['n']} records")
+                records = page_records(page, expected)
                 expected += len(records)
                 if records:
                     pages.append((page["first"], records))
                 last = not frame.flags & framing.F_MORE
                 if last or not self.frames:
                     # pages already here are acknowledged by the LOG_ACK of the last of them
-                    ack = messages.encode(ack_layout, {"next": expected})
-                    await self.send(framing.Frame(messages.LOG_ACK, ack, seq=seq))
+                    await self.send(log_ack(seq, expected))
                 if last:
                     return pages
         return pages

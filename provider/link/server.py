@@ -6,9 +6,10 @@ connection is not shared between threads, and the event loop never waits on the 
 database), so one process needs one connection. A SQLite file is local and its statements take
 microseconds: they run on the event loop itself (handing each to a thread costs more than it
 saves, in GIL hand-overs); a long billing transaction on the same file then holds the calls up
-while it lasts, which is why a deployment uses PostgreSQL. Several link processes may serve the same database
-(docs/link.md: scaling out): every write is idempotent and a directive's exactly-once rests on
-the handset's own replay protection, not on one process's memory.
+while it lasts, which is why a deployment uses PostgreSQL. Several link processes may serve the
+same database (docs/link.md: scaling out): every write is idempotent, a directive is claimed in
+the database by one call at a time (store.claim), and its exactly-once application rests on the
+handset's own replay protection, not on one process's memory.
 
 TLS: give an ssl.SSLContext (`server_context()` builds one from a certificate and key). With
 `client_ca`, the handset must present a certificate signed by that CA, and its common name must
@@ -20,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
+import socket
 import ssl
 import sys
 import time
@@ -69,8 +72,10 @@ class LinkServer:
     def __init__(self, db_url: str, *, clock: Callable[[], float] = time.time,
                  ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0,
                  slow_timeout: float = 10.0, retries: int = 2, session_timeout: float = 120.0,
-                 on_session: Callable[[dict], None] | None = None):
+                 on_session: Callable[[dict], None] | None = None, portal=None):
+        """`portal`: a provider.link.portal.PortalReports that each call's STATUS is given to."""
         self.db_url = db_url
+        self.portal = portal
         self.clock = clock
         self.ssl_context = ssl_context
         self.timeout = timeout
@@ -79,6 +84,8 @@ class LinkServer:
         self.session_timeout = session_timeout
         self.on_session = on_session
         self.stats = Stats()
+        # this process among the link processes sharing the database (claims name it)
+        self.name = f"{socket.gethostname()[:12]}:{os.getpid()}:{os.urandom(3).hex()}"
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="link-db")
         self._db: store.Database | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -105,6 +112,8 @@ class LinkServer:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._open)
         else:
             self._open()
+        if self.portal is not None:
+            await self.portal.start()
         self._server = await asyncio.start_server(self._handle, host, port, ssl=self.ssl_context,
                                                   backlog=4096)
         sock = self._server.sockets[0].getsockname()
@@ -137,6 +146,8 @@ class LinkServer:
             else:
                 await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+        if self.portal is not None:
+            self.portal.close()
 
     # -- one connection ------------------------------------------------------------------------------
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -151,7 +162,9 @@ class LinkServer:
         peer_serial = None
         if self.ssl_context is not None and self.ssl_context.verify_mode == ssl.CERT_REQUIRED:
             peer_serial = _common_name(writer.get_extra_info("peercert")) or ""
-        session = Session(host, self.db, self.clock, peer_serial=peer_serial)
+        session = Session(host, self.db, self.clock, peer_serial=peer_serial,
+                          owner=f"{self.name}:{self.stats.connections}",
+                          lease=int(self.session_timeout) + 1)
         try:
             try:
                 async with asyncio.timeout(self.session_timeout):
@@ -162,6 +175,8 @@ class LinkServer:
                 session.outcome = f"incomplete: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 print(f"lci-server link: call from {session.serial or host.description} failed: "
                       f"{session.outcome}", file=sys.stderr, flush=True)
+            if self.portal is not None and session.serial and session.status is not None:
+                await self.portal.record(session.serial, session.status, int(self.clock()))
             self._count(session)
             if self.on_session is not None:
                 self.on_session(session.summary())

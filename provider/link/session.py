@@ -13,7 +13,10 @@
    - a connection lost before the answer leaves it to `retry`: the token may have been applied
      with its answer lost, and the next call's TOKEN is then answered ALREADY_APPLIED.
    So each directive is applied on the handset exactly once (the device refuses a token id it
-   has applied) and is marked delivered only after the handset said so.
+   has applied) and is marked delivered only after the handset said so. Before its TOKEN goes
+   out the call claims the directive (store.claim, atomic across link processes): a directive
+   another call is sending (a stale connection of the same handset, on this process or
+   another) is not sent, and neither is anything after it in this call (the order stays).
 3. Log upload: LOG_INFO, then LOG_READ from the record after the last one held, verified as
    lci-tool verifies a download (host_tools.logverify: CRCs, indices, the hash chain anchored to
    the last record held, and the handset's head hash at the end). A run that does not verify
@@ -58,11 +61,14 @@ class Session:
     database thread; `clock()` is the server's time in Unix seconds."""
 
     def __init__(self, host: AsyncHost, db: Callable[..., Awaitable], clock: Callable[[], float],
-                 *, peer_serial: str | None = None):
+                 *, peer_serial: str | None = None, owner: str = "", lease: int = 120):
         self.host = host
         self.db = db
         self.clock = clock
         self.peer_serial = peer_serial  # the serial the TLS client certificate names, if any
+        self.owner = owner  # who this call is, for its claims on directives
+        self.lease = lease  # seconds a claim holds if the call vanishes without an outcome
+        self.held: list[int] = []  # directives another call was sending
         self.serial: str | None = None
         self.firmware: str | None = None
         self.delivered: list[dict] = []
@@ -113,6 +119,10 @@ class Session:
                 await self._record(directive, store.REFUSED, "MALFORMED_TOKEN",
                                    "the outbox's token is not a token the link can send")
                 continue
+            if not await self.db(store.claim, directive, self.serial, self.owner, self.now(),
+                                 self.lease):
+                self.held.append(directive["id"])
+                break  # another call is sending it; what follows waits for it
             try:
                 reply = await self.host.request(messages.TOKEN, token=token)
             except Nack as nack:
@@ -208,6 +218,7 @@ class Session:
 
     def summary(self) -> dict:
         return {"serial": self.serial, "outcome": self.outcome, "delivered": self.delivered,
-                "refused": self.refused, "retry": self.retry, "uploaded": self.uploaded,
+                "refused": self.refused, "retry": self.retry, "held": self.held,
+                "uploaded": self.uploaded,
                 "log_problem": self.log_problem, "status": self.status,
                 "note": self.note, "retransmissions": self.host.retransmissions}

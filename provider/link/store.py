@@ -10,15 +10,19 @@ and signed; the link only adds what it learned from the handsets:
     link_delivery  one row per billing directive the link tried to deliver: `delivered` (the
                    handset's TOKEN reply, or its answer that the token was already applied),
                    `refused` (a NACK that retrying cannot change: expired, bad signature ...),
-                   or `retry` (not acknowledged yet: a lost connection, a transient NACK)
+                   or `retry` (not acknowledged yet: a lost connection, a transient NACK);
+                   while a call is sending it, the call's claim (claimed_by, claimed_until)
     link_log       every uploaded event-log record (raw bytes as hex), keyed by (serial, index),
                    stored only after its chain verified from the last record held
 
 The portal reads these tables (and the billing tables) directly; docs/link.md lists the columns.
 SQL is the portable subset the billing schema keeps (INTEGER / BIGINT / VARCHAR / TEXT,
-`ON CONFLICT ... DO NOTHING`, `?` placeholders rewritten for psycopg). Writes are idempotent:
-a second link process racing on the same serial (several behind a load balancer) cannot record
-a delivery twice or store a record twice.
+`ON CONFLICT ...`, `?` placeholders rewritten for psycopg). Writes are idempotent: a second link
+process racing on the same serial (several behind a load balancer) cannot record a delivery
+twice or store a record twice. A directive is sent by one call at a time: `claim` is one
+INSERT ... ON CONFLICT DO UPDATE ... WHERE statement, atomic on PostgreSQL (the conflicting row
+is locked and the WHERE re-checked) and on SQLite (one writer), so of two calls racing for it
+exactly one wins; the claim ends with the call's outcome, or lapses after its lease.
 
 All functions here are synchronous and use one connection: the server calls them from its one
 database thread.
@@ -69,7 +73,9 @@ CREATE TABLE IF NOT EXISTS link_delivery (
     answer          VARCHAR(32),
     detail          VARCHAR(200),
     first_try_at    BIGINT NOT NULL,
-    at              BIGINT NOT NULL
+    at              BIGINT NOT NULL,
+    claimed_by      VARCHAR(40),
+    claimed_until   BIGINT
 );
 CREATE INDEX IF NOT EXISTS link_delivery_by_serial ON link_delivery (serial, directive_id);
 
@@ -168,6 +174,11 @@ def create(db: Database) -> None:
         raise StoreError("not a billing database: no directive table (lci-billing init first)") from exc
     for statement in ddl():
         db.execute(statement)
+    try:  # a link_delivery table made before calls claimed their directives
+        db.execute("SELECT claimed_by, claimed_until FROM link_delivery WHERE 1 = 0").fetchall()
+    except Exception:  # (autocommit: the failed SELECT left no transaction behind)
+        db.execute("ALTER TABLE link_delivery ADD COLUMN claimed_by VARCHAR(40)")
+        db.execute("ALTER TABLE link_delivery ADD COLUMN claimed_until BIGINT")
 
 
 # ---- directives ---------------------------------------------------------------------------------
@@ -200,15 +211,34 @@ def _json(text: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def claim(db: Database, directive: dict, serial: str, owner: str, now: int, lease: int) -> bool:
+    """Take the directive for one call (`owner`) until `now + lease`: True when this call may
+    send it — nobody delivered or refused it, and no other call holds a claim that has not
+    lapsed. One statement: of two calls racing (two link processes), exactly one gets True."""
+    cursor = db.execute(
+        "INSERT INTO link_delivery (directive_id, serial, action, status, attempts, answer,"
+        " detail, first_try_at, at, claimed_by, claimed_until)"
+        " VALUES (?, ?, ?, ?, 0, NULL, '', ?, ?, ?, ?)"
+        " ON CONFLICT (directive_id) DO UPDATE SET claimed_by = excluded.claimed_by,"
+        " claimed_until = excluded.claimed_until WHERE link_delivery.status = ?"
+        " AND (link_delivery.claimed_until IS NULL OR link_delivery.claimed_until <= ?"
+        " OR link_delivery.claimed_by = excluded.claimed_by)",
+        (directive["id"], serial, directive["action"], RETRY, now, now, owner[:40], now + lease,
+         RETRY, now))
+    return cursor.rowcount == 1
+
+
 def record_attempt(db: Database, directive: dict, serial: str, status: str, answer: str | None,
                    detail: str, now: int) -> None:
-    """The outcome of one TOKEN: a delivered or refused row is final and never downgraded."""
+    """The outcome of one TOKEN: a delivered or refused row is final and never downgraded;
+    the call's claim ends with it."""
     db.execute(
         "INSERT INTO link_delivery (directive_id, serial, action, status, attempts, answer,"
         " detail, first_try_at, at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)"
         " ON CONFLICT (directive_id) DO UPDATE SET status = excluded.status,"
         " attempts = link_delivery.attempts + 1, answer = excluded.answer,"
-        " detail = excluded.detail, at = excluded.at WHERE link_delivery.status = ?",
+        " detail = excluded.detail, at = excluded.at, claimed_by = NULL, claimed_until = NULL"
+        " WHERE link_delivery.status = ?",
         (directive["id"], serial, directive["action"], status, answer, detail[:200], now, now,
          RETRY))
 

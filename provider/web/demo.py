@@ -1,11 +1,14 @@
 """Demo data for `make serve`: a fresh provider database in var/demo with one client in each
 state — current, past due, early service recall, lockout, returned — plus one invitation not yet
-used. Billing runs on its virtual clock from 5 Jan 2026; the portal and billing share the one
+used, and a service center (staff login, appointments with one today, a printable work order)
+beside a second center whose insurance binder expired. Billing runs on its virtual clock from
+5 Jan 2026; the portal and billing share the one
 database file (LCI_DATABASE_URL), the simulated processor keeps its records beside it, and the
 provider's keys (sim.provider, seeded: demo only) answer lockout codes."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from datetime import UTC, datetime
@@ -26,6 +29,8 @@ CLIENTS = [
     ("returned@demo.lci777.example", "returned", 0, None, 20),
 ]
 INVITED = "new@demo.lci777.example"
+CENTER_LOGIN = "center@demo.lci777.example"
+DEMO_VIN = "1HGCM82633A004352"
 CLOCK_DAY = 29.125  # 3 Feb 2026, 12:00
 
 
@@ -36,6 +41,7 @@ def configure_environment(root: Path = ROOT) -> None:
     os.environ.pop("LCI_BILLING_URL", None)
     os.environ["LCI_MASTER_SECRET_FILE"] = str(root / "keys" / "master.secret")
     os.environ["LCI_BILLING_SIGNING_KEY"] = str(root / "keys" / "billing.key")
+    os.environ["LCI_COMPLIANCE_KEY"] = str(root / "keys" / "technician.key")
 
 
 def build(root: Path = ROOT) -> dict:
@@ -105,8 +111,72 @@ def build(root: Path = ROOT) -> dict:
     User.objects.create_superuser("staff", "staff@demo.lci777.example", PASSWORD)
     invitation = invitations.invite(invited, "http://127.0.0.1:8000/", send_mail=False)
     locked = billing.account(refs[CLIENTS[0][0]])
+    center = build_centers(refs, root / "keys" / "technician.key")
+    from .service.demo import add_shipment
     return {"clients": logins, "invitation": invitation,
-            "request": handset_request(locked["serial"])}
+            "request": handset_request(locked["serial"]), "center": center,
+            "shipment": add_shipment(logins, now.date())}
+
+
+def build_centers(refs: dict, center_key: Path | None = None) -> dict:
+    """Northside Interlock (2 bays, documents valid, a staff login) with a vehicle switch today,
+    a removal next week and one completed removal; Lakeside Auto, whose insurance binder
+    expired (provider staff see it in the admin; it takes no new bookings). Northside signs its
+    uploads with `center_key` (the demo's technician key), so `lci-tool service --upload` works
+    against `make serve`."""
+    from datetime import date, time, timedelta
+
+    from django.contrib.auth import get_user_model
+
+    from .centers import booking, completion
+    from .centers.models import Center, CenterDocument, CenterPrice, CenterStaff, OpeningHours
+    from .portal import billing
+    from .portal.models import Appointment, ClientAccount
+
+    today = billing.now()
+    made = {}
+    for code, name, city, insurance_until in (
+            ("northside", "Northside Interlock", "Minneapolis", date(2027, 3, 31)),
+            ("lakeside", "Lakeside Auto", "Duluth", date(2026, 1, 31))):
+        center = Center.objects.create(
+            name=name, code=code, street="100 Main St", city=city, state="MN",
+            postal_code="55401", email=f"{code}@centers.demo.lci777.example", phone="612-555-0100",
+            bays=2, key_id=f"center-{code}", key_public="00" * 32, key_scopes="calibrate,unlock")
+        for weekday in range(6):
+            OpeningHours.objects.create(center=center, weekday=weekday, opens=time(8),
+                                        closes=time(18))
+        for kind, until in (("agreement", date(2027, 12, 31)), ("insurance", insurance_until),
+                            ("w9", None)):
+            CenterDocument.objects.create(center=center, kind=kind, reference=f"{code}-{kind}",
+                                          received_on=date(2025, 11, 1), expires_on=until)
+        for kind, cents in (("installation", 7500), ("removal", 4000), ("vehicle_switch", 6000)):
+            CenterPrice.objects.create(center=center, kind=kind, cents=cents)
+        made[code] = center
+    center = made["northside"]
+    if center_key is not None:
+        from django.core.management import call_command
+        call_command("center_key", "northside", str(center_key), verbosity=0,
+                     stdout=io.StringIO())
+    staff = get_user_model().objects.create_user(CENTER_LOGIN, CENTER_LOGIN, PASSWORD)
+    CenterStaff.objects.create(user=staff, center=center)
+    vehicle = {"vehicle_year": 2019, "vehicle_make": "Ford", "vehicle_model": "F-150",
+               "vin": DEMO_VIN}
+    current = ClientAccount.objects.get(ref=refs["current@demo.lci777.example"])
+    slot = today.replace(hour=14, minute=0, second=0, microsecond=0)
+    switch = booking.book(current, center, "vehicle_switch", slot, vehicle, staff)
+    past_due = ClientAccount.objects.get(ref=refs["pastdue@demo.lci777.example"])
+    booking.book(past_due, center, "removal", slot + timedelta(days=7), vehicle, staff)
+    returned = ClientAccount.objects.get(ref=refs["returned@demo.lci777.example"])
+    removed = billing.account(returned.ref)["removed_at"]
+    Appointment.objects.create(
+        client=returned, kind="removal", center=center, bay=0, price_cents=4000,
+        at=removed.replace(hour=10, minute=0, second=0), status=Appointment.DONE,
+        outcome=Appointment.OK, serial=billing.account(returned.ref)["serial"],
+        completed_serial=billing.account(returned.ref)["serial"], completed_at=removed,
+        receipt="removal applied (demo)", vehicle_year=2019, vehicle_make="Ford",
+        vehicle_model="F-150", vin=DEMO_VIN)
+    completion.refresh_rating(center)
+    return {"login": CENTER_LOGIN, "today": switch.pk}
 
 
 def handset_request(serial: str) -> str:
@@ -124,7 +194,13 @@ def print_welcome(made: dict, url: str) -> None:
     for login, status, ref in made["clients"]:
         print(f"  {status:<10} {ref}  {login}")
     print(f"  staff admin: {url}admin/  user staff")
+    if made.get("center"):
+        print(f"  service center: {url}center/  user {made['center']['login']}"
+              f" (today's appointment: {url}center/appointments/{made['center']['today']}/)")
     print(f"  a new client's invitation: {invitations.link(made['invitation'], url)}")
     print(f"  the lockout client's handset shows the request code {made['request']} (after B);")
     print("    replace the card (it is failing) to pay the balance, then ask for the code")
+    from .service.demo import welcome_lines
+    for line in welcome_lines(made.get("shipment"), url):
+        print(line)
     print("  mail is printed here (set LCI_SMTP_URL to send it)\n", flush=True)

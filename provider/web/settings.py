@@ -12,6 +12,8 @@
   LCI_MAIL_FROM            the notices' sender (default "LCI-777 <billing@lci777.example>")
   LCI_MASTER_SECRET_FILE   the provider's master secret (answers keypad request codes)
   LCI_BILLING_SIGNING_KEY  a billing-scope key file (signs directive tokens), optional
+  LCI_COMPLIANCE_KEY       the compliance department's key file (work_order scope, or the root
+                           key): signs the work orders service centers print
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "provider.web.portal",
+    "provider.web.centers",
+    "provider.web.service",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -76,7 +80,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "account"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 # login throttling: this many failures for one user name or one address within the window
 LOGIN_FAILURES_ALLOWED = 5
@@ -122,6 +126,7 @@ MAIL_MAX_ATTEMPTS = 8
 
 MASTER_SECRET_FILE = env.get("LCI_MASTER_SECRET_FILE", "")
 BILLING_SIGNING_KEY = env.get("LCI_BILLING_SIGNING_KEY", "")
+COMPLIANCE_SIGNING_KEY = env.get("LCI_COMPLIANCE_KEY", "")
 
 # the terms and the service agreement a client accepts before installation
 TERMS_VERSION = "2024-11-08"

@@ -1,11 +1,11 @@
-"""The provider's URLs: the client portal, Django's sign-in and password reset, the staff admin."""
+"""The provider's URLs: the client portal, the service centers' pages (/center/: appointments, shipments, visits), the visit upload, Django's sign-in and password reset, the staff admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from provider.web.portal import views
-from provider.web.portal.forms import ThrottledLoginForm
+from provider.web.portal.forms import OutboxPasswordResetForm, ThrottledLoginForm
 
 admin.site.site_header = "LCI-777 provider — staff"
 
@@ -15,7 +15,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(authentication_form=ThrottledLoginForm),
          name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(
+        form_class=OutboxPasswordResetForm), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(),
          name="password_reset_done"),
     path("password-reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(),
@@ -35,5 +36,8 @@ urlpatterns = [
     path("appointments/", views.appointments, name="appointments"),
     path("appointments/<int:pk>/reschedule/", views.reschedule, name="reschedule"),
     path("appointments/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("appointments/book/", views.book, name="book"),
+    path("center/", include("provider.web.centers.urls")),
+    path("", include("provider.web.service.urls")),
     path("admin/", admin.site.urls),
 ]

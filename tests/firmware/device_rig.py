@@ -5,6 +5,7 @@ recording outputs, RAM flash that can lose power, the authority double, and shor
 from firmware import eventlog, hal
 from firmware.config import Config
 from firmware.device import Device
+from firmware.handler import Handler
 from firmware.ramflash import RamFlash
 from protocol import messages
 from protocol.coretime import DAY
@@ -164,6 +165,7 @@ class Rig:
         if self.log_segments:
             log = eventlog.EventLog(self.flash, records_per_segment=4, max_segments=self.log_segments, reserve=4)
         self.device = Device(self.hw, self.config, make_authority=AuthorityDouble, log=log)
+        Handler(self.device)  # the protocol side, wired as firmware/main.py does
         self.at_boot = (self.device.compliance.state, self.device.session.state, self.relay.values[:])
         send = self.device.on_event
 

@@ -29,6 +29,7 @@ Nothing here judges the device; the invariants are in the test module.
 
 from firmware import eventlog, hal
 from firmware.device import Device
+from firmware.handler import Handler
 from firmware.ramflash import PowerCut
 from protocol import messages
 from protocol.coretime import HOUR
@@ -157,6 +158,7 @@ class PropertyRig(Rig):
         if self.log_segments:
             log = eventlog.EventLog(self.flash, records_per_segment=4, max_segments=self.log_segments, reserve=4)
         self.device = WatchedDevice(self.seen, self.hw, self.config, make_authority=AuthorityDouble, log=log)
+        Handler(self.device)  # the protocol side, wired as firmware/main.py does
         self.device.step(self.clock.ms)
 
     def reboot(self, off_s=0, cut=None):

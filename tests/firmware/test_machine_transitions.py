@@ -22,7 +22,7 @@ class Model:
 
 
 def reference_machine(name, model, state):
-    states, _initial = MACHINES[name]
+    states = MACHINES[name][0]
     rows = [
         {
             "trigger": row[TRIGGER],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
 
 import pytest
 
-from host_tools import exitcodes, keys, lci_tool, tokens
+from host_tools import cli, exitcodes, keys, lci_tool, tokens
 from sim.line import Faults
 from tests.host.sim_bench import SERIAL, Bench
 
@@ -67,7 +68,7 @@ def test_log_download_as_csv(bench, capsys, tmp_path):
     code, report, _ = run_json(capsys, bench.args("log", "download", "--out", str(out), "--format", "csv"))
     assert code == 0 and report["chain_ok"]
     header = out.read_text().splitlines()[0]
-    assert header.startswith("index,time,kind,kind_name")
+    assert header.startswith("index,time,core_time,kind,kind_name")
     code, verified, _ = run_json(capsys, bench.args("log", "verify", str(out)))
     assert code == 0 and verified["records"] == report["records"]
 
@@ -118,6 +119,14 @@ def test_expired_token_is_refused_by_the_handset_in_words(tmp_path, capsys):
         assert "token has expired by the device clock" in err and err.count("\n") == 1
         code, status, _ = run_json(capsys, bench.args("status"))
         assert status["compliance"] == "lockout"  # nothing changed
+        # the times from the token's own fields and the handset's clock, in ISO 8601
+        until = cli.record_time(day_ago + 600)
+        assert f"valid until {until}; the handset's clock reads {status['now'][:13]}" in err, err
+        assert not re.search(r"\b\d{9,}\b", err), err
+        not_yet = tokens.mint(bench.root, SERIAL, "unlock", {"seconds": 3600}, now=day_ago + 2 * 86400, ttl=600)
+        path.write_text(not_yet.hex())
+        code, out, err = run(capsys, bench.args("token", "apply", str(path)))
+        assert code == exitcodes.REFUSED and f"valid from {cli.record_time(day_ago + 2 * 86400)}" in err, err
     finally:
         bench.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,10 @@ def test_run_json_lines(capsys):
     assert main(["run", str(EXAMPLE), "--json"]) == EXIT_OK
     lines = capsys.readouterr().out.strip().splitlines()
     records = [json.loads(line) for line in lines]
-    assert all(list(r) == ["t", "source", "event", "compliance", "session", "display", "detail"] for r in records)
+    assert all(list(r) == ["t", "at", "source", "event", "compliance", "session", "display", "detail"]
+               for r in records)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["at"]) for r in records)
+    assert records[0]["at"] == "2026-03-02T07:00:00Z" and records[0]["t"] == 0  # the file's start
     assert records[-1]["event"] == "end"
 
 
@@ -153,7 +157,7 @@ def test_version(capsys):
     assert out.startswith("lci-sim ") and f"firmware {FIRMWARE_VERSION}" in out
 
 
-def test_a_core_that_does_not_boot_is_one_line_and_exit_4(monkeypatch, capsys):
+def test_a_core_that_does_not_boot_is_one_line_and_exit_12(monkeypatch, capsys):
     from firmware.config import ConfigError
 
     def refuse(**config):
@@ -202,7 +206,7 @@ def test_output_into_a_reader_that_stops_early_is_quiet(tmp_path):
     assert err == ""
 
 
-def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_4(monkeypatch, capsys):
+def test_a_simulation_that_cannot_go_on_is_one_line_and_exit_12(monkeypatch, capsys):
     from sim import scenario
     from sim.simulator import SimError
 
@@ -237,3 +241,43 @@ def test_the_handset_boots_installed_unless_asked_otherwise(argv, installed, pro
         if tech is not None:
             tech.close()
         sim.close()
+
+
+def test_serve_verbose_shows_each_frame_the_handset_reads_and_writes(tmp_path):
+    """-v on serve: one line on stderr per whole frame, `<` read by the handset, `>` written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sim.cli", "serve", "--no-pty", "--tcp", "0", "--installed", "--quiet", "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    try:
+        url = proc.stdout.readline().split(": ", 1)[1].split()[0]
+        link = Link(SerialTransport(url), timeout=2.0)
+        link.request(messages.STATUS)
+        link.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    err = proc.stderr.read().splitlines()
+    assert any(line.startswith("< status seq=") for line in err), err
+    assert any(line.startswith("> status_reply seq=") and " len=54 " in line for line in err), err
+
+
+def test_run_verbose_shows_the_technician_cable_frames(capsys):
+    example = EXAMPLE.with_name("service_visit.toml")
+    assert main(["run", str(example), "-v"]) == EXIT_OK
+    captured = capsys.readouterr()
+    frames = captured.err.splitlines()
+    assert any(line.startswith("> log_read seq=") for line in frames), frames[:20]
+    assert any(line.startswith("< ") for line in frames)
+    assert "> " not in captured.out.split("\n", 1)[0]  # the timeline stays on stdout
+    assert Link.trace is None  # the trace ends with the run
+    assert main(["run", str(example)]) == EXIT_OK
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["fleet", "--devices", "1", "--days", "1"], ["keys", "--out", "x"]])
+def test_verbose_is_refused_where_there_are_no_frames_to_show(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "-v"])
+    assert stop.value.code == EXIT_USAGE and "it is for serve and run" in capsys.readouterr().err

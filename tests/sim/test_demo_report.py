@@ -12,7 +12,7 @@ from sim import demo
 from sim.demo_report import _nice_step, state_runs
 from tests.browser import chromium_page
 
-ISO_MINUTE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")  # the simulator's one time style
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_the_report_in_a_real_browser(report):
 
         # the timeline: one time format with its zone, short cells on one line, no Python repr
         whens = page.eval_on_selector_all("#timeline td.when", "els => els.map(e => e.textContent)")
-        assert whens and all(ISO_MINUTE.match(w) for w in whens)
+        assert whens and all(ISO_TIME.match(w) for w in whens)
         wrapped = page.eval_on_selector_all(  # a wrapped text has more than one line box
             "#timeline td:not(.what)", "els => els.filter(e => { const r = document.createRange(); "
                                        "r.selectNodeContents(e); return new Set([...r.getClientRects()]"

@@ -14,6 +14,7 @@ from .models import (
     HandsetReport,
     Invitation,
     NoticeDelivery,
+    OutboxMail,
     TermsAcceptance,
 )
 
@@ -49,8 +50,10 @@ class InvitationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send the invitation e-mail again")
     def resend(self, request, queryset):
-        for invitation in queryset.filter(accepted_at=None):
-            invitations.send(invitation, request)
+        mails = [invitations.send(invitation, request)
+                 for invitation in queryset.filter(accepted_at=None)]
+        sent = sum(m.status == OutboxMail.SENT for m in mails)
+        self.message_user(request, f"queued {len(mails)}, sent {sent} (the rest are retried)")
 
 
 @admin.register(TermsAcceptance)
@@ -84,6 +87,28 @@ class NoticeDeliveryAdmin(admin.ModelAdmin):
     def send_again(self, request, queryset):
         mailer.retry_now(queryset)
         result = mailer.send_pending()
+        self.message_user(request, f"sent {result['sent']}, failed {result['failed']}")
+
+
+@admin.register(OutboxMail)
+class OutboxMailAdmin(admin.ModelAdmin):
+    """The portal's own mail; the body is not shown (it may carry a sign-up or reset link)."""
+
+    list_display = ("id", "kind", "to", "subject", "status", "attempts", "sent_at",
+                    "next_try_at", "last_error")
+    list_filter = ("status", "kind")
+    search_fields = ("to", "message_id")
+    fields = readonly_fields = ("kind", "to", "subject", "message_id", "status", "attempts",
+                                "last_error", "next_try_at", "sent_at", "created_at")
+    actions = ["send_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Retry sending now")
+    def send_again(self, request, queryset):
+        mailer.retry_now(queryset)
+        result = mailer.send_outbox(only=queryset.values_list("pk", flat=True))
         self.message_user(request, f"sent {result['sent']}, failed {result['failed']}")
 
 

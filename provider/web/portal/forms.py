@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordForm
-
-from .models import Appointment
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.template import loader
 
 TEST_CARDS = [("tok_visa", "Visa ending 4242 (test card: approved)"),
               ("tok_declined", "Test card: declined"),
@@ -19,6 +18,18 @@ TEST_CARDS = [("tok_visa", "Visa ending 4242 (test card: approved)"),
 
 class SignUpForm(SetPasswordForm):
     """Choose a password for the invited e-mail address (Django's validators apply)."""
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's password reset, its mail queued in the retried outbox instead of sent directly
+    (a mail server that is down delays the link, never loses it or fails the page)."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email,
+                  to_email, html_email_template_name=None):
+        from . import mailer
+        subject = "".join(loader.render_to_string(subject_template_name, context).splitlines())
+        body = loader.render_to_string(email_template_name, context)
+        mailer.queue("password_reset", to_email, subject, body)
 
 
 class ThrottledLoginForm(AuthenticationForm):
@@ -132,13 +143,6 @@ class CodeForm(forms.Form):
 class WhenField(forms.DateTimeField):
     input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"})
-
-
-class AppointmentForm(forms.Form):
-    kind = forms.ChoiceField(choices=[(Appointment.REMOVAL, "Removal"),
-                                      (Appointment.VEHICLE_SWITCH, "Vehicle switch")])
-    at = WhenField(label="Date and time (UTC)")
-    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 class RescheduleForm(forms.Form):

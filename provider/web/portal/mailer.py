@@ -1,11 +1,17 @@
-"""Billing notices by e-mail: every notice the engine writes is sent once through Django's mail
-backend (SMTP in production), in the order they were written — so a notice announcing an
-automated attempt goes out before it. The notice's id is the Message-ID: a resend after a lost
-answer is the same message to the recipient's mail system, never a second one. A failed send
-is retried with a growing wait and is visible to staff (admin: notice deliveries)."""
+"""The outgoing mail: billing notices and the portal's own mail, through one retried outbox.
+
+Every notice the engine writes is sent once through Django's mail backend (SMTP in
+production), in the order they were written — so a notice announcing an automated attempt
+goes out before it. The portal's own mail (invitations, password resets, shipment tracking
+numbers) is queued as an OutboxMail row first and sent from there: nothing is sent directly,
+so a mail server that is down loses nothing. Each mail's Message-ID is fixed before its first
+try: a resend after a lost answer is the same message to the recipient's mail system, never a
+second one. A failed send is retried with a growing wait and is visible to staff (admin:
+notice deliveries, outbox mails)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .billing import engine
-from .models import NoticeDelivery
+from .models import NoticeDelivery, OutboxMail
 
 
 def message_id(notice_id: int) -> str:
@@ -47,28 +53,43 @@ def _due(now, ref=None):
 
 def send_pending(limit: int = 500, ref: str | None = None) -> dict:
     """Collect new notices, then send every delivery that is due (only this account's, with
-    `ref`: what a portal action just caused). Returns counts."""
+    `ref`: what a portal action just caused), then, without `ref`, the portal's own queued
+    mail. Returns counts."""
     collect()
     now = timezone.now()
     due = list(_due(now, ref)[:limit])
-    if not due:
-        return {"sent": 0, "failed": 0}
+    result = _send_notices(due, now) if due else {"sent": 0, "failed": 0}
+    if ref is None:
+        more = send_outbox(limit)
+        result = {k: result[k] + more[k] for k in result}
+    return result
+
+
+def _send_notices(due, now) -> dict:
     with engine() as e:
         bodies = {}
         for d in due:
             row = e.conn.execute("SELECT body, at FROM notice WHERE id = ?",
                                  (d.notice_id,)).fetchone()
             bodies[d.notice_id] = row
-    sent = failed = 0
-    connection = get_connection(fail_silently=False)
+    messages = []
     for d in due:
         body, at = bodies[d.notice_id]
-        message = EmailMessage(
+        messages.append((d, EmailMessage(
             subject=d.subject, body=f"{body}\n\nAccount {d.ref}. Your account, invoices and "
                                     f"notices are in the client portal.\n",
-            from_email=settings.DEFAULT_FROM_EMAIL, to=[d.to], connection=connection,
+            from_email=settings.DEFAULT_FROM_EMAIL, to=[d.to],
             headers={"Message-ID": d.message_id, "X-LCI-Notice": str(d.notice_id),
-                     "X-LCI-Account": d.ref})
+                     "X-LCI-Account": d.ref})))
+    return _send(messages, now)
+
+
+def _send(messages, now) -> dict:
+    """Send each (delivery row, message) on one connection; record the outcome on the row."""
+    sent = failed = 0
+    connection = get_connection(fail_silently=False)
+    for d, message in messages:
+        message.connection = connection
         d.attempts += 1
         try:
             message.send()
@@ -83,7 +104,7 @@ def send_pending(limit: int = 500, ref: str | None = None) -> dict:
         else:
             sent += 1
             d.status, d.sent_at, d.next_try_at, d.last_error = (NoticeDelivery.SENT,
-                                                                 timezone.now(), None, "")
+                                                                timezone.now(), None, "")
         d.save(update_fields=["attempts", "status", "sent_at", "next_try_at", "last_error"])
     try:
         connection.close()
@@ -92,7 +113,40 @@ def send_pending(limit: int = 500, ref: str | None = None) -> dict:
     return {"sent": sent, "failed": failed}
 
 
+# ---- the portal's own mail ---------------------------------------------------------------------
+def queue(kind: str, to: str, subject: str, body: str, *, send_now: bool = True,
+          key: str | None = None) -> OutboxMail:
+    """Queue one mail of the portal (an invitation, a password reset, a shipment notice) and,
+    unless told not to, try it at once; a failure leaves it queued for the worker's retries.
+    `key` names the mail for good (a second queue() with the same key is the same mail)."""
+    name = key or secrets.token_hex(8)
+    mail, _ = OutboxMail.objects.get_or_create(
+        message_id=f"<{kind.replace('_', '-')}-{name}@{settings.MAIL_DOMAIN}>",
+        defaults={"kind": kind, "to": to, "subject": subject[:200], "body": body})
+    if send_now and mail.status == OutboxMail.PENDING:
+        send_outbox(only=[mail.pk])
+        mail.refresh_from_db()
+    return mail
+
+
+def send_outbox(limit: int = 500, only=None) -> dict:
+    """Send every queued portal mail that is due (only those with the given ids, with `only`)."""
+    now = timezone.now()
+    due = OutboxMail.objects.filter(status__in=(OutboxMail.PENDING, OutboxMail.FAILED)
+                                    ).exclude(next_try_at__gt=now)
+    if only is not None:
+        due = due.filter(pk__in=list(only))
+    due = list(due.order_by("id")[:limit])
+    if not due:
+        return {"sent": 0, "failed": 0}
+    return _send([(m, EmailMessage(subject=m.subject, body=m.body,
+                                   from_email=settings.DEFAULT_FROM_EMAIL, to=[m.to],
+                                   headers={"Message-ID": m.message_id,
+                                            "X-LCI-Mail": m.kind})) for m in due], now)
+
+
 def retry_now(deliveries) -> None:
-    """Staff: send these again at the next run (also after giving up)."""
+    """Staff: send these (notice deliveries or outbox mails) again at the next run (also
+    after giving up)."""
     deliveries.exclude(status=NoticeDelivery.SENT).update(status=NoticeDelivery.FAILED,
                                                           next_try_at=None)

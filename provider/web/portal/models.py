@@ -66,6 +66,9 @@ class Appointment(models.Model):
     BOOKED, CANCELLED, DONE = "booked", "cancelled", "done"
     STATUSES = [(BOOKED, "Booked"), (CANCELLED, "Cancelled"), (DONE, "Done")]
 
+    OK, NOT_DONE = "ok", "not_done"
+    OUTCOMES = [(OK, "Done as booked"), (NOT_DONE, "Could not be done")]
+
     client = models.ForeignKey(ClientAccount, on_delete=models.CASCADE,
                                related_name="appointments")
     kind = models.CharField(max_length=16, choices=KINDS)
@@ -74,9 +77,45 @@ class Appointment(models.Model):
     charged = models.BigIntegerField(default=0, help_text="cents charged by billing for changes")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # at a service center: a two-hour slot starting `at`, in one of the center's bays
+    center = models.ForeignKey("centers.Center", on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="appointments")
+    bay = models.PositiveSmallIntegerField(null=True, blank=True)
+    booked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                  blank=True, related_name="+")
+    price_cents = models.PositiveIntegerField(null=True, blank=True,
+                                              help_text="the center's agreed price at booking")
+    vehicle_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    vehicle_make = models.CharField(max_length=40, blank=True)
+    vehicle_model = models.CharField(max_length=40, blank=True)
+    vin = models.CharField(max_length=17, blank=True)
+    serial = models.CharField(max_length=64, blank=True, help_text="the handset's serial")
+    # the signed work order file (lci-tool work-order format), kept so every print is the same
+    work_order_id = models.CharField(max_length=24, blank=True)
+    work_order_file = models.TextField(blank=True)
+    work_order_expires = models.DateTimeField(null=True, blank=True)
+    # completion at the center
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    outcome = models.CharField(max_length=12, choices=OUTCOMES, blank=True)
+    completed_serial = models.CharField(max_length=64, blank=True)
+    receipt = models.TextField(blank=True, help_text="the visit's receipt as the handset gave it")
 
     class Meta:
         ordering = ["at"]
+        constraints = [
+            # a bay holds one booked (or done) appointment per slot: the database refuses a
+            # double booking however many requests race for it
+            models.UniqueConstraint(
+                fields=["center", "at", "bay"], name="one_appointment_per_bay_and_slot",
+                condition=models.Q(status__in=["booked", "done"], center__isnull=False)),
+        ]
+
+    @property
+    def vehicle(self) -> str:
+        return " ".join(str(x) for x in (self.vehicle_year, self.vehicle_make,
+                                         self.vehicle_model) if x)
 
 
 class AppointmentChange(models.Model):
@@ -113,6 +152,35 @@ class NoticeDelivery(models.Model):
     class Meta:
         verbose_name_plural = "notice deliveries"
         ordering = ["-notice_id"]
+
+
+class OutboxMail(models.Model):
+    """A mail the portal itself writes (an invitation, a password reset, a shipment's tracking
+    number): queued first, then sent and retried exactly as the billing notices are. Its
+    Message-ID is fixed when queued, so a resend is the same message to the recipient."""
+
+    PENDING, SENT, FAILED, GIVEN_UP = NoticeDelivery.PENDING, NoticeDelivery.SENT, \
+        NoticeDelivery.FAILED, NoticeDelivery.GIVEN_UP
+    STATUSES = NoticeDelivery.STATUSES
+
+    kind = models.CharField(max_length=32, db_index=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    message_id = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=12, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    next_try_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "outbox mail"
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to} ({self.status})"
 
 
 class PaymentSubmission(models.Model):

@@ -22,7 +22,6 @@ from protocol import coretime
 from . import billing, mailer
 from .billing import BillingError, moment, unix
 from .forms import (
-    AppointmentForm,
     CardForm,
     ChangeForm,
     CodeForm,
@@ -361,37 +360,25 @@ def _sync_installation(client, view):
         current.status = Appointment.DONE if view["installed_at"] else Appointment.CANCELLED
         current.save(update_fields=["status", "updated_at"])
     elif current is not None and current.at != at:
-        current.at = at
-        current.save(update_fields=["at", "updated_at"])
+        # moved in billing by another way (the back office): keep the center's bay if it is
+        # free at the new time, else the booking loses its center and is booked again
+        try:
+            with transaction.atomic():
+                current.at = at
+                current.save(update_fields=["at", "updated_at"])
+        except IntegrityError:
+            current.center, current.bay = None, None
+            current.save(update_fields=["at", "center", "bay", "updated_at"])
 
 
 @client_view
-@require_http_methods(["GET", "POST"])
 def appointments(request):
+    """The client's appointments; booking one is /appointments/book/ (a center and its slot)."""
     client = request.client
     view = billing.account(client.ref)
     _sync_installation(client, view)
-    form = AppointmentForm(request.POST or None)
-    preview = None
-    if request.method == "POST" and form.is_valid():
-        at = as_utc(form.cleaned_data["at"])
-        if at <= view["now"]:
-            form.add_error("at", "Choose a time in the future.")
-        elif view["installed_at"] is None or view["removed_at"] is not None:
-            form.add_error(None, "Removal and vehicle switch are for an installed device.")
-        else:
-            kind = form.cleaned_data["kind"]
-            preview = {"kind": dict(Appointment.KINDS)[kind], "at": at,
-                       "quote": _appointment_quote(client.ref, kind, at)}
-            if request.POST.get("confirm") == "yes":
-                appt = Appointment.objects.create(client=client, kind=form.cleaned_data["kind"],
-                                                  at=at)
-                AppointmentChange.objects.create(appointment=appt, action="booked", to_at=at)
-                messages.success(request, f"{appt.get_kind_display()} booked.")
-                return redirect("appointments")
     return render(request, "portal/appointments.html", {
-        "form": form, "preview": preview, "a": view,
-        "items": client.appointments.all().order_by("status", "at")})
+        "a": view, "items": client.appointments.select_related("center").order_by("status", "at")})
 
 
 def _appointment_quote(ref: str, kind: str, at) -> dict | None:
@@ -431,7 +418,15 @@ def reschedule(request, pk):
                     quote["now"] = True
                 else:
                     quote = _appointment_quote(ref, appt.kind, at)
-                if request.POST.get("confirm") == "yes":
+                if appt.center_id is not None:
+                    from provider.web.centers import slots
+                    slots.check_bookable(appt.center, at, moment(e.now), appt.kind, new=False)
+            if request.POST.get("confirm") == "yes" and appt.center_id is not None:
+                from provider.web.centers import booking
+                charged = booking.move(appt, at)
+                done = True
+            elif request.POST.get("confirm") == "yes":
+                with billing.engine() as e:
                     charged = 0
                     if appt.kind == Appointment.INSTALLATION:
                         cash = _paid_total(e, ref)
@@ -441,11 +436,14 @@ def reschedule(request, pk):
                                                      from_at=appt.at, to_at=at, charged=charged)
                     appt.at, appt.charged = at, appt.charged + charged
                     appt.save(update_fields=["at", "charged", "updated_at"])
-                    done = True
-                else:
-                    done = False
+                done = True
+            else:
+                done = False
         except BillingError as exc:
             form.add_error(None, str(exc).split(": ")[-1])
+            quote = None
+        except ValueError as exc:  # the center's slot rules (SlotError)
+            form.add_error(None, str(exc))
             quote = None
         else:
             if done:
@@ -453,7 +451,13 @@ def reschedule(request, pk):
                 messages.success(request, f"Moved to {at:%b %d, %Y %H:%M} UTC"
                                  + (f"; charged {_fmt(charged)}." if charged else "; no fee."))
                 return redirect("appointments")
-    return render(request, "portal/reschedule.html", {"form": form, "appt": appt, "quote": quote})
+    free = []
+    if appt.center_id is not None:
+        from provider.web.centers import slots
+        now = billing.now()
+        free = slots.free_slots(appt.center, now.date(), 14, now)
+    return render(request, "portal/reschedule.html", {"form": form, "appt": appt, "quote": quote,
+                                                      "free": free})
 
 
 def _paid_total(e, ref) -> int:
@@ -494,5 +498,53 @@ def cancel(request, pk):
     return render(request, "portal/cancel.html", {"appt": appt, "quote": quote, "error": error})
 
 
+@client_view
+@require_http_methods(["GET", "POST"])
+def book(request):
+    """The client books an installation, removal or vehicle switch: a center, one of its free
+    two-hour slots, the vehicle; the price and the engine's fee are shown before confirming."""
+    from provider.web.centers import booking, slots
+    from provider.web.centers.forms import BookingForm, slot_value
+    from provider.web.centers.models import Center
+
+    client = request.client
+    view = billing.account(client.ref)
+    _sync_installation(client, view)
+    now = view["now"]
+    centers = Center.objects.filter(active=True)
+    wanted = request.POST.get("center") or request.GET.get("center")
+    center = centers.filter(pk=wanted).first() if wanted and str(wanted).isdigit() else None
+    center = center or centers.first()
+    initial = {"center": center.pk if center else None}
+    if request.GET.get("kind") in dict(Appointment.KINDS):
+        initial["kind"] = request.GET["kind"]
+    form = BookingForm(request.POST or None, initial=initial, this_year=now.year)
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            if d["confirm"]:
+                appt = booking.book(client, d["center"], d["kind"], d["slot"], form.vehicle(),
+                                    request.user)
+                _after_engine_action(client.ref)
+                messages.success(request, f"{appt.get_kind_display()} booked at "
+                                 f"{appt.center.name} on {appt.at:%b %d, %Y %H:%M} UTC"
+                                 + (f"; charged {_fmt(appt.charged)}." if appt.charged else "."))
+                return redirect("appointments")
+            preview = booking.quote(client, d["center"], d["kind"], d["slot"])
+            preview["center"], preview["at"] = d["center"], d["slot"]
+            preview["kind"] = dict(Appointment.KINDS)[d["kind"]]
+        except (slots.SlotError, BillingError) as exc:
+            form.add_error(None, str(exc))
+    free = slots.free_slots(center, now.date(), 14, now) if center else []
+    blocking = center.blocking_documents(now.date()) if center else []
+    return render(request, "portal/book.html", {
+        "form": form, "preview": preview, "center": center, "centers": centers,
+        "blocking": blocking, "free": [(slot_value(x["at"]), x) for x in free]})
+
+
 def home(request):
+    """Center staff land on their center's day; everyone else on the client account."""
+    if request.user.is_authenticated and hasattr(request.user, "center_staff"):
+        return redirect("center_day")
     return redirect("account")

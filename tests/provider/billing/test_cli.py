@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +257,31 @@ def test_piping_into_a_reader_that_stops_prints_no_traceback(db, tmp_path):
     shell = subprocess.run(" ".join(base + ["ledger"]) + " | head -n 1", shell=True, env=env,
                            capture_output=True, text=True)
     assert shell.stderr == "" and len(shell.stdout.splitlines()) == 1
+
+
+def test_verbose_lists_what_the_command_wrote_on_stderr(db, tmp_path, capsys):
+    """-v (before or after the command) lists the account events, journal entries, notices and
+    directives the command wrote, in words and dollars on stderr; stdout stays the result."""
+    from host_tools import keys
+
+    assert cli(db + OPEN + ["--token", "tok_declined", "-v"]) == 0
+    assert "opened -> " in capsys.readouterr().err
+    assert cli(["-v"] + db + ["advance", "--days", "40"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out.startswith("clock 2025-02-15T09:00:00Z")  # the result alone on stdout
+    assert any(ln.startswith("journal   2025-") and "receivable $" in ln for ln in lines), lines
+    assert any(ln.startswith("notice    ") and "payment failed" in ln for ln in lines), lines
+    assert any(ln.startswith("account   ") and "-> recall" in ln for ln in lines), lines
+    decided = [ln for ln in lines if ln.startswith("directive ")]
+    assert decided and decided[0].endswith("decided") and "recall (cause unpaid_balance" in decided[0]
+    for line in lines:
+        assert not re.search(r"\[['\"]|\{['\"]|\bTrue\b|\bNone\b|\b\d{9,}\b", line), line
+    made = keys.keygen(tmp_path / "k")
+    assert cli(db + ["--signing-key", str(made["root_key"]), "directives", "issue", "-v"]) == 0
+    signed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("directive ")]
+    assert signed and "pending -> issued" in signed[0]
+    assert re.search(r"token valid \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \.\. \d{4}-.*Z by the handset's clock", signed[0])
+    # without -v: nothing on stderr
+    assert cli(db + ["advance", "--days", "1"]) == 0
+    assert capsys.readouterr().err == ""

@@ -26,12 +26,13 @@ T0 = 220_000_000  # core seconds: 2026-12-21T07:06:40Z
 
 class World:
     def __init__(self, tmp_path: Path, serials: list[str], seed: int = 0, *, start: int = T0,
-                 signed: bool = True):
+                 signed: bool = True, url: str | None = None):
         """`start`: core seconds at t=0 on both clocks; `signed`: the engine signs its
-        directives (else they wait in the outbox as `pending`)."""
+        directives (else they wait in the outbox as `pending`); `url`: a PostgreSQL database
+        instead of a SQLite file in tmp_path."""
         self.seed = seed
         self.start = start
-        self.db_path = str(tmp_path / "billing.db")
+        self.db_path = url or str(tmp_path / "billing.db")
         self.conn = schema.connect(self.db_path)
         schema.create(self.conn)
         Engine.initialize(self.conn, load_policy(), start + EPOCH_UNIX, seed)

@@ -149,10 +149,11 @@ def _start_cli(*args: str) -> tuple[subprocess.Popen, tuple[str, int]]:
     return process, (host, int(port))
 
 
-def test_lci_server_link_serves_calls_and_signs_what_billing_left_pending(tmp_path):
-    # billing ran without keys: its directives wait unsigned; the link signs them with --keys
+def signs_what_billing_left_pending(tmp_path, url: str | None = None) -> World:
+    """Billing ran without keys: its directives wait unsigned; `lci-server link --keys` signs
+    them and delivers them (on the SQLite file, or on the PostgreSQL database at `url`)."""
     now_core = int(time.time()) - EPOCH_UNIX
-    world = World(tmp_path, [SERIAL], start=now_core - 8 * 86400, signed=False)
+    world = World(tmp_path, [SERIAL], start=now_core - 8 * 86400, signed=False, url=url)
     world.until_directive(SERIAL, "recall")
     world.advance(now_core - (world.start + world.t) + 3600)  # the link signs on the real clock
     assert [d["status"] for d in world.directives(SERIAL)] == ["pending"]
@@ -166,11 +167,17 @@ def test_lci_server_link_serves_calls_and_signs_what_billing_left_pending(tmp_pa
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
-    assert result["ok"]
+    assert result["ok"], result
     assert line.startswith(f"{SERIAL}: ok; delivered recall #1 (token)")
     assert process.returncode == 0 and err == ""
     assert out.startswith("stopped: 1 calls, 1 directives delivered")
+    assert [d["status"] for d in world.directives(SERIAL)] == ["issued"]
     assert world.accepted_tokens(world.sims[SERIAL])[-1].startswith("recall billing-sim")
+    return world
+
+
+def test_lci_server_link_serves_calls_and_signs_what_billing_left_pending(tmp_path):
+    signs_what_billing_left_pending(tmp_path)
 
 
 def test_lci_server_link_bad_usage_is_one_line(tmp_path):
@@ -179,7 +186,7 @@ def test_lci_server_link_bad_usage_is_one_line(tmp_path):
         (["--db", "x.db", "--tls-cert", "c.pem"], 2, "--tls-cert and --tls-key go together"),
         (["--db", "x.db", "--listen", "nowhere"], 2, "is not HOST:PORT"),
         (["--db", "x.db", "--timeout", "0"], 2, "must be above 0"),
-        (["--db", "postgresql://h/db", "--keys", "k"], 2, "on PostgreSQL the billing engine signs"),
+        (["--db", "postgresql://nobody@127.0.0.1:1/db"], 2, "cannot connect to"),
     ]
     for args, code, text in cases:
         done = subprocess.run([LCI_SERVER, "link", *args], capture_output=True, text=True, timeout=30,

@@ -165,3 +165,61 @@ def smtp(settings):
 
 def utc(text: str) -> datetime:
     return datetime.fromtimestamp(T(text), UTC)
+
+
+# a real VIN (its check digit is right) for the center tests
+VIN = "1HGCM82633A004352"
+VEHICLE = {"vehicle_year": "2003", "vehicle_make": "Honda", "vehicle_model": "Accord", "vin": VIN}
+
+
+@pytest.fixture
+def compliance(keys, settings):
+    """The compliance department's key (work_order scope) signs the centers' work orders."""
+    from pathlib import Path
+    folder = Path(settings.MASTER_SECRET_FILE).parent
+    settings.COMPLIANCE_SIGNING_KEY = str(folder / "technician.key")
+    return keys
+
+
+@pytest.fixture
+def make_center(db):
+    """A service center open Monday to Friday 08:00-16:00 (four two-hour slots), with its
+    documents valid and a price list; `staff` signs in a staff member of it."""
+    from datetime import date, time
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from provider.web.centers.models import (
+        Center,
+        CenterDocument,
+        CenterPrice,
+        CenterStaff,
+        OpeningHours,
+    )
+
+    def make(code="north", bays=1, insurance_until=date(2027, 1, 1), **kw):
+        fields = dict(name=f"{code.title()} Interlock", code=code, street="1 Main St",
+                      city="Duluth", state="MN", postal_code="55802",
+                      email=f"{code}@shops.example", bays=bays)
+        fields.update(kw)
+        center = Center.objects.create(**fields)
+        for weekday in range(5):
+            OpeningHours.objects.create(center=center, weekday=weekday, opens=time(8),
+                                        closes=time(16))
+        CenterDocument.objects.create(center=center, kind="agreement",
+                                      received_on=date(2025, 6, 1), expires_on=date(2027, 6, 1))
+        CenterDocument.objects.create(center=center, kind="insurance",
+                                      received_on=date(2025, 6, 1), expires_on=insurance_until)
+        CenterDocument.objects.create(center=center, kind="w9", received_on=date(2025, 6, 1))
+        for kind, cents in (("installation", 7500), ("removal", 4000),
+                            ("vehicle_switch", 6000)):
+            CenterPrice.objects.create(center=center, kind=kind, cents=cents)
+        user = get_user_model().objects.create_user(username=f"tech@{code}.example",
+                                                    password="pw-" + code)
+        CenterStaff.objects.create(user=user, center=center)
+        staff = Client()
+        staff.force_login(user)
+        center.staff_client = staff
+        return center
+    return make

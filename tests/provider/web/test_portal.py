@@ -11,7 +11,7 @@ from firmware.authority import Authority
 from host_tools.keys import derive_device_secret
 from provider.billing.money import fmt
 
-from .conftest import T
+from .conftest import VEHICLE, T
 
 pytestmark = pytest.mark.django_db
 
@@ -153,11 +153,13 @@ def test_rescheduling_the_installation_shows_the_fee_then_charges_it(books, make
     assert appt.at.isoformat().startswith("2026-01-12T10:00") and appt.charged == expected
 
 
-def test_removal_and_vehicle_switch_are_booked_moved_and_cancelled(books, make_client):
+def test_removal_and_vehicle_switch_are_booked_moved_and_cancelled(books, make_client,
+                                                                  make_center):
+    center = make_center()
     ref = books.open()
     web = make_client(ref)
-    web.post("/appointments/", {"kind": "vehicle_switch", "at": "2026-01-20T10:00",
-                                "confirm": "yes"})
+    web.post("/appointments/book/", {"kind": "vehicle_switch", "center": center.pk,
+                                     "slot": "2026-01-20T10:00", **VEHICLE, "confirm": "1"})
     from provider.web.portal.models import Appointment
     appt = Appointment.objects.get(client__ref=ref)
     web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-01-21T10:00", "confirm": "yes"})
@@ -184,21 +186,23 @@ def test_invoices_payments_and_notices_are_listed_and_printable(books, make_clie
     assert "Your payment failed" in web.get("/notices/").content.decode()
 
 
-def test_a_removal_booking_shows_what_the_removal_will_bill(books, make_client):
-    """Installed at opening on 5 Jan; a removal booked for 10 Jan falls in the first two-week
+def test_a_removal_booking_shows_what_the_removal_will_bill(books, make_client, make_center):
+    """Installed at opening on 5 Jan; a removal booked for 9 Jan falls in the first two-week
     cycle: the engine's removal quote (the rest of the 4-week month) is shown before confirming;
     moved to 10 Feb, after the first cycle, it bills nothing more."""
+    center = make_center()
     ref = books.open()
     web = make_client(ref)
-    page = web.post("/appointments/", {"kind": "removal", "at": "2026-01-10T09:00"})
+    booking = {"kind": "removal", "center": center.pk, "slot": "2026-01-09T10:00", **VEHICLE}
+    page = web.post("/appointments/book/", booking)
     with books.engine() as e:
-        quote = e.removal_quote(ref, T("2026-01-10T09:00"))
+        quote = e.removal_quote(ref, T("2026-01-09T10:00"))
     assert quote["total"] > 0
     assert f'id="fee">{fmt(quote["total"])}<' in page.content.decode()
-    web.post("/appointments/", {"kind": "removal", "at": "2026-01-10T09:00", "confirm": "yes"})
+    web.post("/appointments/book/", {**booking, "confirm": "1"})
     from provider.web.portal.models import Appointment
     appt = Appointment.objects.get(client__ref=ref)
-    moved = web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-02-10T09:00"})
+    moved = web.post(f"/appointments/{appt.pk}/reschedule/", {"at": "2026-02-10T10:00"})
     assert 'id="fee">$0.00<' in moved.content.decode()
 
 

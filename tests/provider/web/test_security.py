@@ -20,7 +20,8 @@ PORTAL_POSTS = {
     "/card/": {"token": "tok_visa"},
     "/changes/": {"cycle_weeks": "4", "theft_protection": "on", "confirm": "yes"},
     "/lockout-code/": {"request": "123456789012"},
-    "/appointments/": {"kind": "removal", "at": "2026-02-20T10:00", "confirm": "yes"},
+    "/appointments/book/": {"kind": "removal", "center": "1", "slot": "2026-02-20T10:00",
+                            "confirm": "1"},
     "/terms/": {"terms": "on", "service_agreement": "on"},
 }
 
@@ -35,11 +36,15 @@ def _portal_routes():
     return names
 
 
-def test_every_url_with_another_clients_ids_is_a_404_and_changes_nothing(books, make_client):
+def test_every_url_with_another_clients_ids_is_a_404_and_changes_nothing(books, make_client,
+                                                                         make_center):
+    from .conftest import VEHICLE
+    center = make_center()
     mine = books.open(email="me@example.com", serial="LCI7-0001", appointment=T("2026-01-20T10:00"))
     theirs = books.open(email="them@example.com", serial="LCI7-0002", token="tok_card_2")
     me, them = make_client(mine), make_client(theirs)
-    them.post("/appointments/", {"kind": "removal", "at": "2026-02-20T10:00", "confirm": "yes"})
+    them.post("/appointments/book/", {"kind": "removal", "center": center.pk,
+                                      "slot": "2026-02-20T10:00", **VEHICLE, "confirm": "1"})
     from provider.web.portal.models import Appointment
     their_ids = list(Appointment.objects.filter(client__ref=theirs).values_list("pk", flat=True))
     assert len(their_ids) >= 1
@@ -153,7 +158,8 @@ def test_bad_input_is_a_form_error_never_a_500(books, keys, make_client):
         "/card/": ["token"],
         "/changes/": ["cycle_weeks", "theft_protection", "confirm"],
         "/lockout-code/": ["request"],
-        "/appointments/": ["kind", "at", "confirm"],
+        "/appointments/book/": ["kind", "center", "slot", "vehicle_year", "vehicle_make", "vin",
+                                "confirm"],
         f"/appointments/{pk}/reschedule/": ["at", "confirm"],
         "/terms/": ["terms", "service_agreement"],
         "/login/": ["username", "password"],
