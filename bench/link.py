@@ -35,7 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from firmware.hal import EPOCH_UNIX  # noqa: E402
+from protocol.coretime import EPOCH_UNIX, WEEK  # noqa: E402
 from provider.billing import schema  # noqa: E402
 from provider.billing.engine import Engine  # noqa: E402
 from provider.billing.policy import load_policy  # noqa: E402
@@ -50,7 +50,6 @@ from sim.technician import Technician  # noqa: E402
 from sim.uplink import dial_async  # noqa: E402
 
 START = 220_000_000  # core seconds
-WEEK = 7 * 86400
 
 
 def build(folder: Path, handsets: int, records: int):
