@@ -51,11 +51,11 @@ soak: $(STAMP)
 
 ## firmware: compile firmware/ and protocol/ to .mpy in build/ and print the bundle size
 firmware: $(STAMP)
-	$(PY) -m host_tools.mpybuild --out $(BUILD)/mpy
+	$(PY) -m host_tools.dev.mpybuild --out $(BUILD)/mpy
 
 ## flash: copy the .mpy bundle to a board with mpremote and reset it (BOARD=rp2; PORT= found by USB id when left out)
 flash: firmware
-	$(PY) -m host_tools.flash --port '$(PORT)' --board $(BOARD) --bundle $(BUILD)/mpy
+	$(PY) -m host_tools.dev.flash --port '$(PORT)' --board $(BOARD) --bundle $(BUILD)/mpy
 
 ## hil: the HIL suite against one target: PORT=/dev/ttyACM0, socket://HOST:PORT, unix or sim
 ##      (a comma list works too); HIL_KEYS=DIR names the keys a board was provisioned with
@@ -66,7 +66,7 @@ hil: firmware
 ## lint: ruff over everything; mypy over the core against the MicroPython stubs
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m host_tools.corecheck
+	$(PY) -m host_tools.dev.corecheck
 
 ## bench: every benchmark, readable figures
 bench: $(STAMP)

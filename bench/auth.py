@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 
 from firmware import ed25519  # noqa: E402
 from firmware.authority import Authority  # noqa: E402
-from host_tools import mpybuild, unix_board  # noqa: E402
-from host_tools.mpy_unix import run_source  # noqa: E402
+from host_tools.dev import mpybuild, unix_board  # noqa: E402
+from host_tools.dev.mpy_unix import run_source  # noqa: E402
 
 # a board's heap, so the times include the garbage collections a device pays for
 HEAP = 256 * 1024

@@ -51,8 +51,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host_tools import flash, mpybuild, unix_board  # noqa: E402
-from host_tools.mpy_unix import run_source  # noqa: E402
+from host_tools.dev import flash, mpybuild, unix_board  # noqa: E402
+from host_tools.dev.mpy_unix import run_source  # noqa: E402
 
 # Runs unchanged under CPython (exec) and MicroPython (run_source). Module level only:
 # the MicroPython run collects garbage here, between operations, never inside one.

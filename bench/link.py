@@ -53,8 +53,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from firmware.hal import EPOCH_UNIX  # noqa: E402
 from protocol import framing, messages  # noqa: E402
+from protocol.coretime import EPOCH_UNIX, WEEK  # noqa: E402
 from provider.billing import schema  # noqa: E402
 from provider.billing.engine import Engine  # noqa: E402
 from provider.billing.policy import load_policy  # noqa: E402
@@ -70,7 +70,6 @@ from sim.technician import Technician  # noqa: E402
 from sim.uplink import dial_async  # noqa: E402
 
 START = 220_000_000  # core seconds
-WEEK = 7 * 86400
 _PAGE_HEAD = struct.Struct("<IB")  # a LOG_READ page: first u32, n u8 (SPEC 6.4)
 _READ_ARGS = struct.Struct("<IIB")  # LOG_READ request: start u32, count u32, window u8
 _ACK_ARG = struct.Struct("<I")  # LOG_ACK request: next u32

@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from host_tools.mpy_unix import run_source  # noqa: E402
+from host_tools.dev.mpy_unix import run_source  # noqa: E402
 from protocol import framing, messages  # noqa: E402
 
 LINE_BYTES_PER_S = 115200 // 10  # 8N1: 10 bit times per byte

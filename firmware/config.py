@@ -9,10 +9,7 @@ whole table does not fit one 510-byte payload).
 """
 
 from firmware import keypad
-
-DAY = 86400
-HOUR = 3600
-MINUTE = 60
+from protocol.coretime import DAY, HOUR, MINUTE
 
 # key: (default, lowest, highest)
 DEFAULTS = {

@@ -21,9 +21,7 @@ from firmware.transitions_table import (
     START_TEST,
     WINDOW,
 )
-
-DAY = 86400
-HOUR = 3600
+from protocol.coretime import DAY, HOUR
 
 TEXTS = {
     # compliance, when no driving session needs the screen

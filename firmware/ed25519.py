@@ -24,11 +24,8 @@ Both tables of odd multiples (B's and the key's) are built per verification and 
 after it: between token checks the verifier holds no points in RAM (a board's heap is
 what it is short of; the table costs one doubling and a few additions).
 
-WASI MicroPython note: that build heap-allocates a Python frame whose state (locals plus
-value stack) exceeds 11 words and does not see it as a GC root, so a collection while such
-a frame is live corrupts it. Every function here keeps its frame at 11 words or fewer
-(tests/firmware/test_ed25519.py checks it under MicroPython), which is why the arithmetic
-works on small lists in place and the locals are few.
+Every function here keeps its frame small and works on small lists in place, allocated
+once: a verification allocates little beyond the big integers themselves.
 """
 
 from firmware import sha512

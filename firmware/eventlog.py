@@ -1,23 +1,9 @@
-"""The event log: append-only, hash-chained, power-cut-safe records on flash, and their codec.
+"""The device's event log on flash: append-only, hash-chained, power-cut-safe.
 
-This module owns the log's record format, its record types, its files and the chain
-verifier that both the device and the host use. docs/eventlog.md is the full description
-(layout, record types with their meanings, full-log policy, power-cut behaviour).
-
-Record (little-endian, at most 255 bytes; the CRC and the chain cover all of it):
-
-    offset size field
-    0      1    format      1
-    1      4    index       u32, 0, 1, 2 ... never reused
-    5      4    time        u32, core seconds (since 2020-01-01T00:00:00Z)
-    9      1    kind        u8, a record type (KIND_NAMES)
-    10     1    compliance  u8, index in protocol.messages.COMPLIANCE_STATES, 255 unknown
-    11     1    session     u8, index in protocol.messages.SESSION_STATES, 255 unknown
-    12     2    brac        u16, 0.0001 g/210L; 0xFFFF = no BrAC in this record
-    14     4    value       i32, the record type's number (see the table); 0 if unused
-    18     8    prev        first 8 bytes of SHA-256 of the previous record (zeros for index 0)
-    26     n    detail      UTF-8 text, at most 225 bytes
-    26+n   4    crc         CRC-32 of bytes 0 .. 26+n
+This module owns the log's files and the appending, recovery and reading of records; the
+record format, the record kinds and the chain check live in protocol/logrecord.py (both
+sides speak them) and are importable from here too (eventlog.BOOT, eventlog.encode_record,
+...; the module's __getattr__ reads them from protocol.logrecord). docs/eventlog.md is the full description.
 
 On flash the log is a run of segment files `PREFIX-00000012` (segment k holds records
 k*N .. k*N+N-1), each record stored as u8 length + record bytes — the same packing as a
@@ -27,321 +13,31 @@ rename). Old segments are removed only when their records were downloaded at a s
 visit (mark_downloaded) and the space is needed; the download mark is a persist.StateFile.
 """
 
-import struct
-from binascii import crc32
-from hashlib import sha256
-
 from firmware.persist import StateFile
-from protocol.messages import COMPLIANCE_STATES, SESSION_STATES
-
-FORMAT = 1
-_HEAD = "<BIIBBBHi8s"
-HEAD_SIZE = 26
-CRC_SIZE = 4
-OVERHEAD = HEAD_SIZE + CRC_SIZE
-MAX_RECORD = 255
-MAX_DETAIL = MAX_RECORD - OVERHEAD  # 225
-NO_BRAC = 0xFFFF
-NO_STATE = 255
-GENESIS = b"\x00" * 8  # the "previous hash" of record 0
-HASH_SIZE = 8
-
-# ---- record types ---------------------------------------------------------------------
-# number: name. The meaning of each (and of its brac / value / detail) is the table in
-# docs/eventlog.md; tests/host/test_logverify.py checks the two agree.
-BOOT = 1
-POWER_LOSS = 2
-SHUTDOWN = 3
-FAULT = 4
-START_ATTEMPT = 10
-TEST_PASS = 11
-TEST_FAIL = 12
-TEST_ABORT = 13
-TEST_REFUSED = 14
-TEMP_LOCKOUT = 15
-ENGINE_START = 16
-ENGINE_STOP = 17
-FREE_RESTART = 18
-START_BLOCKED = 19
-RETEST_DUE = 20
-RETEST_PASS = 21
-RETEST_FAIL = 22
-RETEST_ABORT = 23
-RETEST_MISSED = 24
-RETEST_REFUSED = 25
-VIOLATION = 26
-VIOLATION_END = 27
-TAMPER = 30
-TAMPER_CLEAR = 31
-CIRCUMVENT = 32
-COMPLIANCE_CHANGE = 40
-SESSION_CHANGE = 41
-CAUSE_SET = 42
-CAUSE_CLEAR = 43
-SERVICE_OPEN = 50
-SERVICE_CLOSE = 51
-CAL_AS_FOUND = 52
-CAL_ADJUST = 53
-CAL_CHECK = 54
-CAL_PASS = 55
-CAL_FAIL = 56
-SERVICE_SUMMARY = 57
-WORK_ORDER = 58
-CODE_REQUEST = 60
-CODE_ACCEPTED = 61
-CODE_REJECTED = 62
-TOKEN_ACCEPTED = 63
-TOKEN_REJECTED = 64
-UNLOCK_START = 65
-UNLOCK_END = 66
-REFUSALS = 67
-CLOCK_CHANGE = 70
-CONFIG_CHANGE = 71
-PROVISIONED = 72
-LOG_DOWNLOADED = 80
-LOG_FULL = 81
-LOG_RESUMED = 82
-
-KIND_NAMES = {
-    BOOT: "boot",
-    POWER_LOSS: "power_loss",
-    SHUTDOWN: "shutdown",
-    FAULT: "fault",
-    START_ATTEMPT: "start_attempt",
-    TEST_PASS: "test_pass",
-    TEST_FAIL: "test_fail",
-    TEST_ABORT: "test_abort",
-    TEST_REFUSED: "test_refused",
-    TEMP_LOCKOUT: "temp_lockout",
-    ENGINE_START: "engine_start",
-    ENGINE_STOP: "engine_stop",
-    FREE_RESTART: "free_restart",
-    START_BLOCKED: "start_blocked",
-    RETEST_DUE: "retest_due",
-    RETEST_PASS: "retest_pass",
-    RETEST_FAIL: "retest_fail",
-    RETEST_ABORT: "retest_abort",
-    RETEST_MISSED: "retest_missed",
-    RETEST_REFUSED: "retest_refused",
-    VIOLATION: "violation",
-    VIOLATION_END: "violation_end",
-    TAMPER: "tamper",
-    TAMPER_CLEAR: "tamper_clear",
-    CIRCUMVENT: "circumvent",
-    COMPLIANCE_CHANGE: "compliance_change",
-    SESSION_CHANGE: "session_change",
-    CAUSE_SET: "cause_set",
-    CAUSE_CLEAR: "cause_clear",
-    SERVICE_OPEN: "service_open",
-    SERVICE_CLOSE: "service_close",
-    CAL_AS_FOUND: "cal_as_found",
-    CAL_ADJUST: "cal_adjust",
-    CAL_CHECK: "cal_check",
-    CAL_PASS: "cal_pass",
-    CAL_FAIL: "cal_fail",
-    SERVICE_SUMMARY: "service_summary",
-    WORK_ORDER: "work_order",
-    CODE_REQUEST: "code_request",
-    CODE_ACCEPTED: "code_accepted",
-    CODE_REJECTED: "code_rejected",
-    TOKEN_ACCEPTED: "token_accepted",
-    TOKEN_REJECTED: "token_rejected",
-    UNLOCK_START: "unlock_start",
-    UNLOCK_END: "unlock_end",
-    REFUSALS: "refusals",
-    CLOCK_CHANGE: "clock_change",
-    CONFIG_CHANGE: "config_change",
-    PROVISIONED: "provisioned",
-    LOG_DOWNLOADED: "log_downloaded",
-    LOG_FULL: "log_full",
-    LOG_RESUMED: "log_resumed",
-}
-
-# Tamper kinds (TAMPER / TAMPER_CLEAR value); 1 and 2 match protocol.messages BENCH_TAMPER.
-TAMPER_SENSOR_DISCONNECTED = 1
-TAMPER_RELAY_BYPASS = 2
-TAMPER_POWER_LOST_RUNNING = 3
-TAMPER_SUPPLY_LOW = 4
-
-# Types that may still be written from the reserve once the log is nearly full: what a
-# locked-out device and the service visit that empties the log need to record. Everything
-# else (driving records, summaries of refused keyless input) is refused, counted, and
-# summed up in a LOG_RESUMED record. CODE_REJECTED / TOKEN_REJECTED are no longer written
-# (REFUSALS summarizes refusals); they are kept for decoding older logs.
-RESERVE_KINDS = (
-    BOOT,
-    POWER_LOSS,
-    SHUTDOWN,
-    TAMPER,
-    TAMPER_CLEAR,
-    CIRCUMVENT,
-    COMPLIANCE_CHANGE,
-    SESSION_CHANGE,
-    CAUSE_SET,
-    CAUSE_CLEAR,
-    SERVICE_OPEN,
-    SERVICE_CLOSE,
-    CAL_AS_FOUND,
-    CAL_ADJUST,
-    CAL_CHECK,
-    CAL_PASS,
-    CAL_FAIL,
-    SERVICE_SUMMARY,
-    WORK_ORDER,
-    CODE_ACCEPTED,
-    TOKEN_ACCEPTED,
-    UNLOCK_START,
-    UNLOCK_END,
-    CLOCK_CHANGE,
-    CONFIG_CHANGE,
-    PROVISIONED,
-    LOG_DOWNLOADED,
+from protocol import logrecord
+from protocol.logrecord import (
+    GENESIS,
+    KINDS,
     LOG_FULL,
     LOG_RESUMED,
+    MAX_RECORD,
+    decode_record,
+    encode_record,
+    is_reserve,
+    record_hash,
+    record_index,
+    record_problem,
 )
 
 
-class RecordError(ValueError):
-    """Bytes that cannot be a log record (too short, too long, unknown format)."""
-
-
-# ---- codec ------------------------------------------------------------------------------
-def _state_number(value, names):
-    if value is None:
-        return NO_STATE
-    if isinstance(value, str):
-        for i in range(len(names)):
-            if names[i] == value:
-                return i
-        raise ValueError("unknown state %r" % value)
-    if 0 <= value < len(names) or value == NO_STATE:
-        return value
-    raise ValueError("state number %r out of range" % value)
+def __getattr__(name):
+    """The record format's names (eventlog.BOOT, eventlog.decode_record, ...) are
+    protocol.logrecord's, read from there rather than copied into this module's heap."""
+    return getattr(logrecord, name)
 
 
 def _clamp(value, low, high):
     return low if value < low else high if value > high else value
-
-
-def _detail_bytes(detail):
-    if detail is None:
-        return b""
-    data = detail if isinstance(detail, bytes) else str(detail).encode()
-    if len(data) <= MAX_DETAIL:
-        return data
-    cut = MAX_DETAIL
-    while cut > 0 and (data[cut] & 0xC0) == 0x80:  # do not split a UTF-8 character
-        cut -= 1
-    return data[:cut]
-
-
-def encode_record(index, time, kind, prev, brac=None, compliance=None, session=None, value=0, detail=""):
-    """The record bytes (CRC included). Numbers out of range are clamped, detail truncated
-    to MAX_DETAIL bytes at a character boundary; an unknown kind or state is a ValueError."""
-    if kind not in KIND_NAMES:
-        raise ValueError("unknown record type %r" % kind)
-    if len(prev) != HASH_SIZE:
-        raise ValueError("prev hash must be 8 bytes")
-    body = struct.pack(
-        _HEAD,
-        FORMAT,
-        _clamp(index, 0, 0xFFFFFFFF),
-        _clamp(time, 0, 0xFFFFFFFF),
-        kind,
-        _state_number(compliance, COMPLIANCE_STATES),
-        _state_number(session, SESSION_STATES),
-        NO_BRAC if brac is None else _clamp(brac, 0, NO_BRAC - 1),
-        _clamp(value, -0x80000000, 0x7FFFFFFF),
-        prev,
-    ) + _detail_bytes(detail)
-    return body + struct.pack("<I", crc32(body) & 0xFFFFFFFF)
-
-
-def record_hash(record):
-    """The 8-byte link the next record carries: SHA-256 of the whole record, truncated."""
-    return sha256(record).digest()[:HASH_SIZE]
-
-
-def record_problem(record):
-    """None if `record` is intact (length, format, CRC), else a short reason."""
-    size = len(record)
-    if size < OVERHEAD:
-        return "record of %d bytes is shorter than %d" % (size, OVERHEAD)
-    if size > MAX_RECORD:
-        return "record of %d bytes is longer than %d" % (size, MAX_RECORD)
-    if record[0] != FORMAT:
-        return "unknown record format %d" % record[0]
-    if struct.unpack_from("<I", record, size - CRC_SIZE)[0] != crc32(record[: size - CRC_SIZE]) & 0xFFFFFFFF:
-        return "CRC mismatch"
-    return None
-
-
-def record_index(record):
-    return struct.unpack_from("<I", record, 1)[0]
-
-
-def _name(names, number):
-    if number < len(names):
-        return names[number]
-    return None
-
-
-def decode_record(record):
-    """The record as a dict: index, time, kind, kind_name, compliance, session (names or
-    None), brac (None if absent), value, detail (str), prev (8 bytes), crc_ok (bool).
-    Raises RecordError if the bytes cannot be a record (a CRC mismatch is only flagged)."""
-    size = len(record)
-    if size < OVERHEAD or size > MAX_RECORD:
-        raise RecordError("record of %d bytes (must be %d..%d)" % (size, OVERHEAD, MAX_RECORD))
-    fmt, index, time, kind, compliance, session, brac, value, prev = struct.unpack_from(_HEAD, record, 0)
-    if fmt != FORMAT:
-        raise RecordError("unknown record format %d" % fmt)
-    raw = bytes(record[HEAD_SIZE : size - CRC_SIZE])
-    try:
-        detail = raw.decode()
-    except UnicodeError:
-        detail = "<invalid UTF-8 %s>" % raw.hex()
-    crc = struct.unpack_from("<I", record, size - CRC_SIZE)[0]
-    return {
-        "index": index,
-        "time": time,
-        "kind": kind,
-        "kind_name": KIND_NAMES.get(kind, "unknown_%d" % kind),
-        "compliance": _name(COMPLIANCE_STATES, compliance),
-        "session": _name(SESSION_STATES, session),
-        "brac": None if brac == NO_BRAC else brac,
-        "value": value,
-        "detail": detail,
-        "prev": bytes(prev),
-        "crc_ok": crc == crc32(record[: size - CRC_SIZE]) & 0xFFFFFFFF,
-    }
-
-
-def verify_chain(records, prev_hash=None, first_index=None, head_hash=None):
-    """Check a run of consecutive records. None if intact, else (position, reason) of the
-    first record that breaks: bad length/format/CRC, an index that does not follow, or a
-    `prev` that is not the hash of the record before. prev_hash / first_index anchor the
-    first record (to the last record already held, or GENESIS and 0 for a whole log);
-    head_hash (the device's LOG_INFO head_hash) anchors the last, so a cut-off or
-    rewritten tail is caught too (reported at position len(records))."""
-    prev = prev_hash
-    expect = first_index
-    position = 0
-    for record in records:
-        problem = record_problem(record)
-        if problem is not None:
-            return (position, problem)
-        index = record_index(record)
-        if expect is not None and index != expect:
-            return (position, "index %d where %d was due" % (index, expect))
-        if prev is not None and bytes(record[18:26]) != prev:
-            return (position, "previous-record hash does not match")
-        prev = record_hash(record)
-        expect = index + 1
-        position += 1
-    if head_hash is not None and prev != head_hash:
-        return (position, "last record does not match the head hash")
-    return None
 
 
 def _segment_valid(record, index):
@@ -481,7 +177,7 @@ class EventLog:
     def accepting(self, kind, extra=0):
         """True if a record of this kind would be written now, or after `extra` more records
         (False: the log is full)."""
-        limit = self.capacity if kind in RESERVE_KINDS else self.capacity - self.reserve
+        limit = self.capacity if is_reserve(kind) else self.capacity - self.reserve
         return self._used() + extra < limit
 
     def full(self):
@@ -497,7 +193,7 @@ class EventLog:
         """Append one record; its index, or None if the log is full for this kind (the
         refusal is counted in `refused` and a LOG_FULL record is written once from the
         reserve). compliance / session: state names or numbers; brac None = no BrAC."""
-        if kind not in KIND_NAMES:
+        if kind not in KINDS:
             raise ValueError("unknown record type %r" % kind)
         if self._broken:
             self._recover()

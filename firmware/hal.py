@@ -6,16 +6,15 @@ firmware/boards/ (rp2.py, esp32.py, unix.py); the simulator implements them in s
 Each class here is the interface with a null behaviour, so a board overrides only what it
 has. Units are integers everywhere:
 
-- time: whole seconds on the core's own epoch (2020-01-01T00:00:00Z, see EPOCH_UNIX) and
+- time: whole seconds on the core's own epoch (2020-01-01T00:00:00Z, protocol/coretime.py) and
   a monotonic millisecond counter that never goes back and survives nothing;
 - BrAC: units of 0.0001 g/210L (0.020 g/210L is 200);
 - breath volume: millilitres; temperatures: tenths of a degree Celsius;
 - supply: millivolts.
 """
 
-# The core's epoch: 2020-01-01T00:00:00Z as Unix seconds. MicroPython boards count from
+# The core's epoch is protocol.coretime.EPOCH_UNIX. MicroPython boards count from
 # 2000-01-01 and the unix port from 1970: boards convert, the core never sees either.
-EPOCH_UNIX = 1577836800
 
 
 class Clock:

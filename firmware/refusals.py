@@ -14,8 +14,9 @@ source writes at most one record a minute, and a flood kept up for days writes a
 day. A power cut loses the counts not yet written (they are refusals: nothing changed).
 """
 
-MINUTE = 60
-LONGEST_GAP = 86400
+from protocol.coretime import DAY, MINUTE
+
+LONGEST_GAP = DAY
 SOURCES = ("token", "code", "frame")
 
 

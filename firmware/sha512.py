@@ -1,11 +1,10 @@
 """SHA-512 (FIPS 180-4) for the Ed25519 verifier: hashlib's when the runtime has it, else pure Python.
 
-MicroPython's hashlib has only sha256 on most ports (the WASI build included), and Ed25519
+MicroPython's hashlib has only sha256 on most ports, and Ed25519
 hashes R || A || M with SHA-512, so this module owns a pure implementation. 64-bit words
 are MicroPython big ints; a rotation is one shift and one mask of the word doubled to 128
-bits (w | w << 64), which keeps the number of big-int operations per round small. Every
-function keeps its frame at 11 words or fewer (see firmware/ed25519.py on the WASI build's
-heap-allocated frames), hence one small function per round.
+bits (w | w << 64), which keeps the number of big-int operations per round small. One small
+function per round keeps each frame small.
 
     digest(data) -> 64 bytes      the hash, by the fastest implementation available
     digest_pure(data) -> 64 bytes the pure implementation (tests compare the two)
@@ -67,8 +66,7 @@ _K = (
     b"\x5f\xcb\x6f\xab\x3a\xd6\xfa\xec\x6c\x44\x19\x8c\x4a\x47\x58\x17"
 )
 
-# Working lists, allocated once at import and reused (the WASI MicroPython build can lose a
-# list to a GC that runs while the list is being created; see firmware/ed25519.py). Not
+# Working lists, allocated once at import and reused, so a hash allocates no lists. Not
 # reentrant: one hash at a time, which is all a single-threaded device does.
 _W = [0] * 80  # message schedule
 _V = [0] * 8  # working variables a..h

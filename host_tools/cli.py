@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from host_tools import exitcodes
+from protocol import coretime
 
 
 def package_version() -> str:
@@ -109,16 +110,12 @@ def core_iso(core_seconds: int | None) -> str | None:
     """A handset time (seconds since the core's epoch) in ISO 8601; 0/None ('never') is None."""
     if not core_seconds:
         return None
-    from firmware.hal import EPOCH_UNIX
-
-    return iso(core_seconds + EPOCH_UNIX)
+    return iso(coretime.to_unix(core_seconds))
 
 
 def record_time(core_seconds: int) -> str:
     """A record's time (core seconds, 0 included: the core's epoch itself) in ISO 8601."""
-    from firmware.hal import EPOCH_UNIX
-
-    return iso(core_seconds + EPOCH_UNIX)
+    return iso(coretime.to_unix(core_seconds))
 
 
 def core_text(core_seconds: int | None) -> str:
@@ -129,7 +126,7 @@ def core_text(core_seconds: int | None) -> str:
 def duration(seconds: int | None) -> str:
     if seconds is None:
         return "-"
-    days, rest = divmod(int(seconds), 86400)
+    days, rest = divmod(int(seconds), coretime.DAY)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days:

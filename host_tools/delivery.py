@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from host_tools.device_client import DeviceClient
 from host_tools.link import LinkError, LinkLost, LinkTimeout, Nack, NoSuchPort
-from protocol import errors
+from protocol import error_texts, errors
 
 UNKNOWN_TEXT = "the handset did not answer; it may have applied the command — run `lci-tool status`"
 RECONNECTS = 3
@@ -74,7 +74,7 @@ def deliver(
                 lost = False
                 continue
             if lost and exc.code in BEFORE_THE_ID:
-                raise OutcomeUnknown(f"now refused: {errors.meaning(exc.code)}", final=True) from None
+                raise OutcomeUnknown(f"now refused: {error_texts.meaning(exc.code)}", final=True) from None
             explained = _with_times(client, token, exc)
             if explained is exc:
                 raise

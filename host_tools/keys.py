@@ -32,15 +32,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from firmware import ed25519
-from firmware.hal import EPOCH_UNIX
-from protocol import tokens
+from host_tools import ed25519_host as ed25519
+from protocol import coretime, tokens
 
 MASTER_SECRET_BYTES = 32
 DEVICE_SECRET_BYTES = 32
 DELEGATED_FORMAT = "lci777-delegated-key/1"
 MASTER_FORMAT = "lci777-master-secret/1"
-DAY = 86400
 
 ROOT_KEY_FILE = "root.key"
 ROOT_PUBLIC_FILE = "root.pub"
@@ -55,7 +53,7 @@ class KeysError(ValueError):
 
 def core_now() -> int:
     """Now in core-epoch seconds (2020-01-01T00:00:00Z), as tokens and certificates use."""
-    return int(time.time()) - EPOCH_UNIX
+    return coretime.from_unix(time.time())
 
 
 def _raw_public(private_key: Ed25519PrivateKey) -> bytes:
@@ -326,7 +324,7 @@ def delegate_to_file(root_path, out_path, key_id: str, scopes, *, days: int, now
         raise KeysError("a delegation lasts at least one day")
     issued = core_now() if now is None else now
     root = load_root_key(root_path, passphrase=passphrase)
-    key = delegate(root, key_id, scopes, issued=issued, expires=issued + days * DAY)
+    key = delegate(root, key_id, scopes, issued=issued, expires=issued + days * coretime.DAY)
     save_delegated_key(out_path, key, overwrite=overwrite)
     return key
 

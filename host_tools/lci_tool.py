@@ -30,6 +30,7 @@ from host_tools.link import (
     ProtocolVersionError,
 )
 from host_tools.ports import PortError, resolve
+from protocol import coretime
 
 EPILOG = """\
 examples:
@@ -99,9 +100,7 @@ RECORD_TIME_KEYS = ("time", "from_time", "to_time")  # a record's time: 0 is a m
 
 
 def core_seconds(moment: datetime) -> int:
-    from firmware.hal import EPOCH_UNIX
-
-    return int(moment.timestamp()) - EPOCH_UNIX
+    return coretime.from_unix(moment.timestamp())
 
 
 def core_to_text(seconds: int | None) -> str:
@@ -431,7 +430,7 @@ def cmd_unlock(args, out: Output) -> None:
             result = deliver(client, read_token_file(args.token), say=out.say)
         else:
             seconds = 0 if args.permanent else int(round(args.hours * 3600))
-            if not args.permanent and not 60 <= seconds <= 400 * 86400:
+            if not args.permanent and not 60 <= seconds <= 400 * coretime.DAY:
                 # 0 seconds means "for good" in a token: a window must never round to it
                 raise ToolError(exitcodes.USAGE, f"--hours {args.hours:g}: an unlock window is "
                                 "1 minute to 400 days (--permanent for good)")
@@ -707,7 +706,7 @@ def _scopes(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from firmware.keypad import CODE_ACTIONS
+    from protocol.keycodes import CODE_ACTIONS
 
     parser = argparse.ArgumentParser(
         prog="lci-tool",

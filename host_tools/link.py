@@ -19,7 +19,7 @@ from typing import Protocol
 
 import serial
 
-from protocol import errors, framing, messages
+from protocol import error_texts, errors, framing, messages
 from protocol.messages import MessageError
 
 HOST_PROTO_MIN = 1
@@ -58,7 +58,7 @@ class Nack(LinkError):
         self.code = code
         self.request_type = request_type
         self.detail = detail
-        text = f"device refused {messages.name_of(request_type)}: {errors.meaning(code)}"
+        text = f"device refused {messages.name_of(request_type)}: {error_texts.meaning(code)}"
         text += f" (NACK 0x{code:02x}{', ' + detail if detail else ''})"
         super().__init__(text)
 

@@ -3,7 +3,7 @@
 The file is written record by record and flushed page by page, so a dropped cable loses
 nothing: download() reconnects and continues from the record after the last one written,
 and an existing file is resumed the same way (its last record anchors the hash chain of
-what follows). Each JSON Lines row is one record decoded (firmware/eventlog.py's
+what follows). Each JSON Lines row is one record decoded (protocol/logrecord.py's
 decode_record) plus its raw bytes in hex, so `lci-tool log verify` can re-check the chain
 from the file alone. CSV carries the same columns; the chain check needs the `raw` column.
 
@@ -22,9 +22,9 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware import eventlog
 from host_tools.device_client import DeviceClient
 from host_tools.link import BadReply, BadRequest, LinkError, Nack, ProtocolVersionError
+from protocol import logrecord
 
 COLUMNS = ["index", "time", "core_time", "kind", "kind_name", "compliance", "session", "brac", "value",
            "detail", "raw"]  # version 2
@@ -53,7 +53,7 @@ def row_of(record: bytes, version: int = VERSION) -> dict:
     """One record as a file row of `version` (its decoded fields, then its bytes in hex)."""
     from host_tools.cli import record_time
 
-    decoded = eventlog.decode_record(record)
+    decoded = logrecord.decode_record(record)
     row = {name: decoded.get(name) for name in columns(version) if name not in ("raw", "core_time")}
     if version == VERSION:
         row["time"] = record_time(decoded["time"])
@@ -146,8 +146,8 @@ def download(
         if rows:
             version = version_of(rows)  # a file goes on in the version it was started in
             records = raw_records(rows, path)
-            prev_hash = eventlog.record_hash(records[-1])
-            next_index = eventlog.record_index(records[-1]) + 1
+            prev_hash = logrecord.record_hash(records[-1])
+            next_index = logrecord.record_index(records[-1]) + 1
             _truncate_torn_tail(path, fmt)
     writer = _Writer(path, fmt, resume, version)
     written = 0
@@ -172,7 +172,7 @@ def download(
                 if next_index is None:
                     next_index = low
                     first = low
-                    prev_hash = eventlog.GENESIS if low == 0 else None
+                    prev_hash = logrecord.GENESIS if low == 0 else None
                 if next_index > high:
                     raise LogMismatch(
                         f"the handset's log ends at record {high - 1}, behind this file's last "
@@ -187,14 +187,14 @@ def download(
                 if bar is None:
                     bar = Progress(high - next_index, progress)
                 for page_first, records in client.read_log(next_index, high - next_index):
-                    problem = eventlog.verify_chain(records, prev_hash=prev_hash, first_index=page_first)
+                    problem = logrecord.verify_chain(records, prev_hash=prev_hash, first_index=page_first)
                     if problem is not None:
                         problem = (page_first + problem[0], problem[1])
                         break
                     for record in records:
                         writer.write(record)
                     writer.flush()
-                    prev_hash = eventlog.record_hash(records[-1]) if records else prev_hash
+                    prev_hash = logrecord.record_hash(records[-1]) if records else prev_hash
                     next_index = page_first + len(records)
                     written += len(records)
                     bar.update(len(records))

@@ -9,7 +9,7 @@ laptop, whatever carried them there:
 - a folder of flash segment files (`log-00000000`, `log-00000001` ...), as the simulator or
   a board's file system holds them.
 
-The record codec and the chain verifier are firmware/eventlog.py's, shared with the device.
+The record codec and the chain verifier are protocol/logrecord.py's, shared with the device.
 summary() counts what Washington's WAC 308-107-080(2) asks an event-log report to show.
 
     python -m host_tools.logverify LOG... [--prev HEX] [--head HEX] [--jsonl OUT] [--csv OUT]
@@ -32,7 +32,6 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from firmware import eventlog
 from host_tools import exitcodes
 from host_tools.log_download import (
     LogFileError,
@@ -42,6 +41,7 @@ from host_tools.log_download import (
     row_of,
     version_of,
 )
+from protocol import logrecord
 
 SEGMENT_PREFIX = "log-"
 
@@ -103,9 +103,9 @@ def parse_hash(text: str | None, what: str) -> bytes | None:
     try:
         value = binascii.unhexlify(text.strip())
     except (binascii.Error, ValueError):
-        raise LogInputError(f"{what} must be {eventlog.HASH_SIZE * 2} hex digits, not {text!r}") from None
-    if len(value) != eventlog.HASH_SIZE:
-        raise LogInputError(f"{what} must be {eventlog.HASH_SIZE * 2} hex digits, not {len(value) * 2}")
+        raise LogInputError(f"{what} must be {logrecord.HASH_SIZE * 2} hex digits, not {text!r}") from None
+    if len(value) != logrecord.HASH_SIZE:
+        raise LogInputError(f"{what} must be {logrecord.HASH_SIZE * 2} hex digits, not {len(value) * 2}")
     return value
 
 
@@ -116,12 +116,12 @@ def verify(records: Sequence[bytes], prev_hash: bytes | None = None, head_hash: 
     the last record of the previous download), else only checked within itself. head_hash
     (the handset's LOG_INFO head hash) anchors the end, so a missing tail shows."""
     first = None
-    if records and eventlog.record_problem(records[0]) is None:
-        first = eventlog.record_index(records[0])
+    if records and logrecord.record_problem(records[0]) is None:
+        first = logrecord.record_index(records[0])
     anchor = prev_hash
     if anchor is None and first == 0:
-        anchor = eventlog.GENESIS
-    problem = eventlog.verify_chain(records, anchor, first, head_hash)
+        anchor = logrecord.GENESIS
+    problem = logrecord.verify_chain(records, anchor, first, head_hash)
     broken_at = None  # the record index where the chain breaks, when it is known
     if problem is not None and first is not None:
         broken_at = first + problem[0]
@@ -135,7 +135,7 @@ def verify(records: Sequence[bytes], prev_hash: bytes | None = None, head_hash: 
         "broken_at": broken_at,
         "position": None if problem is None else problem[0],
         "chain_problem": None if problem is None else problem[1],
-        "head_hash": eventlog.record_hash(records[-1]).hex() if records else None,
+        "head_hash": logrecord.record_hash(records[-1]).hex() if records else None,
     }
 
 
@@ -174,7 +174,7 @@ def check_rows(rows: Sequence[dict], as_csv: bool = False) -> dict:
             raw = b""
         try:
             derived = row_of(raw, version)
-        except eventlog.RecordError:
+        except logrecord.RecordError:
             derived = {name: None for name in names}
             derived["raw"] = raw.hex()
         where = derived.get("index")
@@ -209,13 +209,13 @@ def check_file_rows(path: Path) -> dict:
 
 # ---- converting ------------------------------------------------------------------------------
 def rows(records: Iterable[bytes]) -> list[dict]:
-    """Each record decoded (firmware/eventlog.py) plus its raw bytes in hex: the download
+    """Each record decoded (protocol/logrecord.py) plus its raw bytes in hex: the download
     file's row. A record too short or too long to decode becomes a row with only `raw`."""
     out = []
     for record in records:
         try:
             out.append(row_of(record))
-        except eventlog.RecordError:
+        except logrecord.RecordError:
             row = {name: None for name in columns()}
             row["raw"] = record.hex()
             out.append(row)
@@ -251,20 +251,20 @@ def summary(records: Sequence[bytes]) -> dict:
     (f) the recalibrated / no-violations statement, (g) events since the last service
     visit, (h) vehicle starts, (i) failures to start; plus the time the vehicle was
     operated (WAC 204-50-110(1)(h)), from engine start to engine stop."""
-    k = eventlog
+    k = logrecord
     decoded = []
     unreadable = 0
     for record in records:
-        if eventlog.record_problem(record) is not None:
+        if logrecord.record_problem(record) is not None:
             unreadable += 1
             continue
-        decoded.append(eventlog.decode_record(record))
+        decoded.append(logrecord.decode_record(record))
     counts: dict[str, int] = {}
     for d in decoded:
         counts[d["kind_name"]] = counts.get(d["kind_name"], 0) + 1
 
     def n(*kinds: int) -> int:
-        return sum(counts.get(k.KIND_NAMES[kind], 0) for kind in kinds)
+        return sum(counts.get(k.kind_name(kind), 0) for kind in kinds)
 
     def tests(passed: int, failed: int) -> list[dict]:
         return [

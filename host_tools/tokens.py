@@ -6,8 +6,8 @@
     DirectiveOrder().args(serial, action, cause, days=None) -> dict
         the arguments of a billing directive with its number (`seq`, SPEC 9.4)
     check(token, root_public_key, serial, now, session_nonce=None, used_ids=())
-        -> firmware.authority.Grant, or raises protocol.endpoint.Refused: what the device
-           would answer (the device's own code, run on the host)
+        -> protocol.grants.Grant, or raises protocol.endpoint.Refused: what the device
+           would answer (the device's checks, protocol/grants.py)
 
 `signer` is a host_tools.keys.RootKey or DelegatedKey. mint refuses, with one line saying
 why (MintError), what the device would refuse anyway: an action outside the signer's
@@ -20,8 +20,8 @@ from __future__ import annotations
 import secrets
 import time
 
-from firmware.authority import Authority
-from protocol import tokens
+from host_tools import ed25519_host
+from protocol import grants, tokens
 
 
 class MintError(ValueError):
@@ -149,6 +149,13 @@ def describe(token: bytes) -> dict:
 
 def check(token: bytes, root_public_key: bytes, serial: str, now: int,
           session_nonce: bytes | None = None, used_ids=()):
-    """What the device would answer to `token`: a Grant, or Refused(code, detail)."""
-    authority = Authority(serial, root_public_key, bytes(32))
-    return authority.check_token(token, now, session_nonce, used_ids)
+    """What the device would answer to `token`: a Grant, or Refused(code, detail) (the
+    device's checks, protocol/grants.py, with the host's Ed25519)."""
+    root_public_key = bytes(root_public_key)
+
+    def certificate_ok(cert) -> bool:
+        return (ed25519_host.valid_public_key(cert.public_key)
+                and ed25519_host.verify(root_public_key, cert.signed, cert.signature))
+
+    return grants.check_token(token, root_public_key, serial, now, session_nonce, used_ids,
+                              ed25519_host.verify, certificate_ok)

@@ -1,6 +1,6 @@
 """A service visit, step by step, with a receipt — and a defined state when it stops midway.
 
-The visit the seed promises in under five minutes: open a signed service session (bound to
+A visit of under five minutes: open a signed service session (bound to
 this USB session), download and verify the event log, calibrate against the dry-gas
 reference (as found, adjust, consecutive checks, finish), close the session with the next
 service date — which clears the recall causes a visit resolves — and print a receipt.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from host_tools.device_client import DeviceClient, brac_text
 from protocol import messages
+from protocol.coretime import DAY
 
-DAY = 86400
 MAX_CHECKS = 4  # check attempts before the calibration is declared failed
 
 
@@ -237,7 +237,7 @@ class _NoClose:
 
 
 def receipt_text(r: dict) -> str:
-    from host_tools.lci_tool import core_to_text
+    from host_tools.cli import core_text as core_to_text
 
     lines = [f"LCI-777 service receipt — handset {r.get('serial')} (firmware {r.get('firmware')})"]
     before, after = r.get("before") or {}, r.get("after") or {}

@@ -1,6 +1,6 @@
 """Work-order files: the compliance department's signed authority to touch equipment.
 
-Seed 000: no equipment is removed or exchanged without a work order, whatever document a
+No equipment is removed or exchanged without a work order, whatever document a
 customer shows. A work-order file is what travels to the service center (email, the
 appointment page): a small TOML document whose [work_order] table names the order, and
 whose `token` is the signed work_order token (hex) that the handset itself checks.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from host_tools import tokens
 from host_tools.keys import core_now
+from protocol.coretime import DAY
 
-DAY = 86400
 # a work order is signed in the office and applied in the field: a handset whose clock runs
 # a little behind the office's must not find it "not yet valid"
 CLOCK_SKEW_S = 3600

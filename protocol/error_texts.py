@@ -1,7 +1,7 @@
 """The meaning of every NACK code, one line each, for people: what host tools print.
 
 Kept apart from protocol/errors.py so that the device, which sends only the codes, does not
-load the texts into its heap; errors.meaning(code) reads them from here on the host.
+load the texts into its heap; meaning(code) is what the host prints.
 """
 
 from protocol.errors import (
@@ -85,3 +85,8 @@ MEANINGS = {
     STORAGE_FAILURE: "storage write failed; nothing changed",
     REMOVED: "device is removed from service",
 }
+
+
+def meaning(code):
+    """The one-line meaning of a NACK code, for people."""
+    return MEANINGS.get(code, "unknown error code 0x%02x" % code)

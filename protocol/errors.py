@@ -51,10 +51,3 @@ ALREADY_PROVISIONED = 0x61
 STORAGE_FAILURE = 0x62
 REMOVED = 0x63
 
-
-def meaning(code):
-    """The one-line meaning of a NACK code, for people (the texts live in protocol/error_texts.py,
-    which the device never imports: it sends codes, and its heap need not hold ~2 KB of text)."""
-    from protocol.error_texts import MEANINGS
-
-    return MEANINGS.get(code, "unknown error code 0x%02x" % code)

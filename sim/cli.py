@@ -28,6 +28,7 @@ import sys
 
 from firmware.config import JURISDICTIONS
 from host_tools import cli, exitcodes
+from protocol import coretime
 from sim.line import Faults
 from sim.provider import DEFAULT_SERIAL, Provider
 from sim.runtime import RUNTIMES
@@ -360,9 +361,7 @@ def make_device(args):
 def _now_core_seconds() -> int:
     import time
 
-    from firmware.hal import EPOCH_UNIX
-
-    return int(time.time()) - EPOCH_UNIX
+    return coretime.from_unix(time.time())
 
 
 def _faults(args, direction: int) -> Faults | None:
@@ -401,7 +400,7 @@ def make_dialer(sim, args):
 
     if not args.uplink:
         return None
-    origin_ms = -((sim.clock.start_s % 86400) * 1000)
+    origin_ms = -((sim.clock.start_s % coretime.DAY) * 1000)
     return Dialer(sim, args.uplink, Coverage(args.coverage or "always", origin_ms),
                   args.dial_every * 60_000, ssl=_uplink_ssl(args))
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from firmware.hal import EPOCH_UNIX
 from host_tools import cli
 from host_tools.visit import Visit, receipt_text
+from protocol.coretime import DAY, EPOCH_UNIX, HOUR
 from provider.billing import directives as billing_directives
 from provider.billing import reports, schema
 from provider.billing.engine import Engine
@@ -50,8 +50,6 @@ from sim.uplink import dial
 
 SERIAL = "LCI7-004711"
 START = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)  # a Monday morning
-DAY = 86400
-HOUR = 3600
 CARD = "tok_client_card"  # the client's card on file: its behaviour is scripted below
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 import html
 from datetime import UTC, datetime
 
-from firmware.config import DAY
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import DAY, EPOCH_UNIX
 from provider.billing.money import fmt
 
 STATE_COLOURS = {

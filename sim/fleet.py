@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from host_tools.link import LinkError
+from protocol import coretime
 from sim import driving
 from sim.provider import Provider
 from sim.simulator import DAY, HOUR, MINUTE, SimError, Simulator
@@ -252,7 +253,7 @@ class Unit:
         if not sim.powered:
             sim.power_on()
         status = sim.status()
-        due_soon = status.get("service_due") and status["service_due"] - sim.clock.now() < 3 * 86400
+        due_soon = status.get("service_due") and status["service_due"] - sim.clock.now() < 3 * coretime.DAY
         if status["compliance"] in ("early_service_recall", "lockout") or due_soon:
             if self.unpaid and status["compliance"] == "lockout" and not due_soon:
                 return  # the provider's lockout: paid at the next cycle, not a service matter

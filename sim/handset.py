@@ -31,6 +31,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Input, RichLog, Static
 
 from host_tools.cli import record_time
+from protocol import coretime
 from sim.simulator import DAY, HOUR, MINUTE, Simulator
 from sim.timeline import entry_stamp, stamp, summary
 
@@ -42,7 +43,7 @@ def _left(seconds) -> str:
     if not seconds:
         return "-"
     seconds = int(seconds)
-    days, rest = divmod(seconds, 86400)
+    days, rest = divmod(seconds, coretime.DAY)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:

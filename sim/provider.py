@@ -16,11 +16,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from host_tools import codes, keys, tokens
+from protocol import coretime
 from sim.hardware import seeded
 
 DEFAULT_SERIAL = "LCI-SIM-0001"
 TECHNICIAN_SCOPES = ("calibrate", "unlock", "set_time", "work_order")
-YEAR = 366 * 86400
+YEAR = 366 * coretime.DAY
 
 
 class Provider:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import importlib
 
 from sim.device_driver import DeviceDriver
+from sim.runtime_failure import RuntimeFailure
 
 DEFAULT_CORE = "sim.core_adapter:build"
 RUNTIMES = ("cpython", "micropython")
-
-
-class RuntimeFailure(RuntimeError):
-    """The runtime itself failed (the MicroPython VM died, a factory could not be loaded)."""
 
 
 def load_factory(path: str):

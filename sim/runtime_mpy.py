@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 
 from firmware import hal
-from host_tools.unix_board import BoardError, micropython
-from sim.runtime import RuntimeFailure
+from host_tools.dev.unix_board import BoardError, micropython
+from sim.runtime_failure import RuntimeFailure
 
 ROOT = Path(__file__).resolve().parents[1]  # where firmware/, protocol/ and sim/ are importable
 # The guest compiles the core and the driver from source (a board gets .mpy), then runs

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from firmware.hal import EPOCH_UNIX
 from host_tools.link import LinkError, Nack
-from protocol import errors
+from protocol import coretime, errors
 from sim import driving
 from sim.provider import DEFAULT_SERIAL, Provider
 from sim.simulator import DAY, HOUR, MINUTE, SECOND, Simulator, format_t
@@ -158,7 +157,7 @@ def _core_seconds(value, what: str) -> int:
             stamp = stamp.replace(tzinfo=UTC)
     else:
         raise ValueError(f"{what} must be an ISO date-time like {DEFAULT_START!r}")
-    seconds = int(stamp.timestamp()) - EPOCH_UNIX
+    seconds = coretime.from_unix(stamp.timestamp())
     if seconds < 0:
         raise ValueError(f"{what} is before the core's epoch (2020-01-01)")
     return seconds

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from firmware import eventlog
+from protocol import coretime
 from sim.clock import VirtualClock
 from sim.hardware import SimHardware
 
 MS = 1
 SECOND = 1000
-MINUTE = 60 * SECOND
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
+MINUTE = coretime.MINUTE * SECOND
+HOUR = coretime.HOUR * SECOND
+DAY = coretime.DAY * SECOND
 
 # a core that keeps asking to run at the same instant this often is stuck, not busy
 MAX_STEPS_AT_ONE_INSTANT = 64
@@ -357,5 +357,3 @@ class Simulator:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-KIND_NAMES = getattr(eventlog, "KIND_NAMES", {})

@@ -37,7 +37,6 @@ from sim.provider import Provider
 from sim.simulator import Simulator
 from sim.transport import open_link
 
-DAY_S = 86_400
 CAL_STEPS = ("as_found", "adjust", "check", "finish")
 
 

@@ -17,6 +17,7 @@ import json
 import sys
 from typing import TextIO
 
+from protocol import coretime
 from sim.simulator import format_t
 
 KEYS = ("t", "source", "event", "compliance", "session", "display", "detail")
@@ -36,7 +37,7 @@ def stamp(core_seconds: int, start_s: int) -> str:
     day that starts at `start_s`, the world's time at t=0, both in core seconds)."""
     from host_tools.cli import record_time
 
-    return f"{record_time(core_seconds)} D{(core_seconds - start_s) // 86400:02d}"
+    return f"{record_time(core_seconds)} D{(core_seconds - start_s) // coretime.DAY:02d}"
 
 
 def entry_stamp(entry: dict, start_s: int | None) -> str:

@@ -14,7 +14,7 @@ import machine
 
 from firmware import hal
 from firmware.boards.files import FolderStorage, UrandomRandom
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 
 # seconds between the port's time.time() epoch and the core's (2000-01-01 on boards)
 PORT_EPOCH_UNIX = 946684800 if time.gmtime(0)[0] == 2000 else 0

@@ -22,8 +22,8 @@ import time
 from firmware import hal
 from firmware.boards.files import FolderStorage, UrandomRandom
 from firmware.boards.stdio import StdioSerial
-from firmware.hal import EPOCH_UNIX
 from protocol import messages
+from protocol.coretime import EPOCH_UNIX
 
 PORT_EPOCH_UNIX = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _ticks_us = getattr(time, "ticks_us", None)

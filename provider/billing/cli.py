@@ -507,7 +507,7 @@ def _directives(engine: Engine, args) -> int:
         _print({"signed": n, "dated_from": iso(engine.now if args.device_time is None else args.device_time)},
                args.json, f"{cli.plural(n, 'directive token')} signed, dated from {dated}")
     elif action == "export":
-        from firmware.hal import EPOCH_UNIX
+        from protocol.coretime import EPOCH_UNIX
 
         out = outbox.export_token(engine.conn, args.id, signer=engine.signer, device_time=args.device_time,
                                   ttl=engine.policy.token_ttl, now=engine.now)

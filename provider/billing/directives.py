@@ -31,7 +31,7 @@ import binascii
 import json
 from typing import Protocol
 
-from firmware.hal import EPOCH_UNIX
+from protocol import coretime
 
 from .errors import InputError, RuleError
 
@@ -51,7 +51,7 @@ DEVICE_CLOCK_SLACK_S = 60
 
 def core_seconds(unix_seconds: int) -> int:
     """Unix seconds -> the device core's seconds (epoch 2020-01-01T00:00:00Z)."""
-    return unix_seconds - EPOCH_UNIX
+    return coretime.from_unix(unix_seconds)
 
 
 class TokenSigner(Protocol):

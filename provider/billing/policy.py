@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from protocol.coretime import DAY, HOUR, WEEK  # noqa: F401 (the policy's units)
 from protocol.tokens import DIRECTIVE_CAUSES
 
 from .errors import InputError
@@ -20,9 +21,6 @@ from .money import parse_percent
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 
-HOUR = 3600
-DAY = 86400
-WEEK = 7 * DAY
 
 CYCLE_ITEMS = ("rental", "theft_protection", "admin_fee")
 FEE_ITEMS = ("late_fee", "reschedule_fee", "removal_fee")

@@ -33,10 +33,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Awaitable, Callable
 
-from firmware import eventlog
 from host_tools import logverify
 from host_tools.link import LinkError, Nack
-from protocol import errors, messages
+from protocol import error_texts, errors, logrecord, messages
 from provider.link import store
 from provider.link.host import AsyncHost
 
@@ -133,12 +132,12 @@ class Session:
             except Nack as nack:
                 if nack.code in APPLIED_CODES:
                     await self._record(directive, store.DELIVERED, APPLIED_CODES[nack.code],
-                                       nack.detail or errors.meaning(nack.code))
+                                       nack.detail or error_texts.meaning(nack.code))
                 elif nack.code in TRANSIENT_CODES and directive["attempts"] + 1 < MAX_ATTEMPTS:
                     await self._record(directive, store.RETRY, nack_name(nack.code), nack.detail)
                 else:
                     await self._record(directive, store.REFUSED, nack_name(nack.code),
-                                       nack.detail or errors.meaning(nack.code))
+                                       nack.detail or error_texts.meaning(nack.code))
                 continue
             except LinkError:
                 await self._record(directive, store.RETRY, None, "no answer: connection lost")
@@ -164,7 +163,7 @@ class Session:
             if next_index is not None:
                 self.note = f"records {next_index}..{low - 1} were released before the link read them"
             next_index = low
-            prev_hash = eventlog.GENESIS if low == 0 else None
+            prev_hash = logrecord.GENESIS if low == 0 else None
         if next_index > high:
             self.log_problem = (f"the handset holds records up to {high - 1}, the link already "
                                 f"holds up to {next_index - 1}: not the log uploaded before")
@@ -216,7 +215,7 @@ class Session:
         log_next = log_hash = None
         if records:
             log_next = uploaded[-1][0] + 1
-            log_hash = eventlog.record_hash(records[-1])
+            log_hash = logrecord.record_hash(records[-1])
         await self.db(store.finish_session, self.serial, self.now(), status=self.status,
                       firmware=self.firmware, outcome=self.outcome, uploaded=uploaded,
                       log_next=log_next, log_hash=log_hash, log_problem=self.log_problem)

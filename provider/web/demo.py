@@ -14,9 +14,10 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+from protocol.coretime import DAY
+
 ROOT = Path("var/demo")
 START = int(datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp())
-DAY = 86400
 PASSWORD = "interlock-demo"
 
 # (login, state wanted, opened on day, card fails from day, removed on day)
@@ -113,7 +114,7 @@ def build(root: Path = ROOT) -> dict:
     center = build_centers(refs, root / "keys" / "technician.key")
     from .service.demo import add_shipment
     return {"clients": logins, "invitation": invitation,
-            "request": handset_request(root / "keys", locked["serial"]), "center": center,
+            "request": handset_request(locked["serial"]), "center": center,
             "shipment": add_shipment(logins, now.date())}
 
 
@@ -178,16 +179,12 @@ def build_centers(refs: dict, center_key: Path | None = None) -> dict:
     return {"login": CENTER_LOGIN, "today": switch.pk}
 
 
-def handset_request(keys_dir: Path, serial: str) -> str:
-    """The request code the locked-out demo client's handset shows after B is pressed (the
-    device core's own computation, from the demo keys): what the client types in the portal."""
-    from firmware.authority import Authority
-    from host_tools import keys
+def handset_request(serial: str) -> str:
+    """The request code the locked-out demo client's handset shows after B is pressed (its
+    first clear request, protocol/keycodes.py): what the client types in the portal."""
+    from protocol.keycodes import request_code
 
-    root = keys.load_root_key(keys_dir / keys.ROOT_KEY_FILE)
-    master = keys.load_master_secret(keys_dir / keys.MASTER_SECRET_FILE)
-    device = Authority(serial, root.public_key, keys.derive_device_secret(master, serial))
-    return device.request_code("clear", 1, b"\x07" * 8)
+    return request_code(serial, "clear", 1, b"\x07" * 8)
 
 
 def print_welcome(made: dict, url: str) -> None:

@@ -32,12 +32,12 @@ from firmware import eventlog
 from firmware.authority import Authority
 from firmware.config import Config
 from protocol import framing, messages
+from protocol.coretime import HOUR
 from tests.firmware import authority_fixtures as fx
 from tests.firmware.device_rig import DAY, START, Rig
 
 SERIAL = fx.SERIAL
 SECRET = fx.SECRET
-HOUR = 3600
 T0 = START + 8 * DAY  # the base device's wall clock once set up (installed at START)
 BOOT_AT = T0 + 60  # when every test's device boots
 LONG = (START - DAY, START - DAY, START + 400 * DAY)  # issued, not_before, expires

@@ -12,6 +12,7 @@ import struct
 
 from firmware.authority import Authority
 from protocol import tokens
+from protocol.coretime import DAY
 from protocol.endpoint import Refused
 from tests.firmware.ed25519_signer import Signer, seed_of
 
@@ -19,7 +20,6 @@ SERIAL = "LCI-0001"
 SECRET = bytes(range(32))
 NOW = 200000
 NONCE = b"N" * 16  # the session's HELLO nonce
-DAY = 86400
 
 _SIGNERS = {}
 _CERTS = {}

@@ -8,6 +8,7 @@ from firmware.device import Device
 from firmware.handler import Handler
 from firmware.ramflash import RamFlash
 from protocol import messages
+from protocol.coretime import DAY
 from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityDouble, answer, mint
 
 # Under MicroPython (tests/mpy/runner.py: the unix port, one process per file, its heap
@@ -15,7 +16,6 @@ from tests.firmware.authority_double import ROOT_KEY, SECRET, SERIAL, AuthorityD
 
 
 START = 200000000  # core seconds: 2026-05-03
-DAY = 86400
 
 
 class Clock(hal.Clock):

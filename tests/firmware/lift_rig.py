@@ -21,12 +21,12 @@ Ed25519 signature allocates ~1.1 MB under MicroPython, see tests/firmware/attack
 
 from firmware import lifts
 from protocol import messages
+from protocol.coretime import HOUR
 from tests.firmware import attack_rig
 from tests.firmware import authority_fixtures as fx
 from tests.firmware.attack_rig import AttackRig, Host, token_id
 from tests.firmware.device_rig import DAY, START
 
-HOUR = 3600
 LONG = (START - DAY, START - DAY, START + 400 * DAY)
 CAUSES = (
     lifts.UNPAID,

@@ -32,11 +32,11 @@ from firmware.device import Device
 from firmware.handler import Handler
 from firmware.ramflash import PowerCut
 from protocol import messages
+from protocol.coretime import HOUR
 from protocol.endpoint import Refused
 from tests.firmware.authority_double import AuthorityDouble, answer, mint
 from tests.firmware.device_rig import DAY, Clock, Lcg, Out, Rig, Screen, Sensor, directive_args
 
-HOUR = 3600
 VIN = "1HGCM82633A004352"
 
 # compliance states in which a vehicle may start (a lockout, a unit not

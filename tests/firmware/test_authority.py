@@ -1,22 +1,18 @@
 """The attack table at the Authority level (firmware/authority.py), both runtimes: valid
-grants, replay, another device, expiry, keypad codes, construction.
+grants, replay, another device, expiry, scope escalation, wrong keys and roots, small-order
+certified keys, the clock set back, session binding, an expired delegation, keypad codes,
+construction.
 
 Each attack is refused with its reason code, and the Authority records nothing (the core
-applies a Grant and owns replay records, code use and clocks; the integrator adds the
-device-level versions). The rest of the table: test_authority_keys.py (scopes, wrong
-keys), test_authority_session.py (clock, session binding, expired delegation),
-test_authority_bytes.py (bit flips, truncation, garbage, signed nonsense). Fixtures:
-tests/firmware/authority_fixtures.py.
-
-Under the WASI MicroPython runner this file allocates well under the VM's 64 MB heap: the
-runner's guest (tests/mpy/guest.py) does not survive a garbage collection (see
-docs/security.md section 7), so the Authority tests are split across files to stay below
-it. Keep it so when adding tests, or make the guest GC-safe first.
+applies a Grant and owns replay records, code use and clocks; the device tests add the
+device-level versions). Bit flips, truncation, garbage and signed nonsense are
+test_authority_bytes.py. Fixtures: tests/firmware/authority_fixtures.py.
 """
 
 from firmware import keypad
 from firmware.authority import Authority
 from protocol import errors, tokens
+from tests.dualtest import raises
 from tests.firmware.authority_fixtures import (
     DAY,
     NONCE,
@@ -26,9 +22,12 @@ from tests.firmware.authority_fixtures import (
     authority,
     body,
     cert_of,
+    certificate,
+    certificate_body,
     check,
     outcome,
     root_id,
+    signed,
     signer,
     token,
 )
@@ -151,21 +150,85 @@ def test_request_code_comes_from_serial_counter_and_nonce():
     assert other.request_code("unlock", 7, nonce) != _request()
 
 
+
+# ---- keys, scopes and roots -------------------------------------------------------------
+def test_scope_escalation_is_refused():
+    # a calibrate-only technician key tries to unlock, to set the time, to bill
+    assert outcome(token({"key": "tech-01"})) == errors.OUT_OF_SCOPE
+    assert outcome(token({"key": "tech-01", "action": "set_time", "args": b'{"time":5}', "nonce": NONCE}), nonce=NONCE) == errors.OUT_OF_SCOPE
+    assert outcome(token({"key": "tech-01", "action": "lockout", "args": b'{"cause":"unpaid_balance","seq":1}'})) == errors.OUT_OF_SCOPE
+    # the billing key tries a work order; the office key an unlock
+    args = b'{"id":"WO-1","order":"removal","vehicle":"x"}'
+    assert outcome(token({"key": "billing", "action": "work_order", "args": args})) == errors.OUT_OF_SCOPE
+    assert outcome(token({"key": "office"})) == errors.OUT_OF_SCOPE
+    # within scope it works
+    assert outcome(token({"key": "field-02"})) is None
+
+
+def test_wrong_keys_are_refused():
+    # a token signed by a key other than the one its certificate names
+    assert outcome(token({"key": "field-02", "signer": "mallory"})) == errors.BAD_SIGNATURE
+    # a "root" token signed by another key
+    assert outcome(token({"signer": "mallory"})) == errors.BAD_SIGNATURE
+    # a certificate signed by another root, claiming this provider's root
+    forged = certificate("mallory", 0x1F, NOW + DAY, "other-root")
+    assert outcome(token({"key": "mallory", "cert": forged})) == errors.BAD_DELEGATION
+    # a whole chain under another provider's root
+    assert outcome(token({"root": "other-root", "key": "mallory", "cert": forged})) == errors.UNKNOWN_KEY
+    assert outcome(token({"root": "other-root"})) == errors.UNKNOWN_KEY
+    # a delegated key id without a certificate; the root with one
+    assert outcome(token({"key": "field-02", "cert": b""})) == errors.UNKNOWN_KEY
+    assert outcome(token({"cert": cert_of("field-02")})) == errors.BAD_DELEGATION
+    # a certificate for another key id than the token's
+    assert outcome(token({"key": "field-02", "cert": cert_of("billing"), "signer": "billing"})) == errors.BAD_DELEGATION
+
+
+def test_certificate_for_a_small_order_key_is_refused():
+    identity = b"\x01" + bytes(31)
+    cert = signed("root", certificate_body("weak", identity, 0x1F, NOW + DAY))
+    # R = identity, S = 0 "verifies" under the identity key: the certificate must not
+    data = body({"key": "weak", "cert": cert}) + identity + bytes(32)
+    assert outcome(data) == errors.BAD_DELEGATION
+
+
+# ---- time and sessions ----------------------------------------------------------------------
+def test_clock_set_back_cannot_revive_an_expired_token():
+    data = token({"times": (NOW - 700, NOW - 600, NOW)})
+    # expired at `now` it stays refused, however often it is tried
+    assert outcome(data) == errors.EXPIRED
+    assert outcome(data) == errors.EXPIRED
+    # moving the clock takes a set_time token: bound to the live session, in scope
+    set_back = ('{"time":%d}' % (NOW - 3600)).encode()
+    assert outcome(token({"key": "field-02", "action": "set_time", "args": set_back})) == errors.SESSION_MISMATCH
+    stale = token({"key": "field-02", "action": "set_time", "args": set_back, "nonce": b"S" * 16})
+    assert outcome(stale, nonce=NONCE) == errors.SESSION_MISMATCH
+    assert outcome(token({"key": "tech-01", "action": "set_time", "args": set_back, "nonce": NONCE}), nonce=NONCE) == errors.OUT_OF_SCOPE
+
+
+def test_session_binding():
+    data = token({"key": "field-02", "action": "service", "args": b"{}", "nonce": NONCE})
+    assert outcome(data, nonce=NONCE) is None
+    assert outcome(data, nonce=b"M" * 16) == errors.SESSION_MISMATCH
+    assert outcome(data, nonce=None) == errors.SESSION_MISMATCH
+    # service and set_time must carry the nonce
+    assert outcome(token({"key": "field-02", "action": "service", "args": b"{}"}), nonce=NONCE) == errors.SESSION_MISMATCH
+    # an unlock may be bound or not
+    assert outcome(token({"nonce": NONCE}), nonce=NONCE) is None
+    assert outcome(token({"nonce": NONCE}), nonce=None) == errors.SESSION_MISMATCH
+
+
+def test_expired_delegation_is_refused():
+    data = token({"key": "old-tech", "action": "service", "args": b"{}", "nonce": NONCE})
+    assert outcome(data, nonce=NONCE) == errors.DELEGATION_EXPIRED
+    assert outcome(data, now=NOW - 2, nonce=NONCE) is None  # before the delegation ended
+
 # ---- construction --------------------------------------------------------------------------------
-def _value_error(*args):
-    try:
-        Authority(*args)
-    except ValueError:
-        return True
-    return False
-
-
 def test_constructor_refuses_bad_keys_and_settings():
     root = signer("root").public_key
-    assert _value_error(SERIAL, b"\x01" + bytes(31), SECRET, None)  # small-order root
-    assert _value_error(SERIAL, root[:31], SECRET, None)
-    assert _value_error(SERIAL, root, SECRET[:16], None)
-    assert _value_error("", root, SECRET, None)
-    assert _value_error(SERIAL, root, SECRET, {"code_digits": 6})
-    assert _value_error(SERIAL, root, SECRET, {"colour": 1})
-    assert not _value_error(SERIAL, root, SECRET, {"code_digits": 9})
+    raises(ValueError, Authority, SERIAL, b"\x01" + bytes(31), SECRET, None)  # small-order root
+    raises(ValueError, Authority, SERIAL, root[:31], SECRET, None)
+    raises(ValueError, Authority, SERIAL, root, SECRET[:16], None)
+    raises(ValueError, Authority, "", root, SECRET, None)
+    raises(ValueError, Authority, SERIAL, root, SECRET, {"code_digits": 6})
+    raises(ValueError, Authority, SERIAL, root, SECRET, {"colour": 1})
+    Authority(SERIAL, root, SECRET, {"code_digits": 9})

@@ -1,12 +1,6 @@
-"""The attack table at the Authority level, both runtimes: a bit flip in every byte (every
-field under MicroPython, whose verifications are slow and whose test VM must not
-collect), truncation at every length, garbage of every kind, signed content that does
-not decode.
-
-Under the WASI MicroPython runner this file allocates well under the VM's 64 MB heap: the
-runner's guest (tests/mpy/guest.py) does not survive a garbage collection (see
-docs/security.md section 7), so the Authority tests are split across files to stay below
-it. Keep it so when adding tests, or make the guest GC-safe first.
+"""The attack table at the Authority level, in bytes, both runtimes: a bit flip in every
+byte (in every field under MicroPython, whose pure-Python signature checks are slow),
+truncation at every length, garbage of every kind, signed content that does not decode.
 """
 
 import sys

@@ -3,6 +3,7 @@
 from firmware import breath
 from firmware.config import Config, ConfigError
 from firmware.hal import BreathSample
+from tests.dualtest import raises
 
 CONFIG = Config()
 
@@ -65,21 +66,13 @@ def test_config_as_dict_round_trips():
     assert Config(jurisdiction, **d).as_dict() == Config("california", recall_s=3 * 86400).as_dict()
 
 
-def _refused(**kw):
-    try:
-        Config(**kw)
-    except ConfigError:
-        return True
-    return False
-
-
 def test_config_refuses_what_it_does_not_know():
-    assert _refused(set_pont=200)  # a typo is an error, not a silent default
-    assert _refused(set_point=5)  # below the range
-    assert _refused(set_point="200")
-    assert _refused(tamper_recall=True)  # booleans are not integers here
-    assert _refused(retest_first_min_s=1000, retest_first_max_s=900)
-    assert _refused(jurisdiction="atlantis")
+    raises(ConfigError, Config, set_pont=200)  # a typo is an error, not a silent default
+    raises(ConfigError, Config, set_point=5)  # below the range
+    raises(ConfigError, Config, set_point="200")
+    raises(ConfigError, Config, tamper_recall=True)  # booleans are not integers here
+    raises(ConfigError, Config, retest_first_min_s=1000, retest_first_max_s=900)
+    raises(ConfigError, Config, jurisdiction="atlantis")
 
 
 def test_tolerance_is_absolute_or_a_percentage():

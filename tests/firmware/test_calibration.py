@@ -7,17 +7,15 @@ from firmware.config import Config
 from firmware.hal import BreathSample
 from protocol import errors, messages
 from protocol.endpoint import Refused
+from tests.dualtest import raises
 from tests.firmware.device_rig import Rig
 
 CONFIG = Config()
 
 
 def refused(fn, *args):
-    try:
-        fn(*args)
-    except Refused as refusal:
-        return refusal.code
-    return None
+    """The NACK code `fn(*args)` is refused with."""
+    return raises(Refused, fn, *args).code
 
 
 def test_as_found_is_recorded_before_any_adjustment():

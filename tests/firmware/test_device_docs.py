@@ -43,7 +43,7 @@ def test_every_trigger_is_described():
     documented = [line.split(" | ")[:5] for line in lines if line.count(" | ") == 6]
     wanted = [["| " + row[MACHINE], row[SOURCE], row[TRIGGER], row[GUARD] or "", row[DEST]] for row in ROWS]
     documented = [[cell.strip() if i else cell for i, cell in enumerate(cells)] for cells in documented]
-    assert documented == wanted, "docs/device.md's transition table is stale (python -m host_tools.diagrams)"
+    assert documented == wanted, "docs/device.md's transition table is stale (python -m host_tools.dev.diagrams)"
 
 
 def test_the_causes_table_lists_every_cause_in_one_table():

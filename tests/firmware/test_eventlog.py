@@ -6,6 +6,7 @@ from binascii import crc32
 from firmware import eventlog as E
 from firmware.ramflash import RamFlash
 from protocol import messages
+from tests.dualtest import raises
 from tests.firmware.powercut_harness import REDUCED, Layout, check_log, every_cut
 
 
@@ -64,12 +65,7 @@ def test_states_by_number_and_out_of_range_numbers_clamped():
 
 def test_unknown_kind_or_state_is_refused():
     for bad in ((0, {}), (E.BOOT, {"compliance": "asleep"}), (E.BOOT, {"session": 99})):
-        try:
-            E.encode_record(0, 0, bad[0], E.GENESIS, **bad[1])
-        except ValueError:
-            pass
-        else:
-            raise AssertionError("accepted %r" % (bad,))
+        raises(ValueError, E.encode_record, 0, 0, bad[0], E.GENESIS, **bad[1])
 
 
 def test_detail_is_cut_at_a_character_boundary_and_record_fits_255():
@@ -93,21 +89,18 @@ def test_crc_flags_any_flipped_byte():
 
 def test_decode_refuses_impossible_sizes():
     for size in (0, 5, E.OVERHEAD - 1, 256):
-        try:
-            E.decode_record(b"\x01" * size)
-        except E.RecordError:
-            pass
-        else:
-            raise AssertionError(size)
+        raises(E.RecordError, E.decode_record, b"\x01" * size)
 
 
 def test_kind_table_numbers_and_names_are_unique():
-    names = list(E.KIND_NAMES.values())
+    names = [row[0] for row in E.KINDS.values()]
     assert len(set(names)) == len(names)
-    for number in E.KIND_NAMES:
+    for number, (name, reserve) in E.KINDS.items():
         assert 0 < number < 256
-    for kind in E.RESERVE_KINDS:
-        assert kind in E.KIND_NAMES
+        assert getattr(E, name.upper()) == number  # the row defines the kind's constant
+        assert reserve in (True, False)
+        assert E.kind_name(number) == name and E.is_reserve(number) == reserve
+    assert E.kind_name(255) == "unknown_255" and not E.is_reserve(255)
 
 
 # ---- chain ------------------------------------------------------------------------------
@@ -267,12 +260,7 @@ def test_download_mark_frees_whole_segments_lazily():
     assert log.first == 4 and flash.size("log-00000000") == -1
     assert E.verify_chain(_all(log), first_index=4, head_hash=log.head_hash) is None
     assert log.mark_downloaded(3) == 6  # a mark never goes back
-    try:
-        log.mark_downloaded(14)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("a mark beyond the head was accepted")
+    raises(ValueError, log.mark_downloaded, 14)  # beyond the head
 
 
 def test_resumed_record_counts_refusals_after_a_download():
@@ -362,18 +350,8 @@ def test_configuration_limits():
                    {"reserve": -1}):
         args = {"records_per_segment": 4, "max_segments": 3, "reserve": 2}
         args.update(kwargs)
-        try:
-            E.EventLog(RamFlash(), **args)
-        except ValueError:
-            pass
-        else:
-            raise AssertionError(kwargs)
-    try:
-        _log().append(0, 200)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("unknown kind accepted")
+        raises(ValueError, E.EventLog, RamFlash(), **args)
+    raises(ValueError, _log().append, 0, 200)  # an unknown kind
 
 
 def test_a_write_that_failed_is_repaired_before_the_next_append():
@@ -383,12 +361,7 @@ def test_a_write_that_failed_is_repaired_before_the_next_append():
     log = _log(flash, n=4, segments=4)
     _fill(log, 5)
     flash.cut_after(10)  # the flash fails 10 bytes into the next record (a brown-out)
-    try:
-        log.append(50, E.TAMPER, value=E.TAMPER_SUPPLY_LOW)
-    except PowerCut:
-        pass
-    else:
-        raise AssertionError("no failure")
+    raises(PowerCut, log.append, 50, E.TAMPER, value=E.TAMPER_SUPPLY_LOW)
     flash.power_on()  # the same object carries on, no reboot
     assert log.head == 5
     assert log.append(51, E.TAMPER, value=E.TAMPER_SUPPLY_LOW) == 5

@@ -25,6 +25,7 @@ repair in test_eventlog.py.
 """
 
 from firmware.ramflash import PowerCut, RamFlash
+from tests.dualtest import raises
 from tests.firmware.powercut_harness import DAY, REDUCED, check_log, check_state, every_cut
 
 
@@ -33,21 +34,11 @@ def test_ramflash_keeps_the_first_bytes_of_a_cut_write_and_then_is_dead():
     flash = RamFlash({"a": b"old"})
     flash.cut_after(5)
     flash.append("a", b"12")
-    try:
-        flash.write("b", b"abcdef")
-    except PowerCut:
-        pass
-    else:
-        raise AssertionError("no cut")
+    raises(PowerCut, flash.write, "b", b"abcdef")
     assert flash.read("a") == b"old12" and flash.read("b") == b"abc"
     for op in (lambda: flash.append("a", b"x"), lambda: flash.rename("a", "c"),
                lambda: flash.write("a", b"")):
-        try:
-            op()
-        except PowerCut:
-            pass
-        else:
-            raise AssertionError("wrote with the power off")
+        raises(PowerCut, op)  # no write with the power off
     flash.power_on()
     flash.append("a", b"!")
     assert flash.read("a") == b"old12!" and flash.units == 6
@@ -56,35 +47,23 @@ def test_ramflash_keeps_the_first_bytes_of_a_cut_write_and_then_is_dead():
 def test_ramflash_write_empties_the_file_first_and_fill_marks_the_torn_rest():
     flash = RamFlash({"a": b"precious"}, fill=0xFF)
     flash.cut_after(2)
-    try:
-        flash.write("a", b"1234")
-    except PowerCut:
-        pass
+    raises(PowerCut, flash.write, "a", b"1234")
     assert flash.read("a") == b"12\xff\xff"
     flash = RamFlash({"a": b"precious"})
     flash.cut_after(0)
-    try:
-        flash.write("a", b"1234")
-    except PowerCut:
-        pass
+    raises(PowerCut, flash.write, "a", b"1234")
     assert flash.read("a") == b""
 
 
 def test_ramflash_rename_and_remove_are_all_or_nothing():
     flash = RamFlash({"a.new": b"N", "a": b"O", "b": b"B"})
     flash.cut_after(0)
-    try:
-        flash.rename("a.new", "a")
-    except PowerCut:
-        pass
+    raises(PowerCut, flash.rename, "a.new", "a")
     assert flash.read("a") == b"O" and flash.read("a.new") == b"N"
     flash.power_on()
     flash.cut_after(1)
     flash.rename("a.new", "a")
-    try:
-        flash.remove("b")
-    except PowerCut:
-        pass
+    raises(PowerCut, flash.remove, "b")
     assert flash.names() == ["a", "b"] and flash.read("a") == b"N"
 
 

@@ -1,7 +1,7 @@
 """HIL targets: a handset reached only through the serial protocol, whatever it runs on.
 
 - `sim`: `lci-sim serve` (the core on CPython) on a pty, at 600 virtual seconds per second;
-- `unix`: the bundle `make firmware` builds, on MicroPython's unix port (host_tools/unix_board.py)
+- `unix`: the bundle `make firmware` builds, on MicroPython's unix port (host_tools/dev/unix_board.py)
   behind a pty: state on a littlefs2 image, the clock 600 times fast, a power cut = SIGKILL
   and a restart on the same image;
 - `mpy`: `lci-sim serve --runtime micropython` (the simulator with its core on the unix port;
@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from host_tools import keys, mpybuild, tokens, unix_board
+from host_tools import keys, tokens
+from host_tools.dev import mpybuild, unix_board
 from host_tools.device_client import DeviceClient
 from protocol import messages
 from protocol import tokens as token_format

@@ -1,7 +1,7 @@
 """`pytest tests/hil --device=PATH|URL --hil-keys DIR`: a board named by its device path or by a
 pyserial URL, as docs/board.md tells a bench to run it.
 
-Two factory-fresh unix boards (host_tools/unix_board.py: the bundle on the MicroPython unix
+Two factory-fresh unix boards (host_tools/dev/unix_board.py: the bundle on the MicroPython unix
 port), one behind a pty and one behind TCP, stand in for a Pico on /dev/ttyACM0 and a board
 behind a serial server; the suite runs in a child pytest against both, provisions each with
 the keys in --hil-keys and talks to it only through the serial protocol.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from host_tools import keys, mpybuild, unix_board
+from host_tools import keys
+from host_tools.dev import mpybuild, unix_board
 from tests.hil.target import REPO
 
 HEAP = 512 * 1024  # the bundle as files costs its code in RAM too

@@ -1,6 +1,6 @@
 """Power cuts at random moments on the real VM: SIGKILL of the unix board, 200 times (`make soak`).
 
-The bundle runs on MicroPython's unix port (host_tools/unix_board.py) with its state on a
+The bundle runs on MicroPython's unix port (host_tools/dev/unix_board.py) with its state on a
 littlefs2 image, so a kill lands wherever the firmware is: inside a token check, a log
 append, a state file's write-new-then-rename, a littlefs block write. Each round the host
 sends a burst of requests that write (ignition, blows, a code request, a billing token)
@@ -20,7 +20,8 @@ import random
 import pytest
 
 from firmware import eventlog
-from host_tools import keys, mpybuild, tokens, unix_board
+from host_tools import keys, tokens
+from host_tools.dev import mpybuild, unix_board
 from host_tools.device_client import DeviceClient, brac_units
 from protocol import framing, messages
 from tests.hil.target import SPEED, UNIX_HEAP

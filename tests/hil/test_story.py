@@ -22,10 +22,10 @@ from host_tools.log_download import download
 from host_tools.logverify import verify_file
 from host_tools.visit import Visit
 from protocol import errors, framing, messages
+from protocol.coretime import DAY
 
 SOBER = 0
 DRUNK = brac_units(0.040)
-DAY = 86400
 
 
 def start_engine(client, brac=SOBER):

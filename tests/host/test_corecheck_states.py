@@ -1,7 +1,7 @@
-"""host_tools.corecheck fails on a state compared by name outside the transition table and
+"""host_tools.dev.corecheck fails on a state compared by name outside the transition table and
 its engine: the core asks a machine for its flags, rows and refusals instead."""
 
-from host_tools import corecheck
+from host_tools.dev import corecheck
 
 
 def test_the_core_compares_no_state_by_name():
@@ -30,6 +30,7 @@ def test_a_state_compared_by_name_is_found(tmp_path):
 
 
 def test_the_check_fails_the_command(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(corecheck, "state_name_comparisons", lambda: ["firmware/x.py:1: state 'normal' compared by name"])
-    assert corecheck.main([]) == 1
+    monkeypatch.setattr(corecheck, "STRUCTURE_CHECKS",
+                        (lambda root: ["firmware/x.py:1: state 'normal' compared by name"],))
+    assert corecheck.main(["--structure-only"]) == 1
     assert "compared by name" in capsys.readouterr().err

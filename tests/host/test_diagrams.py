@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from host_tools import diagrams
+from host_tools.dev import diagrams
 
 
 def test_checked_in_diagrams_are_current(capsys):

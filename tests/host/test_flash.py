@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import flash, mpybuild
+from host_tools.dev import flash, mpybuild
 
 
 @pytest.fixture(scope="module")

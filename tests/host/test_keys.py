@@ -16,8 +16,7 @@ from firmware import ed25519
 from firmware.authority import Authority
 from host_tools import codes, keys
 from protocol import tokens
-
-DAY = 86400
+from protocol.coretime import DAY
 
 
 def _mode(path) -> int:

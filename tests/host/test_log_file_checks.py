@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import pytest
 
 from firmware import eventlog as E
-from firmware.hal import EPOCH_UNIX
 from host_tools import exitcodes
 from host_tools.log_download import COLUMNS
+from protocol.coretime import EPOCH_UNIX
 from tests.host.sim_bench import Bench
 from tests.host.test_lci_tool import run, run_json
 

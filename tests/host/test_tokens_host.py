@@ -20,11 +20,11 @@ from firmware.authority import Authority
 from host_tools import codes, keys
 from host_tools import tokens as host_tokens
 from protocol import error_texts, errors, tokens
+from protocol.coretime import DAY
 from protocol.endpoint import Refused
 
 SERIAL = "LCI-0001"
 NOW = 190_000_000
-DAY = 86400
 NONCE = bytes(range(16))
 
 ROOT = keys.RootKey.generate()

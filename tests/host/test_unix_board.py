@@ -1,10 +1,10 @@
-"""host_tools/unix_board.py's edges: sizes, a missing bundle, bad arguments (one clear line each)."""
+"""host_tools/dev/unix_board.py's edges: sizes, a missing bundle, bad arguments (one clear line each)."""
 
 from __future__ import annotations
 
 import pytest
 
-from host_tools import unix_board
+from host_tools.dev import unix_board
 
 
 def test_sizes_as_heapsize_takes_them():

@@ -1,7 +1,8 @@
 """Runs the dual-runtime test files of firmware/ and protocol/ under real MicroPython.
 
-A dual-runtime test file is a `test_*.py` in tests/protocol/ or tests/firmware/ that does
-not import pytest or hypothesis: plain functions named test_* with plain asserts. CPython's
+A dual-runtime test file is a `test_*.py` of tests/protocol/ or tests/firmware/ declared
+`dual` in tests/mpy/runtimes.toml (host_tools/dev/testfiles.py; the core check fails on a
+file declared neither way): plain functions named test_* with plain asserts. CPython's
 pytest collects them as usual; this runner runs each file once more in its own process of
 MicroPython's unix port (`micropython -X heapsize=HEAP`, the real GC), and reports per
 function. The core comes from the .mpy bundle `make firmware` builds (compiled once per
@@ -18,12 +19,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools import mpybuild, unix_board
+from host_tools.dev import mpybuild, testfiles, unix_board
 
 REPO = Path(__file__).resolve().parents[2]
-DUAL_DIRS = ("tests/protocol", "tests/firmware")
 GUEST = (Path(__file__).parent / "guest.py").read_text()
-HOST_ONLY_IMPORTS = {"pytest", "hypothesis"}
 # a board's budget on the 64-bit port, with room for compiling the test file and its
 # helpers from source (a board never compiles: it gets .mpy)
 HEAP = 512 * 1024
@@ -37,17 +36,9 @@ class Outcome:
     trace: str
 
 
-def list_test_functions(path: Path) -> list[str] | None:
-    """Names of test_* functions in a dual-runtime file, or None if the file is CPython-only."""
+def list_test_functions(path: Path) -> list[str]:
+    """Names of the test_* functions of a test file."""
     tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
-        names: list[str] = []
-        if isinstance(node, ast.Import):
-            names = [alias.name.split(".")[0] for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module.split(".")[0]]
-        if HOST_ONLY_IMPORTS.intersection(names):
-            return None
     return [
         node.name
         for node in tree.body
@@ -56,12 +47,8 @@ def list_test_functions(path: Path) -> list[str] | None:
 
 
 def dual_files() -> list[Path]:
-    files = []
-    for folder in DUAL_DIRS:
-        for path in sorted((REPO / folder).glob("test_*.py")):
-            if list_test_functions(path):
-                files.append(path)
-    return files
+    """The test files declared dual in tests/mpy/runtimes.toml."""
+    return testfiles.dual_files(REPO)
 
 
 def bundle_lib() -> Path:
@@ -77,7 +64,7 @@ def bundle_lib() -> Path:
 
 def run_file(path: Path, heap: int = HEAP) -> dict[str, Outcome]:
     """Run every test function of one file in a fresh VM; a VM crash fails the rest."""
-    names = list_test_functions(path) or []
+    names = list_test_functions(path)
     source = f"MODULE_NAME = {path.stem!r}\nTEST_NAMES = {names!r}\n" + GUEST
     env = dict(os.environ, MICROPYPATH=":".join([str(bundle_lib()), str(REPO), str(path.parent)]))
     try:

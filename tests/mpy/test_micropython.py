@@ -13,7 +13,7 @@ from tests.mpy.runner import REPO, dual_files, list_test_functions, run_file
 _CASES = [
     pytest.param(path, name, id=f"micropython:{path.relative_to(REPO).as_posix()}::{name}")
     for path in dual_files()
-    for name in list_test_functions(path) or []
+    for name in list_test_functions(path)
 ]
 _RESULTS: dict = {}
 

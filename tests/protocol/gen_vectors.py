@@ -13,24 +13,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware import eventlog, keypad
-from protocol import cobs, errors, framing, messages
+from protocol import cobs, errors, framing, keycodes, logrecord, messages
 
 OUT = Path(__file__).resolve().parents[2] / "protocol" / "vectors.json"
 
 COBS_EXAMPLES = [
-    ("", "01"),
-    ("00", "0101"),
-    ("0000", "010101"),
-    ("001100", "01021101"),
-    ("11220033", "0311220233"),
-    ("11223344", "0511223344"),
-    ("11000000", "0211010101"),
-    (bytes(range(1, 255)).hex(), "ff" + bytes(range(1, 255)).hex()),
-    (bytes(range(0, 255)).hex(), "01ff" + bytes(range(1, 255)).hex()),
-    (bytes(range(1, 256)).hex(), "ff" + bytes(range(1, 255)).hex() + "02ff"),
-    (bytes(range(2, 256)).hex() + "00", "ff" + bytes(range(2, 256)).hex() + "0101"),
-    (bytes(range(3, 256)).hex() + "0001", "fe" + bytes(range(3, 256)).hex() + "0201"),
+    ("empty", "", "01"),
+    ("one zero", "00", "0101"),
+    ("two zeros", "0000", "010101"),
+    ("zeros around a byte", "001100", "01021101"),
+    ("zero inside", "11220033", "0311220233"),
+    ("no zero", "11223344", "0511223344"),
+    ("trailing zeros", "11000000", "0211010101"),
+    ("254 non-zero bytes", bytes(range(1, 255)).hex(), "ff" + bytes(range(1, 255)).hex()),
+    ("zero then 254 non-zero", bytes(range(0, 255)).hex(), "01ff" + bytes(range(1, 255)).hex()),
+    ("255 non-zero bytes", bytes(range(1, 256)).hex(), "ff" + bytes(range(1, 255)).hex() + "02ff"),
+    ("254 non-zero then zero", bytes(range(2, 256)).hex() + "00", "ff" + bytes(range(2, 256)).hex() + "0101"),
+    ("253 non-zero, zero, one", bytes(range(3, 256)).hex() + "0001", "fe" + bytes(range(3, 256)).hex() + "0201"),
 ]
 
 
@@ -86,7 +85,7 @@ BY_NAME = {entry[0]: t for t, entry in messages.CATALOGUE.items()}
 
 
 def build() -> dict:
-    vectors: dict = {"cobs": [{"data": d, "encoded": e} for d, e in COBS_EXAMPLES]}
+    vectors: dict = {"cobs": [{"name": n, "data": d, "encoded": e} for n, d, e in COBS_EXAMPLES]}
     msgs = []
     frames = []
     for seq, (name, is_reply, values) in enumerate(MESSAGES, start=1):
@@ -132,30 +131,31 @@ def build() -> dict:
 
 # A log's first three records (SPEC section 8): a boot, a billing lockout's cause, a failed test.
 RECORDS = [
-    {"index": 0, "time": 220_000_000, "kind": eventlog.BOOT, "brac": None, "compliance": "normal",
+    {"index": 0, "time": 220_000_000, "kind": logrecord.BOOT, "brac": None, "compliance": "normal",
      "session": "ignition_off", "value": 0, "detail": "0.1.0"},
-    {"index": 1, "time": 220_000_060, "kind": eventlog.CAUSE_SET, "brac": None, "compliance": "normal",
+    {"index": 1, "time": 220_000_060, "kind": logrecord.CAUSE_SET, "brac": None, "compliance": "normal",
      "session": "ignition_off", "value": 1, "detail": "unpaid_balance directive"},
-    {"index": 2, "time": 220_003_600, "kind": eventlog.TEST_FAIL, "brac": 250, "compliance": "early_service_recall",
+    {"index": 2, "time": 220_003_600, "kind": logrecord.TEST_FAIL, "brac": 250, "compliance": "early_service_recall",
      "session": "test_requested", "value": 0, "detail": ""},
 ]
 
 
 def record_chain() -> dict:
     """Records with their fields, bytes and hashes; the chain's head hash (LOG_INFO head_hash)."""
-    prev = eventlog.GENESIS
+    prev = logrecord.GENESIS
     rows = []
     for fields in RECORDS:
-        raw = eventlog.encode_record(fields["index"], fields["time"], fields["kind"], prev, fields["brac"],
+        raw = logrecord.encode_record(fields["index"], fields["time"], fields["kind"], prev, fields["brac"],
                                      fields["compliance"], fields["session"], fields["value"], fields["detail"])
-        decoded = eventlog.decode_record(raw)
+        decoded = logrecord.decode_record(raw)
         assert decoded["prev"] == prev and decoded["crc_ok"]
-        rows.append({"fields": dict(fields, kind_name=eventlog.KIND_NAMES[fields["kind"]], prev=prev.hex()),
-                     "record": raw.hex(), "hash": eventlog.record_hash(raw).hex()})
-        prev = eventlog.record_hash(raw)
+        rows.append({"name": "%d %s" % (fields["index"], logrecord.kind_name(fields["kind"])),
+                     "fields": dict(fields, kind_name=logrecord.kind_name(fields["kind"]), prev=prev.hex()),
+                     "record": raw.hex(), "hash": logrecord.record_hash(raw).hex()})
+        prev = logrecord.record_hash(raw)
     records = [bytes.fromhex(r["record"]) for r in rows]
-    assert eventlog.verify_chain(records, eventlog.GENESIS, 0, prev) is None
-    return {"genesis": eventlog.GENESIS.hex(), "rows": rows, "head_hash": prev.hex()}
+    assert logrecord.verify_chain(records, logrecord.GENESIS, 0, prev) is None
+    return {"genesis": logrecord.GENESIS.hex(), "rows": rows, "head_hash": prev.hex()}
 
 
 def keypad_examples() -> list:
@@ -165,22 +165,22 @@ def keypad_examples() -> list:
     counter = 42
     nonce = bytes(range(1, 9))
     out = []
-    for action in keypad.CODE_ACTIONS:
+    for action in keycodes.CODE_ACTIONS:
         mix_input = b"LCI-777 request\x00" + serial.encode() + b"\x00" + str(counter).encode() + b"\x00" + nonce
-        mix = keypad.sha256(mix_input).digest()
-        request = keypad.request_code(serial, action, counter, nonce)
-        digits = keypad.normalize(request)
+        mix = keycodes.sha256(mix_input).digest()
+        request = keycodes.request_code(serial, action, counter, nonce)
+        digits = keycodes.normalize(request)
         # a clear code answers one lockout: its directive number N is appended (00 N)
         seq = 1 if action == "clear" else None
-        mac_input = keypad.DOMAIN + b"\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + digits.encode()
+        mac_input = keycodes.DOMAIN + b"\x00" + serial.encode() + b"\x00" + action.encode() + b"\x00" + digits.encode()
         if seq is not None:
             mac_input += b"\x00" + str(seq).encode()
-        mac = keypad.hmac_sha256(secret, mac_input)
-        value = keypad.truncate(mac)
-        answer = keypad.answer_code(secret, serial, request, action, seq=seq)
+        mac = keycodes.hmac_sha256(secret, mac_input)
+        value = keycodes.truncate(mac)
+        answer = keycodes.answer_code(secret, serial, request, action, seq=seq)
         assert answer == "%08d" % (value % 10**8)
         row = {
-            "secret": secret.hex(), "serial": serial, "action": action, "counter": counter,
+            "name": action + " code", "secret": secret.hex(), "serial": serial, "action": action, "counter": counter,
             "nonce": nonce.hex(), "mix_input": mix_input.hex(), "mix_sha256": mix.hex(),
             "request": request, "mac_input": mac_input.hex(), "mac": mac.hex(),
             "offset": mac[31] & 0x0F, "value": value, "answer": answer,

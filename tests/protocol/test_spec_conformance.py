@@ -6,8 +6,8 @@ device behaviour is at stake, against the device over real frames: the NACK code
 against protocol/errors.py, the message catalogue and every layout table against
 protocol/messages.py, the enumerations and capability bits, the CONFIG_GET table against
 firmware/config.py and against the device's CONFIG_GET reply, the Damm table against
-firmware/keypad.py, the record layout, record types and reserve kinds against
-firmware/eventlog.py, the token actions and directive causes against protocol/tokens.py,
+protocol/keycodes.py, the record layout, record types and reserve kinds against
+protocol/logrecord.py, the token actions and directive causes against protocol/tokens.py,
 the NACK precedence table against errors.py and the device, and Appendix B against the
 constants. CPython only (it reads Markdown with re).
 """
@@ -22,8 +22,18 @@ from pathlib import Path
 import pytest
 
 from firmware import config as firmware_config
-from firmware import eventlog, handler, keypad
-from protocol import dedupe, endpoint, error_texts, errors, framing, messages, tokens
+from firmware import handler
+from protocol import (
+    dedupe,
+    endpoint,
+    error_texts,
+    errors,
+    framing,
+    keycodes,
+    logrecord,
+    messages,
+    tokens,
+)
 from tests.firmware.authority_double import mint
 from tests.firmware.device_rig import Rig
 from tests.firmware.test_handler import Host
@@ -296,7 +306,7 @@ def _damm_table() -> list[list[int]]:
 
 
 def test_the_damm_table_is_the_implementation():
-    assert _damm_table() == [list(row) for row in keypad._DAMM]
+    assert _damm_table() == [list(row) for row in keycodes._DAMM]
 
 
 def _damm(digits: str, spec_table) -> int:
@@ -325,15 +335,15 @@ def test_the_keypad_input_strings_are_the_implementations():
     text = "\n".join(section("### 9.8"))
     assert '"LCI-777 request" 00 ‖ serial 00 ‖ counter as decimal text 00 ‖ nonce' in text
     assert '"LCI-777 code v1" 00 ‖ serial 00 ‖ action name 00 ‖ R' in text
-    assert keypad.DOMAIN == b"LCI-777 code v1"
+    assert keycodes.DOMAIN == b"LCI-777 code v1"
     for row in gen_vectors.keypad_examples():  # the worked example's bytes are in the text
         for name in ("mix_input", "mac_input"):  # every byte, in lines of 18 as printed
             raw = bytes.fromhex(row[name])
             dump = "\n".join("  " + " ".join(f"{b:02x}" for b in raw[i : i + 18]) for i in range(0, len(raw), 18))
             assert f"{name} ({len(raw)} bytes)" in text and dump + "\n" in text, (row["action"], name)
         assert row["mac"] in text and row["answer"] in text and row["request"] in text
-    assert f"{keypad.CODE_DIGITS} digits" in text
-    assert "1 … 16 digits" in text and keypad.REQUEST_DIGITS == 12
+    assert f"{keycodes.CODE_DIGITS} digits" in text
+    assert "1 … 16 digits" in text and keycodes.REQUEST_DIGITS == 12
 
 
 # ---- event-log records --------------------------------------------------------------------------------
@@ -343,23 +353,23 @@ def test_the_record_layout_table_is_the_record_format():
     assert head == [(0, 1, "format"), (1, 4, "index"), (5, 4, "time"), (9, 1, "kind"), (10, 1, "compliance"),
                     (11, 1, "session"), (12, 2, "brac"), (14, 4, "value"), (18, 8, "prev")]
     assert [(r["offset"], r["size"]) for r in rows[9:]] == [("26", "n"), ("26 + n", "4")]
-    assert struct.calcsize(eventlog._HEAD) == eventlog.HEAD_SIZE == 26
+    assert struct.calcsize(logrecord._HEAD) == logrecord.HEAD_SIZE == 26
     assert [_bare(r["field"]) for r in rows][-2:] == ["detail", "crc"]
-    assert "**1**" in rows[0]["meaning"] and eventlog.FORMAT == 1
+    assert "**1**" in rows[0]["meaning"] and logrecord.FORMAT == 1
     text = "\n".join(section("### 8.1"))
-    assert f"0 to {eventlog.MAX_DETAIL} bytes" in text and f"30 to {eventlog.MAX_RECORD} bytes" in text
+    assert f"0 to {logrecord.MAX_DETAIL} bytes" in text and f"30 to {logrecord.MAX_RECORD} bytes" in text
 
 
 def test_the_record_type_table_is_the_kind_names():
     rows = table(section("### 8.4"), "number", "name", "meaning", "brac / value / detail")
-    assert {_int(r["number"]): r["name"] for r in rows} == eventlog.KIND_NAMES
+    assert {_int(r["number"]): r["name"] for r in rows} == {number: row[0] for number, row in logrecord.KINDS.items()}
 
 
 def test_the_reserve_kinds_are_the_implementations():
     text = " ".join(section("### 8.4"))
     listed = text.split("(the reserve kinds):", 1)[1].split(".", 1)[0]
     names = re.findall(r"`(\w+)`", listed)
-    assert names == [eventlog.KIND_NAMES[k] for k in eventlog.RESERVE_KINDS]
+    assert names == [row[0] for _, row in sorted(logrecord.KINDS.items()) if row[1]]
 
 
 def test_the_worked_record_is_the_vectors_record():

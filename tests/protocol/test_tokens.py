@@ -11,6 +11,7 @@ from hashlib import sha256
 from firmware import ed25519
 from protocol import errors, messages, tokens
 from protocol.endpoint import Refused
+from tests.dualtest import raises
 
 ROOT_PUBLIC = unhexlify("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
 TECH_PUBLIC = unhexlify("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
@@ -39,40 +40,18 @@ IDS = bytes(range(16))
 NONCE = bytes(range(16, 32))
 
 
-class _Catch:
-    """Catches a TokenError (a context manager keeps the caller's frame small)."""
-
-    def __init__(self, fn, args):
-        self.call = (fn, args)
-        self.exc = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, tb):
-        self.exc = value
-        return isinstance(value, tokens.TokenError)
-
-    def run(self):
-        self.call[0](*self.call[1])
-
-
 def _refusal(fn, *args):
-    """The NACK code of the TokenError `fn(*args)` raises, or None."""
-    catch = _Catch(fn, args)
-    with catch:
-        catch.run()
-    return None if catch.exc is None else catch.exc.code
+    """The NACK code of the TokenError `fn(*args)` raises."""
+    return raises(tokens.TokenError, fn, *args).code
 
 
-def _value_error(fn, *args):
+def _encodes(args):
+    """True if token_body takes these arguments, False if it refuses them."""
     try:
-        fn(*args)
-    except ValueError:
-        return True
-    except tokens.TokenError:
-        return True
-    return False
+        tokens.token_body(*args)
+    except (ValueError, tokens.TokenError):
+        return False
+    return True
 
 
 def test_root_id_is_sha256_prefix():
@@ -132,7 +111,7 @@ def test_scopes_bits():
     assert tokens.scope_bits(("work_order", "unlock")) == 0x11
     assert tokens.scope_names(0x1F) == tokens.SCOPES
     assert tokens.scope_names(tokens.scope_bits(("billing", "set_time"))) == ("set_time", "billing")
-    assert _value_error(tokens.scope_bits, ("root",))
+    raises((ValueError, tokens.TokenError), tokens.scope_bits, ("root",))
 
 
 def test_actions_scopes_and_arguments_are_consistent():
@@ -187,10 +166,6 @@ def _body(*changes):
     return args
 
 
-def _encodes(args):
-    return not _value_error(tokens.token_body, *args)
-
-
 def test_token_body_refuses_what_the_device_would():
     assert _encodes(_body())
     assert not _encodes(_body((0, b"1234567")))  # root id
@@ -210,11 +185,11 @@ def test_token_body_refuses_what_the_device_would():
 
 
 def test_certificate_body_refuses_bad_input():
-    assert _value_error(tokens.certificate_body, "root", TECH_PUBLIC, ("unlock",), 0, 1)
-    assert _value_error(tokens.certificate_body, "tech", TECH_PUBLIC[:31], ("unlock",), 0, 1)
-    assert _value_error(tokens.certificate_body, "tech", TECH_PUBLIC, (), 0, 1)
-    assert _value_error(tokens.certificate_body, "tech", TECH_PUBLIC, ("root",), 0, 1)
-    assert _value_error(tokens.certificate_body, "tech", TECH_PUBLIC, ("unlock",), 0, -1)
+    raises((ValueError, tokens.TokenError), tokens.certificate_body, "root", TECH_PUBLIC, ("unlock",), 0, 1)
+    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC[:31], ("unlock",), 0, 1)
+    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, (), 0, 1)
+    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, ("root",), 0, 1)
+    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, ("unlock",), 0, -1)
 
 
 def _malformed(data):

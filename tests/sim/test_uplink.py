@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 from provider.link import store
 from sim import fleet
 from sim.simulator import DAY, HOUR, MINUTE

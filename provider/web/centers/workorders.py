@@ -12,8 +12,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from firmware.hal import EPOCH_UNIX
 from host_tools import keys, work_orders
+from protocol.coretime import EPOCH_UNIX
 from provider.web.portal.models import Appointment
 
 VALID_DAYS = 30

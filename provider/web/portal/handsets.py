@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 
 from .models import HandsetReport
 

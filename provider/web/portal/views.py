@@ -17,6 +17,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from protocol import coretime
+
 from . import billing, mailer
 from .billing import BillingError, moment, unix
 from .forms import (
@@ -124,11 +126,11 @@ def terms(request):
         "form": form, "accepted": client.acceptances.all(), "policy": policy,
         "terms_version": settings.TERMS_VERSION,
         "days": {"late_fee_hours": policy.late_fee_after // 3600,
-                 "recall": policy.recall_after // 86400,
-                 "lockout": policy.lockout_after_recall // 86400,
-                 "lockout_only": policy.lockout_after // 86400,
+                 "recall": policy.recall_after // coretime.DAY,
+                 "lockout": policy.lockout_after_recall // coretime.DAY,
+                 "lockout_only": policy.lockout_after // coretime.DAY,
                  "recall_reading": policy.collections_reading == "recall_then_lockout",
-                 "change": policy.change_notice // 86400,
+                 "change": policy.change_notice // coretime.DAY,
                  "reschedule_hours": policy.reschedule_fee_notice // 3600}})
 
 

@@ -54,10 +54,11 @@ def check_log(serial: str, log_text: str, log_format: str = "jsonl") -> dict:
 
 def _previous_head(serial: str, records: list[bytes]) -> bytes | None:
     """The hash of the record before this log's first, when a log filed earlier ends there."""
-    from firmware import eventlog
-    if not records or eventlog.record_problem(records[0]) is not None:
+    from protocol import logrecord
+
+    if not records or logrecord.record_problem(records[0]) is not None:
         return None
-    first = eventlog.record_index(records[0])
+    first = logrecord.record_index(records[0])
     if first == 0:
         return None
     before = (Visit.objects.filter(serial=serial, log_last=first - 1).exclude(log_head="")

@@ -9,7 +9,7 @@ import contextlib
 from pathlib import Path
 
 from firmware import eventlog
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import DAY, EPOCH_UNIX
 from provider.billing import schema
 from provider.billing.engine import Engine
 from provider.billing.policy import load_policy
@@ -22,7 +22,6 @@ from sim.simulator import Simulator
 from sim.technician import Technician
 
 T0 = 220_000_000  # core seconds: 2026-12-21T07:06:40Z
-DAY = 86_400
 
 
 class World:

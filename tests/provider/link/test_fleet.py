@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from firmware import eventlog
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 from provider.billing import schema
 from provider.billing.engine import Engine
 from provider.billing.policy import load_policy

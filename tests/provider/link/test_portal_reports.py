@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 from provider.link import store
 from tests.sim.test_uplink import Lines
 

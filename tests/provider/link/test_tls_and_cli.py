@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 from provider.link import store
 from provider.link.server import server_context
 from sim.uplink import dial_async

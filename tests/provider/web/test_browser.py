@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.hal import EPOCH_UNIX
+from protocol.coretime import EPOCH_UNIX
 from provider.billing import reports
 from provider.billing.money import fmt
 from sim.simulator import Simulator

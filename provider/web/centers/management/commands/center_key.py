@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from firmware.hal import EPOCH_UNIX
 from host_tools import keys
+from protocol.coretime import EPOCH_UNIX
 
 from ...models import Center
 

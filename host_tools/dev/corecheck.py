@@ -1,15 +1,25 @@
-"""Type-check the MicroPython core (firmware/, protocol/) against MicroPython's own stubs.
+"""The core check: the structure rules of the project, then the core's types.
 
-mypy runs with micropython-stdlib-stubs as its typeshed and micropython-rp2-stubs on its
+Structure (each a function returning one line per problem):
+- import_cycles: no import cycle among firmware/, protocol/, host_tools/, provider/ and
+  sim/ (host_tools/dev/imports.py);
+- state_name_comparisons: no state compared by name in firmware/ outside the transition
+  table and its engine: the rest of the core asks a machine for its flags, its rows and its
+  refusals (firmware/transitions_table.py), never `state == "lockout"`;
+- host_imports_firmware: no runtime host code (host_tools/ but host_tools/dev/, provider/)
+  imports firmware/: what it shares with the device is protocol/'s;
+- test_file_runtimes: every test file of the core's test folders declared dual or
+  cpython in tests/mpy/runtimes.toml, and no dual file importing pytest or hypothesis
+  (host_tools/dev/testfiles.py).
+
+Types: firmware/ and protocol/ type-check against MicroPython's own stubs. mypy runs with micropython-stdlib-stubs as its typeshed and micropython-rp2-stubs on its
 path, so a CPython-only module or API used in the core (dataclasses, bytes.fromhex,
 hmac, ...) is an error here even though CPython would run it. A CPython-only fast path
 must be guarded (try/except ImportError) and marked `# type: ignore[import-not-found]`.
 
-It also fails on a state compared by name outside the transition table and its engine
-(`state_name_comparisons`): the rest of the core asks a machine for its flags, its rows
-and its refusals (firmware/transitions_table.py), never `state == "lockout"`.
+    python -m host_tools.dev.corecheck [--structure-only] [paths...]
 
-    python -m host_tools.corecheck [paths...]
+The MicroPython subset the core is held to is docs/architecture.md, "The MicroPython subset".
 """
 
 from __future__ import annotations
@@ -21,7 +31,9 @@ import sys
 import sysconfig
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from host_tools.dev import imports, testfiles
+
+REPO = Path(__file__).resolve().parents[2]
 CORE = ["firmware", "protocol"]
 
 
@@ -106,15 +118,42 @@ def state_name_comparisons(root: Path = REPO) -> list[str]:
     return found
 
 
-def main(argv: list[str] | None = None) -> int:
-    compared = state_name_comparisons()
-    for line in compared:
-        print(line, file=sys.stderr)
-    if compared:
-        print("corecheck: ask the machine (flags, rows, refusals) instead of comparing state names",
-              file=sys.stderr)
-        return 1
-    paths = (argv if argv is not None else sys.argv[1:]) or CORE
+def import_cycles(root: Path = REPO) -> list[str]:
+    """One line per import cycle among the project's packages."""
+    return ["import cycle: " + " <-> ".join(group) for group in imports.cycles(imports.module_graph(root=root))]
+
+
+RUNTIME_HOST = ("host_tools", "provider")
+DEV_TOOLS = "host_tools.dev"
+
+
+def host_imports_firmware(root: Path = REPO) -> list[str]:
+    """One line per import of firmware/ by runtime host code."""
+    out = []
+    for module, targets in sorted(imports.module_graph(root=root).items()):
+        if module.split(".")[0] not in RUNTIME_HOST or module.startswith(DEV_TOOLS):
+            continue
+        for target in sorted(targets):
+            if target.split(".")[0] == "firmware":
+                out.append(f"{module} imports {target}: runtime host code shares protocol/ with the device, "
+                           "not firmware/")
+    return out
+
+
+def test_file_runtimes(root: Path = REPO) -> list[str]:
+    """One line per core test file that is undeclared, missing, or dual but impure."""
+    return testfiles.problems(root)
+
+
+STRUCTURE_CHECKS = (state_name_comparisons, import_cycles, host_imports_firmware, test_file_runtimes)
+
+
+def structure_problems(root: Path = REPO) -> list[str]:
+    return [line for check in STRUCTURE_CHECKS for line in check(root)]
+
+
+def type_check(paths: list[str]) -> int:
+    """mypy over `paths` against the MicroPython stubs; its exit status."""
     typeshed, stubs = _prepare(REPO / "build" / "corecheck")
     env = dict(os.environ, MYPYPATH=str(stubs))
     cmd = [
@@ -138,6 +177,22 @@ def main(argv: list[str] | None = None) -> int:
     if result.returncode == 0:
         print("corecheck: firmware/ and protocol/ type-check against the MicroPython stubs")
     return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(argv if argv is not None else sys.argv[1:])
+    structure_only = "--structure-only" in args
+    paths = [arg for arg in args if arg != "--structure-only"] or CORE
+    problems = structure_problems(REPO)
+    for line in problems:
+        print(f"corecheck: {line}", file=sys.stderr)
+    if not problems:
+        print("corecheck: no state compared by name outside the table; no import cycles; no runtime "
+              "host code imports firmware/; every core test file declares its runtimes")
+    status = 1 if problems else 0
+    if not structure_only:
+        status = type_check(paths) or status
+    return status
 
 
 if __name__ == "__main__":

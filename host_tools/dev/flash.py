@@ -1,6 +1,6 @@
 """`make flash`: put the .mpy bundle on a MicroPython board with mpremote, then reset it.
 
-    python -m host_tools.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--files] [--dry-run]
+    python -m host_tools.dev.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--files] [--dry-run]
 
 The board gets lib/protocol/*.mpy, lib/firmware/*.mpy with only its own board module (plus
 the board helpers it imports), and a two-line /main.py that starts the loop
@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOARDS = {
     # board: the board modules it needs besides the shared core
     "rp2": ("rp2", "mpboard", "files", "stdio"),

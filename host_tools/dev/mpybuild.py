@@ -1,11 +1,11 @@
 """Compile the MicroPython core (firmware/, protocol/) to .mpy with mpy-cross; print the bundle.
 
-    python -m host_tools.mpybuild --out build/mpy [--json]
+    python -m host_tools.dev.mpybuild --out build/mpy [--json]
 
 Every .py under firmware/ and protocol/ (boards included) is compiled; any module that
 MicroPython cannot compile fails the build with mpy-cross's message, so `make test`
 fails too. The bundle size printed is the sum of the .mpy files a board receives from `make flash`
-(host_tools/flash.py: the core plus only that board's modules), per board.
+(host_tools/dev/flash.py: the core plus only that board's modules), per board.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORE = ("protocol", "firmware")
 
 
@@ -58,7 +58,7 @@ def build(out_dir: Path) -> dict:
     core = sum(v for k, v in sizes.items() if not k.startswith("firmware/boards/"))
     per_board = {}
     if not failures:
-        from host_tools import flash  # what a board receives is what `make flash` sends
+        from host_tools.dev import flash  # what a board receives is what `make flash` sends
 
         for board in flash.BOARDS:
             per_board[board] = sum(local.stat().st_size for local, _ in flash.plan(out_dir, board))

@@ -1,11 +1,11 @@
 """The firmware bundle on MicroPython's unix port, behind a pty and/or a TCP port.
 
-    python -m host_tools.unix_board [--flash IMG | --state DIR] [--heap 256K] [--rate 1]
+    python -m host_tools.dev.unix_board [--flash IMG | --state DIR] [--heap 256K] [--rate 1]
                                     [--romfs] [--tcp PORT] [--bundle build/mpy]
 
 This owns one thing: a unix "board" a serial tool can reach. The bundle is the one
 `make firmware` compiled, laid out as `make flash` sends it to a unix board
-(host_tools/flash.plan): as files on MICROPYPATH, or (--romfs) as a ROMFS image built by
+(host_tools/dev/flash.plan): as files on MICROPYPATH, or (--romfs) as a ROMFS image built by
 mpremote's romfs writer and mounted with vfs.VfsRom at /rom, as rp2 and esp32 mount theirs.
 The process is `micropython -X heapsize=N` running firmware.main; its stdin/stdout are
 pipes this module bridges to the pty master and to the one TCP client (a new connection
@@ -34,9 +34,9 @@ import threading
 import tty
 from pathlib import Path
 
-from host_tools import flash
+from host_tools.dev import flash
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_HEAP = 256 * 1024
 # mounts the ROMFS image as rp2/esp32 do at boot (/rom, /rom/lib on sys.path), then runs the
 # loop; the image is read into the heap (the unix port has no flash to map it from), so
