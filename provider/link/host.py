@@ -12,7 +12,10 @@ lost coverage; whatever was not acknowledged stays to be done at its next call.
 One process serves thousands of calls, so the byte work uses the `cobs` package's C codec
 (FastDecoder, encode_frame): the same frames as protocol/framing.py's pure-Python codec, which
 the device side keeps (tests/provider/link/test_host_codec.py checks they agree). Log pages
-that arrive together are acknowledged together (LOG_ACK is cumulative, SPEC 7.3).
+that arrive together are acknowledged together (LOG_ACK is cumulative, SPEC 7.3). Frames
+are queued by send() and written together when the host next waits for the handset (flush):
+one socket write per turn of the conversation, a stream's last LOG_ACK riding with the next
+request; requests() sends independent requests in one write (SPEC 4.6: up to 4 outstanding).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from host_tools.link import (
 from protocol import framing, messages
 
 READ_CHUNK = 65536
+MAX_OUTSTANDING = 4  # requests a host may have unanswered (SPEC 4.6)
+WRITE_HIGH_WATER = 65536  # bytes the socket may hold unsent before a send waits
 
 
 class FastDecoder(framing.Decoder):
@@ -91,6 +96,7 @@ class AsyncHost:
         self.bytes_out = 0
         self._seq = int.from_bytes(os.urandom(2), "little")
         self._flushed = False
+        self._out: list[bytes] = []  # frames queued for the next write
 
     # Link's rules for judging a reply (version, NACK, type, exact layout), shared as they are
     _decode_reply = Link._decode_reply
@@ -99,17 +105,31 @@ class AsyncHost:
         self._seq = (self._seq + 1) & 0xFFFF
         return self._seq
 
-    async def send(self, frame: framing.Frame) -> None:
+    def send(self, frame: framing.Frame) -> None:
+        """Queue a frame; it goes out with everything queued, in one write, when the host next
+        waits for the handset (or hangs up)."""
         wire = encode_frame(frame)
         if not self._flushed:
             wire = b"\x00" + wire  # ends whatever the line held before we spoke
             self._flushed = True
         self.bytes_out += len(wire)
+        self._out.append(wire)
+
+    async def flush(self) -> None:
+        """One write (one socket send) of every queued frame; waits only when the socket's
+        buffer is full (a handset that reads slowly)."""
+        if not self._out:
+            return
+        wire = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        if self.writer.is_closing():
+            raise LinkClosed(f"{self.description}: connection lost while sending")
         self.writer.write(wire)
-        try:
-            await self.writer.drain()
-        except (ConnectionError, OSError) as exc:
-            raise LinkClosed(f"{self.description}: connection lost while sending ({exc})") from None
+        if self.writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            try:
+                await self.writer.drain()
+            except (ConnectionError, OSError) as exc:
+                raise LinkClosed(f"{self.description}: connection lost while sending ({exc})") from None
 
     async def _frame(self, timeout: float) -> framing.Frame | None:
         """The next frame that is not an event, or None after `timeout` seconds of silence."""
@@ -122,6 +142,7 @@ class AsyncHost:
                     self.events += 1
                     continue
                 return frame
+            await self.flush()
             left = deadline - loop.time()
             if left <= 0:
                 return None
@@ -138,21 +159,37 @@ class AsyncHost:
             self.frames.extend(self.decoder.feed(data))
 
     async def request(self, type_: int, **fields) -> dict:
-        payload = messages.encode(messages.request_layout(type_), fields)
-        frame = framing.Frame(type_, payload, seq=self._next_seq())
-        timeout = self.slow_timeout if type_ in SLOW_TYPES else self.timeout
+        return (await self.requests((type_, fields)))[0]
+
+    async def requests(self, *asks: tuple[int, dict]) -> list[dict]:
+        """Requests that do not depend on each other, sent in one write (at most 4 outstanding,
+        SPEC 4.6), each with its own seq and answered by seq in any order; those unanswered
+        after the timeout are resent identically (F_RETRY). The decoded replies in the order
+        asked; the first NACK among them (in that order) is raised."""
+        assert 1 <= len(asks) <= MAX_OUTSTANDING
+        frames = [framing.Frame(type_, messages.encode(messages.request_layout(type_), fields),
+                                seq=self._next_seq()) for type_, fields in asks]
+        timeout = max(self.slow_timeout if f.type in SLOW_TYPES else self.timeout for f in frames)
+        asked = {frame.seq for frame in frames}
+        replies: dict[int, framing.Frame] = {}
         for attempt in range(self.retries + 1):
-            if attempt:
-                frame.flags |= framing.F_RETRY
-                self.retransmissions += 1
-            await self.send(frame)
-            while True:
+            for frame in frames:
+                if frame.seq in replies:
+                    continue
+                if attempt:
+                    frame.flags |= framing.F_RETRY
+                    self.retransmissions += 1
+                self.send(frame)
+            while len(replies) < len(frames):
                 reply = await self._frame(timeout)
                 if reply is None:
-                    break  # silence: retransmit the identical request
-                if reply.is_response and reply.seq == frame.seq:
-                    return self._decode_reply(type_, reply)
-        raise LinkTimeout(f"no reply to {messages.name_of(type_)} from {self.description} "
+                    break  # silence: retransmit the identical requests still unanswered
+                if reply.is_response and reply.seq in asked:
+                    replies.setdefault(reply.seq, reply)
+            else:
+                return [self._decode_reply(frame.type, replies[frame.seq]) for frame in frames]
+        missing = [messages.name_of(f.type) for f in frames if f.seq not in replies]
+        raise LinkTimeout(f"no reply to {' and '.join(missing)} from {self.description} "
                           f"after {self.retries + 1} tries of {timeout:g} s")
 
     async def hello(self) -> dict:
@@ -171,7 +208,7 @@ class AsyncHost:
         pages: list[tuple[int, list[bytes]]] = []
         while expected < end:
             seq = self._next_seq()
-            await self.send(log_read(seq, expected, end - expected, window))
+            self.send(log_read(seq, expected, end - expected, window))
             while expected < end:
                 frame = await self._frame(self.timeout)
                 if frame is not None and (not frame.is_response or frame.seq != seq):
@@ -192,13 +229,17 @@ class AsyncHost:
                     pages.append((page["first"], records))
                 last = not frame.flags & framing.F_MORE
                 if last or not self.frames:
-                    # pages already here are acknowledged by the LOG_ACK of the last of them
-                    await self.send(log_ack(seq, expected))
+                    # pages already here are acknowledged by the LOG_ACK of the last of them;
+                    # the last one goes out with the next request
+                    self.send(log_ack(seq, expected))
                 if last:
                     return pages
         return pages
 
     async def close(self) -> None:
+        if self._out and not self.writer.is_closing():
+            self.writer.write(b"".join(self._out))
+            self._out.clear()
         self.writer.close()
         try:
             await self.writer.wait_closed()

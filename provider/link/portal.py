@@ -25,7 +25,7 @@ class PortalError(Exception):
 
 
 def portal_status(status: dict) -> dict:
-    """The link's STATUS reading (provider.link.session.read_status) as handsets.record takes it."""
+    """The link's STATUS reading (provider.link.session.Session.status_of) as handsets.record takes it."""
     display = status.get("display") or ""
     return dict(status, display=display.split("|", 1) if isinstance(display, str) else display)
 

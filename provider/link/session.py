@@ -17,11 +17,13 @@
    out the call claims the directive (store.claim, atomic across link processes): a directive
    another call is sending (a stale connection of the same handset, on this process or
    another) is not sent, and neither is anything after it in this call (the order stays).
-3. Log upload: LOG_INFO, then LOG_READ from the record after the last one held, verified as
-   lci-tool verifies a download (host_tools.logverify: CRCs, indices, the hash chain anchored to
-   the last record held, and the handset's head hash at the end). A run that does not verify
-   is refused whole (nothing stored, the problem recorded); the next call tries again.
-4. STATUS: the state, causes, deadlines and display, recorded with the time of the call.
+3. Log upload: LOG_INFO (asked with STATUS: one round trip), then LOG_READ from the record
+   after the last one held, verified as lci-tool verifies a download (host_tools.logverify:
+   CRCs, indices, the hash chain anchored to the last record held, and the handset's head hash
+   at the end). A run that does not verify is refused whole (nothing stored, the problem
+   recorded); the next call tries again.
+4. STATUS: the state, causes, deadlines and display (read with LOG_INFO, after the directives),
+   recorded with the time of the call once the upload has ended.
 
 Every step's failure ends the call with its outcome recorded; nothing is half-written.
 """
@@ -99,8 +101,10 @@ class Session:
                 return self.outcome
             await self.directives()
             window = max(1, min(info["window"] or 1, 16))
-            uploaded = await self.upload(window)
-            self.status = await self.read_status()
+            # LOG_INFO and STATUS read together (neither changes the handset; one round trip)
+            log_info, status = await self.host.requests((messages.LOG_INFO, {}), (messages.STATUS, {}))
+            uploaded = await self.upload(log_info, window)
+            self.status = self.status_of(status)
             self.outcome = "ok" if self.log_problem is None else f"log refused: {self.log_problem}"
             await self.finish(uploaded)
         except LinkError as exc:
@@ -149,10 +153,10 @@ class Session:
          store.RETRY: self.retry}[status].append(entry)
 
     # -- 3. log upload ------------------------------------------------------------------------------
-    async def upload(self, window: int) -> list[bytes]:
-        """The new records, verified; [] when there are none or they do not verify."""
+    async def upload(self, info: dict, window: int) -> list[bytes]:
+        """The new records after LOG_INFO `info`, verified; [] when there are none or they do
+        not verify."""
         assert self.serial is not None
-        info = await self.host.request(messages.LOG_INFO)
         low, high = info["first"], info["first"] + info["count"]
         next_index, prev_hash = await self.db(store.log_anchor, self.serial)
         if next_index is None or next_index < low:
@@ -186,8 +190,9 @@ class Session:
         return records
 
     # -- 4. status ------------------------------------------------------------------------------------
-    async def read_status(self) -> dict:
-        raw = await self.host.request(messages.STATUS)
+    @staticmethod
+    def status_of(raw: dict) -> dict:
+        """The STATUS reply as link_handset's columns."""
         names = messages.COMPLIANCE_STATES
         sessions = messages.SESSION_STATES
         return {

@@ -390,3 +390,31 @@ def test_a_lost_reply_on_a_live_connection_is_answered_from_the_handsets_reply_c
     [delivery] = store.deliveries(world.link_db(), SERIAL)
     assert (delivery["status"], delivery["answer"], delivery["attempts"]) == ("delivered", "token", 1)
     assert accepted(world, "recall") == 1
+
+
+def test_log_info_and_status_go_out_together_and_only_the_unanswered_one_is_resent(world):
+    """LOG_INFO and STATUS are asked in one write (two seqs outstanding, SPEC 4.6); the STATUS
+    reply lost, the link resends STATUS alone after its timeout and the call ends complete."""
+    world.until_directive(SERIAL, "recall")
+    sim = world.sims[SERIAL]
+    lost = DropFrame("up", messages.STATUS | messages.REPLY)
+    writes: list[list[int]] = []
+
+    def tap(direction: str, data: bytes):
+        if direction == "down":
+            writes.append([frame.type for frame in framing.Decoder().feed(data)])
+        return lost(direction, data)
+
+    async def call():
+        server, host, port = await start_server(world, timeout=0.05, slow_timeout=0.05, retries=4)
+        result = await dial_async(sim, host, port, tap=tap)
+        await server.close()
+        return result
+
+    assert run(call())["ok"] and lost.dropped
+    sent = [kind for write in writes for kind in write]
+    assert [messages.LOG_INFO, messages.STATUS] in writes
+    assert sent.count(messages.LOG_INFO) == 1 and sent.count(messages.STATUS) == 2
+    handset = store.handset(world.link_db(), SERIAL)
+    assert handset["last_outcome"] == "ok" and handset["compliance"] == sim.status()["compliance"]
+    assert store.records(world.link_db(), SERIAL) == world.device_records(sim)
