@@ -82,6 +82,8 @@ class Engine:
         self.batch_size = batch_size
         self.lifecycle = Lifecycle()
         self._rates = {}
+        self._priced = {}  # (state, county, lines) -> an invoice's figures (see _price)
+        self._cycles = {}  # (weeks, theft protection, admin fee) -> a cycle's lines
 
     def disconnect(self) -> None:
         """Close the database connection (and the processor's, when it has one)."""
@@ -174,8 +176,8 @@ class Engine:
         """Run one account's timers, in time order, up to and including `until`."""
         a = w.account
         last = None
+        t = a.next_due()
         for _ in range(MAX_STEPS):
-            t = a.next_due()
             if t is None or t > until:
                 return
             if last is not None and t < last:
@@ -196,10 +198,12 @@ class Engine:
                     self._recall(w, uow, t)
                 if a.lockout_at == t:
                     self._lockout(w, uow, t)
-                if a.next_due() != t:
+                following = a.next_due()
+                if following != t:
                     break
             else:
                 raise AssertionError(f"{a.ref}: no progress at {t}")
+            t = following
         raise AssertionError(f"{a.ref}: more than {MAX_STEPS} steps in one run")
 
     # ------------------------------------------------------------------ ledger primitives
@@ -207,39 +211,55 @@ class Engine:
                period=None, cycle_weeks=None, prepaid_span=None, refers_to=None, memo="") -> int:
         """Issue an invoice (or a credit note: negative lines) and post it."""
         a = w.account
-        rate, rate_label = self._rate_and_label(a)
-        taxable_items = self.policy.taxable_items
         invoice_id = uow.allocate("invoice")
-        # one pass over the lines: totals, line rows and revenue postings
-        subtotal = taxable = 0
-        rows = []
-        revenue_postings = []
-        for n, (item, label, amount) in enumerate(lines, 1):
-            subtotal += amount
-            is_taxable = item in taxable_items
-            if is_taxable:
-                taxable += amount
-            rows.append((invoice_id, n, item, label, amount, int(is_taxable)))
-            book = _REVENUE.get(item)
-            if book is None:
-                book = _REVENUE[item] = revenue(item)
-            revenue_postings.append((book, None, -amount))
-        tax = tax_on(taxable, rate)
-        total = subtotal + tax
+        subtotal, tax, total, rate_label, line_rows, credits = self._price(a, lines)
         a.invoice_seq += 1
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
         uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
                              collection, subtotal, tax, rate_label, total, prepaid_span,
                              refers_to, None, None, memo))
-        uow.lines += rows
-        postings = [(RECEIVABLE, invoice_id, total)]
-        postings += revenue_postings
-        postings.append((SALES_TAX, None, -tax))
-        uow.entry(a.id, t, kind, number, postings)
+        uow.lines += [(invoice_id,) + row for row in line_rows]
+        uow.entry(a.id, t, kind, number, ((RECEIVABLE, invoice_id, total),) + credits)
         w.items[invoice_id] = OpenInvoice(invoice_id, total, kind, due_at)
         self._apply_credits(w, uow, t)
         return invoice_id
+
+    def _price(self, a: Account, lines) -> tuple:
+        """An invoice's figures for `lines` at the account's tax location: (subtotal, tax, total,
+        rate label, line rows without the invoice id, the entry's credit lines: revenue by item
+        then sales tax). A day's run issues the same few invoices over and over: each is priced
+        once per location and kept (the policy of an engine does not change)."""
+        key = (a.tax_state, a.tax_county, tuple(lines))
+        try:
+            found = self._priced.get(key)
+        except TypeError:  # lines given as lists: priced, not kept
+            found, key = None, None
+        if found is not None:
+            return found
+        rate, rate_label = self._rate_and_label(a)
+        taxable_items = self.policy.taxable_items
+        subtotal = taxable = 0
+        rows = []
+        credits = []
+        for n, (item, label, amount) in enumerate(lines, 1):
+            subtotal += amount
+            is_taxable = item in taxable_items
+            if is_taxable:
+                taxable += amount
+            rows.append((n, item, label, amount, int(is_taxable)))
+            book = _REVENUE.get(item)
+            if book is None:
+                book = _REVENUE[item] = revenue(item)
+            credits.append((book, None, -amount))
+        tax = tax_on(taxable, rate)
+        credits.append((SALES_TAX, None, -tax))
+        found = (subtotal, tax, subtotal + tax, rate_label, tuple(rows), tuple(credits))
+        if key is not None:
+            if len(self._priced) >= 4096:  # one-off amounts (prorations, credits): stay bounded
+                self._priced.clear()
+            self._priced[key] = found
+        return found
 
     def _apply_credits(self, w: Work, uow, t: int) -> None:
         """Settle money owed to the client against money the client owes (oldest first)."""
@@ -348,15 +368,25 @@ class Engine:
         outbox.decide(uow, w.account, t, action, args, delivery, self.signer, self.policy.token_ttl)
 
     # ------------------------------------------------------------------ scheduled work
-    def _cycle_lines(self, a: Account, weeks: int, automated: bool):
-        p = self.policy
-        lines = [("rental", p.items["rental"].label, p.price("rental", weeks))]
-        if a.theft_protection:
-            lines.append(("theft_protection", p.items["theft_protection"].label,
-                          p.price("theft_protection", weeks)))
-        if automated:
-            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
-        return lines
+    def _cycle_lines(self, a: Account, weeks: int, automated: bool) -> list:
+        return list(self._cycle(weeks, a.theft_protection, automated))
+
+    def _cycle(self, weeks: int, theft_protection, admin_fee: bool) -> tuple:
+        """A cycle's lines (rental, theft protection if taken, the admin fee if charged), built
+        once per kind of cycle."""
+        key = (weeks, bool(theft_protection), admin_fee)
+        found = self._cycles.get(key)
+        if found is None:
+            p = self.policy
+            lines = [("rental", p.items["rental"].label, p.price("rental", weeks))]
+            if theft_protection:
+                lines.append(("theft_protection", p.items["theft_protection"].label,
+                              p.price("theft_protection", weeks)))
+            if admin_fee:
+                lines.append(("admin_fee", p.items["admin_fee"].label,
+                              p.price("admin_fee", weeks)))
+            found = self._cycles[key] = tuple(lines)
+        return found
 
     def _bill(self, w: Work, uow, t: int) -> None:
         a = w.account
@@ -365,18 +395,16 @@ class Engine:
             return
         weeks = a.cycle_weeks
         end = t + weeks * WEEK
-        lines = self._cycle_lines(a, weeks, automated=False)
+        lines = self._cycle(weeks, a.theft_protection, False)
         credit = -w.balance
-        if credit > 0 and credit >= sum(x for _, _, x in lines) + tax_on(
-                sum(x for i, _, x in lines if i in self.policy.taxable_items), self._rate(a)):
+        if credit > 0 and credit >= self._price(a, lines)[2]:
             collection = "credit"  # prepaid credit pays it: no automated charge
         elif a.method_token is not None:
             collection = "automated"
         else:
             collection = "manual"
         if collection == "automated" or not self.policy.admin_fee_automated_only:
-            p = self.policy
-            lines.append(("admin_fee", p.items["admin_fee"].label, p.price("admin_fee", weeks)))
+            lines = self._cycle(weeks, a.theft_protection, True)
         due = t if collection != "manual" else t + self.policy.manual_due
         self._issue(w, uow, t, "cycle", lines, due_at=due, collection=collection,
                     period=(t, end), cycle_weeks=weeks, memo=f"{weeks}-week cycle")

@@ -158,21 +158,57 @@ def history(conn, account_id: int) -> list[dict]:
 
 def ledger(conn, account_id: int | None = None) -> list[dict]:
     """Journal entries with their postings, in the order they were written."""
-    # every entry of an account moves its receivable: find its entries through that index
-    sql = ("SELECT p.*, a.ref AS account_ref, i.number AS invoice_number FROM posting p"
-           " JOIN account a ON a.id = p.account_id"
-           " LEFT JOIN invoice i ON i.id = p.invoice_id"
-           + (" WHERE p.entry_id IN (SELECT r.entry_id FROM posting r WHERE r.account_id = ?"
-              f" AND r.book = '{RECEIVABLE}')" if account_id is not None else "")
-           + " ORDER BY p.id")
+    if account_id is None:
+        rows = _rows(conn, "SELECT p.*, a.ref AS account_ref, i.number AS invoice_number"
+                     " FROM posting p JOIN account a ON a.id = p.account_id"
+                     " LEFT JOIN invoice i ON i.id = p.invoice_id ORDER BY p.id")
+    else:
+        rows = _account_postings(conn, account_id)
     entries: dict[int, dict] = {}
-    for p in _rows(conn, sql, (account_id,) if account_id is not None else ()):
+    for p in rows:
         e = entries.setdefault(p["entry_id"], {"entry": p["entry_id"], "at": iso(p["at"]),
                                                "account": p["account_ref"], "cause": p["cause"],
                                                "ref": p["ref"], "postings": []})
         e["postings"].append({"book": p["book"], "invoice": p["invoice_number"],
                               "amount": p["amount"]})
     return list(entries.values())
+
+
+def _account_postings(conn, account_id: int) -> list[dict]:
+    """Every posting of one account's entries, in the order written. Every entry of an account
+    moves its receivable (found through the receivable index), and an entry's postings are
+    consecutive ids numbered from line 1, so each entry is read as a range of ids from its first
+    posting (id - line + 1) to where the next entry starts: no index on entry_id is needed."""
+    firsts = [first for (first,) in conn.execute(
+        f"SELECT DISTINCT id - line + 1 FROM posting WHERE account_id = ? AND book = '{RECEIVABLE}'"
+        " ORDER BY 1", (account_id,))]
+    found = []
+    for first in firsts:
+        entry_id = None
+        start, limit = first, 16
+        while True:
+            rows = _rows(conn, "SELECT * FROM posting WHERE id >= ? ORDER BY id LIMIT ?",
+                         (start, limit))
+            for p in rows:
+                if entry_id is None:
+                    entry_id = p["entry_id"]
+                if p["entry_id"] != entry_id:
+                    break
+                found.append(p)
+            else:
+                if len(rows) == limit:  # the entry may go on: read further
+                    start, limit = rows[-1]["id"] + 1, limit * 4
+                    continue
+            break
+    ref = conn.execute("SELECT ref FROM account WHERE id = ?", (account_id,)).fetchone()
+    invoices = {i for i in (p["invoice_id"] for p in found) if i is not None}
+    numbers = {}
+    for i in invoices:
+        numbers[i] = conn.execute("SELECT number FROM invoice WHERE id = ?", (i,)).fetchone()[0]
+    for p in found:
+        p["account_ref"] = ref[0] if ref else None
+        p["invoice_number"] = numbers.get(p["invoice_id"])
+    return found
 
 
 def check_ledger(conn) -> dict:

@@ -139,7 +139,10 @@ class _LazyIds(dict):
 
     def __missing__(self, table: str) -> int:
         if table == "entry":
-            sql = "SELECT COALESCE(MAX(entry_id), 0) + 1 FROM posting"
+            # entries are numbered in the order their postings are written: the last posting
+            # (by id, the primary key) carries the highest entry id
+            sql = ("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM"
+                   " (SELECT entry_id FROM posting ORDER BY id DESC LIMIT 1) AS last")
         else:
             sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
         value = self[table] = self.conn.execute(sql).fetchone()[0]

@@ -129,19 +129,14 @@ class AppointmentChange(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
 
-class NoticeDelivery(models.Model):
-    """One billing notice's e-mail: sent once (its id is the Message-ID), retried on failure."""
+class MailDelivery(models.Model):
+    """What every outgoing mail records of its sending: the status, the tries, the last error and
+    when to try again (the mailer sends, retries and gives up by these fields)."""
 
     PENDING, SENT, FAILED, GIVEN_UP = "pending", "sent", "failed", "given_up"
     STATUSES = [(PENDING, "Pending"), (SENT, "Sent"), (FAILED, "Failed (retrying)"),
                 (GIVEN_UP, "Failed (gave up)")]
 
-    notice_id = models.BigIntegerField(unique=True)
-    ref = models.CharField(max_length=16, db_index=True)
-    to = models.EmailField()
-    kind = models.CharField(max_length=32)
-    subject = models.CharField(max_length=200)
-    message_id = models.CharField(max_length=200)
     status = models.CharField(max_length=12, choices=STATUSES, default=PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)
@@ -150,30 +145,34 @@ class NoticeDelivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
+
+
+class NoticeDelivery(MailDelivery):
+    """One billing notice's e-mail: sent once (its id is the Message-ID), retried on failure."""
+
+    notice_id = models.BigIntegerField(unique=True)
+    ref = models.CharField(max_length=16, db_index=True)
+    to = models.EmailField()
+    kind = models.CharField(max_length=32)
+    subject = models.CharField(max_length=200)
+    message_id = models.CharField(max_length=200)
+
+    class Meta:
         verbose_name_plural = "notice deliveries"
         ordering = ["-notice_id"]
 
 
-class OutboxMail(models.Model):
+class OutboxMail(MailDelivery):
     """A mail the portal itself writes (an invitation, a password reset, a shipment's tracking
     number): queued first, then sent and retried exactly as the billing notices are. Its
     Message-ID is fixed when queued, so a resend is the same message to the recipient."""
-
-    PENDING, SENT, FAILED, GIVEN_UP = NoticeDelivery.PENDING, NoticeDelivery.SENT, \
-        NoticeDelivery.FAILED, NoticeDelivery.GIVEN_UP
-    STATUSES = NoticeDelivery.STATUSES
 
     kind = models.CharField(max_length=32, db_index=True)
     to = models.EmailField()
     subject = models.CharField(max_length=200)
     body = models.TextField()
     message_id = models.CharField(max_length=200, unique=True)
-    status = models.CharField(max_length=12, choices=STATUSES, default=PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.CharField(max_length=300, blank=True)
-    next_try_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = "outbox mail"

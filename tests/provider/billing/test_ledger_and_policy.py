@@ -152,3 +152,26 @@ def test_both_readings_of_each_contradiction_load():
         assert load_policy(None, overrides).readings[next(iter(overrides)).split(".")[0]
                                                      .replace("returns", "bill_rest_of_month")] \
             == next(iter(overrides.values()))
+
+
+def test_an_accounts_ledger_is_its_entries_of_the_whole_ledger():
+    """`ledger --account`: an account's entries, read without an index on entry_id (each entry is
+    a range of posting ids), are exactly that account's entries of the whole ledger, in order —
+    with other accounts' entries written in between, and one payment entry of more postings
+    than the first read (it settles a year of manual invoices and late fees at once)."""
+    h = Harness()
+    busy = h.open(serial="LCI7-0001", email="a@example.com", theft=True)
+    manual = h.open(serial="LCI7-0002", email="b@example.com", token=None, pay_initial=False)
+    h.engine.pay(manual, amount=h.balance(manual), key="evt_initial", external=True)
+    other = h.open(serial="LCI7-0003", email="c@example.com", token="tok_declined",
+                   pay_initial=False)
+    h.to("2025-12-30T09:00")
+    h.engine.pay(manual, amount=h.balance(manual), key="evt_all", external=True)
+    h.to("2026-01-15T09:00")
+    whole = reports.ledger(h.conn)
+    widest = 0
+    for ref in (busy, manual, other):
+        mine = reports.ledger(h.conn, h.account(ref).id)
+        assert mine and mine == [e for e in whole if e["account"] == ref]
+        widest = max(widest, max(len(e["postings"]) for e in mine))
+    assert widest > 16
