@@ -30,7 +30,12 @@ are subtracted.
   heap a board needs for the day, every transient included;
 - min_heapsize_hil_unix_romfs: the smallest heap beyond the ROMFS image (bisected to 4 KB)
   at which the whole HIL story (tests/hil/test_story.py --device=unix: real Ed25519 tokens,
-  keypad codes, log downloads, power cuts) passes. Goal <= 131072 on the 64-bit port.
+  keypad codes, log downloads, power cuts) passes --hil-repeats runs in a row (default 2),
+  and so does every larger size the search tried: pass/fail is not monotonic in the heap
+  size (where a large block lands in a fragmented heap moves with every allocation before
+  it), so the bisection checks the two sizes above its answer and moves above any failure.
+  hil_heaps_tried lists each size tried (runs passed, -1 a failure). Goal <= 131072 on the
+  64-bit port.
 
 Bundle: the .mpy bytes `make flash` sends to each board, the largest reported.
 CPython: wall time of the same scripted day (boot excluded), median of 5 runs.
@@ -407,6 +412,7 @@ class Bundle:
         return high, best
 
     def hil_passes(self, heap: int) -> bool:
+        """One run of the whole HIL story on the unix board with `heap` bytes beyond the image."""
         env = dict(os.environ, LCI_HIL_UNIX_HEAP=str(heap))
         env.pop("LCI_HIL_UNIX_FILES", None)
         result = subprocess.run(
@@ -415,16 +421,46 @@ class Bundle:
         )
         return result.returncode == 0
 
-    def min_hil_heap(self, low: int, high: int) -> int:
-        if not self.hil_passes(high):
+    def hil_holds(self, heap: int, repeats: int, tried: dict) -> bool:
+        """True when the story passes `repeats` times in a row at `heap` (stops at the first
+        failure); the outcome is kept in `tried` (heap -> runs passed, or -1 for a failure)."""
+        for _ in range(repeats):
+            if not self.hil_passes(heap):
+                tried[heap] = -1
+                return False
+        tried[heap] = repeats
+        return True
+
+    def min_hil_heap(self, low: int, high: int, repeats: int = 2, step: int = 4096) -> tuple[int, dict]:
+        """The smallest heap (on a `step` grid) at which the story passes `repeats` runs in a
+        row, as does every larger size tested; and every size tested with its outcome.
+
+        Pass/fail is not monotonic in the heap size on a real VM (where a large block lands in
+        a fragmented heap moves with every allocation before it), so a plain bisection can
+        stop on a lucky size. This one bisects with `repeats` runs per size, then checks the
+        two grid sizes above the answer; any failure at or above the answer moves it just
+        above the largest failing size, and the check starts again there.
+        """
+        tried: dict = {}
+        if not self.hil_holds(high, repeats, tried):
             raise SystemExit(f"bench/firmware.py: the HIL story fails even with {high} bytes beyond the image")
-        while high - low > 4096:
-            mid = (low + high) // 2 // 4096 * 4096
-            if self.hil_passes(mid):
+        while high - low > step:
+            mid = (low + high) // 2 // step * step
+            if self.hil_holds(mid, repeats, tried):
                 high = mid
             else:
                 low = mid
-        return high
+        answer = high
+        while True:
+            for size in (answer + step, answer + 2 * step):
+                if size not in tried:
+                    self.hil_holds(size, repeats, tried)
+            failing = [size for size, passed in tried.items() if passed < 0 and size >= answer]
+            if not failing:
+                return answer, tried
+            answer = max(failing) + step
+            if answer not in tried:
+                self.hil_holds(answer, repeats, tried)
 
 
 def cpython_day_seconds(runs: int = 5) -> tuple[float, dict]:
@@ -458,6 +494,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="one JSON object")
     parser.add_argument("--no-hil", action="store_true", help="skip the HIL bisection (minutes)")
+    parser.add_argument("--hil-repeats", type=int, default=2, metavar="N",
+                        help="story runs in a row that must pass at a heap size (default 2)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Bundle(Path(tmp))
@@ -468,7 +506,7 @@ def main(argv=None) -> int:
             raise SystemExit("bench/firmware.py: the day failed on the unix port with a 2 MB heap")
         files_need, files_run = bundle.min_day_heap("files", 16 * 1024, 512 * 1024)
         romfs_need, romfs_run = bundle.min_day_heap("romfs", 16 * 1024, 512 * 1024)
-        hil = None if args.no_hil else bundle.min_hil_heap(32 * 1024, 512 * 1024)
+        hil, hil_tried = (None, {}) if args.no_hil else bundle.min_hil_heap(64 * 1024, 320 * 1024, args.hil_repeats)
         sizes = bundle_bytes(bundle)
         image = bundle.image_bytes
     seconds, namespace = cpython_day_seconds()
@@ -479,6 +517,8 @@ def main(argv=None) -> int:
         "boot_heap_bytes_unix_romfs": romfs["code"] + romfs["boot"],
         "peak_heap_bytes_unix_romfs": romfs_need - romfs_run["stored"],
         "min_heapsize_hil_unix_romfs": hil,
+        "hil_runs_in_a_row": None if hil is None else args.hil_repeats,
+        "hil_heaps_tried": {str(k): v for k, v in sorted(hil_tried.items())},
         "romfs_image_bytes": image,
         "bundle_bytes": sizes["bundle"],
         "bundle_board": sizes["board"],
@@ -512,6 +552,9 @@ def main(argv=None) -> int:
     else:
         print(f"  HIL story, smallest heap       {hil:>9,} bytes   (romfs, beyond the image; "
               "real tokens, codes, log downloads, power cuts; goal <= 131,072)")
+        print(f"    passed {args.hil_repeats} runs in a row there and at every larger size tested "
+              "(pass/fail is not monotonic in the heap size); tried: "
+              + ", ".join(f"{k:,} {'pass' if v > 0 else 'FAIL'}" for k, v in sorted(hil_tried.items())))
     print(f"  .mpy bundle ({f['bundle_board']})             {f['bundle_bytes']:>9,} bytes   (target <= 98,304;"
           f" per board: {sizes['per_board']})")
     print(f"  CPython wall time for the day   {seconds:>9.4f} s       ({files['steps']} device steps, "

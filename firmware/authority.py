@@ -23,13 +23,18 @@ for a check and unloaded after it under MicroPython (about 33 KB of a board's he
 only a token or a new root key needs).
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import sys
 from hashlib import sha256
 
 from protocol import keycodes
 
 DEFAULTS = {"code_digits": keycodes.CODE_DIGITS}
-_CERT_CACHE_SIZE = 4
+_CERT_CACHE_SIZE = const(4)
 
 
 def _checked_serial(serial):

@@ -28,6 +28,11 @@ Every function here keeps its frame small and works on small lists in place, all
 once: a verification allocates little beyond the big integers themselves.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 from firmware import sha512
 
 try:
@@ -38,6 +43,7 @@ except ImportError:
     _InvalidSignature = None
 
 # the field prime p = 2^255 - 19, the group order L, d = -121665/121666, 2d, sqrt(-1)
+# (module globals, not const(): the tests check them against the curve's definition)
 _Q = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFED
 _L = 0x1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED
 _D = 37095705934669439343138083508754565189542113879843219016388785533085940283555
@@ -46,9 +52,9 @@ _SQRT_M1 = 196811613767075059568070793049885420154460665159238901627440210731238
 # the base point B
 _BX = 15112221349535400772501151409588531511454012693041857206046113283949847762202
 _BY = 46316835694926478169428394003475163141307993866256225615783033603165251855960
-_Y_MASK = (1 << 255) - 1
+_Y_MASK = const((1 << 255) - 1)
 
-_W = 5  # NAF width for both scalars: digits are odd, |d| < 2^(w-1) = 16
+_W = const(5)  # NAF width for both scalars: digits are odd, |d| < 2^(w-1) = 16
 
 # Working memory of one verification, sized for a board's heap: each table holds the
 # 2^(w-2) = 8 cached odd multiples 1P, 3P, .., 15P (entry d >> 1); a negative digit
@@ -56,7 +62,7 @@ _W = 5  # NAF width for both scalars: digits are odd, |d| < 2^(w-1) = 16
 # live in bytearrays, biased by _BIAS (256 bytes each, not a 2 KB list of ints). The
 # tables are filled per verification and emptied after it, so the verifier is not
 # reentrant (one verification at a time, as on a device).
-_BIAS = 16
+_BIAS = const(16)
 _BASE_TABLE = [None] * (1 << (_W - 2))  # B's cached odd multiples, per verification
 _KEY_TABLE = [None] * (1 << (_W - 2))  # -A's, per verification
 _S_DIGITS = bytearray(256)  # NAF digits of S, biased

@@ -19,8 +19,6 @@ action lifts only its scope's causes, whoever signed it: a work order lifts noth
 - work_order: none. Removal and installation carry every cause over.
 """
 
-from protocol.tokens import ACTION_SCOPES
-
 UNPAID = 1
 SERVICE_DUE = 2
 CALIBRATION_DUE = 4
@@ -40,7 +38,12 @@ LIFTS = {
 
 
 def lifted_by_action(action):
-    """The causes a token for `action` may lift (its scope's row)."""
+    """The causes a token for `action` may lift (its scope's row). The action -> scope map
+    comes with the token codec (protocol/tokens.py), imported here rather than at boot: the
+    codec is only needed while a token is checked or applied, and firmware/authority.py
+    unloads it after each check."""
+    from protocol.tokens import ACTION_SCOPES
+
     return LIFTS.get(ACTION_SCOPES.get(action, ""), 0)
 
 

@@ -14,6 +14,11 @@ where it was raised (module:line), at most one a minute; its value counts the fa
 the last record (the ones in between are counted, not written).
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import sys
 
 from firmware.config import Config
@@ -21,7 +26,7 @@ from firmware.device import Device
 from firmware.handler import Handler
 
 POLL_MS = 20
-FAULT_GAP_MS = 60000  # at most one FAULT record a minute
+_FAULT_GAP_MS = const(60000)  # at most one FAULT record a minute
 
 
 def where(exc):
@@ -93,7 +98,7 @@ class Runner:
         """The FAULT record of the faults not yet written, unless one went out within a
         minute: value the count, detail the latest one's type and place."""
         now = self.hw.clock.monotonic_ms()
-        if self.fault_at is not None and now - self.fault_at < FAULT_GAP_MS:
+        if self.fault_at is not None and now - self.fault_at < _FAULT_GAP_MS:
             return
         try:
             from firmware import eventlog

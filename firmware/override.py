@@ -22,6 +22,11 @@ Times are dual: a (wall, run) pair expires when either clock passes it (see time
 device's keypad: they take the Device.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 from firmware import eventlog as ev
 from firmware.compliance import clear_causes
 from firmware.driving import refuse
@@ -30,8 +35,8 @@ from firmware.lifts import UNPAID
 from protocol import errors
 from protocol.endpoint import Refused
 
-MAX_DIGITS = 16
-KEYPAD_REPEAT_S = 60  # a keypad request again within this shows the same one (no new record)
+_MAX_DIGITS = const(16)
+_KEYPAD_REPEAT_S = const(60)  # a keypad request again within this shows the same one (no new record)
 
 
 class Codes:
@@ -80,12 +85,12 @@ class Codes:
 
     def repeat(self, action, clock):
         """True when a keypad request for `action` would repeat the one just made there:
-        within KEYPAD_REPEAT_S of a request made on the keypad, pressing the key again shows
+        within _KEYPAD_REPEAT_S of a request made on the keypad, pressing the key again shows
         the same request instead of issuing (and logging) a new one, so pressing a key over
         and over cannot fill the event log. A request made over the link is replaced at once."""
         pending = self.pending
         return (pending is not None and pending.get("k") == 1 and pending["action"] == action
-                and clock.since(pending["at"]) < KEYPAD_REPEAT_S)
+                and clock.since(pending["at"]) < _KEYPAD_REPEAT_S)
 
     def live(self, clock):
         """True while a pending request could still be answered (within its activation
@@ -173,7 +178,7 @@ def key(d, char):
         elif "0" <= char <= "9" and len(char) == 1:
             if codes.pending is not None:
                 entry = codes.entry or ""
-                if len(entry) < MAX_DIGITS:
+                if len(entry) < _MAX_DIGITS:
                     codes.entry = entry + char
         elif char == "#" and codes.entry:
             entry = codes.entry
@@ -227,8 +232,8 @@ def enter_code(d, code):
     """Check a keypad code against the pending request; (action, until wall time or 0)."""
     digits = normalize(code)
     try:
-        if not digits or len(digits) > MAX_DIGITS:
-            raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % MAX_DIGITS)
+        if not digits or len(digits) > _MAX_DIGITS:
+            raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % _MAX_DIGITS)
         action, until = d._apply(_enter_code, d, digits)
         if action is None:
             raise Refused(errors.BAD_CODE, "wait %d s" % until if until else "")

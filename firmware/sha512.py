@@ -10,6 +10,11 @@ function per round keeps each frame small.
     digest_pure(data) -> 64 bytes the pure implementation (tests compare the two)
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import struct
 
 try:
@@ -17,7 +22,7 @@ try:
 except ImportError:
     _native = None
 
-_MASK = 0xFFFFFFFFFFFFFFFF
+_MASK = const(0xFFFFFFFFFFFFFFFF)
 
 # The 80 round constants K[i] (FIPS 180-4 4.2.3), big-endian, 8 bytes each, read with
 # struct.unpack_from(">Q", _K, 8 * i). Bytes, not a tuple of ints: a 64-bit constant is a

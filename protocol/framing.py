@@ -18,6 +18,11 @@ counted, and it resynchronises at the next 0x00. Its buffer never grows past one
 maximum stuffed frame.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import struct
 from binascii import crc32
 
@@ -30,7 +35,7 @@ MAX_PAYLOAD = 512
 MIN_BODY = HEADER_LEN + CRC_LEN
 MAX_BODY = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 MAX_STUFFED = cobs.max_encoded_len(MAX_BODY)
-DELIMITER = 0
+_DELIMITER = const(0)
 
 # flags
 F_RESPONSE = 0x01  # a reply to the request with the same seq

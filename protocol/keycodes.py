@@ -27,6 +27,11 @@ Policy (single use, the override window, the attempt back-off) belongs to the co
 firmware/keypad.py (the back-off schedule) and firmware/override.py.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 from hashlib import sha256
 
 from protocol.messages import ACTIONS
@@ -36,7 +41,7 @@ CODE_DIGITS = 8
 REQUEST_DIGITS = 12
 DOMAIN = b"LCI-777 code v1"
 
-_BLOCK = 64
+_BLOCK = const(64)
 # Damm's quasigroup of order 10 (weakly totally anti-symmetric)
 _DAMM = (
     b"\x00\x03\x01\x07\x05\x09\x08\x06\x04\x02",

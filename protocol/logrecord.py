@@ -25,6 +25,11 @@ run of records is checked by verify_chain against its first record's anchor and 
 device's head hash.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import struct
 from binascii import crc32
 from hashlib import sha256
@@ -34,8 +39,8 @@ from protocol.messages import COMPLIANCE_STATES, SESSION_STATES
 FORMAT = 1
 _HEAD = "<BIIBBBHi8s"
 HEAD_SIZE = 26
-CRC_SIZE = 4
-OVERHEAD = HEAD_SIZE + CRC_SIZE
+_CRC_SIZE = const(4)
+OVERHEAD = HEAD_SIZE + _CRC_SIZE
 MAX_RECORD = 255
 MAX_DETAIL = MAX_RECORD - OVERHEAD  # 225
 NO_BRAC = 0xFFFF
@@ -204,7 +209,7 @@ def record_problem(record):
         return "record of %d bytes is longer than %d" % (size, MAX_RECORD)
     if record[0] != FORMAT:
         return "unknown record format %d" % record[0]
-    if struct.unpack_from("<I", record, size - CRC_SIZE)[0] != crc32(record[: size - CRC_SIZE]) & 0xFFFFFFFF:
+    if struct.unpack_from("<I", record, size - _CRC_SIZE)[0] != crc32(record[: size - _CRC_SIZE]) & 0xFFFFFFFF:
         return "CRC mismatch"
     return None
 
@@ -229,12 +234,12 @@ def decode_record(record):
     fmt, index, time, kind, compliance, session, brac, value, prev = struct.unpack_from(_HEAD, record, 0)
     if fmt != FORMAT:
         raise RecordError("unknown record format %d" % fmt)
-    raw = bytes(record[HEAD_SIZE : size - CRC_SIZE])
+    raw = bytes(record[HEAD_SIZE : size - _CRC_SIZE])
     try:
         detail = raw.decode()
     except UnicodeError:
         detail = "<invalid UTF-8 %s>" % raw.hex()
-    crc = struct.unpack_from("<I", record, size - CRC_SIZE)[0]
+    crc = struct.unpack_from("<I", record, size - _CRC_SIZE)[0]
     return {
         "index": index,
         "time": time,
@@ -246,7 +251,7 @@ def decode_record(record):
         "value": value,
         "detail": detail,
         "prev": bytes(prev),
-        "crc_ok": crc == crc32(record[: size - CRC_SIZE]) & 0xFFFFFFFF,
+        "crc_ok": crc == crc32(record[: size - _CRC_SIZE]) & 0xFFFFFFFF,
     }
 
 

@@ -16,6 +16,11 @@ payload that is too short, too long or not UTF-8 where a string is due, by raisi
 MessageError — the device turns that into NACK BAD_PAYLOAD.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import struct
 
 from protocol.framing import MAX_PAYLOAD
@@ -409,8 +414,8 @@ def names_to_bits(selected, names):
 
 
 # ---- log pages -------------------------------------------------------------------------------
-LOG_PAGE_HEAD = 5  # first u32 + n u8
-LOG_PAGE_BUDGET = MAX_PAYLOAD - LOG_PAGE_HEAD  # record bytes (each record: u8 length + bytes)
+_LOG_PAGE_HEAD = const(5)  # first u32 + n u8
+LOG_PAGE_BUDGET = MAX_PAYLOAD - _LOG_PAGE_HEAD  # record bytes (each record: u8 length + bytes)
 
 
 def pack_records(records):

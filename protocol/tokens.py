@@ -25,6 +25,11 @@ Every failure is a TokenError carrying the NACK code (MALFORMED_TOKEN, BAD_ARGUM
 NOT_SUPPORTED) and a one-line detail.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import json
 import struct
 from hashlib import sha256
@@ -34,8 +39,8 @@ from protocol.endpoint import Refused
 
 MAGIC = b"L7"
 VERSION = 1
-KIND_TOKEN = 1
-KIND_CERTIFICATE = 2
+_KIND_TOKEN = const(1)
+_KIND_CERTIFICATE = const(2)
 
 ROOT_KEY_ID = "root"
 SCOPES = ("unlock", "calibrate", "set_time", "billing", "work_order")
@@ -57,7 +62,7 @@ ORDERS = ("installation", "removal", "exchange", "vehicle_switch", "handset_exch
 # directive sets or clears exactly one recall cause of the device (SPEC section 9.4)
 DIRECTIVE_CAUSES = ("unpaid_balance",)
 
-# argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most MAX_TEXT
+# argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most _MAX_TEXT
 # characters, "order" one of ORDERS, "cause" one of DIRECTIVE_CAUSES. Each action takes
 # exactly these (name, kind) pairs.
 ARGUMENTS = {
@@ -74,14 +79,14 @@ ARGUMENTS = {
     "clear": (("cause", "cause"), ("seq", "uint")),
     "work_order": (("order", "order"), ("id", "text"), ("vehicle", "text")),
 }
-MAX_TEXT = 64
+_MAX_TEXT = const(64)
 
-ROOT_ID_BYTES = 8
-PUBLIC_KEY_BYTES = 32
-SIGNATURE_BYTES = 64
+_ROOT_ID_BYTES = const(8)
+_PUBLIC_KEY_BYTES = const(32)
+_SIGNATURE_BYTES = const(64)
 TOKEN_ID_BYTES = 16
-SESSION_NONCE_BYTES = 16
-MAX_KEY_ID = 32
+_SESSION_NONCE_BYTES = const(16)
+_MAX_KEY_ID = const(32)
 MAX_TOKEN_BYTES = 510  # TOKEN's blob in one 512-byte payload (SPEC section 6.8)
 U32_MAX = 0xFFFFFFFF
 
@@ -98,7 +103,7 @@ def _malformed(detail):
 
 def root_id(root_public_key):
     """The 8-byte id of a provider root key, carried by every token: SHA-256(key)[:8]."""
-    return sha256(bytes(root_public_key)).digest()[:ROOT_ID_BYTES]
+    return sha256(bytes(root_public_key)).digest()[:_ROOT_ID_BYTES]
 
 
 def scope_bits(scopes):
@@ -142,8 +147,8 @@ def _u32(value, what):
 
 def check_key_id(key_id):
     """ValueError unless key_id is 1..32 characters of A-Z a-z 0-9 . _ -"""
-    if not isinstance(key_id, str) or not 0 < len(key_id) <= MAX_KEY_ID:
-        raise ValueError("a key id is 1..%d characters" % MAX_KEY_ID)
+    if not isinstance(key_id, str) or not 0 < len(key_id) <= _MAX_KEY_ID:
+        raise ValueError("a key id is 1..%d characters" % _MAX_KEY_ID)
     for ch in key_id:
         if not (ch.isalpha() or ch.isdigit() or ch in "._-") or ord(ch) > 127:
             raise ValueError("key id %r: only A-Z a-z 0-9 . _ -" % key_id)
@@ -154,14 +159,14 @@ def certificate_body(key_id, public_key, scopes, issued, expires):
     check_key_id(key_id)
     if key_id == ROOT_KEY_ID:
         raise ValueError("a delegated key cannot be called %r" % ROOT_KEY_ID)
-    if len(public_key) != PUBLIC_KEY_BYTES:
+    if len(public_key) != _PUBLIC_KEY_BYTES:
         raise ValueError("a public key is 32 bytes")
     if not scopes:
         raise ValueError("a delegated key needs at least one scope")
     return (
         MAGIC
-        + bytes([VERSION, KIND_CERTIFICATE])
-        + _text(key_id, MAX_KEY_ID, "key id")
+        + bytes([VERSION, _KIND_CERTIFICATE])
+        + _text(key_id, _MAX_KEY_ID, "key id")
         + bytes(public_key)
         + bytes([scope_bits(scopes)])
         + _u32(issued, "issued")
@@ -186,21 +191,21 @@ def token_body(root_key_id, key_id, certificate, serial, action, args, issued, n
     root_key_id: root_id() of the provider root; certificate: the signer's certificate bytes
     (b"" when the root signs); session_nonce: None or the 16-byte HELLO nonce to bind to.
     """
-    if len(root_key_id) != ROOT_ID_BYTES:
-        raise ValueError("a root id is %d bytes" % ROOT_ID_BYTES)
+    if len(root_key_id) != _ROOT_ID_BYTES:
+        raise ValueError("a root id is %d bytes" % _ROOT_ID_BYTES)
     check_key_id(key_id)
     if (key_id == ROOT_KEY_ID) != (not certificate):
         raise ValueError("a certificate goes with a delegated key, and only with one")
     if len(token_id) != TOKEN_ID_BYTES:
         raise ValueError("a token id is %d bytes" % TOKEN_ID_BYTES)
     nonce = b"" if session_nonce is None else bytes(session_nonce)
-    if len(nonce) not in (0, SESSION_NONCE_BYTES):
-        raise ValueError("a session nonce is %d bytes" % SESSION_NONCE_BYTES)
+    if len(nonce) not in (0, _SESSION_NONCE_BYTES):
+        raise ValueError("a session nonce is %d bytes" % _SESSION_NONCE_BYTES)
     return (
         MAGIC
-        + bytes([VERSION, KIND_TOKEN])
+        + bytes([VERSION, _KIND_TOKEN])
         + bytes(root_key_id)
-        + _text(key_id, MAX_KEY_ID, "key id")
+        + _text(key_id, _MAX_KEY_ID, "key id")
         + _blob(certificate)
         + _text(serial, 255, "serial")
         + _text(action, 255, "action")
@@ -252,7 +257,7 @@ class _Reader:
 
     def signature(self):
         signed = self.data[: self.at]
-        signature = self.take(SIGNATURE_BYTES, "signature")
+        signature = self.take(_SIGNATURE_BYTES, "signature")
         if self.at != len(self.data):
             raise _malformed("%d bytes after the signature" % (len(self.data) - self.at))
         return signed, signature
@@ -263,10 +268,10 @@ class Certificate:
 
     def __init__(self, raw):
         r = _Reader(raw)
-        r.header(KIND_CERTIFICATE)
+        r.header(_KIND_CERTIFICATE)
         self.raw = raw
         self.key_id = r.text("key id")
-        self.public_key = r.take(PUBLIC_KEY_BYTES, "public key")
+        self.public_key = r.take(_PUBLIC_KEY_BYTES, "public key")
         bits = r.u8("scopes")
         if bits >> len(SCOPES):
             raise _malformed("unknown scope bits")
@@ -281,9 +286,9 @@ class Token:
 
     def __init__(self, raw):
         r = _Reader(raw)
-        r.header(KIND_TOKEN)
+        r.header(_KIND_TOKEN)
         self.raw = raw
-        self.root_id = r.take(ROOT_ID_BYTES, "root id")
+        self.root_id = r.take(_ROOT_ID_BYTES, "root id")
         self.key_id_raw = r.text("key id")
         cert = r.blob("certificate")
         self.certificate = Certificate(cert) if cert else None
@@ -295,7 +300,7 @@ class Token:
         self.expires = r.u32("expires")
         self.token_id = r.take(TOKEN_ID_BYTES, "token id")
         n = r.u8("session nonce")
-        if n not in (0, SESSION_NONCE_BYTES):
+        if n not in (0, _SESSION_NONCE_BYTES):
             raise _malformed("session nonce length %d" % n)
         self.session_nonce = r.take(n, "session nonce") if n else None
         self.signed, self.signature = r.signature()
@@ -350,7 +355,7 @@ def _value_fits(kind, value):
         return isinstance(value, str) and value in ORDERS
     if kind == "cause":
         return isinstance(value, str) and value in DIRECTIVE_CAUSES
-    return isinstance(value, str) and len(value) <= MAX_TEXT
+    return isinstance(value, str) and len(value) <= _MAX_TEXT
 
 
 def _unknown_name(schema, args):

@@ -10,12 +10,17 @@ mount(path, blocks) mounts the image at /flash (formatting a new or blank image 
 returns the mount point.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 import vfs
 
 BLOCK = 4096
-_IOCTL_COUNT = 4
-_IOCTL_SIZE = 5
-_IOCTL_ERASE = 6
+_IOCTL_COUNT = const(4)
+_IOCTL_SIZE = const(5)
+_IOCTL_ERASE = const(6)
 MOUNT = "/flash"
 
 

@@ -6,6 +6,11 @@ Every .py under firmware/ and protocol/ (boards included) is compiled; any modul
 MicroPython cannot compile fails the build with mpy-cross's message, so `make test`
 fails too. The bundle size printed is the sum of the .mpy files a board receives from `make flash`
 (host_tools/dev/flash.py: the core plus only that board's modules), per board.
+
+Each module's source name (mpy-cross -s, what a traceback prints) is its dotted module name,
+e.g. `firmware.device`: the import has interned that string already, so the name costs no
+qstr of its own (a path like `firmware/device.py` would add one per module to the device's
+qstr pool, about 40 in all).
 """
 
 from __future__ import annotations
@@ -36,6 +41,12 @@ def sources() -> list[Path]:
     return [p for p in out if "__pycache__" not in p.parts]
 
 
+def source_name(rel: Path) -> str:
+    """The dotted module name of a core file: `firmware.boards` for firmware/boards/__init__.py."""
+    parts = rel.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def build(out_dir: Path) -> dict:
     compiler = mpy_cross()
     if out_dir.exists():
@@ -47,7 +58,7 @@ def build(out_dir: Path) -> dict:
         target = out_dir / rel.with_suffix(".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
-            [compiler, "-o", str(target), "-s", rel.as_posix(), str(src)],
+            [compiler, "-o", str(target), "-s", source_name(rel), str(src)],
             capture_output=True,
             text=True,
         )
