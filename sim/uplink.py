@@ -166,6 +166,33 @@ def _result(ok: bool, error: str | None, up: int, down: int) -> DialResult:
     return DialResult(ok=ok, error=error, bytes_up=up, bytes_down=down)
 
 
+def _turn(sim: Simulator, data: bytes, outgoing: list[bytes],
+          tap: Tap | None) -> tuple[bytes, str | None]:
+    """One turn of the modem, the same on both sockets: the server's bytes into the handset (through
+    the tap, which may cut the line), then what the handset answered, to send. Returns (bytes to
+    send, None), or (what still goes out before the line breaks, why the call ended)."""
+    if tap is not None:
+        data = tap("down", data)
+        if data is None or isinstance(data, Cut):
+            if data and sim.powered:
+                sim.serial_in(bytes(data))
+            return b"", "connection lost (server to handset)"
+    if sim.powered:
+        sim.serial_in(data)
+    if not sim.powered:  # the power went (a cut in a flash write): the modem with it
+        return b"", "the handset lost power"
+    if not outgoing:
+        return b"", None
+    chunk = b"".join(outgoing)
+    outgoing.clear()
+    if tap is not None:
+        passed = tap("up", chunk)
+        if passed is None or isinstance(passed, Cut):
+            return (bytes(passed) if passed else b""), "connection lost (handset to server)"
+        chunk = passed
+    return bytes(chunk), None
+
+
 async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | None = None,
                      server_hostname: str | None = None, timeout: float = 30.0,
                      tap: Tap | None = None) -> DialResult:
@@ -194,33 +221,13 @@ async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SS
             if not data:
                 break  # the server hung up: the call is over
             down += len(data)
-            if tap is not None:
-                data = tap("down", data)
-                if data is None or isinstance(data, Cut):
-                    if data and sim.powered:
-                        sim.serial_in(bytes(data))
-                    error = "connection lost (server to handset)"
-                    break
-            if sim.powered:
-                sim.serial_in(data)
-            if not sim.powered:  # the power went (a cut in a flash write): the modem with it
-                error = "the handset lost power"
-                break
-            if outgoing:
-                chunk = b"".join(outgoing)
-                outgoing.clear()
-                if tap is not None:
-                    passed = tap("up", chunk)
-                    if passed is None or isinstance(passed, Cut):
-                        if passed:
-                            writer.write(bytes(passed))
-                            await writer.drain()
-                        error = "connection lost (handset to server)"
-                        break
-                    chunk = passed
-                up += len(chunk)
+            chunk, error = _turn(sim, data, outgoing, tap)
+            if chunk:
                 writer.write(chunk)
                 await writer.drain()
+            if error is not None:
+                break
+            up += len(chunk)
     except (ConnectionError, OSError, ssl_module.SSLError) as exc:
         error = f"connection lost: {exc}"
     finally:
@@ -261,31 +268,12 @@ def dial(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | N
             if not data:
                 break
             down += len(data)
-            if tap is not None:
-                data = tap("down", data)
-                if data is None or isinstance(data, Cut):
-                    if data and sim.powered:
-                        sim.serial_in(bytes(data))
-                    error = "connection lost (server to handset)"
-                    break
-            if sim.powered:
-                sim.serial_in(data)
-            if not sim.powered:  # the power went (a cut in a flash write): the modem with it
-                error = "the handset lost power"
-                break
-            if outgoing:
-                chunk = b"".join(outgoing)
-                outgoing.clear()
-                if tap is not None:
-                    passed = tap("up", chunk)
-                    if passed is None or isinstance(passed, Cut):
-                        if passed:
-                            sock.sendall(bytes(passed))
-                        error = "connection lost (handset to server)"
-                        break
-                    chunk = passed
-                up += len(chunk)
+            chunk, error = _turn(sim, data, outgoing, tap)
+            if chunk:
                 sock.sendall(chunk)
+            if error is not None:
+                break
+            up += len(chunk)
     except (OSError, ssl_module.SSLError) as exc:
         error = f"connection lost: {exc}"
     finally:
