@@ -113,9 +113,14 @@ class Database:
         names = list(columns) + ["id"]
         arrays = [list(col) for col in zip(*rows, strict=True)]
         source = ", ".join(f"%s::{types[c]}[]" for c in names)
+        # each row by its primary key: the planner would rather hash the whole table for a few
+        # thousand ids, a scan of every row per statement (many statements a run, over a table
+        # that grows with the fleet)
+        self.raw.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         self.raw.execute(
             f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)}"
             f" FROM unnest({source}) AS u({', '.join(names)}) WHERE {table}.id = u.id", arrays)
+        self.raw.execute("RESET enable_hashjoin; RESET enable_mergejoin")
 
     def _column_types(self, table: str) -> dict:
         cache = self.__dict__.setdefault("_types", {})
