@@ -16,12 +16,14 @@ as NUMERIC: they are read as Python integers (money is integer cents everywhere)
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 WRITER_LOCK = 777_001  # the advisory lock every PostgreSQL write transaction takes
+_SQLITE_PARAMETERS = 999  # the most parameters one SQLite statement may have, in every version
 
 _PG_SCHEMES = ("postgresql", "postgres")
 
@@ -95,8 +97,19 @@ class Database:
     def copy_rows(self, table: str, columns: int, rows) -> None:
         """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite)."""
         if self.dialect == SQLITE:
-            self.raw.executemany(
-                f"INSERT INTO {table} VALUES ({', '.join('?' * columns)})", rows)
+            # many rows a statement: a row costs SQLite its bindings and B-tree work, a statement
+            # its execution (a step, a reset, the GIL released and taken back); at most 999
+            # parameters a statement, the limit of every SQLite version
+            rows = rows if isinstance(rows, list) else list(rows)
+            per = max(1, _SQLITE_PARAMETERS // columns)
+            one = f"({', '.join('?' * columns)})"
+            full = len(rows) - len(rows) % per
+            if full:
+                flat = chain.from_iterable
+                self.raw.executemany(f"INSERT INTO {table} VALUES {', '.join([one] * per)}",
+                                     [tuple(flat(rows[i:i + per])) for i in range(0, full, per)])
+            if full < len(rows):
+                self.raw.executemany(f"INSERT INTO {table} VALUES {one}", rows[full:])
             return
         with self.raw.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
             for row in rows:
