@@ -84,6 +84,18 @@ _row = operator.attrgetter(*ACCOUNT_COLUMNS)
 _changing_values = operator.attrgetter(*_CHANGING)
 
 
+_UPDATE_ROWS: dict[tuple, operator.attrgetter] = {}
+
+
+def _update_row(changed: tuple) -> operator.attrgetter:
+    """(the changed columns' values..., id) of an account, for these changed column indexes."""
+    found = _UPDATE_ROWS.get(changed)
+    if found is None:
+        found = _UPDATE_ROWS[changed] = operator.attrgetter(*(_CHANGING[i] for i in changed),
+                                                            "id")
+    return found
+
+
 @dataclass(slots=True)
 class OpenInvoice:
     """An invoice with a non-zero receivable balance (positive: owed; negative: owed to the client)."""
@@ -217,14 +229,12 @@ class UnitOfWork:
                 continue
             now = _changing_values(w.account)
             loaded = w.loaded
-            if now == loaded:
-                continue
-            changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
-            if changed:
-                groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
-                                                      + (w.account.id,))
-        for changed, rows in groups.items():
-            c.update_rows("account", tuple(_CHANGING[i] for i in changed), rows)
+            if now != loaded:
+                changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
+                groups.setdefault(changed, []).append(w.account)
+        for changed, accounts in groups.items():
+            c.update_rows("account", tuple(_CHANGING[i] for i in changed),
+                          list(map(_update_row(changed), accounts)))
 
 
 class Store:
