@@ -176,6 +176,7 @@ class UnitOfWork:
         self.history: list[tuple] = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
+        self.last_ordered: dict[str, int] = {}  # serial -> its last recall or lockout (see directives)
 
     def allocate(self, table: str) -> int:
         value = self.next_id[table]
@@ -307,6 +308,17 @@ class Store:
                     kind, due_at, failed, late)
         uow.works.extend(works.values())
         return list(works.values())
+
+    def last_directives(self, serials: list, actions: tuple) -> dict:
+        """serial -> the id of its last directive with one of `actions` (none: not in it)."""
+        found = {}
+        marks = ", ".join("?" * len(actions))
+        for chunk in _chunks(serials, 900):
+            found.update(self.conn.execute(
+                f"SELECT serial, MAX(id) FROM directive WHERE serial IN"
+                f" ({', '.join('?' * len(chunk))}) AND action IN ({marks}) GROUP BY serial",
+                (*chunk, *actions)))
+        return found
 
     def invoices_of(self, account_id: int) -> list[dict]:
         """Every invoice of one account with its lines (for refunds and statements)."""
