@@ -11,18 +11,11 @@ explicit: the connection is in autocommit mode and `BEGIN IMMEDIATE` opens a wri
 on SQLite it takes the database's write lock, on PostgreSQL it is BEGIN plus a transaction-level
 advisory lock, so on both there is one writer at a time. Sums of BIGINT come back from PostgreSQL
 as NUMERIC: they are read as Python integers (money is integer cents everywhere).
-
-A daily run's writes may go behind it on PostgreSQL: `write(..., behind=True)` hands them to a
-writer thread of the connection (the server inserts, checks foreign keys and updates indexes while
-the engine computes the next accounts); every other statement, COMMIT included, first waits for
-them. SQLite works inside this process: its writes are made at once.
 """
 
 from __future__ import annotations
 
-import queue
 import sqlite3
-import threading
 from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -71,37 +64,17 @@ def describe(location: str | Path) -> str:
 
 
 class Database:
-    """A connection with the engine's small SQL surface: execute, executemany, copy_rows,
-    update_rows, and write (several of those in order, behind the caller on PostgreSQL)."""
+    """A connection with the engine's small SQL surface: execute, executemany, copy_rows."""
 
     def __init__(self, raw, dialect: str, location: str):
         self.raw = raw
         self.dialect = dialect
         self.location = location
-        self._behind: _Writer | None = None  # PostgreSQL's writer thread, once a run needs it
         if dialect == SQLITE:
             self.execute = raw.execute  # the hot path: no wrapper call on SQLite
             self.executemany = raw.executemany
         else:
             self._sql: dict[str, str] = {}
-
-    def write(self, writes: list, behind: bool = False) -> None:
-        """Run writes, each (method, args...) of copy_rows or update_rows, in order. SQLite runs
-        them at once (it works in this process). On PostgreSQL, `behind` hands them to a writer
-        thread: the server works on them while the caller goes on computing, and any other
-        statement waits for them first (so a query sees them, and COMMIT comes after them)."""
-        if self.dialect == SQLITE or not behind:
-            self._caught_up()
-            for method, *args in writes:
-                method(*args)
-            return
-        if self._behind is None:
-            self._behind = _Writer()
-        self._behind.put(writes)
-
-    def _caught_up(self, sql: str = "") -> None:
-        if self._behind is not None:
-            self._behind.wait(discard=sql == "ROLLBACK")
 
     # ---- PostgreSQL translation (SQLite binds the raw methods above)
     def _pg(self, sql: str) -> str:
@@ -111,14 +84,12 @@ class Database:
         return found
 
     def execute(self, sql: str, params=()):  # PostgreSQL only (see __init__)
-        self._caught_up(sql)
         if sql == "BEGIN IMMEDIATE":
             self.raw.execute("BEGIN")
             return self.raw.execute(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
         return self.raw.execute(self._pg(sql), params or None)
 
     def executemany(self, sql: str, rows):  # PostgreSQL only
-        self._caught_up()
         cursor = self.raw.cursor()
         cursor.executemany(self._pg(sql), rows)
         return cursor
@@ -130,7 +101,7 @@ class Database:
             # its execution (a step, a reset, the GIL released and taken back); at most 999
             # parameters a statement, the limit of every SQLite version
             rows = rows if isinstance(rows, list) else list(rows)
-            per = max(1, _SQLITE_PARAMETERS // columns)  # rows a statement
+            per = max(1, _SQLITE_PARAMETERS // columns)
             one = f"({', '.join('?' * columns)})"
             full = len(rows) - len(rows) % per
             if full:
@@ -182,58 +153,7 @@ class Database:
         return self.execute(sql, (name,)).fetchone() is not None
 
     def close(self) -> None:
-        if self._behind is not None:
-            self._behind.stop()
-            self._behind = None
         self.raw.close()
-
-
-class _Writer:
-    """A thread that runs batches of writes in order (on PostgreSQL: while it waits for the
-    server, the engine's thread computes). The first error stops the writing: the batches after
-    it are dropped, and the next `put` or `wait` raises it (the transaction is rolled back)."""
-
-    def __init__(self):
-        self._queue: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="billing-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, writes: list) -> None:
-        self._raise()
-        self._queue.put(writes)
-
-    def _work(self) -> None:
-        while True:
-            writes = self._queue.get()
-            try:
-                if writes is None:
-                    return
-                if self._error is None:
-                    for method, *args in writes:
-                        method(*args)
-            except BaseException as exc:  # handed over to the engine's thread
-                self._error = exc
-            finally:
-                self._queue.task_done()
-
-    def wait(self, discard: bool = False) -> None:
-        """Until every batch put so far is written; raises the first error, or `discard`s it
-        (before a ROLLBACK, which undoes the transaction it happened in)."""
-        self._queue.join()
-        if discard:
-            self._error = None
-        self._raise()
-
-    def _raise(self) -> None:
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-
-    def stop(self) -> None:
-        self.wait(discard=True)
-        self._queue.put(None)
-        self._thread.join()
 
 
 def connect(location: str | Path) -> Database:

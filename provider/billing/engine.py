@@ -49,7 +49,6 @@ BILLING_STATES = ("active", "past_due", "recall", "lockout")
 AUTOMATED = ("scheduled", "retry")
 INITIAL_DUE = "initial_due"  # attempt kind: the due date of an installed device's initial invoice
 MAX_STEPS = 100_000
-WRITE_EVERY = 500  # accounts a run computes between two writes (see UnitOfWork.flush)
 MAX_KEY = 64  # characters of a client's or a feed's idempotency key
 EARLIEST = 0  # 1970-01-01: the engine's clock and every date it accepts
 LATEST = 4_102_444_800  # 2100-01-01T00:00:00Z: no date at or after it is accepted
@@ -74,15 +73,13 @@ def _join(times) -> str:
 class Engine:
     """One billing database, its policy, a payment processor and (optionally) a token signer."""
 
-    def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000,
-                 write_every: int = WRITE_EVERY):
+    def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000):
         self.conn = conn
         self.store = Store(conn)
         self.policy = policy
         self.processor = processor
         self.signer = signer
         self.batch_size = batch_size
-        self.write_every = write_every
         self.lifecycle = Lifecycle()
         self._rates = {}
         self._priced = {}  # (state, county, lines) -> an invoice's figures (see _price)
@@ -171,10 +168,8 @@ class Engine:
                 # a clear answers its serial's last recall or lockout: read those at once
                 outbox.read_last_ordered(uow, [w.account.serial for w in works
                                                if w.account.status in ("recall", "lockout")])
-                for n, w in enumerate(works, 1):
+                for w in works:
                     self._run(w, to, uow)
-                    if n % self.write_every == 0:
-                        uow.flush(n)
                 processed += len(accounts)
                 batches += 1
                 crash_point()

@@ -3,10 +3,8 @@ for the engine (reports have their own read-only queries in reports.py).
 
 A unit of work is one write transaction (BEGIN IMMEDIATE: one writer at a time). The engine loads
 the accounts it will work on together with their open receivable items (per invoice, straight from
-the ledger), changes them in memory, and `UnitOfWork.flush` writes what it gathered: postings,
-invoices, payments, notices, directives, history rows and the changed accounts. A daily run
-flushes every few hundred accounts (on PostgreSQL the server writes them while the engine computes
-the next ones), and the rest before COMMIT.
+the ledger), changes them in memory, and `UnitOfWork.flush` writes everything with executemany:
+postings, invoices, payments, notices, directives, history rows and the changed accounts.
 """
 
 from __future__ import annotations
@@ -178,8 +176,7 @@ class UnitOfWork:
         self.history: list[tuple] = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
-        self.written = 0  # how many of the works are written back already (see flush)
-        self.last_ordered: dict[str, int] = {}  # serial -> its last recall or lockout decided here
+        self.last_ordered: dict[str, int] = {}  # serial -> its last recall or lockout (see directives)
 
     def allocate(self, table: str) -> int:
         value = self.next_id[table]
@@ -205,20 +202,13 @@ class UnitOfWork:
         self.next_id["posting"] = posting_id
         return entry_id
 
-    def flush(self, upto: int | None = None) -> None:
-        """Write the rows gathered so far and the accounts of the works not written yet, up to
-        works[upto] (all: None). A run writes as it goes, a few hundred accounts at a time: the
-        database may write behind the engine (PostgreSQL: on its writer thread, while the engine
-        computes the next accounts), and everything is written before COMMIT."""
-        works = self.works[self.written:upto]
-        self.written = len(self.works) if upto is None else upto
-        for w in works:
+    def flush(self) -> None:
+        c = self.conn
+        new = [w.account for w in self.works if w.is_new]
+        for w in self.works:
             w.account.next_due_at = w.account.next_due()
-        writes = []
-        new = [w.account for w in works if w.is_new]
         if new:
-            writes.append((self.conn.copy_rows, "account", len(ACCOUNT_COLUMNS),
-                           list(map(_row, new))))
+            c.copy_rows("account", len(ACCOUNT_COLUMNS), map(_row, new))
         # appended rows: COPY on PostgreSQL, executemany on SQLite (parents before children)
         for table, columns, rows in (("invoice", 19, self.invoices),
                                      ("invoice_line", 6, self.lines),
@@ -228,18 +218,14 @@ class UnitOfWork:
                                      ("directive", 16, self.directives),
                                      ("history", 6, self.history)):
             if rows:
-                writes.append((self.conn.copy_rows, table, columns, rows))
-        self.invoices, self.lines, self.postings, self.payments = [], [], [], []
-        self.notices, self.directives, self.history = [], [], []
+                c.copy_rows(table, columns, rows)
         if self.invoice_updates:
-            writes.append((self.conn.update_rows, "invoice",
-                           ("first_failed_at", "late_fee_invoice"),
-                           [v + (k,) for k, v in self.invoice_updates.items()]))
-            self.invoice_updates = {}
+            c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"),
+                          [v + (k,) for k, v in self.invoice_updates.items()])
         # write back only the columns that changed, grouped by which columns changed (a day's
         # run changes the same few columns of most accounts: a handful of narrow UPDATEs)
         groups: dict[tuple, list] = {}
-        for w in works:
+        for w in self.works:
             if w.is_new:
                 continue
             now = _changing_values(w.account)
@@ -248,11 +234,8 @@ class UnitOfWork:
                 changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
                 groups.setdefault(changed, []).append(w.account)
         for changed, accounts in groups.items():
-            writes.append((self.conn.update_rows, "account",
-                           tuple(_CHANGING[i] for i in changed),
-                           list(map(_update_row(changed), accounts))))
-        if writes:
-            self.conn.write(writes, behind=upto is not None)
+            c.update_rows("account", tuple(_CHANGING[i] for i in changed),
+                          list(map(_update_row(changed), accounts)))
 
 
 class Store:
