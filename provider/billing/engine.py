@@ -399,16 +399,16 @@ class Engine:
             return
         weeks = a.cycle_weeks
         end = t + weeks * WEEK
-        lines = self._cycle(weeks, a.theft_protection, False)
         credit = -w.balance
-        if credit > 0 and credit >= self._price(a, lines)[2]:
+        if credit > 0 and credit >= self._price(a, self._cycle(weeks, a.theft_protection,
+                                                               False))[2]:
             collection = "credit"  # prepaid credit pays it: no automated charge
         elif a.method_token is not None:
             collection = "automated"
         else:
             collection = "manual"
-        if collection == "automated" or not self.policy.admin_fee_automated_only:
-            lines = self._cycle(weeks, a.theft_protection, True)
+        lines = self._cycle(weeks, a.theft_protection,
+                            collection == "automated" or not self.policy.admin_fee_automated_only)
         due = t if collection != "manual" else t + self.policy.manual_due
         self._issue(w, uow, t, "cycle", lines, due_at=due, collection=collection,
                     period=(t, end), cycle_weeks=weeks, memo=f"{weeks}-week cycle")

@@ -176,7 +176,7 @@ class UnitOfWork:
         self.history: list[tuple] = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
-        self.last_ordered: dict[str, int] = {}  # serial -> its last recall or lockout (see directives)
+        self.last_ordered: dict[str, int] = {}  # serial -> last recall or lockout (directives)
 
     def allocate(self, table: str) -> int:
         value = self.next_id[table]
