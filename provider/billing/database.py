@@ -76,6 +76,19 @@ class Database:
         else:
             self._sql: dict[str, str] = {}
 
+    def one_of(self, column: str, values: list):
+        """(condition, parameters) saying that `column` is one of `values`, for as many
+        statements as that takes: on SQLite `column IN (?, ...)`, up to 900 values a statement
+        (its parameter limit); on PostgreSQL `column = ANY(?)` with the values as one array, one
+        statement and one plan whatever their number (an IN list of hundreds of parameters costs
+        the planner more than the query)."""
+        if self.dialect == SQLITE:
+            for i in range(0, len(values), 900):
+                chunk = values[i:i + 900]
+                yield f"{column} IN ({', '.join('?' * len(chunk))})", chunk
+        elif values:
+            yield f"{column} = ANY(?)", [values]
+
     # ---- PostgreSQL translation (SQLite binds the raw methods above)
     def _pg(self, sql: str) -> str:
         found = self._sql.get(sql)

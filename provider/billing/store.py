@@ -288,21 +288,19 @@ class Store:
         works = {a.id: Work(a, loaded=_changing_values(a)) for a in accounts}
         ids = list(works)
         invoice_ids = []
-        for chunk in _chunks(ids, 900):
-            marks = ", ".join("?" * len(chunk))
+        for among, params in self.conn.one_of("account_id", ids):
             for account_id, invoice_id, outstanding in self.conn.execute(
                     f"SELECT account_id, invoice_id, SUM(amount) FROM posting"
-                    f" WHERE account_id IN ({marks}) AND book = '{RECEIVABLE}'"
-                    f" GROUP BY account_id, invoice_id HAVING SUM(amount) <> 0", chunk):
+                    f" WHERE {among} AND book = '{RECEIVABLE}'"
+                    f" GROUP BY account_id, invoice_id HAVING SUM(amount) <> 0", params):
                 works[account_id].items[invoice_id] = OpenInvoice(invoice_id, outstanding)
                 if invoice_id is not None:
                     invoice_ids.append((account_id, invoice_id))
         by_id = {inv: acc for acc, inv in invoice_ids}
-        for chunk in _chunks(list(by_id), 900):
-            marks = ", ".join("?" * len(chunk))
+        for among, params in self.conn.one_of("id", list(by_id)):
             for inv_id, kind, due_at, failed, late in self.conn.execute(
                     f"SELECT id, kind, due_at, first_failed_at, late_fee_invoice FROM invoice"
-                    f" WHERE id IN ({marks})", chunk):
+                    f" WHERE {among}", params):
                 item = works[by_id[inv_id]].items[inv_id]
                 item.kind, item.due_at, item.first_failed_at, item.late_fee_invoice = (
                     kind, due_at, failed, late)
@@ -313,11 +311,10 @@ class Store:
         """serial -> the id of its last directive with one of `actions` (none: not in it)."""
         found = {}
         marks = ", ".join("?" * len(actions))
-        for chunk in _chunks(serials, 900):
+        for among, params in self.conn.one_of("serial", serials):
             found.update(self.conn.execute(
-                f"SELECT serial, MAX(id) FROM directive WHERE serial IN"
-                f" ({', '.join('?' * len(chunk))}) AND action IN ({marks}) GROUP BY serial",
-                (*chunk, *actions)))
+                f"SELECT serial, MAX(id) FROM directive WHERE {among} AND action IN ({marks})"
+                f" GROUP BY serial", (*params, *actions)))
         return found
 
     def invoices_of(self, account_id: int) -> list[dict]:
@@ -361,8 +358,3 @@ class Store:
     def payment_exists(self, key: str) -> bool:
         return self.conn.execute("SELECT 1 FROM payment WHERE idem_key = ?", (key,)).fetchone() \
             is not None
-
-
-def _chunks(seq: list, size: int):
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
