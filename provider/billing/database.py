@@ -138,7 +138,8 @@ class Database:
         types = self._column_types(table)
         names = list(columns) + ["id"]
         arrays = [list(col) for col in zip(*rows, strict=True)]
-        source = ", ".join(f"%s::{types[c]}[]" for c in names)
+        # arrays in binary: psycopg writes a text array in Python, quoting element by element
+        source = ", ".join(f"%b::{types[c]}[]" for c in names)
         # each row by its primary key: the planner would rather hash the whole table for a few
         # thousand ids, a scan of every row per statement (many statements a run, over a table
         # that grows with the fleet)
