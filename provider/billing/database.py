@@ -16,12 +16,14 @@ as NUMERIC: they are read as Python integers (money is integer cents everywhere)
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
 WRITER_LOCK = 777_001  # the advisory lock every PostgreSQL write transaction takes
+_SQLITE_PARAMETERS = 999  # the most parameters one SQLite statement may have, in every version
 
 _PG_SCHEMES = ("postgresql", "postgres")
 
@@ -95,8 +97,19 @@ class Database:
     def copy_rows(self, table: str, columns: int, rows) -> None:
         """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite)."""
         if self.dialect == SQLITE:
-            self.raw.executemany(
-                f"INSERT INTO {table} VALUES ({', '.join('?' * columns)})", rows)
+            # many rows a statement: a row costs SQLite its bindings and B-tree work, a statement
+            # its execution (a step, a reset, the GIL released and taken back); at most 999
+            # parameters a statement, the limit of every SQLite version
+            rows = rows if isinstance(rows, list) else list(rows)
+            per = max(1, _SQLITE_PARAMETERS // columns)
+            one = f"({', '.join('?' * columns)})"
+            full = len(rows) - len(rows) % per
+            if full:
+                flat = chain.from_iterable
+                self.raw.executemany(f"INSERT INTO {table} VALUES {', '.join([one] * per)}",
+                                     [tuple(flat(rows[i:i + per])) for i in range(0, full, per)])
+            if full < len(rows):
+                self.raw.executemany(f"INSERT INTO {table} VALUES {one}", rows[full:])
             return
         with self.raw.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
             for row in rows:
@@ -113,9 +126,14 @@ class Database:
         names = list(columns) + ["id"]
         arrays = [list(col) for col in zip(*rows, strict=True)]
         source = ", ".join(f"%s::{types[c]}[]" for c in names)
+        # each row by its primary key: the planner would rather hash the whole table for a few
+        # thousand ids, a scan of every row per statement (many statements a run, over a table
+        # that grows with the fleet)
+        self.raw.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
         self.raw.execute(
             f"UPDATE {table} SET {', '.join(f'{c} = u.{c}' for c in columns)}"
             f" FROM unnest({source}) AS u({', '.join(names)}) WHERE {table}.id = u.id", arrays)
+        self.raw.execute("RESET enable_hashjoin; RESET enable_mergejoin")
 
     def _column_types(self, table: str) -> dict:
         cache = self.__dict__.setdefault("_types", {})
@@ -145,6 +163,17 @@ def connect(location: str | Path) -> Database:
     if dialect == SQLITE:
         return Database(_sqlite(sqlite_path(text)), SQLITE, text)
     return Database(_postgres(text), POSTGRESQL, text)
+
+
+def _null(value: None) -> None:
+    return value
+
+
+# The sqlite3 module binds int, float, str and bytes at once, but looks every other value up as
+# an object to adapt (a registry miss, then an AttributeError raised and cleared): for None, a
+# NULL, that costs about as much as SQLite storing the value. Registered, None is bound at once.
+# (Process-wide, and the same NULL for every caller.)
+sqlite3.register_adapter(type(None), _null)
 
 
 def _sqlite(path: str) -> sqlite3.Connection:

@@ -34,6 +34,7 @@ from typing import Protocol
 from protocol import coretime
 
 from .errors import InputError, RuleError
+from .store import Store
 
 TOKEN = "token"
 CODE = "code"
@@ -72,17 +73,21 @@ def args_text(args: dict) -> str:
 
 
 def _stored_last_ordered(conn, serial: str) -> int:
-    found = conn.execute("SELECT MAX(id) FROM directive WHERE serial = ? AND action IN (?, ?)",
-                         (serial, *ORDERED)).fetchone()[0]
-    return found or 0
+    return Store(conn).last_directives([serial], ORDERED).get(serial, 0)
+
+
+def read_last_ordered(uow, serials: list) -> None:
+    """Read the last recall or lockout of each serial (0: none) in one query, before a run
+    decides clears for them: a clear then asks the database nothing."""
+    found = Store(uow.conn).last_directives(serials, ORDERED)
+    for serial in serials:
+        uow.last_ordered.setdefault(serial, found.get(serial, 0))
 
 
 def _last_ordered(uow, serial: str) -> int:
     """The seq of the last recall or lockout decided for `serial` (this transaction's first)."""
-    for row in reversed(uow.directives):
-        if row[2] == serial and row[4] in ORDERED:
-            return row[0]
-    return _stored_last_ordered(uow.conn, serial)
+    found = uow.last_ordered.get(serial)
+    return found if found is not None else _stored_last_ordered(uow.conn, serial)
 
 
 def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer, ttl: int):
@@ -91,6 +96,7 @@ def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer
     directive_id = uow.allocate("directive")
     if action in ORDERED:
         args = {**args, "seq": directive_id}
+        uow.last_ordered[account.serial] = directive_id
     elif action == "clear":
         args = {**args, "seq": _last_ordered(uow, account.serial)}
     status = AWAITING_REQUEST if delivery == CODE else PENDING

@@ -164,7 +164,11 @@ class Engine:
                     self.store.set_meta("now", str(to))
                     crash_point()
                     break
-                for w in self.store.load(accounts, uow):
+                works = self.store.load(accounts, uow)
+                # a clear answers its serial's last recall or lockout: read those at once
+                outbox.read_last_ordered(uow, [w.account.serial for w in works
+                                               if w.account.status in ("recall", "lockout")])
+                for w in works:
                     self._run(w, to, uow)
                 processed += len(accounts)
                 batches += 1

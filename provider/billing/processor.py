@@ -10,8 +10,7 @@ the same key, so an attempt whose answer was lost is never charged twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -25,8 +24,9 @@ NO_PAYMENT_METHOD = "no_payment_method"  # engine-side: nothing on file to charg
 DECLINE_CODES = (CARD_DECLINED, EXPIRED_CARD, INSUFFICIENT_FUNDS, INVALID_TOKEN, NO_PAYMENT_METHOD)
 
 
-@dataclass(frozen=True)
-class ChargeResult:
+class ChargeResult(NamedTuple):
+    """A processor's answer (immutable; one is made for every charge of a daily run)."""
+
     status: str  # SUCCEEDED or FAILED
     reference: str  # the processor's id for the charge (or refund)
     decline_code: str | None = None

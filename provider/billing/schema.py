@@ -181,6 +181,9 @@ CREATE TABLE directive (
 );
 CREATE INDEX directive_by_status ON directive (status, id);
 CREATE INDEX directive_by_account ON directive (account_id, id);
+-- One serial's directives: the run reads a serial's last recall or lockout for every clear it
+-- decides (without the index, a scan of the whole outbox each time), the link every call.
+CREATE INDEX directive_by_serial ON directive (serial, id);
 
 -- What happened to an account and the state it left the account in (statements, timelines).
 CREATE TABLE history (

@@ -169,9 +169,6 @@ class SimulatedProcessor:
                 current = behaviour
         return current
 
-    def _digest(self, key: str) -> bytes:
-        return hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
-
     def _decide(self, digest: bytes, token: str, at: int) -> str | None:
         behaviour = self.behaviour(token, at)
         if behaviour == "ok":
@@ -199,19 +196,23 @@ class SimulatedProcessor:
     def _transact(self, kind, key, token, amount, at):
         if amount <= 0:
             raise ValueError(f"{kind} of {amount} cents")
-        stored = self.store.get(key)
+        store = self.store
+        stored = store.get(key)
         if stored is not None:
             s_token, s_amount, s_kind, status, code, ref, _ = stored
             if (s_token, s_amount, s_kind) != (token, amount, kind):
                 # what a gateway does when a key is reused for a different request
                 raise ValueError(f"idempotency key {key} reused with different parameters")
             return ChargeResult(status, ref, code, "replayed")
-        digest = self._digest(key)
-        code = None if kind == "refund" else self._decide(digest, token, at)
-        ref = ("re_" if kind == "refund" else "ch_") + digest[16:24].hex()
+        digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
+        if kind == "charge":
+            code = last = self._decide(digest, token, at)
+            ref = "ch_" + digest[16:24].hex()
+        else:
+            code, last = None, store.last_code(token)
+            ref = "re_" + digest[16:24].hex()
         status = FAILED if code else SUCCEEDED
-        self.store.put(key, (token, amount, kind, status, code, ref, at), token,
-                       code if kind == "charge" else self.store.last_code(token))
+        store.put(key, (token, amount, kind, status, code, ref, at), token, last)
         return ChargeResult(status, ref, code, "")
 
     def records(self, prefix: str) -> list[tuple]:

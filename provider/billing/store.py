@@ -84,6 +84,18 @@ _row = operator.attrgetter(*ACCOUNT_COLUMNS)
 _changing_values = operator.attrgetter(*_CHANGING)
 
 
+_UPDATE_ROWS: dict[tuple, operator.attrgetter] = {}
+
+
+def _update_row(changed: tuple) -> operator.attrgetter:
+    """(the changed columns' values..., id) of an account, for these changed column indexes."""
+    found = _UPDATE_ROWS.get(changed)
+    if found is None:
+        found = _UPDATE_ROWS[changed] = operator.attrgetter(*(_CHANGING[i] for i in changed),
+                                                            "id")
+    return found
+
+
 @dataclass(slots=True)
 class OpenInvoice:
     """An invoice with a non-zero receivable balance (positive: owed; negative: owed to the client)."""
@@ -164,6 +176,7 @@ class UnitOfWork:
         self.history: list[tuple] = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
+        self.last_ordered: dict[str, int] = {}  # serial -> its last recall or lockout (see directives)
 
     def allocate(self, table: str) -> int:
         value = self.next_id[table]
@@ -217,14 +230,12 @@ class UnitOfWork:
                 continue
             now = _changing_values(w.account)
             loaded = w.loaded
-            if now == loaded:
-                continue
-            changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
-            if changed:
-                groups.setdefault(changed, []).append(tuple(now[i] for i in changed)
-                                                      + (w.account.id,))
-        for changed, rows in groups.items():
-            c.update_rows("account", tuple(_CHANGING[i] for i in changed), rows)
+            if now != loaded:
+                changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
+                groups.setdefault(changed, []).append(w.account)
+        for changed, accounts in groups.items():
+            c.update_rows("account", tuple(_CHANGING[i] for i in changed),
+                          list(map(_update_row(changed), accounts)))
 
 
 class Store:
@@ -297,6 +308,17 @@ class Store:
                     kind, due_at, failed, late)
         uow.works.extend(works.values())
         return list(works.values())
+
+    def last_directives(self, serials: list, actions: tuple) -> dict:
+        """serial -> the id of its last directive with one of `actions` (none: not in it)."""
+        found = {}
+        marks = ", ".join("?" * len(actions))
+        for chunk in _chunks(serials, 900):
+            found.update(self.conn.execute(
+                f"SELECT serial, MAX(id) FROM directive WHERE serial IN"
+                f" ({', '.join('?' * len(chunk))}) AND action IN ({marks}) GROUP BY serial",
+                (*chunk, *actions)))
+        return found
 
     def invoices_of(self, account_id: int) -> list[dict]:
         """Every invoice of one account with its lines (for refunds and statements)."""

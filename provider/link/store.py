@@ -79,8 +79,11 @@ CREATE TABLE IF NOT EXISTS link_delivery (
 );
 CREATE INDEX IF NOT EXISTS link_delivery_by_serial ON link_delivery (serial, directive_id);
 
--- the link asks the billing outbox for one serial's directives on every call: an index for it
-CREATE INDEX IF NOT EXISTS link_directive_by_serial ON directive (serial, id);
+-- the link asks the billing outbox for one serial's directives on every call: the billing
+-- schema's index on directive (serial, id) serves it (a billing database made before that index
+-- gets it here and loses the link's own copy of it: one index, not two identical ones)
+CREATE INDEX IF NOT EXISTS directive_by_serial ON directive (serial, id);
+DROP INDEX IF EXISTS link_directive_by_serial;
 
 CREATE TABLE IF NOT EXISTS link_log (
     serial          VARCHAR(64) NOT NULL,
