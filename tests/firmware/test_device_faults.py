@@ -59,13 +59,8 @@ def test_a_storage_error_is_a_refusal_that_changes_nothing():
     rig = Rig(flash=FailingFlash())
     before = _held(rig)
     rig.flash.error = OSError(28)  # ENOSPC
-    token = _lockout_token()
-    try:
-        rig.device.apply_token(token, rig.nonce())
-    except Refused as refusal:
-        assert refusal.code == errors.STORAGE_FAILURE
-    else:
-        raise AssertionError("a failed save was not refused")
+    refusal = raises(Refused, rig.device.apply_token, _lockout_token(), rig.nonce())
+    assert refusal.code == errors.STORAGE_FAILURE
     assert _held(rig) == before
     rig.reboot()
     assert _held(rig) == before
