@@ -1,6 +1,6 @@
 """The device's authority: what a signed token or a keypad code authorizes, and nothing else.
 
-    Authority(serial, root_public_key, device_secret, config=None)
+    Authority(serial, root_public_key, device_secret, config=None, verifier=None)
     .check_token(token, now, session_nonce, used_ids) -> Grant, or raises Refused(code, detail)
     .request_code(action, counter, nonce) -> str     the request shown on the handset
     .check_code(request, code, action, seq=None) -> bool   the provider's answer? (constant
@@ -8,7 +8,9 @@
 
 check_token applies the token checks of protocol/grants.py, in their order, with the
 device's own Ed25519 verifier (firmware/ed25519.py); each failure is a Refused with its
-NACK code.
+NACK code. `verifier` replaces that verifier with another module of the same two functions
+(verify, valid_public_key) and the same rules: a host runtime of the core passes
+host_tools/ed25519_host.py (OpenSSL), a board never does.
 
 It is pure: it records nothing. The core applies the Grant, then adds grant.token_id to
 its persisted used ids, and owns every rule about time going back (`now` is whatever the
@@ -43,8 +45,11 @@ def _checked_serial(serial):
     return serial
 
 
-def _verifier():
-    """firmware.ed25519, imported for a check and dropped after it (_drop_token_code)."""
+def _verifier(verifier):
+    """`verifier`, or else firmware.ed25519, imported for a check and dropped after it
+    (_drop_token_code)."""
+    if verifier is not None:
+        return verifier
     from firmware import ed25519
 
     return ed25519
@@ -77,9 +82,9 @@ def _drop_token_code():
             delattr(parent, name)
 
 
-def _checked_root(key):
+def _checked_root(key, verifier):
     key = bytes(key)
-    valid = _verifier().valid_public_key(key)
+    valid = _verifier(verifier).valid_public_key(key)
     _drop_token_code()
     if not valid:
         raise ValueError("root public key is not a valid Ed25519 key")
@@ -105,9 +110,10 @@ def _settings(config):
 
 
 class Authority:
-    def __init__(self, serial, root_public_key, device_secret, config=None):
+    def __init__(self, serial, root_public_key, device_secret, config=None, verifier=None):
         self.serial = _checked_serial(serial)
-        self.root_public_key = _checked_root(root_public_key)
+        self.verifier = verifier
+        self.root_public_key = _checked_root(root_public_key, verifier)
         _drop_token_code()
         self.config = _settings(config)
         self._codes = keycodes.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
@@ -118,7 +124,7 @@ class Authority:
         """A protocol.grants.Grant for a valid token, else Refused (protocol/grants.py's order)."""
         try:
             return _grants().check_token(token, self.root_public_key, self.serial, now, session_nonce,
-                                         used_ids, _verifier().verify, self._certificate_verifies)
+                                         used_ids, _verifier(self.verifier).verify, self._certificate_verifies)
         finally:
             _drop_token_code()
 
@@ -126,7 +132,7 @@ class Authority:
         digest = sha256(cert.raw).digest()
         if digest in self._certs:
             return True
-        ed25519 = _verifier()
+        ed25519 = _verifier(self.verifier)
         if not ed25519.valid_public_key(cert.public_key):
             return False
         if not ed25519.verify(self.root_public_key, cert.signed, cert.signature):

@@ -87,6 +87,7 @@ class Device:
         # lockout's own, or the one a clear answered); older directives are SUPERSEDED
         self.directive_seq = 0
         self._scopes = None  # the scopes of the token being applied (None: the root)
+        self._scope = None  # the scope its action belongs to
         self.cal = None  # a Calibration in progress (service mode)
         self.cal_sample = None  # the last sample the sensor gave in service mode
         # driving session
@@ -176,7 +177,8 @@ class Device:
             self._saved_run = run
 
     def _apply(self, change, *args):
-        """Run `change(*args)` all or nothing: a Refused or a failed save restores the state."""
+        """Run `change(*args)` all or nothing: a refusal, a failed save or any other failure
+        (MemoryError on a board) restores the state before it re-raises."""
         before = device_state(self)
         session = self.session.state
         try:
@@ -190,6 +192,9 @@ class Device:
         except OSError as exc:
             self._rollback(before, session)
             raise Refused(errors.STORAGE_FAILURE, str(exc))
+        except Exception:  # MemoryError and the like: nothing of the change stays in RAM either
+            self._rollback(before, session)
+            raise
         loop.outputs_update(self)
         return result
 

@@ -1,12 +1,11 @@
-"""Ed25519 signature verification (RFC 8032): pure Python for MicroPython, `cryptography` on CPython.
+"""Ed25519 signature verification (RFC 8032) in pure Python, the device's own verifier.
 
-    verify(public_key, message, signature) -> bool   the fastest backend present
-    verify_pure(public_key, message, signature) -> bool
+    verify(public_key, message, signature) -> bool
     valid_public_key(public_key) -> bool              canonical, on the curve, not of small order
-    BACKEND                                           "cryptography" or "pure"
 
-Both backends apply the same strict rules before any curve arithmetic, so a signature is
-accepted by one exactly when it is accepted by the other:
+The rules, applied before any curve arithmetic (host_tools/ed25519_host.py applies the same
+ones around OpenSSL, so a signature verifies there exactly when it verifies here; a host
+runtime of the core may hand the Authority that faster verifier):
 - the public key and the signature have the right lengths (32 and 64 bytes);
 - S < L (RFC 8032 5.1.7 step 1; a malleable S + L is refused);
 - the public key's y is canonical (y < p), the point is on the curve, and "-0" (x = 0 with
@@ -34,13 +33,6 @@ except ImportError:  # CPython: the value itself
     const = int  # type: ignore[misc, assignment]
 
 from firmware import sha512
-
-try:
-    from cryptography.exceptions import InvalidSignature as _InvalidSignature  # type: ignore[import-not-found]
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey as _PublicKey  # type: ignore[import-not-found]
-except ImportError:
-    _PublicKey = None
-    _InvalidSignature = None
 
 # the field prime p = 2^255 - 19, the group order L, d = -121665/121666, 2d, sqrt(-1)
 # (module globals, not const(): the tests check them against the curve's definition)
@@ -144,12 +136,12 @@ def _cached(P):
     return ((P[1] + P[0]) % _Q, (P[1] - P[0]) % _Q, 2 * P[2] % _Q, _D2 * P[3] % _Q)
 
 
-def _copy(dst, src):
-    dst[0] = src[0]
-    dst[1] = src[1]
-    dst[2] = src[2]
-    dst[3] = src[3]
-    return dst
+def _copy(dest, src):
+    dest[0] = src[0]
+    dest[1] = src[1]
+    dest[2] = src[2]
+    dest[3] = src[3]
+    return dest
 
 
 def _table(P, t):
@@ -186,23 +178,24 @@ def _naf(k, out):
     return out
 
 
-def _digit(P, d, table):
-    """P = P + dP' for a nonzero NAF digit d (biased) of the scalar whose table is given."""
+def _digit(P, d, t):
+    """P = P + dP' for a nonzero NAF digit d (biased) of the scalar whose table t is given."""
     d -= _BIAS
     if d > 0:
-        _add(P, table[d >> 1])
+        _add(P, t[d >> 1])
     else:
-        _sub(P, table[-d >> 1])
+        _sub(P, t[-d >> 1])
 
 
-def _chain(P, ss, sk):
-    """P = P + sum over i of 2^i (s_i B' + k_i A'): one doubling chain for both scalars."""
+def _chain(P, s, k):
+    """P = P + sum over i of 2^i (s_i B' + k_i A'), s and k the scalars' NAF digits: one
+    doubling chain for both scalars."""
     i = 255
-    while i >= 0 and ss[i] == _BIAS and sk[i] == _BIAS:
+    while i >= 0 and s[i] == _BIAS and k[i] == _BIAS:
         i -= 1
     while i >= 0:
-        a = ss[i]
-        b = sk[i]
+        a = s[i]
+        b = k[i]
         if a == _BIAS and b == _BIAS:
             _dbl(P)
         else:
@@ -214,11 +207,12 @@ def _chain(P, ss, sk):
         i -= 1
 
 
-def _square_times(x, n):
+def _square_times(z, n):
+    """z^(2^n) mod p."""
     while n > 0:
-        x = x * x % _Q
+        z = z * z % _Q
         n -= 1
-    return x
+    return z
 
 
 def _pow_2_250_1(z):
@@ -327,11 +321,12 @@ def _base_table():
     return _table(_ACC, _BASE_TABLE)
 
 
-def _release(lst, empty):
-    """Drop every point a working list holds, so the GC can take them between checks."""
+def _release(items, value):
+    """Drop every point a working list holds (each entry set to `value`), so the GC can
+    take them between checks."""
     i = 0
-    while i < len(lst):
-        lst[i] = empty
+    while i < len(items):
+        items[i] = value
         i += 1
 
 
@@ -389,7 +384,7 @@ def _challenge(signature, public_key, message):
     return int.from_bytes(sha512.digest(signature[:32] + public_key + message), "little") % _L
 
 
-def verify_pure(public_key, message, signature):
+def verify(public_key, message, signature):
     """True if `signature` is a valid Ed25519 signature of `message` under `public_key`."""
     public_key = _as_bytes(public_key)
     signature = _as_bytes(signature)
@@ -399,24 +394,3 @@ def verify_pure(public_key, message, signature):
         return False
     k = _challenge(signature, public_key, message)
     return _pure_check(checked[0], signature[:32], checked[1], k)
-
-
-def _verify_cryptography(public_key, message, signature):
-    public_key = _as_bytes(public_key)
-    signature = _as_bytes(signature)
-    message = _as_bytes(message)
-    if _prechecked(public_key, signature) is None or message is None:
-        return False
-    try:
-        _PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (_InvalidSignature, ValueError):
-        return False
-    return True
-
-
-if _PublicKey is not None:
-    verify = _verify_cryptography
-    BACKEND = "cryptography"
-else:
-    verify = verify_pure
-    BACKEND = "pure"

@@ -13,7 +13,7 @@ from firmware import eventlog as ev
 from firmware.calibration import cal_failed
 from firmware.compliance import CLEARED_BY_SERVICE, add_cause, cause_names, clear_causes
 from firmware.config import DAY
-from firmware.lifts import UNPAID, lifted_by_action, lifted_by_signer
+from firmware.lifts import UNPAID, lifted_by_scope, lifted_by_signer
 from firmware.transitions_table import LOCKED, RECALL, SERVICE
 from protocol import errors
 from protocol.endpoint import Refused
@@ -103,6 +103,7 @@ def _grant(d, grant):
     if bound and len(d.session_ids) >= 2 * d.config.used_tokens_kept:
         raise Refused(errors.NOT_PERMITTED, "too many tokens in this session: start a new one")
     d._scopes = getattr(grant, "scopes", None)
+    d._scope = getattr(grant, "scope", None)
     detail = apply(d, args)
     _record_use(d, grant.token_id, grant.expires, bound)
     d._log(ev.TOKEN_ACCEPTED, detail="%s %s %s" % (action, grant.key_id, detail))
@@ -156,7 +157,7 @@ def _grant_service_close(d, args):
     d.service_due = d.tb.after(next_service - now)
     d.violations = 0
     d.codes.service_reset()
-    cleared = d.causes & CLEARED_BY_SERVICE & lifted_by_action("service_close")
+    cleared = d.causes & CLEARED_BY_SERVICE & lifted_by_scope(d._scope)
     if cleared:
         d.causes &= ~cleared
         d._log(ev.CAUSE_CLEAR, value=cleared, detail="service")
@@ -227,7 +228,7 @@ def _grant_lockout(d, args):
 def _grant_clear(d, args):
     _unpaid_arg(args)
     d.directive_seq = _directive_seq(d, args, True)
-    clear_causes(d, UNPAID & lifted_by_action("clear"), "directive")
+    clear_causes(d, UNPAID & lifted_by_scope(d._scope), "directive")
     return "cleared"
 
 

@@ -37,14 +37,10 @@ LIFTS = {
 }
 
 
-def lifted_by_action(action):
-    """The causes a token for `action` may lift (its scope's row). The action -> scope map
-    comes with the token codec (protocol/tokens.py), imported here rather than at boot: the
-    codec is only needed while a token is checked or applied, and firmware/authority.py
-    unloads it after each check."""
-    from protocol.tokens import ACTION_SCOPES
-
-    return LIFTS.get(ACTION_SCOPES.get(action, ""), 0)
+def lifted_by_scope(scope):
+    """The causes a token of an action in `scope` may lift (the scope's row; the Grant
+    names its action's scope, protocol.tokens.ACTION_SCOPES)."""
+    return LIFTS.get(scope, 0)
 
 
 def lifted_by_signer(scopes):

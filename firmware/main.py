@@ -30,16 +30,17 @@ _FAULT_GAP_MS = const(60000)  # at most one FAULT record a minute
 
 
 def where(exc):
-    """'module.py:line' of the innermost frame an exception was raised in ('?' if unknown)."""
-    tb = getattr(exc, "__traceback__", None)
-    if tb is not None:  # CPython
-        while tb.tb_next is not None:
-            tb = tb.tb_next
-        return "%s:%d" % (tb.tb_frame.f_code.co_filename.split("/")[-1], tb.tb_lineno)
-    import io  # MicroPython: the printed traceback's last 'File "...", line N' is innermost
+    """'module.py:line' of the innermost frame an exception was raised in ('?' if unknown):
+    the printed traceback's last 'File "...", line N' line (both runtimes print that form)."""
+    import io
 
     out = io.StringIO()
-    sys.print_exception(exc, out)  # type: ignore[attr-defined]
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, out)  # MicroPython
+    else:
+        import traceback  # type: ignore[import-not-found]  # CPython
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
     found = "?"
     for line in out.getvalue().split("\n"):
         line = line.strip()

@@ -27,6 +27,12 @@ machine: its state), `codes` (override.Codes: its own state()/restore()), `used_
 import json
 import struct
 from binascii import crc32, hexlify, unhexlify
+from hashlib import sha256
+
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
 
 from firmware.breath import GAIN_ONE
 
@@ -92,6 +98,7 @@ FORMAT = 1
 _HEAD = "<2sBIH"
 HEAD_SIZE = 9
 MAX_BODY = 0xFFFF
+_CHUNK = const(256)  # bytes a save hands the storage at a time
 
 
 class StateError(Exception):
@@ -99,10 +106,13 @@ class StateError(Exception):
 
 
 def encode_envelope(seq, body):
+    """The whole envelope of `body` (bytes) as one bytearray."""
     if len(body) > MAX_BODY:
         raise StateError("state body of %d bytes is over %d" % (len(body), MAX_BODY))
-    out = struct.pack(_HEAD, MAGIC, FORMAT, seq & 0xFFFFFFFF, len(body)) + body
-    return out + struct.pack("<I", crc32(out) & 0xFFFFFFFF)
+    out = bytearray(struct.pack(_HEAD, MAGIC, FORMAT, seq & 0xFFFFFFFF, len(body)))
+    out.extend(body)
+    out.extend(struct.pack("<I", crc32(out) & 0xFFFFFFFF))
+    return out
 
 
 def decode_envelope(data):
@@ -113,17 +123,18 @@ def decode_envelope(data):
     if magic != MAGIC or fmt != FORMAT or len(data) != HEAD_SIZE + size + 4:
         return None
     end = HEAD_SIZE + size
-    if struct.unpack_from("<I", data, end)[0] != crc32(data[:end]) & 0xFFFFFFFF:
+    if struct.unpack_from("<I", data, end)[0] != crc32(memoryview(data)[:end]) & 0xFFFFFFFF:
         return None
     return seq, data[HEAD_SIZE:end]
 
 
 def _parse(data):
-    """(seq, body) of an intact envelope holding a JSON object, or None."""
+    """(seq, body, state) of an intact envelope holding a JSON object, or None."""
     found = decode_envelope(data)
-    if found is None or _load(found[1]) is None:
+    if found is None:
         return None
-    return found
+    state = _load(found[1])
+    return None if state is None else (found[0], found[1], state)
 
 
 def _load(body):
@@ -134,17 +145,13 @@ def _load(body):
     return state if isinstance(state, dict) else None
 
 
-_SCALARS = (bool, int, float, str)
-_SEQUENCES = (list, tuple)
-
-
 def _check(value, depth=0):
     """Refuse what JSON cannot carry back (MicroPython's json.dumps writes repr() of it)."""
     if depth > 16:
         raise StateError("state nested too deep")
-    if value is None or isinstance(value, _SCALARS):
+    if value is None or isinstance(value, (bool, int, float, str)):
         return
-    if isinstance(value, _SEQUENCES):
+    if isinstance(value, (list, tuple)):
         for item in value:
             _check(item, depth + 1)
         return
@@ -155,6 +162,70 @@ def _check(value, depth=0):
             _check(value[key], depth + 1)
         return
     raise StateError("%s is not a JSON type (hex-encode bytes)" % type(value).__name__)
+
+
+def body_pieces(value):
+    """`value` as canonical compact JSON in small pieces (bytes): object keys sorted, lists
+    item by item, so a save never holds the whole body (or a second copy of it) in RAM and
+    two equal states always give the same bytes. (Punctuation as bytes constants: no
+    interned strings.)"""
+    if isinstance(value, dict):
+        yield b"{"
+        sep = b""
+        for key in sorted(value):
+            yield sep + json.dumps(key).encode() + b":"
+            sep = b","
+            yield from body_pieces(value[key])
+        yield b"}"
+    elif isinstance(value, (list, tuple)):
+        yield b"["
+        sep = b""
+        for item in value:
+            if sep:
+                yield sep
+            sep = b","
+            yield from body_pieces(item)
+        yield b"]"
+    else:
+        yield json.dumps(value).encode()
+
+
+def _digest(state):
+    """(SHA-256, length) of the canonical body of `state`, computed piece by piece."""
+    h = sha256()
+    size = 0
+    for piece in body_pieces(state):
+        h.update(piece)
+        size += len(piece)
+    return h.digest(), size
+
+
+class _ChunkWriter:
+    """Writes one file in chunks of _CHUNK bytes: the first by storage.write (the old
+    contents are gone from that moment), the rest by storage.append; keeps the CRC-32."""
+
+    def __init__(self, storage, name):
+        self.write = storage.write  # then storage.append
+        self.append = storage.append
+        self.name = name
+        self.buf = bytearray()
+        self.crc = 0
+
+    def add(self, data):
+        self.crc = crc32(data, self.crc)
+        self.buf.extend(data)
+        while len(self.buf) >= _CHUNK:
+            self.flush(_CHUNK)
+
+    def flush(self, size=None):
+        """Hand the storage the first `size` bytes held (default: all of them)."""
+        buf = self.buf
+        if size is None or size >= len(buf):
+            chunk, self.buf = buf, bytearray()
+        else:
+            chunk, self.buf = buf[:size], buf[size:]
+        self.write(self.name, chunk)
+        self.write = self.append
 
 
 def _newer(a, b):
@@ -168,13 +239,12 @@ class StateFile:
         self.name = name
         self.new_name = name + ".new"
         self.seq = 0
-        self._last = None  # a private copy of the state on flash, to skip unchanged saves
+        self._last = None  # SHA-256 of the body on flash, to skip unchanged saves
 
     def load(self):
         """The saved state (a dict), or None if nothing valid was ever saved."""
         storage = self.storage
         current = _parse(storage.read(self.name))
-        pending = None
         if storage.size(self.new_name) >= 0:
             pending = _parse(storage.read(self.new_name))
             if pending is not None and (current is None or _newer(pending[0], current[0])):
@@ -182,27 +252,38 @@ class StateFile:
                 current = pending
             else:
                 storage.remove(self.new_name)  # torn or stale: the standing file wins
+            pending = None
         if current is None:
             self.seq = 0
             self._last = None
             return None
         self.seq = current[0]
-        self._last = _load(current[1])
-        return _load(current[1])  # the caller's own copy: changing it changes nothing here
+        self._last = sha256(current[1]).digest()
+        return current[2]  # the caller's own copy: changing it changes nothing here
 
     def save(self, state):
-        """Write `state` atomically; False if it equals what is already saved (no write)."""
+        """Write `state` atomically; False if it equals what is already saved (no write).
+
+        The body is made twice, piece by piece: once for its digest and length (the
+        envelope's head comes first), once to write it in _CHUNK-byte writes."""
         if not isinstance(state, dict):
             raise StateError("a state must be a dict")
         _check(state)
-        if self._last is not None and state == self._last:
+        digest, size = _digest(state)
+        if digest == self._last:
             return False
-        body = json.dumps(state, separators=(",", ":")).encode()
+        if size > MAX_BODY:
+            raise StateError("state body of %d bytes is over %d" % (size, MAX_BODY))
         seq = (self.seq + 1) & 0xFFFFFFFF
-        self.storage.write(self.new_name, encode_envelope(seq, body))
+        out = _ChunkWriter(self.storage, self.new_name)
+        out.add(struct.pack(_HEAD, MAGIC, FORMAT, seq, size))
+        for piece in body_pieces(state):
+            out.add(piece)
+        out.buf.extend(struct.pack("<I", out.crc & 0xFFFFFFFF))
+        out.flush()
         self.storage.rename(self.new_name, self.name)
         self.seq = seq
-        self._last = _load(body)
+        self._last = digest
         return True
 
     def clear(self):

@@ -48,6 +48,7 @@ class Grant:
         self.serial = token.serial
         self.session_bound = token.session_nonce is not None
         self.scopes = scopes  # None for the root, else the delegated key's scopes
+        self.scope = tokens.ACTION_SCOPES.get(token.action)  # the scope the action belongs to
 
     def __repr__(self):
         return "Grant(%s %r by %s)" % (self.action, self.args, self.key_id)

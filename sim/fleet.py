@@ -343,7 +343,7 @@ class Uplink:
     server_hostname: str | None = None
     lossy: float = 0.0  # chance per byte that a call breaks there (a modem losing coverage)
     concurrency: int = 256  # calls in progress at once, at most
-    timeout: float = 30.0
+    timeout: float | None = 30.0  # seconds a call waits for a word from the server; None: no limit
 
 
 async def _live_day_linked(unit: Unit, day: int, uplink: Uplink, gate: asyncio.Semaphore,

@@ -194,10 +194,11 @@ def _turn(sim: Simulator, data: bytes, outgoing: list[bytes],
 
 
 async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | None = None,
-                     server_hostname: str | None = None, timeout: float = 30.0,
+                     server_hostname: str | None = None, timeout: float | None = 30.0,
                      tap: Tap | None = None) -> DialResult:
     """One call to the link server on the running event loop; returns when the server hangs up,
-    the connection breaks, or `timeout` seconds pass without a byte from the server."""
+    the connection breaks, or `timeout` seconds pass without a byte from the server (None: no
+    limit)."""
     if not sim.powered:
         return _result(False, "the handset is off", 0, 0)
     try:
@@ -243,7 +244,7 @@ async def dial_async(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SS
 
 
 def dial(sim: Simulator, host: str, port: int, *, ssl: ssl_module.SSLContext | None = None,
-         server_hostname: str | None = None, timeout: float = 30.0,
+         server_hostname: str | None = None, timeout: float | None = 30.0,
          tap: Tap | None = None) -> DialResult:
     """The same call on a blocking socket (for a caller without an event loop)."""
     if not sim.powered:
@@ -321,7 +322,7 @@ class Dialer:
 
     def __init__(self, sim: Simulator, address: tuple[str, int], coverage: Coverage, every_ms: int,
                  *, ssl: ssl_module.SSLContext | None = None, server_hostname: str | None = None,
-                 timeout: float = 30.0):
+                 timeout: float | None = 30.0):
         self.sim = sim
         self.host, self.port = address
         self.coverage = coverage

@@ -190,14 +190,21 @@ class UnixBoard:
             self._start()
 
     def _kill(self) -> None:
+        """SIGKILL the process. Its pipes stay open: the bridge closes them when it moves on to the
+        next process (closed here, their descriptors could be given to the next process's pipes
+        while the bridge is about to read or write the old ones, and it would block on them)."""
         process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()
+
+    @staticmethod
+    def _close_pipes(process: subprocess.Popen | None) -> None:
         if process is not None:
             for pipe in (process.stdin, process.stdout):
                 with contextlib.suppress(OSError):
-                    pipe.close()
+                    if pipe is not None:
+                        pipe.close()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -239,15 +246,20 @@ class UnixBoard:
             self._client = None
 
     def _bridge(self) -> None:
+        """The one thread that reads and writes the process's pipes, and closes them."""
+        served = None  # the process whose pipes this thread last used
         while self._running:
             with self._lock:
                 process = self.process
+            if process is not served:
+                self._close_pipes(served)  # a power cut's victim: nothing more comes from it
+                served = process
             out = process.stdout if process is not None and process.stdout and not process.stdout.closed else None
             readers = [r for r in (self._master, self._listener, self._client, out) if r is not None]
             try:
                 ready, _, _ = select.select([*readers, self._wake_r], [], [], 1.0)
             except (OSError, ValueError):
-                continue  # a pipe closed under us by a power cut: look again
+                continue  # a pipe that ended under us: look again
             for item in ready:
                 if item == self._wake_r:
                     os.read(self._wake_r, 64)
@@ -294,6 +306,7 @@ class UnixBoard:
         self._thread.join(timeout=5)
         with self._lock:
             self._kill()
+            self._close_pipes(self.process)
         self._drop_client()
         if self._listener is not None:
             self._listener.close()

@@ -7,7 +7,9 @@ raised as host_tools.link.Nack, replies judged by Link's own decoder — and the
 LOG_READ with go-back-N resume, but awaiting the stream instead of blocking on a port.
 
 A closed connection ends everything at once (LinkClosed): the handset hung up or its modem
-lost coverage; whatever was not acknowledged stays to be done at its next call.
+lost coverage; whatever was not acknowledged stays to be done at its next call. A timeout of
+None waits for the handset with no limit (a peer that never answers is then noticed by whoever
+runs the loop, not by the host).
 
 One process serves thousands of calls, so the byte work uses the `cobs` package's C codec
 (FastDecoder, encode_frame): the same frames as protocol/framing.py's pure-Python codec, which
@@ -80,7 +82,7 @@ class LinkClosed(LinkError):
 
 class AsyncHost:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
-                 timeout: float = 5.0, slow_timeout: float = 10.0, retries: int = 2,
+                 timeout: float | None = 5.0, slow_timeout: float | None = 10.0, retries: int = 2,
                  description: str = "handset"):
         self.reader = reader
         self.writer = writer
@@ -131,10 +133,11 @@ class AsyncHost:
             except (ConnectionError, OSError) as exc:
                 raise LinkClosed(f"{self.description}: connection lost while sending ({exc})") from None
 
-    async def _frame(self, timeout: float) -> framing.Frame | None:
-        """The next frame that is not an event, or None after `timeout` seconds of silence."""
+    async def _frame(self, timeout: float | None) -> framing.Frame | None:
+        """The next frame that is not an event, or None after `timeout` seconds of silence
+        (timeout None: waits until a frame comes or the connection ends)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             while self.frames:
                 frame = self.frames.pop(0)
@@ -143,11 +146,10 @@ class AsyncHost:
                     continue
                 return frame
             await self.flush()
-            left = deadline - loop.time()
-            if left <= 0:
+            if deadline is not None and deadline <= loop.time():
                 return None
             try:
-                async with asyncio.timeout(left):
+                async with asyncio.timeout_at(deadline):
                     data = await self.reader.read(READ_CHUNK)
             except TimeoutError:
                 return None
@@ -169,7 +171,8 @@ class AsyncHost:
         assert 1 <= len(asks) <= MAX_OUTSTANDING
         frames = [framing.Frame(type_, messages.encode(messages.request_layout(type_), fields),
                                 seq=self._next_seq()) for type_, fields in asks]
-        timeout = max(self.slow_timeout if f.type in SLOW_TYPES else self.timeout for f in frames)
+        waits = [self.slow_timeout if f.type in SLOW_TYPES else self.timeout for f in frames]
+        timeout = None if None in waits else max(wait or 0.0 for wait in waits)
         asked = {frame.seq for frame in frames}
         replies: dict[int, framing.Frame] = {}
         for attempt in range(self.retries + 1):

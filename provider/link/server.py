@@ -53,6 +53,9 @@ def _common_name(peercert: dict | None) -> str | None:
     return None
 
 
+UNLIMITED_LEASE = 86400  # seconds a claim of a call without a time limit holds if the call vanishes
+
+
 class Stats:
     def __init__(self) -> None:
         self.connections = 0
@@ -70,10 +73,14 @@ class Stats:
 
 class LinkServer:
     def __init__(self, db_url: str, *, clock: Callable[[], float] = time.time,
-                 ssl_context: ssl.SSLContext | None = None, timeout: float = 5.0,
-                 slow_timeout: float = 10.0, retries: int = 2, session_timeout: float = 120.0,
+                 ssl_context: ssl.SSLContext | None = None, timeout: float | None = 5.0,
+                 slow_timeout: float | None = 10.0, retries: int = 2,
+                 session_timeout: float | None = 120.0,
                  on_session: Callable[[dict], None] | None = None, portal=None):
-        """`portal`: a provider.link.portal.PortalReports that each call's STATUS is given to."""
+        """`timeout`, `slow_timeout`: seconds a request waits for its reply before it is resent;
+        `session_timeout`: seconds a whole call may last; None for any of them: no limit (a
+        handset that stops answering is then only noticed when its connection ends).
+        `portal`: a provider.link.portal.PortalReports that each call's STATUS is given to."""
         self.db_url = db_url
         self.portal = portal
         self.clock = clock
@@ -162,9 +169,10 @@ class LinkServer:
         peer_serial = None
         if self.ssl_context is not None and self.ssl_context.verify_mode == ssl.CERT_REQUIRED:
             peer_serial = _common_name(writer.get_extra_info("peercert")) or ""
+        # a claim outlives the longest call; a call with no time limit claims for UNLIMITED_LEASE
+        lease = UNLIMITED_LEASE if self.session_timeout is None else int(self.session_timeout) + 1
         session = Session(host, self.db, self.clock, peer_serial=peer_serial,
-                          owner=f"{self.name}:{self.stats.connections}",
-                          lease=int(self.session_timeout) + 1)
+                          owner=f"{self.name}:{self.stats.connections}", lease=lease)
         try:
             try:
                 async with asyncio.timeout(self.session_timeout):

@@ -35,6 +35,7 @@ SCOPES = ACTION_SCOPES
 class Grant:
     def __init__(self, action, args, key_id, token_id, expires, session_bound=False):
         self.scopes = KEYS.get(key_id)  # None for the root, as the real Grant
+        self.scope = ACTION_SCOPES.get(action)
         self.action = action
         self.args = args
         self.key_id = key_id

@@ -34,4 +34,5 @@ def test_every_scope_has_a_row_and_the_bits_are_the_protocols():
     assert lifts.CALIBRATION_FAILED == 1 << CAUSES.index("calibration_failed")
     assert lifts.ALL_CAUSES == (1 << len(CAUSES)) - 1
     assert lifts.lifted_by_signer(None) == lifts.ALL_CAUSES
-    assert lifts.lifted_by_action("work_order") == 0 and lifts.lifted_by_action("clear") == lifts.UNPAID
+    assert lifts.lifted_by_scope("work_order") == 0 and lifts.lifted_by_scope("billing") == lifts.UNPAID
+    assert lifts.lifted_by_scope(None) == 0

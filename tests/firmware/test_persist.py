@@ -245,3 +245,80 @@ def test_a_saved_lockout_survives_every_cut_of_the_saves_after_it():
             pass
         flash.power_on()
         assert persist.StateFile(flash, "state").load()["compliance"] == "lockout", n
+
+
+# ---- a save streams its body: canonical JSON in writes of at most 256 bytes ----------------
+class ChunkLog(RamFlash):
+    """RamFlash that records the size of every write and append."""
+
+    def __init__(self, files=None):
+        RamFlash.__init__(self, files)
+        self.calls = []
+
+    def write(self, name, data):
+        self.calls.append(("write", name, len(data)))
+        RamFlash.write(self, name, data)
+
+    def append(self, name, data):
+        self.calls.append(("append", name, len(data)))
+        RamFlash.append(self, name, data)
+
+
+def _replay_records(n):
+    return [["%032x" % (i * 7919), 1000000 + i] for i in range(n)]
+
+
+def test_a_large_state_is_written_in_pieces_of_at_most_256_bytes():
+    state = {"c": "lockout", "u": _replay_records(40 if MICROPYTHON else 200), "k": {"n": 3}}
+    flash = ChunkLog()
+    sf = persist.StateFile(flash, "state")
+    assert sf.save(state) is True
+    body = b"".join(persist.body_pieces(state))
+    whole = persist.encode_envelope(1, body)
+    assert len(whole) > 4 * 256
+    assert flash.calls[0] == ("write", "state.new", 256)
+    assert all(call[0] == "append" and call[1] == "state.new" and 0 < call[2] <= 256
+               for call in flash.calls[1:])
+    assert sum(call[2] for call in flash.calls) == len(whole)
+    assert flash.read("state") == whole
+    assert persist.StateFile(flash, "state").load() == state
+
+
+def test_the_body_is_sorted_compact_json_and_an_equal_state_in_another_order_is_not_rewritten():
+    flash = ChunkLog()
+    sf = persist.StateFile(flash, "s")
+    sf.save({"b": 1, "a": [1, {"d": 2, "c": 3}, []], "e": {}, "s": "x\"y"})
+    assert flash.read("s")[9:-4] == b'{"a":[1,{"c":3,"d":2},[]],"b":1,"e":{},"s":"x\\"y"}'
+    calls = len(flash.calls)
+    assert sf.save({"s": "x\"y", "e": {}, "a": [1, {"c": 3, "d": 2}, []], "b": 1}) is False
+    assert len(flash.calls) == calls
+    # a fresh StateFile knows the body on flash from its digest
+    again = persist.StateFile(flash, "s")
+    again.load()
+    assert again.save({"e": {}, "b": 1, "s": "x\"y", "a": [1, {"d": 2, "c": 3}, []]}) is False
+    assert len(flash.calls) == calls
+
+
+def _load_and_save(flash, state):
+    sf = persist.StateFile(flash, "state")
+    sf.load()
+    sf.save(state)
+
+
+def test_every_cut_of_a_streamed_save_leaves_the_old_or_the_new_state():
+    old = {"c": "lockout", "u": _replay_records(3)}
+    new = {"c": "lockout", "u": _replay_records(12 if MICROPYTHON else 30)}
+    base = RamFlash()
+    persist.StateFile(base, "state").save(old)
+    probe = base.clone()
+    _load_and_save(probe, new)
+    assert probe.units > 2 * 256
+    for n in range(0, probe.units + 1, 7 if MICROPYTHON else 1):
+        flash = base.clone()
+        flash.cut_after(n)
+        try:
+            _load_and_save(flash, new)
+        except PowerCut:
+            pass
+        flash.power_on()
+        assert persist.StateFile(flash, "state").load() in (old, new), n

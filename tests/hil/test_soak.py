@@ -28,6 +28,10 @@ from tests.hil.target import SPEED, UNIX_HEAP
 
 ROUNDS = int(os.environ.get("LCI_SOAK_ROUNDS", "200"))
 SERIAL = "LCI7-SOAK001"
+RETRIES = 60  # tries of a request after the first: a last-resort bound on a board that hangs
+# a token's life on the board's clock, which runs SPEED times the wall clock: long enough that no
+# delay of a loaded machine between minting and sending lets it expire
+TOKEN_TTL = 7 * 86400
 
 
 def _frame(type_: int, seq: int, **fields) -> bytes:
@@ -56,12 +60,14 @@ def test_sigkill_at_random_moments_never_clears_a_lockout_nor_loses_a_record(tmp
         assert board.pty_path is not None
 
         def connect() -> DeviceClient:
-            client = DeviceClient.open(board.pty_path, timeout=0.5, retries=8)
+            # a request unanswered for 0.5 s is resent (the reply cache answers a repeat); the
+            # budget of tries only bounds a board that stopped answering, however slow the machine
+            client = DeviceClient.open(board.pty_path, timeout=0.5, retries=RETRIES)
             client.hello()
             return client
 
         def mint(client: DeviceClient, action: str, args: dict) -> bytes:
-            return tokens.mint(root, SERIAL, action, args, now=client.status()["now"], ttl=900)
+            return tokens.mint(root, SERIAL, action, args, now=client.status()["now"], ttl=TOKEN_TTL)
 
         client = connect()
         client.provision(**keys.provision_fields(SERIAL, root.public_key, master))

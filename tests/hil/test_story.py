@@ -146,8 +146,13 @@ def test_wrong_keypad_codes_back_off(target, handset):
     target.new_service_interval(handset)
     target.apply(handset, "lockout", {"cause": "unpaid_balance"})
     handset.code_request("unlock")
-    seen = [nack_code(lambda: handset.enter_code("00000000")) for _ in range(6)]
-    assert seen[0] == errors.BAD_CODE and errors.CODE_BACKOFF in seen
+    # wrong codes until one is refused for the back-off: the waits double (30 s, 60 s, ...),
+    # so whatever a code check costs in wall time on a fast-running clock, a wait soon
+    # outlasts it (the 8th wrong code waits 480 device seconds)
+    seen = []
+    while len(seen) < 12 and errors.CODE_BACKOFF not in seen:
+        seen.append(nack_code(lambda: handset.enter_code("00000000")))
+    assert seen[0] == errors.BAD_CODE and seen[-1] == errors.CODE_BACKOFF, seen
     assert handset.status()["compliance"] == "lockout"
 
 

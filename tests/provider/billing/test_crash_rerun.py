@@ -5,7 +5,9 @@ processor's own charges (nothing charged twice, nothing lost).
 The run is the real CLI (`lci-billing advance`) in a subprocess, killed with SIGKILL:
 - at chosen crash points (LCI_BILLING_CRASH_AT=N: right after the processor answered, after the
   batch was written but before COMMIT, right after COMMIT), and
-- at random moments, by this test (os.kill after a random delay).
+- at random moments, by this test (os.kill at a random moment of the run, if it is still going).
+
+Where a kill lands never decides the outcome: killed or not, the rerun must give the same books.
 """
 
 from __future__ import annotations
@@ -70,8 +72,9 @@ def advance(db: Path, env_extra: dict | None = None, kill_after: float | None = 
          "--batch-size", "3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         cwd=Path(__file__).resolve().parents[3])
     if kill_after is not None:
-        time.sleep(kill_after)
-        if proc.poll() is None:
+        try:  # the power cut: at that moment, unless the run ended first
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     return proc.returncode, err.decode()

@@ -4,7 +4,6 @@ server on a real TCP socket — everything on one virtual clock (billing time = 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
@@ -20,6 +19,8 @@ from provider.link.server import LinkServer
 from sim.provider import Provider
 from sim.simulator import Simulator
 from sim.technician import Technician
+
+from . import stall
 
 T0 = 220_000_000  # core seconds: 2026-12-21T07:06:40Z
 
@@ -113,4 +114,5 @@ async def start_server(world: World, **kwargs) -> tuple[LinkServer, str, int]:
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """The test's coroutine on a loop where a stall fails the test instead of hanging it."""
+    return stall.run(coro)

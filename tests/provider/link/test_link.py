@@ -11,9 +11,11 @@ import pytest
 from firmware import eventlog
 from protocol import framing, messages
 from provider.link import store
+from provider.link.server import LinkServer
 from sim import driving
 from sim.uplink import Cut, LossyLink, dial_async
 
+from . import stall
 from .rig import DAY, World, run, start_server
 
 SERIAL = "LCI-T-0001"
@@ -418,3 +420,26 @@ def test_log_info_and_status_go_out_together_and_only_the_unanswered_one_is_rese
     handset = store.handset(world.link_db(), SERIAL)
     assert handset["last_outcome"] == "ok" and handset["compliance"] == sim.status()["compliance"]
     assert store.records(world.link_db(), SERIAL) == world.device_records(sim)
+
+
+def test_a_stalled_call_without_time_limits_fails_instead_of_hanging(world):
+    """With no time limit on either side (the fleet's setting), a TOKEN reply lost on a live
+    connection leaves both waiting for each other (nothing resends it): the loop goes idle and
+    the run fails, naming where the tasks wait, instead of hanging."""
+    world.until_directive(SERIAL, "recall")
+    sim = world.sims[SERIAL]
+    lost = DropFrame("up", messages.TOKEN | messages.REPLY)
+
+    async def call():
+        server = LinkServer(world.db_path, clock=world.unix, timeout=None, slow_timeout=None,
+                            session_timeout=None)
+        host, port = await server.start("127.0.0.1", 0)
+        try:
+            await dial_async(sim, host, port, timeout=None, tap=lost)
+        finally:
+            await server.close()
+
+    with pytest.raises(stall.Stalled, match=r"_frame \(host.py:\d+\).*dial_async \(uplink.py:\d+\)"):
+        stall.run(call(), idle_limit=1.0)
+    assert lost.dropped and accepted(world, "recall") == 1
+    assert [d["status"] for d in store.deliveries(world.link_db(), SERIAL)] != ["delivered"]
