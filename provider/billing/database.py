@@ -16,7 +16,6 @@ as NUMERIC: they are read as Python integers (money is integer cents everywhere)
 from __future__ import annotations
 
 import sqlite3
-from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -107,26 +106,28 @@ class Database:
         cursor.executemany(self._pg(sql), rows)
         return cursor
 
-    def copy_rows(self, table: str, columns: int, rows) -> None:
-        """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite)."""
+    def copy_rows(self, table: str, columns: int, values: list) -> None:
+        """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite): `values`
+        holds the rows' values one row after another, `columns` a row."""
         if self.dialect == SQLITE:
             # many rows a statement: a row costs SQLite its bindings and B-tree work, a statement
             # its execution (a step, a reset, the GIL released and taken back); at most 999
             # parameters a statement, the limit of every SQLite version
-            rows = rows if isinstance(rows, list) else list(rows)
             per = max(1, _SQLITE_PARAMETERS // columns)
-            one = f"({', '.join('?' * columns)})"
-            full = len(rows) - len(rows) % per
+            size = per * columns
+            full = len(values) - len(values) % size
             if full:
-                flat = chain.from_iterable
+                one = f"({', '.join('?' * columns)})"
                 self.raw.executemany(f"INSERT INTO {table} VALUES {', '.join([one] * per)}",
-                                     [tuple(flat(rows[i:i + per])) for i in range(0, full, per)])
-            if full < len(rows):
-                self.raw.executemany(f"INSERT INTO {table} VALUES {one}", rows[full:])
+                                     [values[i:i + size] for i in range(0, full, size)])
+            if full < len(values):
+                self.raw.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * columns)})",
+                                     [values[i:i + columns]
+                                      for i in range(full, len(values), columns)])
             return
         with self.raw.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            for i in range(0, len(values), columns):
+                copy.write_row(values[i:i + columns])
 
     def update_rows(self, table: str, columns: tuple, rows: list) -> None:
         """UPDATE table SET columns WHERE id = ..., for rows (values..., id): executemany on

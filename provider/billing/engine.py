@@ -40,7 +40,7 @@ from .processor import (
     ChargeResult,
     ProcessorUnavailable,
 )
-from .store import RECEIVABLE, Account, OpenInvoice, Store, Work
+from .store import COLUMNS, RECEIVABLE, Account, OpenInvoice, Store, Work, rows
 
 CASH = "cash"
 SALES_TAX = "sales_tax_payable"
@@ -220,10 +220,13 @@ class Engine:
         a.invoice_seq += 1
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
-        uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
-                             collection, subtotal, tax, rate_label, total, prepaid_span,
-                             refers_to, None, None, memo))
-        uow.lines += [(invoice_id,) + row for row in line_rows]
+        uow.invoices += (invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
+                         collection, subtotal, tax, rate_label, total, prepaid_span, refers_to, None,
+                         None, memo)
+        lines = uow.lines
+        for row in line_rows:
+            lines.append(invoice_id)
+            lines += row
         uow.entry(a.id, t, kind, number, ((RECEIVABLE, invoice_id, total),) + credits)
         w.items[invoice_id] = OpenInvoice(invoice_id, total, kind, due_at)
         self._apply_credits(w, uow, t)
@@ -316,11 +319,11 @@ class Engine:
 
     def _payment_row(self, uow, a: Account, t, key, kind, attempt, token, amount, result,
                      failure_open_before, entry_id=None, request_key=None):
-        uow.payments.append((uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
-                             result.status if result else "succeeded",
-                             result.decline_code if result else None,
-                             result.reference if result else None, failure_open_before, entry_id,
-                             request_key))
+        uow.payments += (uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
+                         result.status if result else "succeeded",
+                         result.decline_code if result else None,
+                         result.reference if result else None, failure_open_before, entry_id,
+                         request_key)
 
     def _refund_credit(self, w: Work, uow, t: int) -> None:
         """Pay a credit balance back to the payment method on file."""
@@ -354,12 +357,12 @@ class Engine:
 
     # ------------------------------------------------------------------ records
     def _notice(self, w, uow, t, kind, subject, body, attempt_at=None, amount=None):
-        uow.notices.append((uow.allocate("notice"), w.account.id, t, kind, attempt_at, amount,
-                            subject, body))
+        uow.notices += (uow.allocate("notice"), w.account.id, t, kind, attempt_at, amount, subject,
+                        body)
 
     def _history(self, w, uow, t, event, detail=""):
-        uow.history.append((uow.allocate("history"), w.account.id, t, event, w.account.status,
-                            detail[:200]))
+        uow.history += (uow.allocate("history"), w.account.id, t, event, w.account.status,
+                        detail[:200])
 
     def _fire(self, w, uow, t, trigger, detail=""):
         a = w.account
@@ -516,8 +519,9 @@ class Engine:
         invoice is paid later."""
         a = w.account
         p = self.policy
+        # a declined initial charge was just notified
         notified = any(n[1] == a.id and n[2] == t and n[3] == "payment_failed"
-                       for n in uow.notices)  # a declined initial charge was just notified
+                       for n in rows(uow.notices, COLUMNS["notices"]))
         a.failure_open = 1
         # no automated payment was attempted: the Automated Payment Late Fee does not start here
         self._fire(w, uow, t, "initial_payment_overdue", f"initial invoice unpaid: {fmt(w.balance)}")
@@ -1309,7 +1313,7 @@ class Engine:
 
     @staticmethod
     def _last_total(uow, invoice_id: int) -> int:
-        for row in reversed(uow.invoices):
+        for row in reversed(rows(uow.invoices, COLUMNS["invoices"])):
             if row[0] == invoice_id:
                 return row[13]
         raise KeyError(invoice_id)

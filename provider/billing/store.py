@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import operator
 from dataclasses import dataclass, field, fields
-from itertools import compress
+from itertools import chain, compress
 from operator import ne
 
 from .errors import NotFound
@@ -161,19 +161,35 @@ class _LazyIds(dict):
         return value
 
 
+# the tables a unit of work appends to, parents before children: (table, attribute, columns)
+APPENDED = (("invoice", "invoices", 19), ("invoice_line", "lines", 6), ("posting", "postings", 10),
+            ("payment", "payments", 14), ("notice", "notices", 8), ("directive", "directives", 16),
+            ("history", "history", 6))
+COLUMNS = {attribute: columns for _, attribute, columns in APPENDED}
+
+
+def rows(values: list, columns: int) -> list[tuple]:
+    """The rows of a flat list of values (`columns` values a row)."""
+    return [tuple(values[i:i + columns]) for i in range(0, len(values), columns)]
+
+
 class UnitOfWork:
-    """Rows to write in one transaction, with ids allocated from the tables' current maxima."""
+    """Rows to write in one transaction, with ids allocated from the tables' current maxima.
+
+    Appended rows are kept flat, each table's values one row after another (`uow.postings +=
+    (id, ...)`), the layout of a many-row INSERT: the flush hands them to the database in slices,
+    with no per-row tuple to unpack (`rows` reads them back as tuples)."""
 
     def __init__(self, conn):
         self.conn = conn
         self.next_id = _LazyIds(conn)  # table -> next id, read on first use
-        self.postings: list[tuple] = []
-        self.invoices: list[tuple] = []
-        self.lines: list[tuple] = []
-        self.payments: list[tuple] = []
-        self.notices: list[tuple] = []
-        self.directives: list[tuple] = []
-        self.history: list[tuple] = []
+        self.postings: list = []
+        self.invoices: list = []
+        self.lines: list = []
+        self.payments: list = []
+        self.notices: list = []
+        self.directives: list = []
+        self.history: list = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
         self.last_ordered: dict[str, int] = {}  # serial -> last recall or lockout (directives)
@@ -189,12 +205,12 @@ class UnitOfWork:
         self.next_id["entry"] = entry_id + 1
         posting_id = self.next_id["posting"]
         total = n = 0
-        append = self.postings.append
+        extend = self.postings.extend
         for book, invoice_id, amount in lines:
             if amount:
                 total += amount
                 n += 1
-                append((posting_id, entry_id, n, account_id, at, book, invoice_id, amount, cause,
+                extend((posting_id, entry_id, n, account_id, at, book, invoice_id, amount, cause,
                         ref))
                 posting_id += 1
         if total:
@@ -208,17 +224,12 @@ class UnitOfWork:
         for w in self.works:
             w.account.next_due_at = w.account.next_due()
         if new:
-            c.copy_rows("account", len(ACCOUNT_COLUMNS), map(_row, new))
-        # appended rows: COPY on PostgreSQL, executemany on SQLite (parents before children)
-        for table, columns, rows in (("invoice", 19, self.invoices),
-                                     ("invoice_line", 6, self.lines),
-                                     ("posting", 10, self.postings),
-                                     ("payment", 14, self.payments),
-                                     ("notice", 8, self.notices),
-                                     ("directive", 16, self.directives),
-                                     ("history", 6, self.history)):
-            if rows:
-                c.copy_rows(table, columns, rows)
+            c.copy_rows("account", len(ACCOUNT_COLUMNS), list(chain.from_iterable(map(_row, new))))
+        # appended rows: COPY on PostgreSQL, many rows a statement on SQLite
+        for table, attribute, columns in APPENDED:
+            values = getattr(self, attribute)
+            if values:
+                c.copy_rows(table, columns, values)
         if self.invoice_updates:
             c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"),
                           [v + (k,) for k, v in self.invoice_updates.items()])
