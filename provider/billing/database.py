@@ -106,9 +106,12 @@ class Database:
         cursor.executemany(self._pg(sql), rows)
         return cursor
 
-    def copy_rows(self, table: str, columns: int, values: list) -> None:
+    def copy_rows(self, table: str, columns: int, values: list, names: tuple | None = None) -> None:
         """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite): `values`
-        holds the rows' values one row after another, `columns` a row."""
+        holds the rows' values one row after another, `columns` a row, filling the columns
+        `names` (the table's other columns take their default) or every column in order."""
+        if names is not None:
+            table = f"{table} ({', '.join(names)})"
         if self.dialect == SQLITE:
             # many rows a statement: a row costs SQLite its bindings and B-tree work, a statement
             # its execution (a step, a reset, the GIL released and taken back); at most 999

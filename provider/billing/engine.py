@@ -159,18 +159,17 @@ class Engine:
     def _advance(self, to: int, processed: int, batches: int) -> dict:
         while True:
             with self.store.transaction() as uow:
-                accounts = self.store.due_accounts(to, self.batch_size)
-                if not accounts:
+                works = self.store.load_due(to, self.batch_size, uow)
+                if not works:
                     self.store.set_meta("now", str(to))
                     crash_point()
                     break
-                works = self.store.load(accounts, uow)
                 # a clear answers its serial's last recall or lockout: read those at once
                 outbox.read_last_ordered(uow, [w.account.serial for w in works
                                                if w.account.status in ("recall", "lockout")])
                 for w in works:
                     self._run(w, to, uow)
-                processed += len(accounts)
+                processed += len(works)
                 batches += 1
                 crash_point()
             crash_point()
@@ -221,8 +220,7 @@ class Engine:
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
         uow.invoices += (invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
-                         collection, subtotal, tax, rate_label, total, prepaid_span, refers_to, None,
-                         None, memo)
+                         collection, subtotal, tax, rate_label, total, prepaid_span, refers_to, memo)
         lines = uow.lines
         for row in line_rows:
             lines.append(invoice_id)
@@ -487,14 +485,15 @@ class Engine:
                 return
             crash_point()
         entry_id = None
-        if result.succeeded:
+        succeeded = result.succeeded
+        if succeeded:
             entry_id = self._receive(w, uow, t, amount, key)
             a.failure_open = 0
             a.retry_base, a.retry_index = None, 0
             a.notice_at = None
         self._payment_row(uow, a, t, key, "automated" if automated else "immediate", kind, token,
                           amount, result, failure_before, entry_id)
-        if result.succeeded:
+        if succeeded:
             self._after_payment(w, uow, t)
         else:
             self._on_failed(w, uow, t, kind, result.decline_code, amount,
