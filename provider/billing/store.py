@@ -302,9 +302,9 @@ class Store:
 
     def load_due(self, until: int, limit: int, uow: UnitOfWork) -> list[Work]:
         """The first `limit` accounts with a timer due by `until` (earliest first), loaded."""
-        rows = self.conn.execute(
-            _SELECT_ACCOUNT + " WHERE next_due_at <= ? ORDER BY next_due_at, id LIMIT ?",
-            (until, limit)).fetchall()
+        rows = self.conn.select_rows(
+            ACCOUNT_COLUMNS, "FROM account WHERE next_due_at <= ? ORDER BY next_due_at, id LIMIT ?",
+            (until, limit))
         # the changing columns as read come from the row (indexing a tuple, not 32 attributes)
         return self._attach([Work(Account(*r), _changing_of_row(r)) for r in rows], uow)
 
