@@ -21,7 +21,9 @@ FIELDS is the device's persisted state as one table, (key in the file, Device at
 default), driving both `device_state` (save) and `restore_device` (restore, and the
 rollback of a refused change). Three attributes are not plain values: `compliance` (the
 machine: its state), `codes` (override.Codes: its own state()/restore()), `used_ids`
-(the replay records: [hex id, expiry] pairs, with `used_expiry`).
+(the replay records: [hex id, expiry] pairs, with `used_expiry`). One more key is not a
+Device attribute: `log`, the log's head, in the save a change makes before its first record
+(firmware/device.py's _apply): found at boot, the log is cut back to it.
 """
 
 import json
