@@ -35,7 +35,7 @@ COBS_EXAMPLES = [
 
 def hexify(values: dict, layout) -> dict:
     out = {}
-    for name, _kind in layout:
+    for name, _kind in messages.fields(layout):
         value = values[name]
         out[name] = value.hex() if isinstance(value, bytes) else value
     return out

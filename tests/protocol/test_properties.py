@@ -28,7 +28,7 @@ def layouts():
         out.append(request)
         if reply is not None:
             out.append(reply)
-    return out
+    return [messages.fields(layout) for layout in out]
 
 
 @st.composite
