@@ -42,7 +42,7 @@ from firmware.machine import Machine
 from firmware.persist import StateFile, device_state, restore_device
 from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
-from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, ROWS, WINDOW
+from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, TABLE, WINDOW
 from protocol import errors, messages
 from protocol.endpoint import Refused
 
@@ -65,7 +65,7 @@ class Device:
         self.provisioned = False
         self.serial = ""
         # compliance (the persisted attributes: firmware/persist.py FIELDS)
-        self.compliance = Machine("compliance", ROWS, MACHINES["compliance"][1], compliance.GUARDS, self._changed, self)
+        self.compliance = Machine("compliance", TABLE["compliance"], MACHINES["compliance"][1], compliance.GUARDS, self._changed, self)
         self.causes = 0
         self.recall_deadline = None  # [wall, run] of the lockout a recall runs into
         self.unlock_until = None  # [wall, run] end of a code/token unlock; None = for good
@@ -91,7 +91,7 @@ class Device:
         self.cal = None  # a Calibration in progress (service mode)
         self.cal_sample = None  # the last sample the sensor gave in service mode
         # driving session
-        self.session = Machine("session", ROWS, MACHINES["session"][1], driving.GUARDS, self._changed, self)
+        self.session = Machine("session", TABLE["session"], MACHINES["session"][1], driving.GUARDS, self._changed, self)
         self.hold = None  # [wall, run] end of a temporary lockout
         self.fails = []  # run seconds of recent failed start tests
         self.retest_at = None  # run second the next retest is due
