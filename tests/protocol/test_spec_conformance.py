@@ -363,14 +363,14 @@ def test_the_record_layout_table_is_the_record_format():
 
 def test_the_record_type_table_is_the_kind_names():
     rows = table(section("### 8.4"), "number", "name", "meaning", "brac / value / detail")
-    assert {_int(r["number"]): r["name"] for r in rows} == {number: row[0] for number, row in logrecord.KINDS.items()}
+    assert {_int(r["number"]): r["name"] for r in rows} == {number: logrecord.kind_name(number) for number in logrecord.KINDS}
 
 
 def test_the_reserve_kinds_are_the_implementations():
     text = " ".join(section("### 8.4"))
     listed = text.split("(the reserve kinds):", 1)[1].split(".", 1)[0]
     names = re.findall(r"`(\w+)`", listed)
-    assert names == [row[0] for _, row in sorted(logrecord.KINDS.items()) if row[1]]
+    assert names == [logrecord.kind_name(number) for number in sorted(logrecord.KINDS) if logrecord.KINDS[number]]
 
 
 def test_the_worked_record_is_the_vectors_record():
