@@ -111,33 +111,30 @@ BENCH_TAMPER = 5  # a: tamper kind (1 sensor disconnected, 2 relay bypass)
 BENCH_REFUSE = 6  # the driver refuses the pending test (presses CANCEL)
 
 # ---- layouts ---------------------------------------------------------------------------
-# type: (name, request layout, reply layout); reply None = no reply (flow control). A layout
-# is written as text, "field kind" pairs in order (fields() gives the list of pairs): one
-# string per layout is all a board holds in RAM for it, the text staying in flash.
+# type: "name|request layout|reply layout" (no reply layout: no reply, flow control). A
+# layout is "field kind" pairs in order (fields() gives the list of pairs). entry() splits an
+# entry; one string per type is all a board holds in RAM of the catalogue.
 CATALOGUE = {
     HELLO: (
-        "hello",
-        "proto_min B  proto_max B  host_nonce 8s",
-        "proto B  serial s  firmware s  board s  caps I  max_payload H  window B  nonce 16s",
+        "hello|proto_min B  proto_max B  host_nonce 8s|proto B  serial s  firmware s  board s"
+        "  caps I  max_payload H  window B  nonce 16s"
     ),
     STATUS: (
-        "status",
-        "",
-        "compliance B  session B  causes H  now I  deadline I  deadline_left I  service_due I"
-        "  calibration_due I  hold_left I  override_left I  violations B  relay B  alarm B"
-        "  log_count I  log_free_pct B  line1 s  line2 s",
+        "status||compliance B  session B  causes H  now I  deadline I  deadline_left I"
+        "  service_due I  calibration_due I  hold_left I  override_left I  violations B"
+        "  relay B  alarm B  log_count I  log_free_pct B  line1 s  line2 s"
     ),
-    LOG_INFO: ("log_info", "", "first I  count I  capacity I  free_pct B  head_hash 8s"),
-    LOG_READ: ("log_read", "start I  count I  window B", "first I  n B  records *"),
-    LOG_ACK: ("log_ack", "next I", None),
-    PROVISION: ("provision", "serial s  root_key 32s  device_secret 32s", "serial s"),
-    CONFIG_GET: ("config_get", "", "config b"),
-    TOKEN: ("token", "token b", "action B  detail s"),
-    CODE_REQUEST: ("code_request", "action B", "request s"),
-    CODE_ENTER: ("code_enter", "code s", "action B  until I"),
-    CALIBRATE: ("calibrate", "step B  reference H", "step B  measured H  passed B  detail s"),
-    PING: ("ping", "data *", "data *"),
-    BENCH: ("bench", "input B  a i  b i  c i", "compliance B  session B"),
+    LOG_INFO: "log_info||first I  count I  capacity I  free_pct B  head_hash 8s",
+    LOG_READ: "log_read|start I  count I  window B|first I  n B  records *",
+    LOG_ACK: "log_ack|next I",
+    PROVISION: "provision|serial s  root_key 32s  device_secret 32s|serial s",
+    CONFIG_GET: "config_get||config b",
+    TOKEN: "token|token b|action B  detail s",
+    CODE_REQUEST: "code_request|action B|request s",
+    CODE_ENTER: "code_enter|code s|action B  until I",
+    CALIBRATE: "calibrate|step B  reference H|step B  measured H  passed B  detail s",
+    PING: "ping|data *|data *",
+    BENCH: "bench|input B  a i  b i  c i|compliance B  session B",
 }
 
 # the two messages that are not request/reply pairs
@@ -321,25 +318,34 @@ def decode(layout, payload):
     return values
 
 
+def entry(type_):
+    """(name, request layout, reply layout or None) of a request type, or None if unknown."""
+    text = CATALOGUE.get(type_)
+    if text is None:
+        return None
+    parts = text.split("|")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else None
+
+
 def name_of(type_):
     if type_ == NACK:
         return "nack"
     if type_ == EVENT:
         return "event"
-    entry = CATALOGUE.get(type_ & 0x7F)
-    if entry is None:
+    found = entry(type_ & 0x7F)
+    if found is None:
         return "0x%02x" % type_
-    return entry[0] + ("_reply" if type_ & REPLY else "")
+    return found[0] + ("_reply" if type_ & REPLY else "")
 
 
 def request_layout(type_):
-    entry = CATALOGUE.get(type_)
-    return None if entry is None else entry[1]
+    found = entry(type_)
+    return None if found is None else found[1]
 
 
 def reply_layout(type_):
-    entry = CATALOGUE.get(type_)
-    return None if entry is None else entry[2]
+    found = entry(type_)
+    return None if found is None else found[2]
 
 
 def layout_for(type_, flags):

@@ -81,7 +81,7 @@ MESSAGES = [
     ("bench", True, {"compliance": 0, "session": 2}),
 ]
 
-BY_NAME = {entry[0]: t for t, entry in messages.CATALOGUE.items()}
+BY_NAME = {messages.entry(t)[0]: t for t in messages.CATALOGUE}
 
 
 def build() -> dict:

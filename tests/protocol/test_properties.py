@@ -24,7 +24,8 @@ def field_strategy(kind: str):
 
 def layouts():
     out = [messages.EVENT_LAYOUT, messages.NACK_LAYOUT]
-    for _, request, reply in messages.CATALOGUE.values():
+    for type_ in messages.CATALOGUE:
+        _, request, reply = messages.entry(type_)
         out.append(request)
         if reply is not None:
             out.append(reply)

@@ -131,7 +131,7 @@ def test_the_message_type_table_is_the_catalogue():
     assert spec.pop(messages.NACK)[0] == "NACK"
     assert set(spec) == set(messages.CATALOGUE)
     for type_, (name, reply) in spec.items():
-        entry = messages.CATALOGUE[type_]
+        entry = messages.entry(type_)
         assert name == entry[0].upper()
         if entry[2] is None:
             assert reply == "none", name
@@ -175,7 +175,7 @@ def _check_offsets(prefix, rows, layout):
 
 @pytest.mark.parametrize("type_", sorted(messages.CATALOGUE))
 def test_every_layout_table_is_the_message_layout(type_):
-    name, request, reply = messages.CATALOGUE[type_]
+    name, request, reply = messages.entry(type_)
     heading = next(line for line in LINES if re.match(rf"^### 6\.\d+ {name.upper()} \(0x{type_:02x}", line))
     prefix = heading.split("(")[0].strip()
     found = _layout_tables(prefix)
@@ -436,7 +436,7 @@ def _precedence() -> dict[str, list[tuple[int, str]]]:
 def test_the_precedence_table_names_real_codes_in_order():
     names = {n for n, v in vars(errors).items() if n.isupper() and isinstance(v, int)}
     for message, checks in _precedence().items():
-        assert message in {e[0].upper() for e in messages.CATALOGUE.values()}, message
+        assert message in {messages.entry(t)[0].upper() for t in messages.CATALOGUE}, message
         assert [n for n, _ in checks] == list(range(1, len(checks) + 1)), message
         for _n, code in checks:
             assert code in names or code == "(section 9.6)", (message, code)
@@ -445,7 +445,7 @@ def test_the_precedence_table_names_real_codes_in_order():
 def test_every_nack_a_message_section_names_is_in_its_precedence_list():
     precedence = _precedence()
     for message in ("CODE_REQUEST", "CODE_ENTER", "CALIBRATE", "BENCH", "PROVISION"):
-        type_ = next(t for t, e in messages.CATALOGUE.items() if e[0].upper() == message)
+        type_ = next(t for t in messages.CATALOGUE if messages.entry(t)[0].upper() == message)
         heading = next(line for line in LINES if re.match(rf"^### 6\.\d+ {message} \(0x{type_:02x}", line))
         text = " ".join(section(heading.split("(")[0].strip()))
         nacks = text[text.index("NACKs") :]
