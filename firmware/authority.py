@@ -20,9 +20,9 @@ root signature already verified (by SHA-256 of their bytes), which changes no re
 Keypad codes: see protocol/keycodes.py (request format, HMAC-SHA256, RFC 4226 truncation,
 constant-time compare) and firmware/keypad.py (the back-off schedule the core applies).
 
-Heap: the token checks and codec (protocol/grants.py, protocol/tokens.py), the Ed25519 verifier and SHA-512 are imported
-for a check and unloaded after it under MicroPython (about 33 KB of a board's heap that
-only a token or a new root key needs).
+Heap: the token checks and codec (protocol/grants.py, protocol/tokens.py), the Ed25519
+verifier and SHA-512 are imported for a check and unloaded after it under MicroPython
+(about 14 KB of a board's heap that only a token or a new root key needs).
 """
 
 try:
@@ -30,9 +30,9 @@ try:
 except ImportError:  # CPython: the value itself
     const = int  # type: ignore[misc, assignment]
 
-import sys
 from hashlib import sha256
 
+from firmware.unload import drop
 from protocol import keycodes
 
 DEFAULTS = {"code_digits": keycodes.CODE_DIGITS}
@@ -62,24 +62,10 @@ def _grants():
     return grants
 
 
-_TOKEN_CODE = (
-    ("firmware", "ed25519"),
-    ("firmware", "sha512"),
-    ("protocol", "grants"),
-    ("protocol", "tokens"),
-)
-
-
 def _drop_token_code():
-    """Under MicroPython, unload the token codec, the verifier and its SHA-512 (~33 KB of a
-    board's heap, needed only while a key or a token is checked); CPython keeps them."""
-    if sys.implementation.name != "micropython":
-        return
-    for package, name in _TOKEN_CODE:
-        sys.modules.pop(package + "." + name, None)
-        parent = sys.modules.get(package)
-        if parent is not None and hasattr(parent, name):
-            delattr(parent, name)
+    """Unload the token codec, the verifier and its SHA-512 (firmware/unload.py): a board's
+    heap holds them only while a key or a token is checked."""
+    drop("firmware.ed25519", "firmware.sha512", "protocol.grants", "protocol.tokens")
 
 
 def _checked_root(key, verifier):

@@ -10,7 +10,7 @@ functions taking the device:
 - firmware/driving.py     ignition, breath tests, retests: the session guards and entries;
 - firmware/override.py    keypad codes;
 - firmware/grants.py      signed tokens and their replay records;
-- firmware/calibration.py the service-mode calibration steps;
+- firmware/calibration.py the service-mode calibration steps (imported for them);
 - firmware/persist.py     the persisted state as one table (FIELDS);
 - firmware/loop.py        the step, the timers, the outputs, the next deadline.
 
@@ -32,7 +32,7 @@ firmware/timebase.py): setting the wall clock back never extends one.
 
 from binascii import crc32, hexlify, unhexlify
 
-from firmware import breath, calibration, compliance, driving, grants, loop, override
+from firmware import breath, compliance, driving, grants, loop, override
 from firmware import eventlog as ev
 from firmware.config import Config
 from firmware.eventlog import EventLog
@@ -43,6 +43,7 @@ from firmware.persist import StateFile, device_state, restore_device
 from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
 from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, TABLE, WINDOW
+from firmware.unload import drop
 from protocol import errors, messages
 from protocol.endpoint import Refused
 
@@ -323,7 +324,15 @@ class Device:
         self.session_ids = []
 
     def calibrate(self, step, reference):
-        return calibration.calibrate(self, step, reference)
+        """One CALIBRATE step (firmware/calibration.py, imported for the procedure and
+        dropped when none is in progress)."""
+        from firmware import calibration
+
+        try:
+            return calibration.calibrate(self, step, reference)
+        finally:
+            if self.cal is None:
+                drop("firmware.calibration")
 
     def receive(self, data, now_ms=None):
         """Bytes from the serial line."""
