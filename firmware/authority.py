@@ -33,9 +33,9 @@ except ImportError:  # CPython: the value itself
 from hashlib import sha256
 
 from firmware.unload import drop
-from protocol import keycodes
+from protocol.messages import CODE_DIGITS
 
-DEFAULTS = {"code_digits": keycodes.CODE_DIGITS}
+DEFAULTS = {"code_digits": CODE_DIGITS}
 _CERT_CACHE_SIZE = const(4)
 
 
@@ -65,7 +65,13 @@ def _grants():
 def _drop_token_code():
     """Unload the token codec, the verifier and its SHA-512 (firmware/unload.py): a board's
     heap holds them only while a key or a token is checked."""
-    drop("firmware.ed25519", "firmware.sha512", "protocol.grants", "protocol.tokens")
+    drop("firmware.ed25519", "firmware.sha512", "protocol.grants", "protocol.tokens", "protocol.compare")
+
+
+def _drop_keycodes():
+    """Unload the keypad codes' derivation (protocol/keycodes.py): a board's heap holds it
+    only while a request is made or a code is checked."""
+    drop("protocol.keycodes", "protocol.compare")
 
 
 def _checked_root(key, verifier):
@@ -102,7 +108,7 @@ class Authority:
         self.root_public_key = _checked_root(root_public_key, verifier)
         _drop_token_code()
         self.config = _settings(config)
-        self._codes = keycodes.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
+        self._secret = _checked_secret(device_secret)
         self._certs = []  # SHA-256 of certificates whose root signature verified
 
     # ---- signed tokens -------------------------------------------------------------------
@@ -133,9 +139,20 @@ class Authority:
         """The request code for `action` shown on the handset: 12 digits in groups of four.
 
         counter: the core's request counter (int); nonce: random bytes (or an int)."""
-        return keycodes.request_code(self.serial, action, counter, nonce)
+        from protocol import keycodes
+
+        try:
+            return keycodes.request_code(self.serial, action, counter, nonce)
+        finally:
+            _drop_keycodes()
 
     def check_code(self, request, code, action, seq=None):
         """True if `code` is the provider's answer to `request` for `action` (constant time);
         a `clear` code is bound to `seq`, the directive number of the lockout it answers."""
-        return self._codes.check(request, code, action, seq)
+        from protocol import keycodes
+
+        try:
+            key = keycodes.CodeKey(self._secret, self.serial, self.config["code_digits"])
+            return key.check(request, code, action, seq)
+        finally:
+            _drop_keycodes()

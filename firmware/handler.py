@@ -8,7 +8,6 @@ starts a USB session with a fresh nonce (tokens for this session are bound to it
 State changes, display changes, alarms and test results go out as EVENT frames.
 """
 
-from firmware.keypad import CODE_ACTIONS
 from protocol import errors, framing, messages
 from protocol.endpoint import Endpoint, Refused
 
@@ -147,7 +146,7 @@ class Handler:
 
     def code_request(self, fields):
         index = fields["action"]
-        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in CODE_ACTIONS:
+        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in messages.CODE_ACTIONS:
             raise Refused(errors.BAD_ARGUMENT, "no keypad code for action %d" % index)
         return {"request": self.device.request_code(messages.ACTIONS[index])}
 

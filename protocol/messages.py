@@ -96,6 +96,11 @@ ACTIONS = (
     "work_order",
 )
 
+# the actions a keypad code can authorize, and the digits of its answer by default (the
+# codes themselves: protocol/keycodes.py)
+CODE_ACTIONS = ("unlock", "clear")
+CODE_DIGITS = 8
+
 # CALIBRATE steps
 CAL_AS_FOUND = 0
 CAL_ADJUST = 1
