@@ -32,7 +32,7 @@ try:
 except ImportError:  # CPython: the value itself
     const = int  # type: ignore[misc, assignment]
 
-from firmware import sha512
+from firmware.unload import drop
 
 # the field prime p = 2^255 - 19, the group order L, d = -121665/121666, 2d, sqrt(-1)
 # (module globals, not const(): the tests check them against the curve's definition)
@@ -381,8 +381,13 @@ def _prechecked(public_key, signature):
 
 
 def _challenge(signature, public_key, message):
-    """k = SHA-512(R || A || M) mod L."""
-    return int.from_bytes(sha512.digest(signature[:32] + public_key + message), "little") % _L
+    """k = SHA-512(R || A || M) mod L. SHA-512 is imported for the hash and dropped again
+    (firmware/unload.py) before the curve arithmetic, the check's deepest point."""
+    from firmware import sha512
+
+    digest = sha512.digest(signature[:32] + public_key + message)
+    drop("firmware.sha512")
+    return int.from_bytes(digest, "little") % _L
 
 
 def verify(public_key, message, signature):
