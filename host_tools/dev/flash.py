@@ -34,8 +34,9 @@ BOARDS = {
     "esp32": ("esp32", "mpboard", "files", "stdio"),
     "unix": ("unix", "files", "stdio", "filedisk"),
 }
-# core modules only the host side imports (the NACK codes' texts for people): a board gets none
-HOST_ONLY = ("protocol/error_texts",)
+# core modules only the host side imports (the NACK codes' texts for people, the bodies a
+# signer signs): a board gets none
+HOST_ONLY = ("protocol/error_texts", "protocol/signing")
 # the ports whose MicroPython (1.25+) has a ROMFS partition `mpremote romfs deploy` can write
 ROMFS_BOARDS = ("rp2", "esp32")
 MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\nfirmware.main.main()\n"
