@@ -94,10 +94,11 @@ class Config:
             values[key] = overrides[key]
         for key in values:
             value = values[key]
-            low, high = DEFAULTS[key][1], DEFAULTS[key][2]
+            default, low, high = DEFAULTS[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < low or value > high:
                 raise ConfigError("%s must be an integer in %d..%d, got %r" % (key, low, high, value))
-            setattr(self, key, value)
+            if value != default:
+                setattr(self, key, value)  # a setting at its default is read from DEFAULTS
         self._check_pairs()
 
     def _check_pairs(self):
@@ -112,8 +113,12 @@ class Config:
                 raise ConfigError("%s must not exceed %s" % (low, high))
 
     def __getattr__(self, name):  # type: (str) -> int
-        """Only reached for a name that is not a setting (settings are set in __init__)."""
-        raise AttributeError("no setting %r" % name)
+        """A setting at its default (__init__ sets only the ones that differ), or
+        AttributeError for a name that is no setting."""
+        entry = DEFAULTS.get(name)
+        if entry is None:
+            raise AttributeError("no setting %r" % name)
+        return entry[0]
 
     def as_dict(self):
         out = {"jurisdiction": self.jurisdiction}
