@@ -20,9 +20,9 @@ root signature already verified (by SHA-256 of their bytes), which changes no re
 Keypad codes: see protocol/keycodes.py (request format, HMAC-SHA256, RFC 4226 truncation,
 constant-time compare) and firmware/keypad.py (the back-off schedule the core applies).
 
-Heap: the token checks and codec (protocol/grants.py, protocol/tokens.py), the Ed25519 verifier and SHA-512 are imported
-for a check and unloaded after it under MicroPython (about 33 KB of a board's heap that
-only a token or a new root key needs).
+Heap: the token checks and codec (protocol/grants.py, protocol/tokens.py), the Ed25519
+verifier and SHA-512 are imported for a check and unloaded after it under MicroPython
+(about 14 KB of a board's heap that only a token or a new root key needs).
 """
 
 try:
@@ -30,12 +30,12 @@ try:
 except ImportError:  # CPython: the value itself
     const = int  # type: ignore[misc, assignment]
 
-import sys
 from hashlib import sha256
 
-from protocol import keycodes
+from firmware.unload import drop
+from protocol.messages import CODE_DIGITS
 
-DEFAULTS = {"code_digits": keycodes.CODE_DIGITS}
+DEFAULTS = {"code_digits": CODE_DIGITS}
 _CERT_CACHE_SIZE = const(4)
 
 
@@ -62,24 +62,16 @@ def _grants():
     return grants
 
 
-_TOKEN_CODE = (
-    ("firmware", "ed25519"),
-    ("firmware", "sha512"),
-    ("protocol", "grants"),
-    ("protocol", "tokens"),
-)
-
-
 def _drop_token_code():
-    """Under MicroPython, unload the token codec, the verifier and its SHA-512 (~33 KB of a
-    board's heap, needed only while a key or a token is checked); CPython keeps them."""
-    if sys.implementation.name != "micropython":
-        return
-    for package, name in _TOKEN_CODE:
-        sys.modules.pop(package + "." + name, None)
-        parent = sys.modules.get(package)
-        if parent is not None and hasattr(parent, name):
-            delattr(parent, name)
+    """Unload the token codec, the verifier and its SHA-512 (firmware/unload.py): a board's
+    heap holds them only while a key or a token is checked."""
+    drop("firmware.ed25519", "firmware.sha512", "protocol.grants", "protocol.tokens", "protocol.compare")
+
+
+def _drop_keycodes():
+    """Unload the keypad codes' derivation (protocol/keycodes.py): a board's heap holds it
+    only while a request is made or a code is checked."""
+    drop("protocol.keycodes", "protocol.compare")
 
 
 def _checked_root(key, verifier):
@@ -116,7 +108,7 @@ class Authority:
         self.root_public_key = _checked_root(root_public_key, verifier)
         _drop_token_code()
         self.config = _settings(config)
-        self._codes = keycodes.CodeKey(_checked_secret(device_secret), serial, self.config["code_digits"])
+        self._secret = _checked_secret(device_secret)
         self._certs = []  # SHA-256 of certificates whose root signature verified
 
     # ---- signed tokens -------------------------------------------------------------------
@@ -147,9 +139,20 @@ class Authority:
         """The request code for `action` shown on the handset: 12 digits in groups of four.
 
         counter: the core's request counter (int); nonce: random bytes (or an int)."""
-        return keycodes.request_code(self.serial, action, counter, nonce)
+        from protocol import keycodes
+
+        try:
+            return keycodes.request_code(self.serial, action, counter, nonce)
+        finally:
+            _drop_keycodes()
 
     def check_code(self, request, code, action, seq=None):
         """True if `code` is the provider's answer to `request` for `action` (constant time);
         a `clear` code is bound to `seq`, the directive number of the lockout it answers."""
-        return self._codes.check(request, code, action, seq)
+        from protocol import keycodes
+
+        try:
+            key = keycodes.CodeKey(self._secret, self.serial, self.config["code_digits"])
+            return key.check(request, code, action, seq)
+        finally:
+            _drop_keycodes()

@@ -10,7 +10,8 @@ change of compliance does. Functions take the Device.
 
 from firmware import eventlog as ev
 from firmware.lifts import CALIBRATION_DUE, LOG_FULL, SERVICE_DUE, TAMPER, UNPAID, VIOLATIONS
-from firmware.transitions_table import GUARD, INSTALLED, LOCKED, MACHINE, ROWS, SERVICE, STARTS
+from firmware.transitions_table import INSTALLED, LOCKED, SERVICE, STARTS
+from firmware.unload import drop
 from protocol import messages
 
 CLEARED_BY_SERVICE = SERVICE_DUE | CALIBRATION_DUE | VIOLATIONS | TAMPER | LOG_FULL
@@ -110,10 +111,6 @@ def after_change(d, old):
     if was & SERVICE:
         d.cal = None
         d.cal_sample = None
+        drop("firmware.calibration")  # if a calibration was left unfinished
     if not now & STARTS:
         d.session.fire("blocked")  # a start test pending is ended (a row only from it)
-
-
-for _row in ROWS:  # an unknown guard name fails here, at import
-    if _row[MACHINE] == "compliance" and _row[GUARD] is not None and _row[GUARD] not in GUARDS:
-        raise ImportError("compliance guard %s has no function" % _row[GUARD])

@@ -10,7 +10,7 @@ functions taking the device:
 - firmware/driving.py     ignition, breath tests, retests: the session guards and entries;
 - firmware/override.py    keypad codes;
 - firmware/grants.py      signed tokens and their replay records;
-- firmware/calibration.py the service-mode calibration steps;
+- firmware/calibration.py the service-mode calibration steps (imported for them);
 - firmware/persist.py     the persisted state as one table (FIELDS);
 - firmware/loop.py        the step, the timers, the outputs, the next deadline.
 
@@ -32,7 +32,7 @@ firmware/timebase.py): setting the wall clock back never extends one.
 
 from binascii import crc32, hexlify, unhexlify
 
-from firmware import breath, calibration, compliance, driving, grants, loop, override
+from firmware import breath, compliance, driving, grants, loop, override
 from firmware import eventlog as ev
 from firmware.config import Config
 from firmware.eventlog import EventLog
@@ -42,7 +42,8 @@ from firmware.machine import Machine
 from firmware.persist import StateFile, device_state, restore_device
 from firmware.refusals import Refusals
 from firmware.timebase import TimeBase
-from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, ROWS, WINDOW
+from firmware.transitions_table import ALARM, DEST, MACHINES, RECALL, RELAY, TABLE, WINDOW
+from firmware.unload import drop
 from protocol import errors, messages
 from protocol.endpoint import Refused
 
@@ -65,7 +66,7 @@ class Device:
         self.provisioned = False
         self.serial = ""
         # compliance (the persisted attributes: firmware/persist.py FIELDS)
-        self.compliance = Machine("compliance", ROWS, MACHINES["compliance"][1], compliance.GUARDS, self._changed, self)
+        self.compliance = Machine("compliance", TABLE["compliance"], MACHINES["compliance"][1], compliance.GUARDS, self._changed, self)
         self.causes = 0
         self.recall_deadline = None  # [wall, run] of the lockout a recall runs into
         self.unlock_until = None  # [wall, run] end of a code/token unlock; None = for good
@@ -91,7 +92,7 @@ class Device:
         self.cal = None  # a Calibration in progress (service mode)
         self.cal_sample = None  # the last sample the sensor gave in service mode
         # driving session
-        self.session = Machine("session", ROWS, MACHINES["session"][1], driving.GUARDS, self._changed, self)
+        self.session = Machine("session", TABLE["session"], MACHINES["session"][1], driving.GUARDS, self._changed, self)
         self.hold = None  # [wall, run] end of a temporary lockout
         self.fails = []  # run seconds of recent failed start tests
         self.retest_at = None  # run second the next retest is due
@@ -349,7 +350,15 @@ class Device:
         self.session_ids = []
 
     def calibrate(self, step, reference):
-        return calibration.calibrate(self, step, reference)
+        """One CALIBRATE step (firmware/calibration.py, imported for the procedure and
+        dropped when none is in progress)."""
+        from firmware import calibration
+
+        try:
+            return calibration.calibrate(self, step, reference)
+        finally:
+            if self.cal is None:
+                drop("firmware.calibration")
 
     def receive(self, data, now_ms=None):
         """Bytes from the serial line."""

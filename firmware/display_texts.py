@@ -1,10 +1,10 @@
 """Every text the handset shows: one table, and the rule that picks a screen.
 
-TEXTS maps a screen name to its two lines (16 characters each at most; "%s" takes a
-countdown or a value). Read together, the two lines make the message: "SERVICE DUE" /
-"5 DAYS" is "SERVICE DUE 5 DAYS". `screen(device)` picks the screen for the device's
-state: code entry first, then a driving session that needs the driver, then the
-compliance state (with its countdown), told apart by the states' flags
+TEXTS maps a screen name to its two lines as one string, "LINE 1|LINE 2" (16 characters
+each at most; "%s" takes a countdown or a value). Read together, the two lines make the
+message: "SERVICE DUE" / "5 DAYS" is "SERVICE DUE 5 DAYS". `screen(device)` picks the
+screen for the device's state: code entry first, then a driving session that needs the
+driver, then the compliance state (with its countdown), told apart by the states' flags
 (firmware/transitions_table.py).
 """
 
@@ -25,29 +25,29 @@ from protocol.coretime import DAY, HOUR
 
 TEXTS = {
     # compliance, when no driving session needs the screen
-    "factory": ("FACTORY MODE", "NOT PROVISIONED"),
-    "removed": ("NOT INSTALLED", "WORK ORDER REQ"),
-    "normal": ("LCI-777", "READY"),
-    "service_soon": ("SERVICE IN", "%s"),  # SERVICE IN 5 DAYS
-    "recall_days": ("SERVICE DUE", "%s"),  # SERVICE DUE 5 DAYS
-    "recall_hours": ("LOCKOUT IN %s", "%s"),  # LOCKOUT IN 23 H / cause
-    "lockout": ("LOCKOUT", "SERVICE REQUIRED"),
-    "lockout_unpaid": ("LOCKOUT", "CALL PROVIDER"),
-    "unlocked": ("UNLOCKED", "%s LEFT"),  # UNLOCKED 4 H LEFT, then 59 M LEFT
-    "unlocked_for_good": ("UNLOCKED", "SERVICE DUE"),
-    "service": ("SERVICE MODE", "TECHNICIAN"),
+    "factory": "FACTORY MODE|NOT PROVISIONED",
+    "removed": "NOT INSTALLED|WORK ORDER REQ",
+    "normal": "LCI-777|READY",
+    "service_soon": "SERVICE IN|%s",  # SERVICE IN 5 DAYS
+    "recall_days": "SERVICE DUE|%s",  # SERVICE DUE 5 DAYS
+    "recall_hours": "LOCKOUT IN %s|%s",  # LOCKOUT IN 23 H / cause
+    "lockout": "LOCKOUT|SERVICE REQUIRED",
+    "lockout_unpaid": "LOCKOUT|CALL PROVIDER",
+    "unlocked": "UNLOCKED|%s LEFT",  # UNLOCKED 4 H LEFT, then 59 M LEFT
+    "unlocked_for_good": "UNLOCKED|SERVICE DUE",
+    "service": "SERVICE MODE|TECHNICIAN",
     # driving session
-    "blow": ("PLEASE BLOW", "FOR START TEST"),
-    "blow_again": ("BLOW AGAIN", "%s"),  # an abort's reason
-    "passed": ("TEST PASSED", "DRIVE SAFELY"),
-    "temporary_lockout": ("TEST FAILED", "WAIT %s"),  # WAIT 4 MIN
-    "retest_due": ("RETEST - BLOW", "%s LEFT"),  # RETEST - BLOW 5 MIN LEFT
-    "retest_again": ("RETEST - AGAIN", "%s LEFT"),
-    "violation": ("RETEST VIOLATION", "TURN ENGINE OFF"),
+    "blow": "PLEASE BLOW|FOR START TEST",
+    "blow_again": "BLOW AGAIN|%s",  # an abort's reason
+    "passed": "TEST PASSED|DRIVE SAFELY",
+    "temporary_lockout": "TEST FAILED|WAIT %s",  # WAIT 4 MIN
+    "retest_due": "RETEST - BLOW|%s LEFT",  # RETEST - BLOW 5 MIN LEFT
+    "retest_again": "RETEST - AGAIN|%s LEFT",
+    "violation": "RETEST VIOLATION|TURN ENGINE OFF",
     # keypad codes
-    "code_request": ("CODE REQUEST", "%s"),  # the request code, grouped
-    "code_entry": ("ENTER CODE", "%s"),
-    "code_wait": ("WRONG CODE", "WAIT %s"),
+    "code_request": "CODE REQUEST|%s",  # the request code, grouped
+    "code_entry": "ENTER CODE|%s",
+    "code_wait": "WRONG CODE|WAIT %s",
 }
 
 # what the second line says about a recall cause (protocol.messages.CAUSES order)
@@ -91,7 +91,7 @@ def minutes(seconds):
 
 def text(name, *values):
     """The two lines of screen `name`, values filled in, each cut to 16 characters."""
-    line1, line2 = TEXTS[name]
+    line1, line2 = TEXTS[name].split("|")
     i = 0
     if "%s" in line1:
         line1 = line1 % values[i]

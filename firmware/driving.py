@@ -13,12 +13,9 @@ from firmware.lifts import TAMPER, VIOLATIONS
 from firmware.transitions_table import (
     ALARM,
     ENGINE,
-    GUARD,
     IDLE,
-    MACHINE,
     RELAY,
     RETEST,
-    ROWS,
     SERVICE,
     START_TEST,
     STARTS,
@@ -201,8 +198,3 @@ def _enter_ignition_off(d, old, cause):
         d._log(ev.ENGINE_STOP, detail=cause)
     if was & ALARM:
         d._log(ev.VIOLATION_END)
-
-
-for _row in ROWS:  # an unknown guard name fails here, at import
-    if _row[MACHINE] == "session" and _row[GUARD] is not None and _row[GUARD] not in GUARDS:
-        raise ImportError("session guard %s has no function" % _row[GUARD])

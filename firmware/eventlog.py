@@ -13,6 +13,11 @@ rename). Old segments are removed only when their records were downloaded at a s
 visit (mark_downloaded) and the space is needed; the download mark is a persist.StateFile.
 """
 
+try:
+    from micropython import const
+except ImportError:  # CPython: the value itself
+    const = int  # type: ignore[misc, assignment]
+
 from firmware.persist import StateFile
 from protocol import logrecord
 from protocol.logrecord import (
@@ -28,6 +33,8 @@ from protocol.logrecord import (
     record_index,
     record_problem,
 )
+
+_READ = const(256)  # bytes of a segment read at a time to find its records
 
 
 def __getattr__(name):
@@ -72,7 +79,7 @@ class EventLog:
         self.damaged = 0  # stored records that fail their CRC/index (kept, flagged on the host)
         self._full_logged = False
         self._mark_file = StateFile(storage, prefix + "-mark")
-        self._cache = None  # (segment number, bytes, [offsets]) of the last segment read
+        self._cache = None  # (segment number, record bounds) of the last segment read
         self._recover()
 
     # -- naming
@@ -282,23 +289,33 @@ class EventLog:
         return self.mark
 
     # -- reading
-    def _segment(self, number):
-        """(bytes, record offsets) of one segment, from a one-segment cache."""
+    def _bounds(self, number):
+        """Where the records of segment `number` start, and where its last one ends: record
+        i is bytes bounds[i] + 1 .. bounds[i + 1] of the file (its length byte first). Read
+        _READ bytes at a time, so a segment is never whole in RAM; the last segment's bounds
+        are kept (a one-segment cache)."""
         cached = self._cache
         if cached is not None and cached[0] == number:
-            return cached[1], cached[2]
-        data = self.storage.read(self._seg_name(number)) or b""
-        offsets = []  # type: list
+            return cached[1]
+        name = self._seg_name(number)
+        size = self.storage.size(name)
+        bounds = [0]
+        chunk = b""
+        at = 0  # the file offset of chunk[0]
         pos = 0
-        size = len(data)
-        while pos < size and len(offsets) < self.per_segment:
-            end = pos + 1 + data[pos]
+        while pos < size and len(bounds) <= self.per_segment:
+            if pos - at >= len(chunk):
+                chunk = self.storage.read_at(name, pos, _READ) or b""
+                at = pos
+                if not chunk:
+                    break
+            end = pos + 1 + chunk[pos - at]
             if end > size:
                 break
-            offsets.append(pos)
+            bounds.append(end)
             pos = end
-        self._cache = (number, data, offsets)
-        return data, offsets
+        self._cache = (number, bounds)
+        return bounds
 
     def records(self, start, max_count, budget_bytes):
         """Up to max_count stored records from index `start`, as bytes, while their packing
@@ -316,19 +333,29 @@ class EventLog:
         index = start
         while index < end:
             number = index // n
-            data, offsets = self._segment(number)
-            slot = index - number * n
-            if slot >= len(offsets):
+            bounds = self._bounds(number)
+            first = slot = index - number * n
+            if slot + 1 >= len(bounds):
                 break  # a missing or damaged segment: stop here
-            while slot < len(offsets) and index < end:
-                pos = offsets[slot]
-                size = data[pos]
-                if used + 1 + size > budget_bytes:
-                    return out
-                out.append(bytes(data[pos + 1 : pos + 1 + size]))
-                used += 1 + size
+            full = False
+            while slot + 1 < len(bounds) and index < end:
+                if used + bounds[slot + 1] - bounds[slot] > budget_bytes:
+                    full = True
+                    break
+                used += bounds[slot + 1] - bounds[slot]
                 index += 1
                 slot += 1
+            data = self.storage.read_at(self._seg_name(number), bounds[first], bounds[slot] - bounds[first]) or b""
+            pos = 0
+            while first < slot:
+                size = bounds[first + 1] - bounds[first]
+                if pos + size > len(data):
+                    return out  # the segment changed under us: what was read so far
+                out.append(bytes(data[pos + 1 : pos + size]))
+                pos += size
+                first += 1
+            if full:
+                return out
         return out
 
     def read(self, index):

@@ -101,6 +101,12 @@ class Storage:
         """The file's bytes, or None if it does not exist."""
         return None
 
+    def read_at(self, name, offset, size):
+        """At most `size` bytes of the file from `offset` (b"" past its end), or None if it
+        does not exist. A board reads just those bytes; this default reads the whole file."""
+        data = self.read(name)
+        return None if data is None else data[offset : offset + size]
+
     def write(self, name, data):
         """Create or replace `name` with `data` (not atomic by itself)."""
 

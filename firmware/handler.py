@@ -8,7 +8,6 @@ starts a USB session with a fresh nonce (tokens for this session are bound to it
 State changes, display changes, alarms and test results go out as EVENT frames.
 """
 
-from firmware.keypad import CODE_ACTIONS
 from protocol import errors, framing, messages
 from protocol.endpoint import Endpoint, Refused
 
@@ -17,6 +16,21 @@ BENCH_CAPS = messages.CAP_BENCH | messages.CAP_POWER_CUT
 # transient heap while it is built). 4 pages are 2 KB on the line, ~180 ms at 115200 baud:
 # enough to keep the line busy across a USB round trip (bench/service_visit.py goodput).
 LOG_WINDOW = 4
+# The requests a Handler answers, each by its method of the type's catalogue name
+# (messages.HELLO by hello(), ...); LOG_READ and LOG_ACK are the endpoint's own.
+ROUTED = (
+    messages.HELLO,
+    messages.STATUS,
+    messages.LOG_INFO,
+    messages.PROVISION,
+    messages.CONFIG_GET,
+    messages.TOKEN,
+    messages.CODE_REQUEST,
+    messages.CODE_ENTER,
+    messages.CALIBRATE,
+    messages.PING,
+    messages.BENCH,
+)
 FACTORY_ALLOWED = (
     messages.HELLO,
     messages.STATUS,
@@ -39,19 +53,6 @@ class Handler:
         self.nonce = None  # this USB session's nonce (16 bytes), from the last HELLO
         device.on_event = self.event
         device.link = self  # the device feeds the serial bytes in and polls the endpoint
-        self.routes = {
-            messages.HELLO: self.hello,
-            messages.STATUS: self.status,
-            messages.LOG_INFO: self.log_info,
-            messages.PROVISION: self.provision,
-            messages.CONFIG_GET: self.config_get,
-            messages.TOKEN: self.token,
-            messages.CODE_REQUEST: self.code_request,
-            messages.CODE_ENTER: self.code_enter,
-            messages.CALIBRATE: self.calibrate,
-            messages.PING: self.ping,
-            messages.BENCH: self.bench,
-        }
 
     # -- the endpoint's side
     def receive(self, data):
@@ -91,12 +92,11 @@ class Handler:
 
     # -- handler interface
     def handle(self, type_, fields):
-        route = self.routes.get(type_)
-        if route is None:
+        if type_ not in ROUTED:
             raise Refused(errors.NOT_SUPPORTED, "type 0x%02x" % type_)
         if not self.device.provisioned and type_ not in FACTORY_ALLOWED:
             raise Refused(errors.NOT_PROVISIONED)
-        return route(fields)
+        return getattr(self, messages.entry(type_)[0])(fields)
 
     def log_bounds(self):
         return self.device.log.bounds()
@@ -147,7 +147,7 @@ class Handler:
 
     def code_request(self, fields):
         index = fields["action"]
-        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in CODE_ACTIONS:
+        if index >= len(messages.ACTIONS) or messages.ACTIONS[index] not in messages.CODE_ACTIONS:
             raise Refused(errors.BAD_ARGUMENT, "no keypad code for action %d" % index)
         return {"request": self.device.request_code(messages.ACTIONS[index])}
 

@@ -8,13 +8,15 @@ the expected time to guess a code under it. Single use and the override window a
 firmware/override.py's.
 """
 
-from protocol import keycodes
-from protocol.keycodes import CODE_DIGITS
+from protocol.messages import CODE_DIGITS
 
 
 def __getattr__(name):
     """The code derivation's names (keypad.CodeKey, keypad.request_code, ...) are
-    protocol.keycodes', read from there rather than copied into this module's heap."""
+    protocol.keycodes', read from there when asked for (a board imports that module only for
+    a code request or check: firmware/authority.py)."""
+    from protocol import keycodes
+
     return getattr(keycodes, name)
 
 # ---- back-off ------------------------------------------------------------------------------

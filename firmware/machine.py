@@ -1,15 +1,16 @@
 """The tiny engine that runs the declarative transition table (firmware/transitions_table.py).
 
-A Machine holds one state of one machine ("compliance" or "session"). fire(trigger)
-takes the first row whose machine, source and trigger match and whose guard holds
-(`guards[name](device)`), moves to the row's destination and reports the change to
-`on_change(machine, old_state, row, cause)`. A trigger with no matching row changes
-nothing and returns None. require(operation) raises the table's refusal (REFUSALS) for
-an operation the current state does not allow, so the table alone decides what can
-happen and what the refusal says; flags() are the current state's FLAGS.
+A Machine holds one state of one machine ("compliance" or "session") and that machine's
+rows as text. fire(trigger) takes the first row whose source and trigger match and whose
+guard holds (`guards[name](device)`), moves to the row's destination and reports the
+change to `on_change(machine, old_state, row, cause)` (row: the row's fields, see
+transitions_table.row). A trigger with no matching row changes nothing and returns None.
+require(operation) raises the table's refusal (REFUSALS) for an operation the current state
+does not allow, so the table alone decides what can happen and what the refusal says;
+flags() are the current state's FLAGS.
 """
 
-from firmware.transitions_table import GUARD, MACHINE, MACHINES, REFUSALS, SOURCE, TRIGGER
+from firmware.transitions_table import GUARD, MACHINES, REFUSALS, row
 from protocol.endpoint import Refused
 
 
@@ -17,13 +18,18 @@ class Machine:
     def __init__(self, name, rows, state, guards, on_change, device=None):
         self.name = name
         self.state = state
-        self.rows = [row for row in rows if row[MACHINE] == name]
+        self.rows = rows  # the machine's rows, "source trigger dest guard cause by" each
         self.guards = guards  # name -> function(device) (a callable(name) is also taken)
         self.device = device
         self.on_change = on_change
         spec = MACHINES.get(name)
         self.states = spec[0] if spec else ()
         self.flag_table = spec[2] if spec else ()
+        if isinstance(guards, dict):  # a guard the table names and no function decides fails here
+            for text in rows:
+                guard = row(name, text)[GUARD]
+                if guard is not None and guard not in guards:
+                    raise ValueError("%s guard %s has no function" % (name, guard))
 
     def _holds(self, guard):
         guards = self.guards
@@ -33,10 +39,12 @@ class Machine:
 
     def row_for(self, trigger):
         """The row `trigger` would take from the current state, or None."""
-        for row in self.rows:
-            if row[TRIGGER] == trigger and row[SOURCE] == self.state:
-                if row[GUARD] is None or self._holds(row[GUARD]):
-                    return row
+        prefix = "%s %s " % (self.state, trigger)
+        for text in self.rows:
+            if text.startswith(prefix):
+                found = row(self.name, text)
+                if found[GUARD] is None or self._holds(found[GUARD]):
+                    return found
         return None
 
     def fire(self, trigger, cause=None):
@@ -44,12 +52,12 @@ class Machine:
 
         `cause` names the specific reason when the row's cause is generic (a recall
         names which of protocol.messages.CAUSES started it)."""
-        row = self.row_for(trigger)
-        if row is not None:
+        found = self.row_for(trigger)
+        if found is not None:
             old = self.state
-            self.state = row[3]
-            self.on_change(self, old, row, cause or row[5])
-        return row
+            self.state = found[3]
+            self.on_change(self, old, found, cause or found[5])
+        return found
 
     def can(self, trigger):
         return self.row_for(trigger) is not None
@@ -66,8 +74,9 @@ class Machine:
                 continue
             states = entry[2]
             if states is None:
-                for row in self.rows:
-                    if row[TRIGGER] == operation and row[SOURCE] == state:
+                prefix = "%s %s " % (state, operation)
+                for text in self.rows:
+                    if text.startswith(prefix):
                         return None
                 return entry[3], entry[4]
             if state in states:

@@ -19,6 +19,7 @@ try:
 except ImportError:  # CPython: the value itself
     const = int  # type: ignore[misc, assignment]
 
+import gc
 import sys
 
 from firmware.config import Config
@@ -27,6 +28,12 @@ from firmware.handler import Handler
 
 POLL_MS = 20
 _FAULT_GAP_MS = const(60000)  # at most one FAULT record a minute
+# A collection after every GC_EVERY bytes allocated, not only when the heap is exhausted:
+# garbage is then reclaimed while it lies low in the heap, so what outlives an operation
+# stays packed there and large blocks stay free above it (a token check's big-integer
+# garbage would otherwise run the heap to its top first, and what outlives the check would
+# land scattered through it).
+GC_EVERY = 16384
 
 
 def where(exc):
@@ -132,6 +139,8 @@ class Runner:
 
 
 def main():
+    if hasattr(gc, "threshold"):  # MicroPython
+        gc.threshold(GC_EVERY)
     module = board()
     hw = module.build()
     poll = getattr(module, "poll_ms", None)

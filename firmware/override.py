@@ -30,10 +30,12 @@ except ImportError:  # CPython: the value itself
 from firmware import eventlog as ev
 from firmware.compliance import clear_causes
 from firmware.driving import refuse
-from firmware.keypad import CODE_ACTIONS, backoff_seconds, normalize
+from firmware.keypad import backoff_seconds
 from firmware.lifts import UNPAID
+from firmware.unload import drop
 from protocol import errors
 from protocol.endpoint import Refused
+from protocol.messages import CODE_ACTIONS
 
 _MAX_DIGITS = const(16)
 _KEYPAD_REPEAT_S = const(60)  # a keypad request again within this shows the same one (no new record)
@@ -230,7 +232,10 @@ def _request_code(d, action, at_keypad):
 
 def enter_code(d, code):
     """Check a keypad code against the pending request; (action, until wall time or 0)."""
+    from protocol.keycodes import normalize  # imported for this code, dropped after it
+
     digits = normalize(code)
+    drop("protocol.keycodes", "protocol.compare")
     try:
         if not digits or len(digits) > _MAX_DIGITS:
             raise Refused(errors.BAD_ARGUMENT, "a code is 1..%d digits" % _MAX_DIGITS)

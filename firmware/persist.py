@@ -17,13 +17,15 @@ is written leaves `NAME` (the old state) standing. load() also finishes a save t
 cut between the write and the rename (a valid `NAME.new` newer than `NAME` is renamed into
 place) and removes a torn `NAME.new`. Values must be JSON types (hex-encode bytes).
 
-FIELDS is the device's persisted state as one table, (key in the file, Device attribute,
+FIELDS is the device's persisted state as one table, Device attribute: (key in the file,
 default), driving both `device_state` (save) and `restore_device` (restore, and the
-rollback of a refused change). Three attributes are not plain values: `compliance` (the
-machine: its state), `codes` (override.Codes: its own state()/restore()), `used_ids`
-(the replay records: [hex id, expiry] pairs, with `used_expiry`). One more key is not a
-Device attribute: `log`, the log's head, in the save a change makes before its first record
-(firmware/device.py's _apply): found at boot, the log is cut back to it.
+rollback of a refused change); given as keywords, so an attribute's name is the interned
+name the device already uses, not a string object of its own. Three attributes are not
+plain values: `compliance` (the machine: its state), `codes` (override.Codes: its own
+state()/restore()), `used_ids` (the replay records: [hex id, expiry] pairs, with
+`used_expiry`). One more key is not a Device attribute: `log`, the log's head, in the save a
+change makes before its first record (firmware/device.py's _apply): found at boot, the log is
+cut back to it.
 """
 
 import json
@@ -38,32 +40,33 @@ except ImportError:  # CPython: the value itself
 
 from firmware.breath import GAIN_ONE
 
-FIELDS = (
-    ("c", "compliance", "removed"),  # the compliance state
-    ("cz", "causes", 0),  # recall causes (bits)
-    ("rd", "recall_deadline", None),  # [wall, run] of the lockout a recall runs into
-    ("ul", "unlock_until", None),  # [wall, run] end of an unlock; None = for good
-    ("sd", "service_due", None),
-    ("cd", "calibration_due", None),
-    ("v", "violations", 0),
-    ("g", "gain", GAIN_ONE),
-    ("ca", "calibrated_at", 0),
-    ("veh", "vehicle", ""),
-    ("k", "codes", None),  # keypad codes (firmware/override.py)
-    ("u", "used_ids", None),  # replay records
-    ("rf", "replay_floor", 0),
-    ("ds", "directive_seq", 0),
-    ("h", "hold", None),  # [wall, run] end of a temporary lockout
-    ("f", "fails", None),  # run seconds of recent failed start tests
-    ("on", "running", False),  # the engine was enabled (a power loss then is a tamper)
-    ("cf", "config_crc", None),  # the configuration's CRC-32 (a change is logged at boot)
+FIELDS = dict(
+    compliance=("c", "removed"),  # the compliance state
+    causes=("cz", 0),  # recall causes (bits)
+    recall_deadline=("rd", None),  # [wall, run] of the lockout a recall runs into
+    unlock_until=("ul", None),  # [wall, run] end of an unlock; None = for good
+    service_due=("sd", None),
+    calibration_due=("cd", None),
+    violations=("v", 0),
+    gain=("g", GAIN_ONE),
+    calibrated_at=("ca", 0),
+    vehicle=("veh", ""),
+    codes=("k", None),  # keypad codes (firmware/override.py)
+    used_ids=("u", None),  # replay records
+    replay_floor=("rf", 0),
+    directive_seq=("ds", 0),
+    hold=("h", None),  # [wall, run] end of a temporary lockout
+    fails=("f", None),  # run seconds of recent failed start tests
+    running=("on", False),  # the engine was enabled (a power loss then is a tamper)
+    config_crc=("cf", None),  # the configuration's CRC-32 (a change is logged at boot)
 )
 
 
 def device_state(d):
     """The Device's persisted state as a dict of JSON values (with its run clock)."""
     out = {}
-    for key, attr, _default in FIELDS:
+    for attr in FIELDS:
+        key = FIELDS[attr][0]
         value = getattr(d, attr)
         if attr == "compliance":
             value = value.state
@@ -79,7 +82,8 @@ def device_state(d):
 
 def restore_device(d, saved):
     """Set the Device's persisted attributes from `saved` (a missing key: its default)."""
-    for key, attr, default in FIELDS:
+    for attr in FIELDS:
+        key, default = FIELDS[attr]
         value = saved.get(key, default)
         if attr == "compliance":
             machine = d.compliance

@@ -82,6 +82,10 @@ class RamFlash(hal.Storage):
         buf = self.files.get(name)
         return None if buf is None else bytes(buf)
 
+    def read_at(self, name, offset, size):
+        buf = self.files.get(name)
+        return None if buf is None else bytes(buf[offset : offset + size])
+
     def write(self, name, data):
         if self.dead:
             raise PowerCut("power is off")

@@ -73,7 +73,7 @@ _K = (
 
 # Working lists, allocated once at import and reused, so a hash allocates no lists. Not
 # reentrant: one hash at a time, which is all a single-threaded device does.
-_W = [0] * 80  # message schedule
+_W = [0] * 16  # the message schedule's last 16 words: word i is _W[i & 15]
 _V = [0] * 8  # working variables a..h
 _STATE = [0] * 8
 
@@ -85,18 +85,18 @@ _IV = (  # the initial hash value H(0), as _K
 )
 
 
-def _expand(w):
-    """Fill the 80-word schedule `w` from its first 16 words, in place."""
-    i = 16
-    while i < 80:
-        x = w[i - 15]
-        x = x | (x << 64)
-        y = w[i - 2]
-        y = y | (y << 64)
-        x = ((x >> 1) ^ (x >> 8) ^ (w[i - 15] >> 7)) & _MASK
-        y = ((y >> 19) ^ (y >> 61) ^ (w[i - 2] >> 6)) & _MASK
-        w[i] = (w[i - 16] + x + w[i - 7] + y) & _MASK
-        i += 1
+def _next_word(w, i):
+    """Schedule word i >= 16 from the 16 before it, stored over word i - 16 (w[i & 15]):
+    the schedule never holds more than 16 words (64 fewer big ints than all 80 at once)."""
+    a = w[(i - 15) & 15]
+    x = a | (a << 64)
+    b = w[(i - 2) & 15]
+    y = b | (b << 64)
+    x = ((x >> 1) ^ (x >> 8) ^ (a >> 7)) & _MASK
+    y = ((y >> 19) ^ (y >> 61) ^ (b >> 6)) & _MASK
+    word = (w[i & 15] + x + w[(i - 7) & 15] + y) & _MASK
+    w[i & 15] = word
+    return word
 
 
 def _round(v, kw):
@@ -124,7 +124,6 @@ def _load(block):
 def _compress(state, block):
     """Fold one 128-byte block into `state` (a list of 8 words), in place."""
     _load(block)
-    _expand(_W)
     v = _V
     i = 0
     while i < 8:
@@ -132,7 +131,7 @@ def _compress(state, block):
         i += 1
     i = 0
     while i < 80:
-        _round(v, struct.unpack_from(">Q", _K, 8 * i)[0] + _W[i])
+        _round(v, struct.unpack_from(">Q", _K, 8 * i)[0] + (_W[i] if i < 16 else _next_word(_W, i)))
         i += 1
     i = 0
     while i < 8:
@@ -166,7 +165,7 @@ def digest_pure(data):
         _compress(state, data[i : i + 128])
         i += 128
     out = struct.pack(">8Q", *state)
-    _clear(_W)  # 88 big ints (~5 KB on a 64-bit port) the caller's next step need not carry
+    _clear(_W)  # 24 big ints (~1.5 KB on a 64-bit port) the caller's next step need not carry
     _clear(_V)
     _clear(state)
     return out

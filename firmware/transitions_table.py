@@ -1,12 +1,14 @@
 """The LCI-777 state machines as data: the transitions, what fires them, what each state
 allows, and the refusal code of an operation a state does not allow.
 
-ROWS: [machine, source, trigger, dest, guard, cause, by] (lists: built by the module's code
-from interned names, the rows cost a board ~5 KB less heap than the same rows as constant
-tuples loaded from a .mpy file, measured on the unix port)
+TABLE: per machine, its rows in order, each one string "source trigger dest guard cause by"
+(one string object per row is all a board holds in RAM of the table); row() gives a row's
+fields as [machine, source, trigger, dest, guard, cause, by] (MACHINE, SOURCE ... BY index
+them) and rows() every row so:
 - machine: "compliance" or "session" (two concerns, kept apart);
-- guard: None, or the name of a condition (GUARDS in firmware/guards.py; an unknown name
-  fails at import); rows are tried in order, the first whose guard holds is taken;
+- guard: None ("-" in the text), or the name of a condition (GUARDS in firmware/compliance.py
+  and firmware/driving.py; an unknown name fails when the Machine is built); rows are tried
+  in order, the first whose guard holds is taken;
 - cause: the reason written to the event log with the transition ("recall" rows log
   the specific cause from protocol.messages.CAUSES instead);
 - by: what fires the trigger: "timer" (a deadline of the device's own clock), "input"
@@ -70,59 +72,78 @@ MACHINES = {
     ),
 }
 
-ROWS = (
-    # ---- compliance -----------------------------------------------------------------
-    ["compliance", "normal", "recall", "early_service_recall", None, "recall", "cause"],
-    ["compliance", "code_unlock", "recall", "early_service_recall", "for_good", "recall", "cause"],
-    ["compliance", "early_service_recall", "expire", "lockout", None, "recall_expired", "timer"],
-    ["compliance", "normal", "lockout", "lockout", None, "directive", "token"],
-    ["compliance", "early_service_recall", "lockout", "lockout", None, "directive", "token"],
-    ["compliance", "code_unlock", "lockout", "lockout", None, "directive", "token"],
-    ["compliance", "lockout", "unlock_code", "code_unlock", None, "keypad_code", "code"],
-    ["compliance", "lockout", "unlock_token", "code_unlock", None, "token", "token"],
-    ["compliance", "code_unlock", "window_end", "lockout", None, "override_ended", "timer"],
-    ["compliance", "early_service_recall", "clear", "normal", None, "causes_cleared", "token|code"],
-    ["compliance", "lockout", "clear", "normal", None, "causes_cleared", "token|code"],
-    ["compliance", "code_unlock", "clear", "normal", None, "causes_cleared", "token|code"],
-    ["compliance", "normal", "service_open", "service", None, "technician", "token"],
-    ["compliance", "early_service_recall", "service_open", "service", None, "technician", "token"],
-    ["compliance", "lockout", "service_open", "service", None, "technician", "token"],
-    ["compliance", "code_unlock", "service_open", "service", None, "technician", "token"],
-    ["compliance", "service", "service_close", "lockout", "recall_expired", "service_closed", "token"],
-    ["compliance", "service", "service_close", "early_service_recall", "causes_left", "service_closed", "token"],
-    ["compliance", "service", "service_close", "normal", None, "service_closed", "token"],
-    ["compliance", "removed", "install", "normal", None, "work_order", "token"],
-    ["compliance", "normal", "remove", "removed", None, "work_order", "token"],
-    ["compliance", "early_service_recall", "remove", "removed", None, "work_order", "token"],
-    ["compliance", "lockout", "remove", "removed", None, "work_order", "token"],
-    ["compliance", "code_unlock", "remove", "removed", None, "work_order", "token"],
-    ["compliance", "service", "remove", "removed", None, "work_order", "token"],
-    # ---- driving session ------------------------------------------------------------
-    ["session", "ignition_off", "ignition_on", "engine_enabled", "free_restart", "free_restart", "input"],
-    ["session", "ignition_off", "ignition_on", "test_requested", "start_allowed", "ignition_on", "input|timer"],
-    ["session", "ignition_off", "restore_lockout", "temporary_lockout", None, "power_restored", "boot"],
-    ["session", "test_requested", "sample_pass", "engine_enabled", None, "test_passed", "input"],
-    ["session", "test_requested", "sample_fail", "temporary_lockout", "long_lockout", "repeated_fails", "input"],
-    ["session", "test_requested", "sample_fail", "temporary_lockout", None, "test_failed", "input"],
-    ["session", "test_requested", "ignition_off", "ignition_off", None, "ignition_off", "input"],
-    ["session", "test_requested", "blocked", "ignition_off", None, "starts_blocked", "cause|input"],
-    ["session", "temporary_lockout", "lockout_end", "test_requested", "retry_allowed", "lockout_ended", "timer"],
-    ["session", "temporary_lockout", "lockout_end", "ignition_off", None, "lockout_ended", "timer"],
-    ["session", "engine_enabled", "ignition_off", "ignition_off", None, "ignition_off", "input"],
-    ["session", "engine_enabled", "retest", "retest_due", None, "retest_scheduled", "timer"],
-    ["session", "retest_due", "sample_pass", "engine_enabled", None, "retest_passed", "input"],
-    ["session", "retest_due", "sample_fail", "violation", None, "retest_failed", "input"],
-    ["session", "retest_due", "sample_abort", "retest_in_progress", None, "sample_aborted", "input"],
-    ["session", "retest_due", "timeout", "violation", None, "retest_missed", "timer"],
-    ["session", "retest_due", "refuse", "violation", None, "retest_refused", "input"],
-    ["session", "retest_due", "ignition_off", "ignition_off", None, "ignition_off_in_retest", "input"],
-    ["session", "retest_in_progress", "sample_pass", "engine_enabled", None, "retest_passed", "input"],
-    ["session", "retest_in_progress", "sample_fail", "violation", None, "retest_failed", "input"],
-    ["session", "retest_in_progress", "timeout", "violation", None, "retest_missed", "timer"],
-    ["session", "retest_in_progress", "refuse", "violation", None, "retest_refused", "input"],
-    ["session", "retest_in_progress", "ignition_off", "ignition_off", None, "ignition_off_in_retest", "input"],
-    ["session", "violation", "ignition_off", "ignition_off", None, "ignition_off", "input"],
-)
+# The rows of each machine, one string each: "source trigger dest guard cause by" (guard "-":
+# none). Text costs a board one string object per row, the text staying in flash; row()
+# splits a row into its fields when it is taken, rows() lists every row for host tools.
+TABLE = {
+    "compliance": (
+        "normal recall early_service_recall - recall cause",
+        "code_unlock recall early_service_recall for_good recall cause",
+        "early_service_recall expire lockout - recall_expired timer",
+        "normal lockout lockout - directive token",
+        "early_service_recall lockout lockout - directive token",
+        "code_unlock lockout lockout - directive token",
+        "lockout unlock_code code_unlock - keypad_code code",
+        "lockout unlock_token code_unlock - token token",
+        "code_unlock window_end lockout - override_ended timer",
+        "early_service_recall clear normal - causes_cleared token|code",
+        "lockout clear normal - causes_cleared token|code",
+        "code_unlock clear normal - causes_cleared token|code",
+        "normal service_open service - technician token",
+        "early_service_recall service_open service - technician token",
+        "lockout service_open service - technician token",
+        "code_unlock service_open service - technician token",
+        "service service_close lockout recall_expired service_closed token",
+        "service service_close early_service_recall causes_left service_closed token",
+        "service service_close normal - service_closed token",
+        "removed install normal - work_order token",
+        "normal remove removed - work_order token",
+        "early_service_recall remove removed - work_order token",
+        "lockout remove removed - work_order token",
+        "code_unlock remove removed - work_order token",
+        "service remove removed - work_order token",
+    ),
+    "session": (
+        "ignition_off ignition_on engine_enabled free_restart free_restart input",
+        "ignition_off ignition_on test_requested start_allowed ignition_on input|timer",
+        "ignition_off restore_lockout temporary_lockout - power_restored boot",
+        "test_requested sample_pass engine_enabled - test_passed input",
+        "test_requested sample_fail temporary_lockout long_lockout repeated_fails input",
+        "test_requested sample_fail temporary_lockout - test_failed input",
+        "test_requested ignition_off ignition_off - ignition_off input",
+        "test_requested blocked ignition_off - starts_blocked cause|input",
+        "temporary_lockout lockout_end test_requested retry_allowed lockout_ended timer",
+        "temporary_lockout lockout_end ignition_off - lockout_ended timer",
+        "engine_enabled ignition_off ignition_off - ignition_off input",
+        "engine_enabled retest retest_due - retest_scheduled timer",
+        "retest_due sample_pass engine_enabled - retest_passed input",
+        "retest_due sample_fail violation - retest_failed input",
+        "retest_due sample_abort retest_in_progress - sample_aborted input",
+        "retest_due timeout violation - retest_missed timer",
+        "retest_due refuse violation - retest_refused input",
+        "retest_due ignition_off ignition_off - ignition_off_in_retest input",
+        "retest_in_progress sample_pass engine_enabled - retest_passed input",
+        "retest_in_progress sample_fail violation - retest_failed input",
+        "retest_in_progress timeout violation - retest_missed timer",
+        "retest_in_progress refuse violation - retest_refused input",
+        "retest_in_progress ignition_off ignition_off - ignition_off_in_retest input",
+        "violation ignition_off ignition_off - ignition_off input",
+    ),
+}
+
+
+def row(machine, text):
+    """[machine, source, trigger, dest, guard, cause, by] of one row's text (guard None if none)."""
+    fields = [machine] + text.split()
+    if fields[GUARD] == "-":
+        fields[GUARD] = None
+    return fields
+
+
+def rows():
+    """Every row of both machines, in table order, as field lists."""
+    return [row(machine, text) for machine in TABLE for text in TABLE[machine]]
+
 
 # Checked in this order: the first entry for the operation whose states hold the current
 # state refuses it.

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from host_tools import ed25519_host as ed25519
-from protocol import coretime, tokens
+from protocol import coretime, signing, tokens
 
 MASTER_SECRET_BYTES = 32
 DEVICE_SECRET_BYTES = 32
@@ -141,7 +141,7 @@ def certify(root: RootKey, key_id: str, public_key: bytes, scopes, *, issued: in
     if expires <= issued:
         raise KeysError("a delegation must expire after it is issued")
     try:
-        body = tokens.certificate_body(key_id, bytes(public_key), tuple(scopes), issued, expires)
+        body = signing.certificate_body(key_id, bytes(public_key), tuple(scopes), issued, expires)
     except ValueError as exc:
         raise KeysError(str(exc)) from None
     return body + root.sign(body)

@@ -21,7 +21,7 @@ import secrets
 import time
 
 from host_tools import ed25519_host
-from protocol import grants, tokens
+from protocol import grants, signing, tokens
 
 
 class MintError(ValueError):
@@ -59,7 +59,7 @@ def mint(signer, serial: str, action: str, args: dict, *, now: int, ttl: int,
     if token_id is None:
         token_id = secrets.token_bytes(tokens.TOKEN_ID_BYTES)
     try:
-        body = tokens.token_body(
+        body = signing.token_body(
             signer.root_id, signer.key_id, signer.certificate, serial, action, args,
             now, not_before, now + ttl, token_id, session_nonce,
         )

@@ -30,8 +30,8 @@ It is pure: it records nothing.
 """
 
 from protocol import errors, tokens
+from protocol.compare import equal
 from protocol.endpoint import Refused
-from protocol.keycodes import equal
 
 
 class Grant:

@@ -34,10 +34,9 @@ except ImportError:  # CPython: the value itself
 
 from hashlib import sha256
 
-from protocol.messages import ACTIONS
+from protocol.compare import equal
+from protocol.messages import ACTIONS, CODE_ACTIONS, CODE_DIGITS  # noqa: F401 (the codes' names, here too)
 
-CODE_ACTIONS = ("unlock", "clear")  # what a keypad code can authorize
-CODE_DIGITS = 8
 REQUEST_DIGITS = 12
 DOMAIN = b"LCI-777 code v1"
 
@@ -84,16 +83,6 @@ def truncate(digest):
         | (digest[offset + 2] << 8)
         | digest[offset + 3]
     )
-
-
-def equal(a, b):
-    """Constant-time equality of two byte strings (the time depends on the length only)."""
-    if len(a) != len(b):
-        return False
-    diff = 0
-    for i in range(len(a)):
-        diff |= a[i] ^ b[i]
-    return diff == 0
 
 
 def damm(digits):

@@ -49,77 +49,88 @@ GENESIS = b"\x00" * 8  # the "previous hash" of record 0
 HASH_SIZE = 8
 
 # ---- record kinds -------------------------------------------------------------------------
-# number: (name, reserve). Each row also defines the kind's constant (BOOT = 1, ...).
+# number: reserve. Each row also defines the kind's constant (BOOT = 1, ...); the kind's name
+# is its constant's name in lower case (NAMES, in number order: one string on a board).
 # reserve True: the kind may still be written from the reserve once the log is nearly full
 # (what a locked-out device and the service visit that empties the log need to record);
 # False: the kind (driving records, summaries of refused keyless input) is then refused,
-# counted and summed up in a LOG_RESUMED record. The rows are literals so that the table is
-# constant data in the compiled module.
+# counted and summed up in a LOG_RESUMED record.
 # The meaning of each kind (and of its brac / value / detail) is the table in
 # docs/eventlog.md; a test checks the two agree. CODE_REJECTED / TOKEN_REJECTED are no longer
 # written (REFUSALS summarizes refusals); they stay for decoding older logs.
 KINDS = {
-    (BOOT := 1):                 ("boot", True),
-    (POWER_LOSS := 2):           ("power_loss", True),
-    (SHUTDOWN := 3):             ("shutdown", True),
-    (FAULT := 4):                ("fault", False),
+    (BOOT := 1):                 True,
+    (POWER_LOSS := 2):           True,
+    (SHUTDOWN := 3):             True,
+    (FAULT := 4):                False,
 
-    (START_ATTEMPT := 10):       ("start_attempt", False),
-    (TEST_PASS := 11):           ("test_pass", False),
-    (TEST_FAIL := 12):           ("test_fail", False),
-    (TEST_ABORT := 13):          ("test_abort", False),
-    (TEST_REFUSED := 14):        ("test_refused", False),
-    (TEMP_LOCKOUT := 15):        ("temp_lockout", False),
-    (ENGINE_START := 16):        ("engine_start", False),
-    (ENGINE_STOP := 17):         ("engine_stop", False),
-    (FREE_RESTART := 18):        ("free_restart", False),
-    (START_BLOCKED := 19):       ("start_blocked", False),
+    (START_ATTEMPT := 10):       False,
+    (TEST_PASS := 11):           False,
+    (TEST_FAIL := 12):           False,
+    (TEST_ABORT := 13):          False,
+    (TEST_REFUSED := 14):        False,
+    (TEMP_LOCKOUT := 15):        False,
+    (ENGINE_START := 16):        False,
+    (ENGINE_STOP := 17):         False,
+    (FREE_RESTART := 18):        False,
+    (START_BLOCKED := 19):       False,
 
-    (RETEST_DUE := 20):          ("retest_due", False),
-    (RETEST_PASS := 21):         ("retest_pass", False),
-    (RETEST_FAIL := 22):         ("retest_fail", False),
-    (RETEST_ABORT := 23):        ("retest_abort", False),
-    (RETEST_MISSED := 24):       ("retest_missed", False),
-    (RETEST_REFUSED := 25):      ("retest_refused", False),
-    (VIOLATION := 26):           ("violation", False),
-    (VIOLATION_END := 27):       ("violation_end", False),
+    (RETEST_DUE := 20):          False,
+    (RETEST_PASS := 21):         False,
+    (RETEST_FAIL := 22):         False,
+    (RETEST_ABORT := 23):        False,
+    (RETEST_MISSED := 24):       False,
+    (RETEST_REFUSED := 25):      False,
+    (VIOLATION := 26):           False,
+    (VIOLATION_END := 27):       False,
 
-    (TAMPER := 30):              ("tamper", True),
-    (TAMPER_CLEAR := 31):        ("tamper_clear", True),
-    (CIRCUMVENT := 32):          ("circumvent", True),
+    (TAMPER := 30):              True,
+    (TAMPER_CLEAR := 31):        True,
+    (CIRCUMVENT := 32):          True,
 
-    (COMPLIANCE_CHANGE := 40):   ("compliance_change", True),
-    (SESSION_CHANGE := 41):      ("session_change", True),
-    (CAUSE_SET := 42):           ("cause_set", True),
-    (CAUSE_CLEAR := 43):         ("cause_clear", True),
+    (COMPLIANCE_CHANGE := 40):   True,
+    (SESSION_CHANGE := 41):      True,
+    (CAUSE_SET := 42):           True,
+    (CAUSE_CLEAR := 43):         True,
 
-    (SERVICE_OPEN := 50):        ("service_open", True),
-    (SERVICE_CLOSE := 51):       ("service_close", True),
-    (CAL_AS_FOUND := 52):        ("cal_as_found", True),
-    (CAL_ADJUST := 53):          ("cal_adjust", True),
-    (CAL_CHECK := 54):           ("cal_check", True),
-    (CAL_PASS := 55):            ("cal_pass", True),
-    (CAL_FAIL := 56):            ("cal_fail", True),
-    (SERVICE_SUMMARY := 57):     ("service_summary", True),
-    (WORK_ORDER := 58):          ("work_order", True),
+    (SERVICE_OPEN := 50):        True,
+    (SERVICE_CLOSE := 51):       True,
+    (CAL_AS_FOUND := 52):        True,
+    (CAL_ADJUST := 53):          True,
+    (CAL_CHECK := 54):           True,
+    (CAL_PASS := 55):            True,
+    (CAL_FAIL := 56):            True,
+    (SERVICE_SUMMARY := 57):     True,
+    (WORK_ORDER := 58):          True,
 
-    (CODE_REQUEST := 60):        ("code_request", False),
-    (CODE_ACCEPTED := 61):       ("code_accepted", True),
-    (CODE_REJECTED := 62):       ("code_rejected", False),
-    (TOKEN_ACCEPTED := 63):      ("token_accepted", True),
-    (TOKEN_REJECTED := 64):      ("token_rejected", False),
-    (UNLOCK_START := 65):        ("unlock_start", True),
-    (UNLOCK_END := 66):          ("unlock_end", True),
-    (REFUSALS := 67):            ("refusals", False),
+    (CODE_REQUEST := 60):        False,
+    (CODE_ACCEPTED := 61):       True,
+    (CODE_REJECTED := 62):       False,
+    (TOKEN_ACCEPTED := 63):      True,
+    (TOKEN_REJECTED := 64):      False,
+    (UNLOCK_START := 65):        True,
+    (UNLOCK_END := 66):          True,
+    (REFUSALS := 67):            False,
 
-    (CLOCK_CHANGE := 70):        ("clock_change", True),
-    (CONFIG_CHANGE := 71):       ("config_change", True),
-    (PROVISIONED := 72):         ("provisioned", True),
+    (CLOCK_CHANGE := 70):        True,
+    (CONFIG_CHANGE := 71):       True,
+    (PROVISIONED := 72):         True,
 
-    (LOG_DOWNLOADED := 80):      ("log_downloaded", True),
-    (LOG_FULL := 81):            ("log_full", True),
-    (LOG_RESUMED := 82):         ("log_resumed", True),
+    (LOG_DOWNLOADED := 80):      True,
+    (LOG_FULL := 81):            True,
+    (LOG_RESUMED := 82):         True,
 }
+NAMES = (
+    "boot power_loss shutdown fault start_attempt test_pass test_fail test_abort "
+    "test_refused temp_lockout engine_start engine_stop free_restart start_blocked "
+    "retest_due retest_pass retest_fail retest_abort retest_missed retest_refused "
+    "violation violation_end tamper tamper_clear circumvent compliance_change "
+    "session_change cause_set cause_clear service_open service_close cal_as_found "
+    "cal_adjust cal_check cal_pass cal_fail service_summary work_order code_request "
+    "code_accepted code_rejected token_accepted token_rejected unlock_start unlock_end "
+    "refusals clock_change config_change provisioned log_downloaded log_full log_resumed"
+)
+
 
 # Tamper kinds (TAMPER / TAMPER_CLEAR value); 1 and 2 match protocol.messages BENCH_TAMPER.
 TAMPER_SENSOR_DISCONNECTED = 1
@@ -130,14 +141,14 @@ TAMPER_SUPPLY_LOW = 4
 
 def kind_name(kind):
     """The kind's name, or "unknown_N" for a number outside KINDS."""
-    row = KINDS.get(kind)
-    return "unknown_%d" % kind if row is None else row[0]
+    if kind not in KINDS:
+        return "unknown_%d" % kind
+    return NAMES.split()[sorted(KINDS).index(kind)]
 
 
 def is_reserve(kind):
     """True if records of this kind may be written from the log's reserve."""
-    row = KINDS.get(kind)
-    return row is not None and row[1]
+    return KINDS.get(kind, False)
 
 
 class RecordError(ValueError):

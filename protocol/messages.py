@@ -3,8 +3,9 @@
 Every message type has a number, a name, the layout of its request payload and the
 layout of its reply payload. A reply has type ``request_type | 0x80`` and the request's
 sequence number; an error reply is a NACK (type 0x7F); unsolicited device events have
-type 0x40 and the F_EVENT flag. Layouts are lists of (field, kind), encoded in order,
-little-endian:
+type 0x40 and the F_EVENT flag. A layout is (field, kind) pairs, encoded in order,
+little-endian; the catalogue writes each as text, "proto_min B  proto_max B  host_nonce 8s"
+(fields() lists its pairs; encode and decode take either form):
 
     "B" u8    "H" u16    "I" u32    "i" i32    "8s" / "16s" / "32s" fixed bytes
     "s" string: u8 length + UTF-8 bytes (at most 255)
@@ -95,6 +96,11 @@ ACTIONS = (
     "work_order",
 )
 
+# the actions a keypad code can authorize, and the digits of its answer by default (the
+# codes themselves: protocol/keycodes.py)
+CODE_ACTIONS = ("unlock", "clear")
+CODE_DIGITS = 8
+
 # CALIBRATE steps
 CAL_AS_FOUND = 0
 CAL_ADJUST = 1
@@ -110,93 +116,35 @@ BENCH_TAMPER = 5  # a: tamper kind (1 sensor disconnected, 2 relay bypass)
 BENCH_REFUSE = 6  # the driver refuses the pending test (presses CANCEL)
 
 # ---- layouts ---------------------------------------------------------------------------
-# type: (name, request layout, reply layout); reply None = no reply (flow control)
+# type: "name|request layout|reply layout" (no reply layout: no reply, flow control). A
+# layout is "field kind" pairs in order (fields() gives the list of pairs). entry() splits an
+# entry; one string per type is all a board holds in RAM of the catalogue.
 CATALOGUE = {
     HELLO: (
-        "hello",
-        [("proto_min", "B"), ("proto_max", "B"), ("host_nonce", "8s")],
-        [
-            ("proto", "B"),
-            ("serial", "s"),
-            ("firmware", "s"),
-            ("board", "s"),
-            ("caps", "I"),
-            ("max_payload", "H"),
-            ("window", "B"),
-            ("nonce", "16s"),
-        ],
+        "hello|proto_min B  proto_max B  host_nonce 8s|proto B  serial s  firmware s  board s"
+        "  caps I  max_payload H  window B  nonce 16s"
     ),
     STATUS: (
-        "status",
-        [],
-        [
-            ("compliance", "B"),
-            ("session", "B"),
-            ("causes", "H"),
-            ("now", "I"),
-            ("deadline", "I"),
-            ("deadline_left", "I"),
-            ("service_due", "I"),
-            ("calibration_due", "I"),
-            ("hold_left", "I"),
-            ("override_left", "I"),
-            ("violations", "B"),
-            ("relay", "B"),
-            ("alarm", "B"),
-            ("log_count", "I"),
-            ("log_free_pct", "B"),
-            ("line1", "s"),
-            ("line2", "s"),
-        ],
+        "status||compliance B  session B  causes H  now I  deadline I  deadline_left I"
+        "  service_due I  calibration_due I  hold_left I  override_left I  violations B"
+        "  relay B  alarm B  log_count I  log_free_pct B  line1 s  line2 s"
     ),
-    LOG_INFO: (
-        "log_info",
-        [],
-        [
-            ("first", "I"),
-            ("count", "I"),
-            ("capacity", "I"),
-            ("free_pct", "B"),
-            ("head_hash", "8s"),
-        ],
-    ),
-    LOG_READ: (
-        "log_read",
-        [("start", "I"), ("count", "I"), ("window", "B")],
-        [("first", "I"), ("n", "B"), ("records", "*")],
-    ),
-    LOG_ACK: ("log_ack", [("next", "I")], None),
-    PROVISION: (
-        "provision",
-        [("serial", "s"), ("root_key", "32s"), ("device_secret", "32s")],
-        [("serial", "s")],
-    ),
-    CONFIG_GET: ("config_get", [], [("config", "b")]),
-    TOKEN: ("token", [("token", "b")], [("action", "B"), ("detail", "s")]),
-    CODE_REQUEST: ("code_request", [("action", "B")], [("request", "s")]),
-    CODE_ENTER: ("code_enter", [("code", "s")], [("action", "B"), ("until", "I")]),
-    CALIBRATE: (
-        "calibrate",
-        [("step", "B"), ("reference", "H")],
-        [("step", "B"), ("measured", "H"), ("passed", "B"), ("detail", "s")],
-    ),
-    PING: ("ping", [("data", "*")], [("data", "*")]),
-    BENCH: (
-        "bench",
-        [("input", "B"), ("a", "i"), ("b", "i"), ("c", "i")],
-        [("compliance", "B"), ("session", "B")],
-    ),
+    LOG_INFO: "log_info||first I  count I  capacity I  free_pct B  head_hash 8s",
+    LOG_READ: "log_read|start I  count I  window B|first I  n B  records *",
+    LOG_ACK: "log_ack|next I",
+    PROVISION: "provision|serial s  root_key 32s  device_secret 32s|serial s",
+    CONFIG_GET: "config_get||config b",
+    TOKEN: "token|token b|action B  detail s",
+    CODE_REQUEST: "code_request|action B|request s",
+    CODE_ENTER: "code_enter|code s|action B  until I",
+    CALIBRATE: "calibrate|step B  reference H|step B  measured H  passed B  detail s",
+    PING: "ping|data *|data *",
+    BENCH: "bench|input B  a i  b i  c i|compliance B  session B",
 }
 
 # the two messages that are not request/reply pairs
-EVENT_LAYOUT = [
-    ("kind", "B"),
-    ("compliance", "B"),
-    ("session", "B"),
-    ("time", "I"),
-    ("detail", "s"),
-]
-NACK_LAYOUT = [("code", "B"), ("request_type", "B"), ("detail", "s")]
+EVENT_LAYOUT = "kind B  compliance B  session B  time I  detail s"
+NACK_LAYOUT = "code B  request_type B  detail s"
 
 # EVENT kinds
 EV_STATE = 1  # compliance or session state changed
@@ -280,10 +228,19 @@ def clip_utf8(text, max_bytes):
     return raw[:end].decode()
 
 
+def fields(layout):
+    """The (field, kind) pairs of a layout written as text; a list of pairs is returned as is."""
+    if not isinstance(layout, str):
+        return layout
+    words = layout.split()
+    return [(words[i], words[i + 1]) for i in range(0, len(words), 2)]
+
+
 def encode(layout, values):
-    """Payload bytes for `values` (a dict) in `layout`. Raises MessageError on a bad value."""
+    """Payload bytes for `values` (a dict) in `layout` (text or pairs). Raises MessageError
+    on a bad value."""
     out = bytearray()
-    for name, kind in layout:
+    for name, kind in fields(layout):
         if name not in values:
             raise MessageError("missing field %s" % name)
         value = values[name]
@@ -323,11 +280,12 @@ def encode(layout, values):
 
 
 def decode(layout, payload):
-    """A dict of the fields of `payload` in `layout`. Raises MessageError if it does not fit."""
+    """A dict of the fields of `payload` in `layout` (text or pairs). Raises MessageError if
+    it does not fit."""
     values = {}  # type: dict
     i = 0
     n = len(payload)
-    for name, kind in layout:
+    for name, kind in fields(layout):
         if kind == "*":
             values[name] = bytes(payload[i:])
             i = n
@@ -365,25 +323,34 @@ def decode(layout, payload):
     return values
 
 
+def entry(type_):
+    """(name, request layout, reply layout or None) of a request type, or None if unknown."""
+    text = CATALOGUE.get(type_)
+    if text is None:
+        return None
+    parts = text.split("|")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else None
+
+
 def name_of(type_):
     if type_ == NACK:
         return "nack"
     if type_ == EVENT:
         return "event"
-    entry = CATALOGUE.get(type_ & 0x7F)
-    if entry is None:
+    found = entry(type_ & 0x7F)
+    if found is None:
         return "0x%02x" % type_
-    return entry[0] + ("_reply" if type_ & REPLY else "")
+    return found[0] + ("_reply" if type_ & REPLY else "")
 
 
 def request_layout(type_):
-    entry = CATALOGUE.get(type_)
-    return None if entry is None else entry[1]
+    found = entry(type_)
+    return None if found is None else found[1]
 
 
 def reply_layout(type_):
-    entry = CATALOGUE.get(type_)
-    return None if entry is None else entry[2]
+    found = entry(type_)
+    return None if found is None else found[2]
 
 
 def layout_for(type_, flags):

@@ -54,6 +54,9 @@ class LogTap:
     def read(self, name):
         return self.storage.read(name)
 
+    def read_at(self, name, offset, size):
+        return self.storage.read_at(name, offset, size)
+
     def write(self, name, data):
         self.storage.write(name, data)
 

@@ -29,6 +29,14 @@ class FolderStorage(hal.Storage):
         except OSError:
             return None
 
+    def read_at(self, name, offset, size):
+        try:
+            with open(self._path(name), "rb") as f:
+                f.seek(offset)
+                return f.read(size)
+        except OSError:
+            return None
+
     def write(self, name, data):
         with open(self._path(name), "wb") as f:
             f.write(data)

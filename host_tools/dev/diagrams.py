@@ -24,13 +24,14 @@ from firmware.transitions_table import (
     MACHINE,
     MACHINES,
     REFUSALS,
-    ROWS,
     SOURCE,
     TRIGGER,
+    rows,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 DIAGRAMS = REPO / "docs" / "diagrams"
+ROWS = rows()
 
 
 def machine_mermaid(name: str) -> str:

@@ -2,8 +2,8 @@
 
     python -m host_tools.dev.flash --port /dev/ttyACM0 --board rp2 [--bundle build/mpy] [--files] [--dry-run]
 
-The board gets lib/protocol/*.mpy, lib/firmware/*.mpy with only its own board module (plus
-the board helpers it imports), and a two-line /main.py that starts the loop
+The board gets lib/protocol/*.mpy, lib/firmware/*.mpy (but HOST_ONLY's) with only its own
+board module (plus the board helpers it imports), and a two-line /main.py that starts the loop
 (`import firmware.main; firmware.main.main()`), so the handset runs at power-up. Two ways, by board:
 
 - ROMFS (rp2 and esp32, MicroPython 1.25+): the tree is staged in a folder and
@@ -34,6 +34,9 @@ BOARDS = {
     "esp32": ("esp32", "mpboard", "files", "stdio"),
     "unix": ("unix", "files", "stdio", "filedisk"),
 }
+# core modules only the host side imports (the NACK codes' texts for people, the bodies a
+# signer signs): a board gets none
+HOST_ONLY = ("protocol/error_texts", "protocol/signing")
 # the ports whose MicroPython (1.25+) has a ROMFS partition `mpremote romfs deploy` can write
 ROMFS_BOARDS = ("rp2", "esp32")
 MAIN_PY = "# LCI-777: start the handset's loop at power-up\nimport firmware.main\nfirmware.main.main()\n"
@@ -52,7 +55,8 @@ def plan(bundle: Path, board: str) -> list[tuple[Path, str]]:
     files = []
     for package in ("protocol", "firmware"):
         for mpy in sorted((bundle / package).glob("*.mpy")):
-            files.append((mpy, f":/lib/{package}/{mpy.name}"))
+            if f"{package}/{mpy.stem}" not in HOST_ONLY:
+                files.append((mpy, f":/lib/{package}/{mpy.name}"))
     boards_dir = bundle / "firmware" / "boards"
     for name in ("__init__", *BOARDS[board]):
         mpy = boards_dir / f"{name}.mpy"

@@ -11,7 +11,7 @@ test_authority_bytes.py. Fixtures: tests/firmware/authority_fixtures.py.
 
 from firmware import keypad
 from firmware.authority import Authority
-from protocol import errors, tokens
+from protocol import errors, signing
 from tests.dualtest import raises
 from tests.firmware.authority_fixtures import (
     DAY,
@@ -36,7 +36,7 @@ from tests.firmware.authority_fixtures import (
 # ---- the valid cases -------------------------------------------------------------------------
 def _protocol_body():
     fields = (root_id("root"), "tech-01", cert_of("tech-01"), SERIAL, "service", {})
-    return tokens.token_body(*(fields + (NOW - 100, NOW - 10, NOW + 600, b"T" * 16, NONCE)))
+    return signing.token_body(*(fields + (NOW - 100, NOW - 10, NOW + 600, b"T" * 16, NONCE)))
 
 
 def test_spec_encoder_agrees_with_protocol_tokens():

@@ -3,8 +3,10 @@ display texts and the transition rows it describes."""
 
 from firmware.config import DEFAULTS, JURISDICTIONS
 from firmware.display_texts import ABORT_TEXTS, CAUSE_TEXTS, TEXTS
-from firmware.transitions_table import DEST, GUARD, MACHINE, ROWS, SOURCE, TRIGGER
+from firmware.transitions_table import DEST, GUARD, MACHINE, SOURCE, TRIGGER, rows
 from protocol.messages import CAUSES
+
+ROWS = rows()  # every row of the table, as field lists
 
 
 def _doc():

@@ -137,10 +137,12 @@ from hypothesis.stateful import (  # noqa: E402
 )
 
 from firmware import eventlog  # noqa: E402
-from firmware.transitions_table import DEST, GUARD, MACHINE, MACHINES, ROWS, SOURCE, TRIGGER  # noqa: E402
+from firmware.transitions_table import DEST, GUARD, MACHINE, MACHINES, SOURCE, TRIGGER, rows  # noqa: E402
 from protocol import messages  # noqa: E402
 from tests.firmware import property_rig as pr  # noqa: E402
 from tests.firmware.device_rig import DAY  # noqa: E402
+
+ROWS = rows()  # every row of the table, as field lists
 
 HOUR = 3600
 UNPAID = 1 << messages.CAUSES.index("unpaid_balance")

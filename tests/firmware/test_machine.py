@@ -15,12 +15,14 @@ from firmware.transitions_table import (
     GUARD,
     MACHINE,
     MACHINES,
-    ROWS,
     SOURCE,
     TRIGGER,
+    rows,
 )
 from protocol import messages
 from tests.firmware.device_rig import Rig
+
+ROWS = rows()  # every row of the table, as field lists
 
 
 def test_states_are_the_protocol_names():
@@ -53,22 +55,31 @@ def test_every_state_is_reachable_and_left():
 
 def test_engine_takes_first_row_whose_guard_holds():
     rows = (
-        ("m", "a", "go", "b", "never", "guarded"),
-        ("m", "a", "go", "c", None, "plain"),
-        ("other", "a", "go", "x", None, "not mine"),
+        "a go b never guarded input",
+        "a go c - plain input",
+        "b go x - not_from_a input",
     )
     changes = []
     machine = Machine("m", rows, "a", lambda g: False, lambda m, old, row, cause: changes.append((old, row[DEST], cause)))
     assert machine.can("go")
     row = machine.fire("go", "why")
-    assert row is rows[1] and machine.state == "c"
+    assert row == ["m", "a", "go", "c", None, "plain", "input"] and machine.state == "c"
     assert changes == [("a", "c", "why")]
     assert machine.fire("go") is None and machine.state == "c"  # no row from c
     assert len(changes) == 1
 
 
+def test_a_guard_without_its_function_fails_when_the_machine_is_built():
+    rows = ("a go b known because input", "a go c unknown because input")
+    try:
+        Machine("m", rows, "a", {"known": lambda d: True}, lambda *a: None)
+        raise AssertionError("a machine was built with a guard nobody decides")
+    except ValueError as exc:
+        assert "unknown" in str(exc)
+
+
 def test_engine_uses_the_row_cause_by_default():
-    rows = (("m", "a", "go", "b", "yes", "because"),)
+    rows = ("a go b yes because input",)
     got = []
     machine = Machine("m", rows, "a", lambda g: g == "yes", lambda m, old, row, cause: got.append(cause))
     machine.fire("go")
@@ -107,7 +118,7 @@ def _prepare(rig, row):
     device.session.state = "ignition_off"
     machine.state = row[SOURCE]
     for earlier in ROWS:
-        if earlier is row:
+        if earlier == row:
             break
         if earlier[:3] == row[:3] and earlier[GUARD] is not None:
             _set_guard(rig, earlier[GUARD], False)
@@ -124,7 +135,7 @@ def _walk(first, last):
         machine = _prepare(rig, row)
         before = rig.device.log.count
         taken = machine.fire(row[TRIGGER])
-        assert taken is row, "row %r: took %r" % (row, taken)
+        assert taken == row, "row %r: took %r" % (row, taken)
         assert machine.state == row[DEST], row
         kind = eventlog.COMPLIANCE_CHANGE if row[MACHINE] == "compliance" else eventlog.SESSION_CHANGE
         wanted = "%s>%s %s" % (row[SOURCE], row[DEST], row[CAUSE])

@@ -6,7 +6,19 @@ import pytest
 transitions = pytest.importorskip("transitions")
 
 from firmware.machine import Machine  # noqa: E402
-from firmware.transitions_table import CAUSE, DEST, GUARD, MACHINE, MACHINES, ROWS, SOURCE, TRIGGER  # noqa: E402
+from firmware.transitions_table import (  # noqa: E402
+    CAUSE,
+    DEST,
+    GUARD,
+    MACHINE,
+    MACHINES,
+    SOURCE,
+    TABLE,
+    TRIGGER,
+    rows,
+)
+
+ROWS = rows()  # every row of the table, as field lists
 
 
 class Model:
@@ -59,7 +71,7 @@ def test_reference_model_agrees_with_the_engine(row):
         model = Model(guards)
         reference_machine(row[MACHINE], model, row[SOURCE])
         getattr(model, row[TRIGGER])()
-        engine = Machine(row[MACHINE], ROWS, row[SOURCE], lambda g, guards=guards: g in guards, lambda *a: None)
+        engine = Machine(row[MACHINE], TABLE[row[MACHINE]], row[SOURCE], lambda g, guards=guards: g in guards, lambda *a: None)
         engine.fire(row[TRIGGER])
         assert model.state == engine.state, (row, guards)
 

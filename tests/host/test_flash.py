@@ -23,6 +23,8 @@ def test_rp2_plan_sends_the_core_and_only_its_board(bundle):
     assert ":/lib/firmware/device.mpy" in remote
     assert ":/lib/firmware/boards/rp2.mpy" in remote
     assert ":/lib/firmware/boards/esp32.mpy" not in remote
+    assert ":/lib/protocol/error_texts.mpy" not in remote  # the host's texts for NACK codes
+    assert ":/lib/protocol/signing.mpy" not in remote  # the host's token bodies
     assert all(r.endswith(".mpy") for r in remote)
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from host_tools.dev import mpybuild, testfiles, unix_board
+from host_tools.dev import flash, mpybuild, testfiles, unix_board
 
 REPO = Path(__file__).resolve().parents[2]
 GUEST = (Path(__file__).parent / "guest.py").read_text()
@@ -52,13 +53,17 @@ def dual_files() -> list[Path]:
 
 
 def bundle_lib() -> Path:
-    """The core as .mpy, laid out as `make flash` sends it to the unix board (built once)."""
+    """The core as .mpy, laid out as `make flash` sends it to the unix board, plus the core's
+    host-only modules the tests use (signing tokens), built once."""
     if not _BUNDLE:
         work = Path(tempfile.mkdtemp(prefix="lci-mpy-tests-"))
         report = mpybuild.build(work / "mpy")
         if report["failures"]:
             raise RuntimeError("mpy-cross failed: " + "; ".join(report["failures"]))
-        _BUNDLE.append(unix_board.stage(work / "mpy", work / "board") / "lib")
+        lib = unix_board.stage(work / "mpy", work / "board") / "lib"
+        for name in flash.HOST_ONLY:
+            shutil.copyfile(work / "mpy" / f"{name}.mpy", lib / f"{name}.mpy")
+        _BUNDLE.append(lib)
     return _BUNDLE[0]
 
 

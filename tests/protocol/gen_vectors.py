@@ -35,7 +35,7 @@ COBS_EXAMPLES = [
 
 def hexify(values: dict, layout) -> dict:
     out = {}
-    for name, _kind in layout:
+    for name, _kind in messages.fields(layout):
         value = values[name]
         out[name] = value.hex() if isinstance(value, bytes) else value
     return out
@@ -81,7 +81,7 @@ MESSAGES = [
     ("bench", True, {"compliance": 0, "session": 2}),
 ]
 
-BY_NAME = {entry[0]: t for t, entry in messages.CATALOGUE.items()}
+BY_NAME = {messages.entry(t)[0]: t for t in messages.CATALOGUE}
 
 
 def build() -> dict:

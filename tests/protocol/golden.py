@@ -3,6 +3,8 @@
 import json
 from binascii import unhexlify
 
+from protocol.messages import fields as layout_fields
+
 
 def _repo():
     path = __file__
@@ -28,7 +30,7 @@ def unhex(text):
 def fields_from_json(fields, layout):
     """Vector fields back to Python values: fixed-size and blob fields are hex in the file."""
     out = {}
-    for name, kind in layout:
+    for name, kind in layout_fields(layout):
         value = fields[name]
         if kind not in ("B", "H", "I", "i", "s"):
             value = unhexlify(value)

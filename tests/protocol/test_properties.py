@@ -24,11 +24,12 @@ def field_strategy(kind: str):
 
 def layouts():
     out = [messages.EVENT_LAYOUT, messages.NACK_LAYOUT]
-    for _, request, reply in messages.CATALOGUE.values():
+    for type_ in messages.CATALOGUE:
+        _, request, reply = messages.entry(type_)
         out.append(request)
         if reply is not None:
             out.append(reply)
-    return out
+    return [messages.fields(layout) for layout in out]
 
 
 @st.composite

@@ -131,7 +131,7 @@ def test_the_message_type_table_is_the_catalogue():
     assert spec.pop(messages.NACK)[0] == "NACK"
     assert set(spec) == set(messages.CATALOGUE)
     for type_, (name, reply) in spec.items():
-        entry = messages.CATALOGUE[type_]
+        entry = messages.entry(type_)
         assert name == entry[0].upper()
         if entry[2] is None:
             assert reply == "none", name
@@ -175,15 +175,16 @@ def _check_offsets(prefix, rows, layout):
 
 @pytest.mark.parametrize("type_", sorted(messages.CATALOGUE))
 def test_every_layout_table_is_the_message_layout(type_):
-    name, request, reply = messages.CATALOGUE[type_]
+    name, request, reply = messages.entry(type_)
     heading = next(line for line in LINES if re.match(rf"^### 6\.\d+ {name.upper()} \(0x{type_:02x}", line))
     prefix = heading.split("(")[0].strip()
     found = _layout_tables(prefix)
     if type_ == messages.PING:  # written inline: "Request: `data`, rest ... Reply (0xb0): `data`, rest"
         assert "Request: `data`, rest" in "\n".join(section(prefix))
-        assert request == reply == [("data", "*")]
+        assert messages.fields(request) == messages.fields(reply) == [("data", "*")]
         return
-    for which, layout in (("request", request), ("reply", reply)):
+    for which, text in (("request", request), ("reply", reply)):
+        layout = None if text is None else messages.fields(text)
         if not layout:
             assert which not in found, (name, which)
             continue
@@ -195,7 +196,7 @@ def test_every_layout_table_is_the_message_layout(type_):
 @pytest.mark.parametrize("prefix,layout", [("### 6.14", messages.EVENT_LAYOUT), ("### 6.15", messages.NACK_LAYOUT)])
 def test_event_and_nack_layout_tables(prefix, layout):
     rows = table(section(prefix), "offset", "field", "kind", "meaning")
-    assert [(_bare(r["field"]), _kind(r["kind"])) for r in rows] == list(layout)
+    assert [(_bare(r["field"]), _kind(r["kind"])) for r in rows] == messages.fields(layout)
 
 
 def test_the_header_table_is_the_frame_header():
@@ -362,14 +363,14 @@ def test_the_record_layout_table_is_the_record_format():
 
 def test_the_record_type_table_is_the_kind_names():
     rows = table(section("### 8.4"), "number", "name", "meaning", "brac / value / detail")
-    assert {_int(r["number"]): r["name"] for r in rows} == {number: row[0] for number, row in logrecord.KINDS.items()}
+    assert {_int(r["number"]): r["name"] for r in rows} == {number: logrecord.kind_name(number) for number in logrecord.KINDS}
 
 
 def test_the_reserve_kinds_are_the_implementations():
     text = " ".join(section("### 8.4"))
     listed = text.split("(the reserve kinds):", 1)[1].split(".", 1)[0]
     names = re.findall(r"`(\w+)`", listed)
-    assert names == [row[0] for _, row in sorted(logrecord.KINDS.items()) if row[1]]
+    assert names == [logrecord.kind_name(number) for number in sorted(logrecord.KINDS) if logrecord.KINDS[number]]
 
 
 def test_the_worked_record_is_the_vectors_record():
@@ -435,7 +436,7 @@ def _precedence() -> dict[str, list[tuple[int, str]]]:
 def test_the_precedence_table_names_real_codes_in_order():
     names = {n for n, v in vars(errors).items() if n.isupper() and isinstance(v, int)}
     for message, checks in _precedence().items():
-        assert message in {e[0].upper() for e in messages.CATALOGUE.values()}, message
+        assert message in {messages.entry(t)[0].upper() for t in messages.CATALOGUE}, message
         assert [n for n, _ in checks] == list(range(1, len(checks) + 1)), message
         for _n, code in checks:
             assert code in names or code == "(section 9.6)", (message, code)
@@ -444,7 +445,7 @@ def test_the_precedence_table_names_real_codes_in_order():
 def test_every_nack_a_message_section_names_is_in_its_precedence_list():
     precedence = _precedence()
     for message in ("CODE_REQUEST", "CODE_ENTER", "CALIBRATE", "BENCH", "PROVISION"):
-        type_ = next(t for t, e in messages.CATALOGUE.items() if e[0].upper() == message)
+        type_ = next(t for t in messages.CATALOGUE if messages.entry(t)[0].upper() == message)
         heading = next(line for line in LINES if re.match(rf"^### 6\.\d+ {message} \(0x{type_:02x}", line))
         text = " ".join(section(heading.split("(")[0].strip()))
         nacks = text[text.index("NACKs") :]

@@ -35,5 +35,5 @@ def test_every_error_code_is_in_the_spec_table(code):
 
 @pytest.mark.parametrize("type_", sorted(messages.CATALOGUE))
 def test_every_message_type_is_in_the_spec(type_):
-    name = messages.CATALOGUE[type_][0].upper()
+    name = messages.entry(type_)[0].upper()
     assert re.search(rf"0x{type_:02X}\b.*{name}|{name}.*0x{type_:02X}\b", SPEC, re.I), name

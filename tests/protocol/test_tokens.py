@@ -9,7 +9,7 @@ from binascii import unhexlify
 from hashlib import sha256
 
 from firmware import ed25519
-from protocol import errors, messages, tokens
+from protocol import errors, messages, signing, tokens
 from protocol.endpoint import Refused
 from tests.dualtest import raises
 
@@ -48,7 +48,7 @@ def _refusal(fn, *args):
 def _encodes(args):
     """True if token_body takes these arguments, False if it refuses them."""
     try:
-        tokens.token_body(*args)
+        signing.token_body(*args)
     except (ValueError, tokens.TokenError):
         return False
     return True
@@ -60,7 +60,7 @@ def test_root_id_is_sha256_prefix():
 
 
 def test_golden_certificate_layout():
-    body = tokens.certificate_body("tech-01", TECH_PUBLIC, ("calibrate", "set_time"), 189000000, 220536000)
+    body = signing.certificate_body("tech-01", TECH_PUBLIC, ("calibrate", "set_time"), 189000000, 220536000)
     assert GOLDEN_CERT[:-64] == body
     cert = tokens.parse_certificate(GOLDEN_CERT)
     assert cert.key_id == b"tech-01"
@@ -73,12 +73,12 @@ def test_golden_certificate_layout():
 
 def _service_body():
     head = (tokens.root_id(ROOT_PUBLIC), "tech-01", GOLDEN_CERT, "LCI-0001", "service", {})
-    return tokens.token_body(*(head + (T0, T0, T0 + 3600, IDS, NONCE)))
+    return signing.token_body(*(head + (T0, T0, T0 + 3600, IDS, NONCE)))
 
 
 def _unlock_body():
     head = (tokens.root_id(ROOT_PUBLIC), "root", b"", "LCI-0001", "unlock", {"seconds": 14400})
-    return tokens.token_body(*(head + (T0, T0, T0 + 86400, IDS)))
+    return signing.token_body(*(head + (T0, T0, T0 + 86400, IDS)))
 
 
 def test_golden_service_token_layout():
@@ -102,16 +102,16 @@ def test_golden_unlock_token_layout():
 
 def test_args_are_compact_sorted_json():
     args = {"vehicle": "1HGCM82633A004352", "order": "removal", "id": "WO-123"}
-    assert tokens.encode_args("work_order", args) == b'{"id":"WO-123","order":"removal","vehicle":"1HGCM82633A004352"}'
-    assert tokens.encode_args("service", {}) == b"{}"
+    assert signing.encode_args("work_order", args) == b'{"id":"WO-123","order":"removal","vehicle":"1HGCM82633A004352"}'
+    assert signing.encode_args("service", {}) == b"{}"
 
 
 def test_scopes_bits():
-    assert tokens.scope_bits(("unlock",)) == 1
-    assert tokens.scope_bits(("work_order", "unlock")) == 0x11
+    assert signing.scope_bits(("unlock",)) == 1
+    assert signing.scope_bits(("work_order", "unlock")) == 0x11
     assert tokens.scope_names(0x1F) == tokens.SCOPES
-    assert tokens.scope_names(tokens.scope_bits(("billing", "set_time"))) == ("set_time", "billing")
-    raises((ValueError, tokens.TokenError), tokens.scope_bits, ("root",))
+    assert tokens.scope_names(signing.scope_bits(("billing", "set_time"))) == ("set_time", "billing")
+    raises((ValueError, tokens.TokenError), signing.scope_bits, ("root",))
 
 
 def test_actions_scopes_and_arguments_are_consistent():
@@ -185,11 +185,11 @@ def test_token_body_refuses_what_the_device_would():
 
 
 def test_certificate_body_refuses_bad_input():
-    raises((ValueError, tokens.TokenError), tokens.certificate_body, "root", TECH_PUBLIC, ("unlock",), 0, 1)
-    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC[:31], ("unlock",), 0, 1)
-    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, (), 0, 1)
-    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, ("root",), 0, 1)
-    raises((ValueError, tokens.TokenError), tokens.certificate_body, "tech", TECH_PUBLIC, ("unlock",), 0, -1)
+    raises((ValueError, tokens.TokenError), signing.certificate_body, "root", TECH_PUBLIC, ("unlock",), 0, 1)
+    raises((ValueError, tokens.TokenError), signing.certificate_body, "tech", TECH_PUBLIC[:31], ("unlock",), 0, 1)
+    raises((ValueError, tokens.TokenError), signing.certificate_body, "tech", TECH_PUBLIC, (), 0, 1)
+    raises((ValueError, tokens.TokenError), signing.certificate_body, "tech", TECH_PUBLIC, ("root",), 0, 1)
+    raises((ValueError, tokens.TokenError), signing.certificate_body, "tech", TECH_PUBLIC, ("unlock",), 0, -1)
 
 
 def _malformed(data):
