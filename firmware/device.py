@@ -192,7 +192,7 @@ class Device:
         again when resent, and logged twice)."""
         before = device_state(self)
         session = self.session.state
-        self.before = dict(before)
+        self.before = before
         try:
             result = change(*args)
             driving.test_recordable(self)

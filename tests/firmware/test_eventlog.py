@@ -400,3 +400,38 @@ def test_power_cut_again_during_the_boot_repair_of_a_torn_tail():
 
     every_cut(layout, layout.base(), check, nested)
     assert len(window) >= E.OVERHEAD and len(picked) == (1 if REDUCED else len(window))
+
+
+def test_truncate_drops_the_newest_records_also_when_a_cut_lands_in_it():
+    # records 0..9 in segments of 4 (0-3, 4-7, 8-9); truncate(5) keeps 0..4: the segment of
+    # 8-9 is removed, that of 4-7 cut short. A cut at every unit of it, then the boot runs it
+    # again (as the device does while its state still holds the mark): the same log each time
+    from firmware.ramflash import PowerCut
+
+    base = RamFlash()
+    full = _log(base, n=4, segments=4)
+    _fill(full, 10)
+    kept = _all(full)[:5]
+    units = base.units
+    offset = 0
+    while True:
+        flash = base.clone()
+        log = _log(flash, n=4, segments=4)
+        flash.cut_after(offset)
+        try:
+            log.truncate(5)
+            whole = True
+        except PowerCut:
+            whole = False
+        flash.power_on()
+        log = _log(flash, n=4, segments=4)
+        log.truncate(5)
+        where = "cut after %d units" % offset
+        assert (log.first, log.head) == (0, 5) and _all(log) == kept, where
+        assert log.append(2000, E.BOOT) == 5 and E.verify_chain(_all(log), E.GENESIS, 0, log.head_hash) is None, where
+        if whole:
+            break
+        offset += 1
+    assert offset > 10  # the truncate wrote (a .tmp of the segment kept short, a rename, a removal)
+    full.truncate(10)  # at the head: nothing to drop
+    assert full.head == 10 and base.units == units
