@@ -102,13 +102,14 @@ BASE = heap()
 
 # Import leaf first, one module at a time, collecting in between: compiling the whole
 # core in one import would make the VM collect inside the import machinery. These are the
-# modules a board holds from boot; the token code and calibration come and go with their use.
+# modules a board holds from boot; the token code, grants, calibration and provisioning come
+# and go with their use.
 for _name in (
     "protocol.cobs", "protocol.errors", "protocol.framing", "protocol.messages", "protocol.dedupe",
     "protocol.endpoint", "firmware.unload", "firmware.hal", "firmware.persist", "firmware.eventlog", "firmware.keypad",
     "firmware.config", "firmware.breath", "firmware.transitions_table",
     "firmware.machine", "firmware.timebase", "firmware.override", "firmware.display_texts",
-    "firmware.compliance", "firmware.driving", "firmware.loop", "firmware.grants",
+    "firmware.compliance", "firmware.driving", "firmware.loop",
     "firmware.handler", "firmware.device", "firmware.ramflash", "firmware.authority",
 ):
     __import__(_name)

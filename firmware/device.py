@@ -9,8 +9,9 @@ functions taking the device:
 - firmware/compliance.py  recall causes, the compliance guards and entry actions;
 - firmware/driving.py     ignition, breath tests, retests: the session guards and entries;
 - firmware/override.py    keypad codes;
-- firmware/grants.py      signed tokens and their replay records;
+- firmware/grants.py      signed tokens' grants and their replay records (imported for them);
 - firmware/calibration.py the service-mode calibration steps (imported for them);
+- firmware/provisioning.py the keys given once, and the Authority built from them;
 - firmware/persist.py     the persisted state as one table (FIELDS);
 - firmware/loop.py        the step, the timers, the outputs, the next deadline.
 
@@ -30,9 +31,9 @@ saved atomically (firmware/persist.py) before the call returns. Deadlines are du
 firmware/timebase.py): setting the wall clock back never extends one.
 """
 
-from binascii import crc32, hexlify, unhexlify
+from binascii import crc32, unhexlify
 
-from firmware import breath, compliance, driving, grants, loop, override
+from firmware import breath, compliance, driving, loop, override
 from firmware import eventlog as ev
 from firmware.config import Config
 from firmware.eventlog import EventLog
@@ -125,9 +126,12 @@ class Device:
             self.provisioned = True
             self.serial = found["serial"]
             if self.authority is None:
-                self.authority = self._build_authority(
-                    self.serial, unhexlify(found["root"]), unhexlify(found["secret"])
+                from firmware import provisioning
+
+                self.authority = provisioning.build_authority(
+                    self, self.serial, unhexlify(found["root"]), unhexlify(found["secret"])
                 )
+                drop("firmware.provisioning")
         saved = self.state_file.load()
         crashed = False
         if saved:
@@ -153,20 +157,6 @@ class Device:
             self.session.fire("restore_lockout")
         self._dirty = True
         self._commit()
-
-    def _build_authority(self, serial, root_key, secret):
-        maker = self.make_authority
-        if maker is None:
-            try:
-                from firmware.authority import Authority
-
-                maker = Authority
-            except ImportError:
-                return None
-        try:
-            return maker(serial, root_key, secret)  # the Authority's own settings are its defaults
-        except (ValueError, TypeError):
-            return None  # a key the Authority refuses: PROVISION says so, boot goes on without
 
     def _state(self):
         return device_state(self)
@@ -343,7 +333,26 @@ class Device:
         return override.enter_code(self, code)
 
     def apply_token(self, token, session_nonce=None):
-        return grants.apply_token(self, token, session_nonce)
+        """Verify and apply a signed token; (action, detail). Refused: nothing changed. The
+        grant's code (firmware/grants.py) is imported after the check, for the grant."""
+        if not self.provisioned or self.authority is None:
+            raise Refused(errors.NOT_PROVISIONED)
+        try:
+            # validity (the token's window, its delegation's expiry) is judged by the clock
+            # deadlines read: never behind the high-water mark, so a clock set back (set-time,
+            # an RTC that lost its time, a reboot) revives no expired token or delegation
+            applied = self.used_ids + self.session_ids if self.session_ids else self.used_ids
+            grant = self.authority.check_token(token, self.tb.deadline_wall(), session_nonce, applied)
+            from firmware import grants
+
+            try:
+                return self._apply(grants.apply, self, grant)
+            finally:
+                drop("firmware.grants")
+        except Refused as refusal:
+            if refusal.code != errors.ALREADY_APPLIED:  # recorded when it was applied
+                self._refused("token", refusal)
+            raise
 
     def new_session(self):
         """A new USB session (HELLO): the tokens bound to the last one are worthless now."""
@@ -376,31 +385,14 @@ class Device:
 
     # ---- provisioning ------------------------------------------------------------------------
     def provision(self, serial, root_key, secret):
-        """Factory mode, once: the serial, the provider's root key and the keypad secret."""
-        if self.provisioned:
-            raise Refused(errors.ALREADY_PROVISIONED)
-        if not 1 <= len(serial) <= 32:
-            raise Refused(errors.BAD_ARGUMENT, "serial must be 1..32 characters")
-        for ch in serial:
-            if not ("0" <= ch <= "9" or "A" <= ch <= "Z" or "a" <= ch <= "z" or ch in "-_."):
-                raise Refused(errors.BAD_ARGUMENT, "serial may hold letters, digits and - _ .")
-        if len(root_key) != 32 or len(secret) != 32:
-            raise Refused(errors.BAD_ARGUMENT, "keys are 32 bytes")
-        authority = self.authority or self._build_authority(serial, root_key, secret)
-        if authority is None:
-            raise Refused(errors.BAD_ARGUMENT, "the root key or the secret is not usable")
+        """Factory mode, once: the serial, the provider's root key and the keypad secret
+        (firmware/provisioning.py, imported for it)."""
+        from firmware import provisioning
+
         try:
-            self.provision_file.save(
-                {"serial": serial, "root": hexlify(root_key).decode(), "secret": hexlify(secret).decode()}
-            )
-        except OSError as exc:
-            raise Refused(errors.STORAGE_FAILURE, str(exc))
-        self.authority = authority
-        self.provisioned = True
-        self.serial = serial
-        self._log(ev.PROVISIONED, detail=serial)
-        loop.outputs_update(self)
-        return serial
+            return provisioning.provision(self, serial, root_key, secret)
+        finally:
+            drop("firmware.provisioning")
 
     def bench_blow(self, brac, volume_ml, temperature_dc):
         """A bench blow of a true BrAC: through the hardware's own sensor model when it has

@@ -1,7 +1,8 @@
 """Signed tokens on the device: what each action does, and the replay records.
 
-apply_token(d, token, session_nonce) has the Authority verify the token, then applies its
-grant all or nothing (`_grant_<action>`, dispatched by name). Replay records: the ids of
+apply(d, grant) applies a verified token's grant (`_grant_<action>`, dispatched by name);
+Device.apply_token has the Authority verify the token first, then imports this module to
+apply it, all or nothing, and drops it again (firmware/unload.py). Replay records: the ids of
 tokens applied and their expiries, and a floor. A token whose id is recorded, or whose
 expiry is at or below the floor, is a replay. A record leaves only by raising the floor to
 its expiry (when it has expired, or to make room), so a dropped record can never be
@@ -32,23 +33,6 @@ def _text_arg(args, name, longest=64):
     if not isinstance(value, str) or len(value) > longest:
         raise Refused(errors.BAD_ARGUMENT, "%s must be text of at most %d characters" % (name, longest))
     return value
-
-
-def apply_token(d, token, session_nonce=None):
-    """Verify and apply a signed token; (action, detail). Refused: nothing changed."""
-    if not d.provisioned or d.authority is None:
-        raise Refused(errors.NOT_PROVISIONED)
-    try:
-        # validity (the token's window, its delegation's expiry) is judged by the clock
-        # deadlines read: never behind the high-water mark, so a clock set back (set-time,
-        # an RTC that lost its time, a reboot) revives no expired token or delegation
-        applied = d.used_ids + d.session_ids if d.session_ids else d.used_ids
-        grant = d.authority.check_token(token, d.tb.deadline_wall(), session_nonce, applied)
-        return d._apply(_grant, d, grant)
-    except Refused as refusal:
-        if refusal.code != errors.ALREADY_APPLIED:  # recorded when it was applied
-            d._refused("token", refusal)
-        raise
 
 
 def _record_use(d, token_id, expires, session_bound=False):
@@ -83,7 +67,8 @@ def _drop_use(d, i):
     d.used_expiry.pop(i)
 
 
-def _grant(d, grant):
+def apply(d, grant):
+    """Apply a verified token's grant (inside Device._apply); (action, detail)."""
     action = grant.action
     args = grant.args if isinstance(grant.args, dict) else {}
     if action != "work_order" and action != "set_time":

@@ -36,6 +36,7 @@ from hashlib import sha256
 
 from protocol import errors
 from protocol.endpoint import Refused
+from protocol.messages import fields
 
 MAGIC = b"L7"
 VERSION = 1
@@ -64,20 +65,21 @@ DIRECTIVE_CAUSES = ("unpaid_balance",)
 
 # argument kinds: "uint" an integer 0..2^32-1, "text" a string of at most _MAX_TEXT
 # characters, "order" one of ORDERS, "cause" one of DIRECTIVE_CAUSES. Each action takes
-# exactly these (name, kind) pairs.
+# exactly these "name kind" pairs (written as text, as message layouts are; arguments()
+# lists them).
 ARGUMENTS = {
-    "unlock": (("seconds", "uint"),),
-    "service": (),
+    "unlock": "seconds uint",
+    "service": "",
     # downloaded: the log index up to which the technician downloaded and verified the log
     # (the device may then release older segments); 0 when nothing was downloaded
-    "service_close": (("next_service", "uint"), ("downloaded", "uint")),
-    "set_time": (("time", "uint"),),
+    "service_close": "next_service uint  downloaded uint",
+    "set_time": "time uint",
     # seq: the billing directives' order per device (SPEC 9.4): a recall or lockout carries
     # its own number, a clear the number of the recall or lockout it answers
-    "recall": (("cause", "cause"), ("days", "uint"), ("seq", "uint")),
-    "lockout": (("cause", "cause"), ("seq", "uint")),
-    "clear": (("cause", "cause"), ("seq", "uint")),
-    "work_order": (("order", "order"), ("id", "text"), ("vehicle", "text")),
+    "recall": "cause cause  days uint  seq uint",
+    "lockout": "cause cause  seq uint",
+    "clear": "cause cause  seq uint",
+    "work_order": "order order  id text  vehicle text",
 }
 _MAX_TEXT = const(64)
 
@@ -277,9 +279,15 @@ def _bad_value(schema, args):
     return None
 
 
+def arguments(action):
+    """The (name, kind) pairs `action` takes, or None for an unknown action."""
+    text = ARGUMENTS.get(action)
+    return None if text is None else fields(text)
+
+
 def check_args(action, args):
     """TokenError unless `action` is known and `args` has exactly its keys, each of its kind."""
-    schema = ARGUMENTS.get(action)
+    schema = arguments(action)
     if schema is None:
         raise TokenError(errors.NOT_SUPPORTED, "unknown action %r" % action)
     if not isinstance(args, dict):

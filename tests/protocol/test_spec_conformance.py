@@ -391,7 +391,7 @@ def test_the_action_table_is_the_token_arguments():
         assert r["scope"] == tokens.ACTION_SCOPES[action], action
         spec_args = re.findall(r"`(\w+)` (uint|text|cause|one of)", r["arguments (all required, nothing else)"])
         kinds = [(n, "order" if k == "one of" else k) for n, k in spec_args]
-        assert kinds == list(tokens.ARGUMENTS[action]), action
+        assert kinds == tokens.arguments(action), action
         assert ("must be" in r["session-bound"]) == (action in tokens.SESSION_BOUND), action
 
 
