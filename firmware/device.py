@@ -113,6 +113,9 @@ class Device:
         self._saved_run = 0
         self.reboot_requested = False  # a bench power cut was asked for (the simulator does it)
         self.config_crc = None  # CRC-32 of the configuration the unit last booted with
+        # while a change runs (_apply): the state from before it, and under "log" the log's
+        # head once the change wrote a record (saved then); None between changes
+        self.before = None
         self._boot()
 
     # ---- boot and persistence -------------------------------------------------------------
@@ -136,6 +139,8 @@ class Device:
             tb.run_base = saved.get("run", 0)
             tb.high = saved.get("hw")
             crashed = saved.get("on", False)
+        if saved and "log" in saved:  # a change the power cut before its state was saved
+            self.log.truncate(saved["log"])
         self._saved_run = tb.run()
         tb.deadline_wall()  # the wall time passed while off enters the high-water mark
         self._log(ev.BOOT, value=tb.run(), detail=FIRMWARE_VERSION)
@@ -168,10 +173,16 @@ class Device:
             self._saved_run = run
 
     def _apply(self, change, *args):
-        """Run `change(*args)` all or nothing: a refusal, a failed save or any other failure
-        (MemoryError on a board) restores the state before it re-raises."""
+        """Run `change(*args)` all or nothing, its log records included: a refusal, a failed
+        save or any other failure (MemoryError on a board) restores the state and drops the
+        records the change wrote before it re-raises. Before the change's first record the
+        state from before it is saved with the log's head (see _log): a power cut before the
+        change's own save leaves that mark, and the boot drops the change's records, so no
+        record outlives its change (a token whose effect a cut undid would be accepted
+        again when resent, and logged twice)."""
         before = device_state(self)
         session = self.session.state
+        self.before = dict(before)
         try:
             result = change(*args)
             driving.test_recordable(self)
@@ -186,16 +197,31 @@ class Device:
         except Exception:  # MemoryError and the like: nothing of the change stays in RAM either
             self._rollback(before, session)
             raise
+        finally:
+            self.before = None
         loop.outputs_update(self)
         return result
 
     def _rollback(self, before, session):
+        start = self.before.get("log") if self.before else None
+        self.before = None
         self._restore(before)
         self.session.state = session
         self._dirty = False
+        if start is not None:  # the change's records go, then the state is saved without the mark
+            self._dirty = True  # stays set if the storage fails here: the next commit clears the mark
+            try:
+                self.log.truncate(start)
+                self._commit()
+            except OSError:
+                pass  # the refusal or failure being raised says what happened
 
     # ---- logging and events ---------------------------------------------------------------
     def _log(self, kind, brac=None, value=0, detail=""):
+        before = self.before
+        if before is not None and "log" not in before:  # a change's first record: mark it
+            before["log"] = self.log.head
+            self.state_file.save(before)
         return self.log.append(
             self.tb.wall(), kind, brac, self.compliance.state, self.session.state, value, detail
         )

@@ -168,6 +168,34 @@ class EventLog:
         mark = saved.get("mark", 0) if saved else 0
         self.mark = _clamp(mark if isinstance(mark, int) else 0, 0, head)
 
+    def truncate(self, index):
+        """Remove the records from `index` on: those of a change whose state was never saved
+        (firmware/device.py's _apply). Newer segments go first, then the one holding `index`
+        is cut short (write to .tmp, atomic rename), so a cut in here leaves a log this call
+        finishes at the next boot. Only records no one read may go: the device calls it at
+        boot, or when a change fails before its reply."""
+        if index >= self.head:
+            return
+        n = self.per_segment
+        keep = index // n
+        for number in self._segments():
+            if number > keep:
+                self.storage.remove(self._seg_name(number))
+        name = self._seg_name(keep)
+        data = self.storage.read(name)
+        if data:
+            pos = 0
+            left = index - keep * n  # the records of this segment that stay
+            while left and pos < len(data):
+                pos += 1 + data[pos]
+                left -= 1
+            if pos == 0:
+                self.storage.remove(name)
+            elif pos < len(data):
+                self.storage.write(name + ".tmp", data[:pos])
+                self.storage.rename(name + ".tmp", name)
+        self._recover()
+
     # -- space
     def _used(self):
         """Slots held by segments that may not be dropped (they hold undownloaded records)."""

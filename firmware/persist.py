@@ -23,7 +23,9 @@ rollback of a refused change); given as keywords, so an attribute's name is the 
 name the device already uses, not a string object of its own. Three attributes are not
 plain values: `compliance` (the machine: its state), `codes` (override.Codes: its own
 state()/restore()), `used_ids` (the replay records: [hex id, expiry] pairs, with
-`used_expiry`).
+`used_expiry`). One more key is not a Device attribute: `log`, the log's head, in the save a
+change makes before its first record (firmware/device.py's _apply): found at boot, the log is
+cut back to it.
 """
 
 import json

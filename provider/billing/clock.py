@@ -7,6 +7,7 @@ payment provider's test clock, so a year of billing runs in moments and reruns a
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 FIRST_YEAR, LAST_YEAR = 1970, 2099  # every date the back office accepts
 
@@ -44,6 +45,7 @@ def from_toml(value) -> int:
     return parse_when(value)
 
 
+@lru_cache(maxsize=4096)  # a daily run writes the same few dates into thousands of notices
 def iso(t: int | None) -> str | None:
     """Unix seconds -> '2025-01-06T09:30:00Z' (None stays None)."""
     if t is None:

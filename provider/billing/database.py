@@ -16,7 +16,6 @@ as NUMERIC: they are read as Python integers (money is integer cents everywhere)
 from __future__ import annotations
 
 import sqlite3
-from itertools import chain
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -73,8 +72,46 @@ class Database:
         if dialect == SQLITE:
             self.execute = raw.execute  # the hot path: no wrapper call on SQLite
             self.executemany = raw.executemany
+            self._kept: list[tuple] = []
+            raw.create_function("kept_row", -1, self._keep)
         else:
             self._sql: dict[str, str] = {}
+
+    def one_of(self, column: str, values: list):
+        """(condition, parameters) saying that `column` is one of `values`, for as many
+        statements as that takes: on SQLite `column IN (?, ...)`, up to 900 values a statement
+        (its parameter limit); on PostgreSQL `column = ANY(?)` with the values as one array, one
+        statement and one plan whatever their number (an IN list of hundreds of parameters costs
+        the planner more than the query)."""
+        if self.dialect == SQLITE:
+            for i in range(0, len(values), 900):
+                chunk = values[i:i + 900]
+                yield f"{column} IN ({', '.join('?' * len(chunk))})", chunk
+        elif values:
+            yield f"{column} = ANY(?)", [values]
+
+    def select_rows(self, columns: tuple, rest: str, params=()) -> list[tuple]:
+        """`SELECT columns rest`: the rows, as tuples.
+
+        On SQLite wide rows are read through a function of the query. The sqlite3 module releases
+        and takes back the GIL around every column it reads from a result (some 700 instructions
+        a column: 27,000 for an account's 39 columns), while the arguments of a function are read
+        with the GIL taken once a row. `kept_row` keeps its arguments, the row, and returns its
+        place among the rows kept: the query's one result column, read back in the query's order.
+        A query that sorts calls it for every row it sorts (a LIMIT then drops some): right for
+        rows read in an index's order, as the daily run's due accounts are."""
+        if self.dialect != SQLITE:
+            return self.execute(f"SELECT {', '.join(columns)} {rest}", params).fetchall()
+        kept = self._kept = []
+        places = self.raw.execute(f"SELECT kept_row({', '.join(columns)}) {rest}",
+                                  params).fetchall()
+        self._kept = []
+        return [kept[i] for (i,) in places]
+
+    def _keep(self, *row) -> int:
+        kept = self._kept
+        kept.append(row)
+        return len(kept) - 1
 
     # ---- PostgreSQL translation (SQLite binds the raw methods above)
     def _pg(self, sql: str) -> str:
@@ -94,26 +131,31 @@ class Database:
         cursor.executemany(self._pg(sql), rows)
         return cursor
 
-    def copy_rows(self, table: str, columns: int, rows) -> None:
-        """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite)."""
+    def copy_rows(self, table: str, columns: int, values: list, names: tuple | None = None) -> None:
+        """Append rows to a table in one go (COPY on PostgreSQL, executemany on SQLite): `values`
+        holds the rows' values one row after another, `columns` a row, filling the columns
+        `names` (the table's other columns take their default) or every column in order."""
+        if names is not None:
+            table = f"{table} ({', '.join(names)})"
         if self.dialect == SQLITE:
             # many rows a statement: a row costs SQLite its bindings and B-tree work, a statement
             # its execution (a step, a reset, the GIL released and taken back); at most 999
             # parameters a statement, the limit of every SQLite version
-            rows = rows if isinstance(rows, list) else list(rows)
             per = max(1, _SQLITE_PARAMETERS // columns)
-            one = f"({', '.join('?' * columns)})"
-            full = len(rows) - len(rows) % per
+            size = per * columns
+            full = len(values) - len(values) % size
             if full:
-                flat = chain.from_iterable
+                one = f"({', '.join('?' * columns)})"
                 self.raw.executemany(f"INSERT INTO {table} VALUES {', '.join([one] * per)}",
-                                     [tuple(flat(rows[i:i + per])) for i in range(0, full, per)])
-            if full < len(rows):
-                self.raw.executemany(f"INSERT INTO {table} VALUES {one}", rows[full:])
+                                     [values[i:i + size] for i in range(0, full, size)])
+            if full < len(values):
+                self.raw.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * columns)})",
+                                     [values[i:i + columns]
+                                      for i in range(full, len(values), columns)])
             return
         with self.raw.cursor() as cursor, cursor.copy(f"COPY {table} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            for i in range(0, len(values), columns):
+                copy.write_row(values[i:i + columns])
 
     def update_rows(self, table: str, columns: tuple, rows: list) -> None:
         """UPDATE table SET columns WHERE id = ..., for rows (values..., id): executemany on
@@ -125,7 +167,8 @@ class Database:
         types = self._column_types(table)
         names = list(columns) + ["id"]
         arrays = [list(col) for col in zip(*rows, strict=True)]
-        source = ", ".join(f"%s::{types[c]}[]" for c in names)
+        # arrays in binary: psycopg writes a text array in Python, quoting element by element
+        source = ", ".join(f"%b::{types[c]}[]" for c in names)
         # each row by its primary key: the planner would rather hash the whole table for a few
         # thousand ids, a scan of every row per statement (many statements a run, over a table
         # that grows with the fleet)
@@ -165,15 +208,12 @@ def connect(location: str | Path) -> Database:
     return Database(_postgres(text), POSTGRESQL, text)
 
 
-def _null(value: None) -> None:
-    return value
-
-
 # The sqlite3 module binds int, float, str and bytes at once, but looks every other value up as
 # an object to adapt (a registry miss, then an AttributeError raised and cleared): for None, a
-# NULL, that costs about as much as SQLite storing the value. Registered, None is bound at once.
-# (Process-wide, and the same NULL for every caller.)
-sqlite3.register_adapter(type(None), _null)
+# NULL, that costs about as much as SQLite storing the value. With an adapter registered for it
+# (None -> None, a lookup done in C), None is bound at once. Process-wide, the same NULL for every
+# caller.
+sqlite3.register_adapter(type(None), {None: None}.__getitem__)
 
 
 def _sqlite(path: str) -> sqlite3.Connection:

@@ -112,9 +112,9 @@ def decide(uow, account, at: int, action: str, args: dict, delivery: str, signer
             expires = not_before + ttl
             token = binascii.hexlify(minted).decode()
             status, issued_at, key_id = ISSUED, at, signer.key_id
-    uow.directives.append((directive_id, account.id, account.serial, at, action, args_text(args),
-                           delivery, status, issued_at, key_id, not_before, expires, token, None,
-                           None, note))
+    uow.directives += (directive_id, account.id, account.serial, at, action, args_text(args),
+                       delivery, status, issued_at, key_id, not_before, expires, token, None, None,
+                       note)
     return directive_id
 
 

@@ -40,7 +40,7 @@ from .processor import (
     ChargeResult,
     ProcessorUnavailable,
 )
-from .store import RECEIVABLE, Account, OpenInvoice, Store, Work
+from .store import COLUMNS, RECEIVABLE, Account, OpenInvoice, Store, Work, rows
 
 CASH = "cash"
 SALES_TAX = "sales_tax_payable"
@@ -159,18 +159,17 @@ class Engine:
     def _advance(self, to: int, processed: int, batches: int) -> dict:
         while True:
             with self.store.transaction() as uow:
-                accounts = self.store.due_accounts(to, self.batch_size)
-                if not accounts:
+                works = self.store.load_due(to, self.batch_size, uow)
+                if not works:
                     self.store.set_meta("now", str(to))
                     crash_point()
                     break
-                works = self.store.load(accounts, uow)
                 # a clear answers its serial's last recall or lockout: read those at once
                 outbox.read_last_ordered(uow, [w.account.serial for w in works
                                                if w.account.status in ("recall", "lockout")])
                 for w in works:
                     self._run(w, to, uow)
-                processed += len(accounts)
+                processed += len(works)
                 batches += 1
                 crash_point()
             crash_point()
@@ -220,10 +219,12 @@ class Engine:
         a.invoice_seq += 1
         number = f"{a.ref}-{a.invoice_seq:04d}"
         start, end = period if period else (None, None)
-        uow.invoices.append((invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
-                             collection, subtotal, tax, rate_label, total, prepaid_span,
-                             refers_to, None, None, memo))
-        uow.lines += [(invoice_id,) + row for row in line_rows]
+        uow.invoices += (invoice_id, a.id, number, kind, t, due_at, start, end, cycle_weeks,
+                         collection, subtotal, tax, rate_label, total, prepaid_span, refers_to, memo)
+        lines = uow.lines
+        for row in line_rows:
+            lines.append(invoice_id)
+            lines += row
         uow.entry(a.id, t, kind, number, ((RECEIVABLE, invoice_id, total),) + credits)
         w.items[invoice_id] = OpenInvoice(invoice_id, total, kind, due_at)
         self._apply_credits(w, uow, t)
@@ -316,11 +317,11 @@ class Engine:
 
     def _payment_row(self, uow, a: Account, t, key, kind, attempt, token, amount, result,
                      failure_open_before, entry_id=None, request_key=None):
-        uow.payments.append((uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
-                             result.status if result else "succeeded",
-                             result.decline_code if result else None,
-                             result.reference if result else None, failure_open_before, entry_id,
-                             request_key))
+        uow.payments += (uow.allocate("payment"), a.id, key, t, kind, attempt, token, amount,
+                         result.status if result else "succeeded",
+                         result.decline_code if result else None,
+                         result.reference if result else None, failure_open_before, entry_id,
+                         request_key)
 
     def _refund_credit(self, w: Work, uow, t: int) -> None:
         """Pay a credit balance back to the payment method on file."""
@@ -354,12 +355,12 @@ class Engine:
 
     # ------------------------------------------------------------------ records
     def _notice(self, w, uow, t, kind, subject, body, attempt_at=None, amount=None):
-        uow.notices.append((uow.allocate("notice"), w.account.id, t, kind, attempt_at, amount,
-                            subject, body))
+        uow.notices += (uow.allocate("notice"), w.account.id, t, kind, attempt_at, amount, subject,
+                        body)
 
     def _history(self, w, uow, t, event, detail=""):
-        uow.history.append((uow.allocate("history"), w.account.id, t, event, w.account.status,
-                            detail[:200]))
+        uow.history += (uow.allocate("history"), w.account.id, t, event, w.account.status,
+                        detail[:200])
 
     def _fire(self, w, uow, t, trigger, detail=""):
         a = w.account
@@ -399,16 +400,16 @@ class Engine:
             return
         weeks = a.cycle_weeks
         end = t + weeks * WEEK
-        lines = self._cycle(weeks, a.theft_protection, False)
         credit = -w.balance
-        if credit > 0 and credit >= self._price(a, lines)[2]:
+        if credit > 0 and credit >= self._price(a, self._cycle(weeks, a.theft_protection,
+                                                               False))[2]:
             collection = "credit"  # prepaid credit pays it: no automated charge
         elif a.method_token is not None:
             collection = "automated"
         else:
             collection = "manual"
-        if collection == "automated" or not self.policy.admin_fee_automated_only:
-            lines = self._cycle(weeks, a.theft_protection, True)
+        lines = self._cycle(weeks, a.theft_protection,
+                            collection == "automated" or not self.policy.admin_fee_automated_only)
         due = t if collection != "manual" else t + self.policy.manual_due
         self._issue(w, uow, t, "cycle", lines, due_at=due, collection=collection,
                     period=(t, end), cycle_weeks=weeks, memo=f"{weeks}-week cycle")
@@ -484,14 +485,15 @@ class Engine:
                 return
             crash_point()
         entry_id = None
-        if result.succeeded:
+        succeeded = result.succeeded
+        if succeeded:
             entry_id = self._receive(w, uow, t, amount, key)
             a.failure_open = 0
             a.retry_base, a.retry_index = None, 0
             a.notice_at = None
         self._payment_row(uow, a, t, key, "automated" if automated else "immediate", kind, token,
                           amount, result, failure_before, entry_id)
-        if result.succeeded:
+        if succeeded:
             self._after_payment(w, uow, t)
         else:
             self._on_failed(w, uow, t, kind, result.decline_code, amount,
@@ -516,8 +518,9 @@ class Engine:
         invoice is paid later."""
         a = w.account
         p = self.policy
+        # a declined initial charge was just notified
         notified = any(n[1] == a.id and n[2] == t and n[3] == "payment_failed"
-                       for n in uow.notices)  # a declined initial charge was just notified
+                       for n in rows(uow.notices, COLUMNS["notices"]))
         a.failure_open = 1
         # no automated payment was attempted: the Automated Payment Late Fee does not start here
         self._fire(w, uow, t, "initial_payment_overdue", f"initial invoice unpaid: {fmt(w.balance)}")
@@ -1309,7 +1312,7 @@ class Engine:
 
     @staticmethod
     def _last_total(uow, invoice_id: int) -> int:
-        for row in reversed(uow.invoices):
+        for row in reversed(rows(uow.invoices, COLUMNS["invoices"])):
             if row[0] == invoice_id:
                 return row[13]
         raise KeyError(invoice_id)

@@ -153,9 +153,16 @@ class SimulatedProcessor:
 
     def __init__(self, store=None, seed: int = 0, failure_rate: float = 0.0, sticky: float = 0.5):
         self.store = store if store is not None else MemorySimStore()
-        self.seed = seed
+        self._seed = seed
+        # every key's digest is sha256(f"{seed}:{key}"): the seed's part is hashed once, each key
+        # continues a copy of it (a new hash object costs OpenSSL more than hashing the key)
+        self._seeded = hashlib.sha256(f"{seed}:".encode())
         self.failure_rate = failure_rate
         self.sticky = sticky
+
+    @property
+    def seed(self) -> int:
+        return self._seed
 
     def set_card(self, token: str, from_at: int, behaviour: str) -> None:
         if behaviour not in BEHAVIOURS:
@@ -204,7 +211,9 @@ class SimulatedProcessor:
                 # what a gateway does when a key is reused for a different request
                 raise ValueError(f"idempotency key {key} reused with different parameters")
             return ChargeResult(status, ref, code, "replayed")
-        digest = hashlib.sha256(f"{self.seed}:{key}".encode()).digest()
+        keyed = self._seeded.copy()
+        keyed.update(key.encode())
+        digest = keyed.digest()
         if kind == "charge":
             code = last = self._decide(digest, token, at)
             ref = "ch_" + digest[16:24].hex()

@@ -9,9 +9,12 @@ every one."""
 
 import sys
 
+from firmware import eventlog
 from firmware.device import Device
 from firmware.ramflash import PowerCut
-from protocol import messages
+from protocol import errors, messages
+from protocol.endpoint import Refused
+from tests.firmware.authority_double import mint
 from tests.firmware.device_rig import DAY, SOBER, Rig
 
 
@@ -244,3 +247,53 @@ def test_a_sample_ready_at_boot_is_no_start_test():
     rig.advance(rig.config.purge_s)
     rig.blow(0)
     assert rig.session == "engine_enabled" and rig.relay.on
+
+
+# ---- a token applied while the power goes: its record and its effect go together ------------
+def _acceptances(rig, start):
+    return [r["detail"] for r in rig.records(start) if r["kind"] == eventlog.TOKEN_ACCEPTED]
+
+
+def token_cut_after(offset):
+    """A billing recall applied with the power cut after `offset` flash units, the reboot, and
+    the same token sent again (as a data link resends a directive it had no answer for). The
+    log holds the token's acceptance exactly when the state holds its directive, and after the
+    resend, exactly once. The units the uncut apply took, or None if the cut landed in it."""
+    rig = Rig()
+    seq = rig.device.directive_seq + 1
+    token = mint("recall", {"cause": "unpaid_balance", "days": 7, "seq": seq}, key="billing")
+    start = rig.device.log.head
+    before = rig.flash.units
+    rig.flash.cut_after(offset)
+    try:
+        rig.device.apply_token(token, rig.nonce())
+        units = rig.flash.units - before
+    except PowerCut:
+        units = None
+    rig.reboot(off_s=5)
+    where = "cut after %d units" % offset
+    applied = rig.device.directive_seq == seq
+    assert len(_acceptances(rig, start)) == (1 if applied else 0), (where, applied, rig.kinds()[-6:])
+    try:
+        rig.device.apply_token(token, rig.nonce())
+    except Refused as refusal:
+        assert applied and refusal.code == errors.ALREADY_APPLIED, (where, refusal.code)
+    assert rig.device.directive_seq == seq and rig.compliance == "early_service_recall", where
+    assert len(_acceptances(rig, start)) == 1, (where, rig.kinds()[-6:])
+    return units
+
+
+def every_token_cut(stride=1, part=0, parts=1):
+    """token_cut_after() at offsets part, part + parts ... (every `stride`-th) of the apply."""
+    offset = part
+    total = None
+    while total is None or offset < total:
+        units = token_cut_after(offset)
+        if units is not None:
+            total = units  # the cut landed after the apply: it took this many units
+        offset += parts * stride
+    return total
+
+
+def test_a_cut_while_a_token_is_applied_leaves_its_record_only_with_its_effect():
+    assert every_token_cut(stride=_stride()) > 10

@@ -5,7 +5,7 @@ sample of the same offsets under both runtimes and says what is checked)."""
 
 import pytest
 
-from tests.firmware.test_device_power import SCENARIOS, every_cut
+from tests.firmware.test_device_power import SCENARIOS, every_cut, every_token_cut
 
 PARTS = 3
 
@@ -14,3 +14,8 @@ PARTS = 3
 @pytest.mark.parametrize("scenario", range(len(SCENARIOS)), ids=["lockout", "failed_test", "driving"])
 def test_a_cut_at_every_write_offset_boots_into_the_committed_state_with_the_relay_open(scenario, part):
     every_cut(SCENARIOS[scenario], part, PARTS)
+
+
+@pytest.mark.parametrize("part", range(PARTS))
+def test_a_cut_at_every_write_offset_of_a_token_leaves_its_record_only_with_its_effect(part):
+    every_token_cut(part=part, parts=PARTS)

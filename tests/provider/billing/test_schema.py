@@ -72,3 +72,31 @@ def test_the_schema_and_statements_run_on_the_store():
 
 def _split(text):
     return [s.strip() for s in text.split(";") if s.strip()]
+
+
+def test_select_rows_reads_the_rows_a_select_reads():
+    """Database.select_rows (through a SQL function on SQLite) gives the rows, values and order
+    of the same SELECT read by a cursor, including rows a sort and a LIMIT leave out."""
+    conn = schema.connect(new_location())
+    schema.create(conn)
+    for statement in _split(STATEMENTS)[:3]:
+        conn.execute(statement)
+    conn.execute("INSERT INTO account VALUES (2, 'A000002', 'LCI7-2', 'd@example.com', 'past_due',"
+                 " 'OR', '', 4, 1, NULL, 1736154000, NULL, NULL, 1737363600, NULL, NULL, NULL, 0,"
+                 " '1737363600,1737536400', NULL, 1, '', NULL, NULL, 1736154000, NULL, NULL, NULL,"
+                 " NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 3, 1, 1737363600)")
+    columns = ("id", "ref", "status", "tax_county", "method_token", "announced", "anchor_at",
+               "next_due_at")
+    for rest, params in (("FROM account WHERE next_due_at <= ? ORDER BY next_due_at, id LIMIT ?",
+                          (1737363600, 2000)),
+                         ("FROM account ORDER BY email DESC LIMIT ?", (1,)),
+                         ("FROM account WHERE id > ?", (5,))):
+        read = conn.execute(f"SELECT {', '.join(columns)} {rest}", params).fetchall()
+        assert conn.select_rows(columns, rest, params) == [tuple(r) for r in read]
+    assert conn.select_rows(("id", "anchor_at"), "FROM account ORDER BY id", ()) == [
+        (1, 1736154000), (2, None)]
+    if store_name() == "sqlite":  # the daily run's due accounts come in index order, unsorted
+        plan = " ".join(row[-1] for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM account WHERE next_due_at <= ?"
+            " ORDER BY next_due_at, id LIMIT ?", (0, 1)))
+        assert "account_next_due" in plan and "TEMP B-TREE" not in plan, plan
