@@ -37,7 +37,6 @@ from firmware import breath, compliance, driving, loop, override
 from firmware import eventlog as ev
 from firmware.config import Config
 from firmware.eventlog import EventLog
-from firmware.hal import BreathSample
 from firmware.lifts import UNPAID  # noqa: F401 (re-exported for tests and tools)
 from firmware.machine import Machine
 from firmware.persist import StateFile, device_state, restore_device
@@ -395,18 +394,8 @@ class Device:
             drop("firmware.provisioning")
 
     def bench_blow(self, brac, volume_ml, temperature_dc):
-        """A bench blow of a true BrAC: through the hardware's own sensor model when it has
-        one (the simulator's fuel cell: drift, temperature, noise), else the sensor assumed
-        as calibrated."""
-        if not 0 <= brac <= breath.BRAC_MAX or not 0 <= volume_ml <= 20000 or not -500 <= temperature_dc <= 1500:
-            raise Refused(errors.BAD_ARGUMENT, "blow out of range")
-        bench_sample = getattr(self.hw, "bench_sample", None)
-        if bench_sample is not None:
-            sample = bench_sample(brac, volume_ml, temperature_dc)
-        else:
-            fuel_cell = (brac * breath.GAIN_ONE + self.gain // 2) // self.gain
-            sample = BreathSample(volume_ml, temperature_dc, fuel_cell)
-        self.breath(sample)
+        """A bench blow of a true BrAC (firmware/driving.py's bench_sample)."""
+        self.breath(driving.bench_sample(self, brac, volume_ml, temperature_dc))
 
     # ---- for the simulator and STATUS ------------------------------------------------------
     def firmware_version(self):

@@ -9,6 +9,7 @@ firmware/device.py). Functions take the Device.
 from firmware import breath
 from firmware import eventlog as ev
 from firmware.compliance import add_cause
+from firmware.hal import BreathSample
 from firmware.lifts import TAMPER, VIOLATIONS
 from firmware.transitions_table import (
     ALARM,
@@ -21,7 +22,8 @@ from firmware.transitions_table import (
     STARTS,
     TESTING,
 )
-from protocol import messages
+from protocol import errors, messages
+from protocol.endpoint import Refused
 
 
 def starts_allowed(d, records=0):
@@ -198,3 +200,16 @@ def _enter_ignition_off(d, old, cause):
         d._log(ev.ENGINE_STOP, detail=cause)
     if was & ALARM:
         d._log(ev.VIOLATION_END)
+
+
+def bench_sample(d, brac, volume_ml, temperature_dc):
+    """The sample of a bench blow of a true BrAC: through the hardware's own sensor model when
+    it has one (the simulator's fuel cell: drift, temperature, noise), else the sensor
+    assumed as calibrated."""
+    if not 0 <= brac <= breath.BRAC_MAX or not 0 <= volume_ml <= 20000 or not -500 <= temperature_dc <= 1500:
+        raise Refused(errors.BAD_ARGUMENT, "blow out of range")
+    sample = getattr(d.hw, "bench_sample", None)
+    if sample is not None:
+        return sample(brac, volume_ml, temperature_dc)
+    fuel_cell = (brac * breath.GAIN_ONE + d.gain // 2) // d.gain
+    return BreathSample(volume_ml, temperature_dc, fuel_cell)

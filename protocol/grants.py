@@ -35,23 +35,38 @@ from protocol.endpoint import Refused
 
 
 class Grant:
-    """What a valid token authorizes (the contract's fields, plus where it came from)."""
+    """What a valid token authorizes (the contract's fields, plus where it came from), set by
+    _grant. A class without methods: a Grant refers to no function of this module, so it
+    keeps none of the token code alive while the device applies it (a board drops that code
+    after the check: firmware/authority.py)."""
 
-    def __init__(self, token, scopes):
-        self.action = token.action
-        self.args = token.args
-        self.key_id = token.key_id
-        self.token_id = token.token_id
-        self.expires = token.expires
-        self.issued = token.issued
-        self.not_before = token.not_before
-        self.serial = token.serial
-        self.session_bound = token.session_nonce is not None
-        self.scopes = scopes  # None for the root, else the delegated key's scopes
-        self.scope = tokens.ACTION_SCOPES.get(token.action)  # the scope the action belongs to
+    action: str
+    args: dict
+    key_id: str
+    token_id: bytes
+    expires: int
+    issued: int
+    not_before: int
+    serial: str
+    session_bound: bool
+    scopes: object  # None for the root, else the delegated key's scopes (a tuple)
+    scope: object  # the scope the action belongs to (a str; None for no scope)
 
-    def __repr__(self):
-        return "Grant(%s %r by %s)" % (self.action, self.args, self.key_id)
+
+def _grant(token, scopes):
+    grant = Grant()
+    grant.action = token.action
+    grant.args = token.args
+    grant.key_id = token.key_id
+    grant.token_id = token.token_id
+    grant.expires = token.expires
+    grant.issued = token.issued
+    grant.not_before = token.not_before
+    grant.serial = token.serial
+    grant.session_bound = token.session_nonce is not None
+    grant.scopes = scopes  # None for the root, else the delegated key's scopes
+    grant.scope = tokens.ACTION_SCOPES.get(token.action)  # the scope the action belongs to
+    return grant
 
 
 def _check_window(token, now):
@@ -113,4 +128,4 @@ def check_token(token, root_public_key, serial, now, session_nonce, used_ids, ve
     _check_window(token, now)
     _check_session(token, session_nonce)
     cert = token.certificate
-    return Grant(token, None if cert is None else cert.scopes)
+    return _grant(token, None if cert is None else cert.scopes)
