@@ -22,18 +22,21 @@ except ImportError:  # CPython: the value itself
 import gc
 import sys
 
-from firmware.config import Config
-from firmware.device import Device
-from firmware.handler import Handler
-
-POLL_MS = 20
-_FAULT_GAP_MS = const(60000)  # at most one FAULT record a minute
 # A collection after every GC_EVERY bytes allocated, not only when the heap is exhausted:
 # garbage is then reclaimed while it lies low in the heap, so what outlives an operation
 # stays packed there and large blocks stay free above it (a token check's big-integer
 # garbage would otherwise run the heap to its top first, and what outlives the check would
-# land scattered through it).
+# land scattered through it). Set before the core's imports below, which it packs too.
 GC_EVERY = 16384
+if hasattr(gc, "threshold"):  # MicroPython
+    gc.threshold(GC_EVERY)
+
+from firmware.config import Config  # noqa: E402
+from firmware.device import Device  # noqa: E402
+from firmware.handler import Handler  # noqa: E402
+
+POLL_MS = 20
+_FAULT_GAP_MS = const(60000)  # at most one FAULT record a minute
 
 
 def where(exc):
@@ -139,8 +142,6 @@ class Runner:
 
 
 def main():
-    if hasattr(gc, "threshold"):  # MicroPython
-        gc.threshold(GC_EVERY)
     module = board()
     hw = module.build()
     poll = getattr(module, "poll_ms", None)
