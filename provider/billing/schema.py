@@ -2,10 +2,17 @@
 PostgreSQL both accept.
 
 Portability rules kept here: only INTEGER / BIGINT / VARCHAR(n) / TEXT column types; no
-AUTOINCREMENT, WITHOUT ROWID, STRICT, triggers or type affinity tricks; ids are assigned by the
-engine (never by the database), so no SERIAL / IDENTITY either; upserts use the `ON CONFLICT ... DO
-NOTHING` form both accept. The single dialect difference is the id column type: `INTEGER` on SQLite
-(so it is the rowid, the fast path) and `BIGINT` on PostgreSQL. The whole billing suite runs on
+AUTOINCREMENT, WITHOUT ROWID, STRICT or type affinity tricks; ids are assigned by the engine
+(never by the database), so no SERIAL / IDENTITY either; upserts use the `ON CONFLICT ... DO
+NOTHING` form both accept. Two dialect differences: the id column type, `INTEGER` on SQLite (so it
+is the rowid, the fast path) and `BIGINT` on PostgreSQL; and how a reference (`REFERENCES parent
+(id)`) is enforced. SQLite keeps it a foreign key. PostgreSQL checks a foreign key row by row (a
+query and a row lock for each inserted row: two thirds of the server's time inserting postings),
+so there every reference is a check of the whole statement instead (`references_ddl`): after each
+INSERT or UPDATE of the child, one anti-join of the statement's new rows against the parent fails
+it with `foreign_key_violation` (SQLSTATE 23503, what a foreign key raises) if any names a missing
+parent; and a parent's rows are never deleted, truncated or given another id (billing records are
+kept), so no parent can go missing under a child written before. The whole billing suite runs on
 both (tests/provider/billing/conftest.py starts a real PostgreSQL).
 
 Money is BIGINT cents; times are BIGINT Unix seconds (UTC).
@@ -13,6 +20,7 @@ Money is BIGINT cents; times are BIGINT Unix seconds (UTC).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from . import database
@@ -201,11 +209,55 @@ CREATE INDEX history_by_account ON history (account_id, id);
 ID_TABLES = ("account", "invoice", "posting", "payment", "notice", "directive", "history")
 
 
+# (child table, its column, the parent table whose id it names), from the tables above
+REFERENCES = tuple(
+    (table, column, parent)
+    for table, body in re.findall(r"CREATE TABLE (\w+) \((.*?)\n\);", _TABLES, re.S)
+    for column, parent in re.findall(r"(\w+) +BIGINT NOT NULL REFERENCES (\w+) \(id\)", body))
+
+
 def ddl(dialect: str = "sqlite") -> list[str]:
     """The schema as a list of statements for `dialect` ("sqlite" or "postgresql")."""
     text = _TABLES.replace("{id}", ID_TYPE[dialect])
+    if dialect == database.POSTGRESQL:
+        text = re.sub(r" REFERENCES \w+ \(id\)", "", text)
     code = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
-    return [chunk.strip() for chunk in code.split(";") if chunk.strip()]
+    statements = [chunk.strip() for chunk in code.split(";") if chunk.strip()]
+    if dialect == database.POSTGRESQL:
+        statements += references_ddl()
+    return statements
+
+
+def references_ddl() -> list[str]:
+    """PostgreSQL: each reference checked once a statement over the statement's new rows, and
+    the parents' rows kept (see the module's docstring)."""
+    out = ["""CREATE OR REPLACE FUNCTION billing_rows_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE foreign_key_violation USING MESSAGE = format(
+    '%s on table "%s": billing records refer to its rows, which are kept', TG_OP, TG_TABLE_NAME);
+END $$"""]
+    for parent in sorted({parent for _, _, parent in REFERENCES}):
+        out += [f"CREATE TRIGGER {parent}_rows_kept BEFORE DELETE OR TRUNCATE ON {parent}"
+                f" FOR EACH STATEMENT EXECUTE FUNCTION billing_rows_kept()",
+                f"CREATE TRIGGER {parent}_id_kept BEFORE UPDATE OF id ON {parent} FOR EACH ROW"
+                f" WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION billing_rows_kept()"]
+    for table, column, parent in REFERENCES:
+        check = f"{table}_{column}_exists"
+        out.append(f"""CREATE OR REPLACE FUNCTION {check}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE missing BIGINT;
+BEGIN
+  SELECT n.{column} INTO missing FROM new_rows n
+   WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.{column}) LIMIT 1;
+  IF FOUND THEN
+    RAISE foreign_key_violation USING MESSAGE = format(
+      'insert or update on table "{table}": {column} %s is not a row of {parent}', missing);
+  END IF;
+  RETURN NULL;
+END $$""")
+        out += [f"CREATE TRIGGER {check}_{op.lower()} AFTER {op} ON {table} REFERENCING NEW TABLE"
+                f" AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {check}()"
+                for op in ("INSERT", "UPDATE")]
+    return out
 
 
 def connect(location: str | Path) -> Database:
