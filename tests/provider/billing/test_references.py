@@ -126,7 +126,7 @@ def test_postgresql_keeps_every_parent_row(conn):
     for statement in ("DELETE FROM account WHERE id = 2", "TRUNCATE account CASCADE",
                       "DELETE FROM invoice", "TRUNCATE invoice CASCADE",
                       "UPDATE account SET id = 3 WHERE id = 2"):
-        text = refused(conn, lambda: conn.execute(statement))
+        text = refused(conn, lambda statement=statement: conn.execute(statement))
         assert "billing records refer to its rows" in text
     assert count(conn, "account") == 2 and count(conn, "invoice") == 1
     conn.execute("UPDATE account SET id = 2 WHERE id = 2")  # the same id: allowed
