@@ -213,7 +213,7 @@ ID_TABLES = ("account", "invoice", "posting", "payment", "notice", "directive", 
 REFERENCES = tuple(
     (table, column, parent)
     for table, body in re.findall(r"CREATE TABLE (\w+) \((.*?)\n\);", _TABLES, re.S)
-    for column, parent in re.findall(r"(\w+) +BIGINT NOT NULL REFERENCES (\w+) \(id\)", body))
+    for column, parent in re.findall(r"(\w+) +BIGINT(?: NOT NULL)? REFERENCES (\w+) \(id\)", body))
 
 
 def ddl(dialect: str = "sqlite") -> list[str]:
@@ -230,8 +230,15 @@ def ddl(dialect: str = "sqlite") -> list[str]:
 
 def references_ddl() -> list[str]:
     """PostgreSQL: each reference checked once a statement over the statement's new rows, and
-    the parents' rows kept (see the module's docstring)."""
-    out = ["""CREATE OR REPLACE FUNCTION billing_rows_kept() RETURNS trigger LANGUAGE plpgsql AS $$
+    the parents' rows kept (see the module's docstring).
+
+    The functions run as their owner (SECURITY DEFINER, as a foreign key's own check does: a role
+    may write a child without reading the parent) with the search path fixed to the schema they
+    were created in, the session's temporary tables last: a temporary table named `account`
+    cannot stand in for the parent."""
+    functions = ["billing_rows_kept"] + [f"{t}_{c}_exists" for t, c, _ in REFERENCES]
+    out = ["""CREATE OR REPLACE FUNCTION billing_rows_kept() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER AS $$
 BEGIN
   RAISE foreign_key_violation USING MESSAGE = format(
     '%s on table "%s": billing records refer to its rows, which are kept', TG_OP, TG_TABLE_NAME);
@@ -243,11 +250,14 @@ END $$"""]
                 f" WHEN (NEW.id IS DISTINCT FROM OLD.id) EXECUTE FUNCTION billing_rows_kept()"]
     for table, column, parent in REFERENCES:
         check = f"{table}_{column}_exists"
-        out.append(f"""CREATE OR REPLACE FUNCTION {check}() RETURNS trigger LANGUAGE plpgsql AS $$
+        # a NULL names no row: allowed, as by a foreign key
+        out.append(f"""CREATE OR REPLACE FUNCTION {check}() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER AS $$
 DECLARE missing BIGINT;
 BEGIN
   SELECT n.{column} INTO missing FROM new_rows n
-   WHERE NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.{column}) LIMIT 1;
+   WHERE n.{column} IS NOT NULL
+     AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = n.{column}) LIMIT 1;
   IF FOUND THEN
     RAISE foreign_key_violation USING MESSAGE = format(
       'insert or update on table "{table}": {column} %s is not a row of {parent}', missing);
@@ -257,6 +267,13 @@ END $$""")
         out += [f"CREATE TRIGGER {check}_{op.lower()} AFTER {op} ON {table} REFERENCING NEW TABLE"
                 f" AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION {check}()"
                 for op in ("INSERT", "UPDATE")]
+    out.append(f"""DO $$
+DECLARE f TEXT;
+BEGIN
+  FOREACH f IN ARRAY ARRAY{functions!r} LOOP
+    EXECUTE format('ALTER FUNCTION %I() SET search_path = %I, pg_temp', f, current_schema());
+  END LOOP;
+END $$""")
     return out
 
 

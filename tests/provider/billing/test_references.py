@@ -117,6 +117,54 @@ def test_a_referenced_parent_is_neither_deleted_nor_renumbered(conn, relation):
     assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = 1").fetchone()[0] >= 1
 
 
+@pytest.mark.parametrize("relation", RELATIONS)
+def test_an_id_only_the_other_parent_table_has_is_refused(conn, relation):
+    """Each check looks in its own parent: account 3 and invoice 2 do not exist, invoice 3 and
+    account 2 do."""
+    table, column, parent = relation
+    insert(conn, "account", row("account", id=2))
+    insert(conn, "invoice", row("invoice", id=3, account_id=1))
+    before = count(conn, table)
+    refused(conn, lambda: insert(conn, table, row(table, **{column: {"account": 3,
+                                                                     "invoice": 2}[parent]})))
+    assert count(conn, table) == before
+
+
+@pytest.mark.parametrize("relation", RELATIONS)
+def test_every_way_of_writing_a_row_is_checked(conn, relation):
+    """A many-row INSERT, an upsert that rewrites the reference, an UPDATE ... FROM."""
+    table, column, _parent = relation
+    insert(conn, table, row(table, **{column: 1}))
+    values = row(table, **{column: 1})
+    marks = ", ".join("?" * len(values))
+    key = "(invoice_id, line)" if table == "invoice_line" else "(id)"
+    existing = list(conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchone())
+    for sql, params in [
+            (f"INSERT INTO {table} VALUES ({marks}), ({marks})",
+             values + row(table, **{column: MISSING})),
+            (f"INSERT INTO {table} VALUES ({marks}) ON CONFLICT {key} DO UPDATE SET {column} = ?",
+             existing + [MISSING]),
+            (f"UPDATE {table} SET {column} = v.x FROM (SELECT ? AS x) AS v WHERE {column} = 1",
+             [MISSING])]:
+        refused(conn, lambda sql=sql, params=params: conn.execute(sql, params))
+    assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?",
+                        (MISSING,)).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("relation", RELATIONS)
+def test_a_temporary_table_does_not_stand_in_for_the_parent(conn, relation):
+    """A session's temporary tables come first in its search path: the checks search the
+    schema they were created in, the temporary tables last."""
+    if store_name() != "postgresql":
+        pytest.skip("the foreign keys of SQLite name their parent table in the schema itself")
+    table, column, parent = relation
+    conn.execute(f"CREATE TEMP TABLE {parent} (id BIGINT)")
+    conn.execute(f"INSERT INTO pg_temp.{parent} VALUES (?)", (MISSING,))
+    refused(conn, lambda: insert(conn, table, row(table, **{column: MISSING})))
+    assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {column} = ?",
+                        (MISSING,)).fetchone()[0] == 0
+
+
 def test_postgresql_keeps_every_parent_row(conn):
     """PostgreSQL keeps an account or invoice row even when nothing refers to it yet (no row
     lock guards a reference there: a parent that can never go missing needs none)."""
@@ -140,6 +188,7 @@ def test_every_reference_of_the_tables_is_enforced():
         ("invoice", "account_id"), ("invoice_line", "invoice_id"), ("posting", "account_id"),
         ("payment", "account_id"), ("notice", "account_id"), ("directive", "account_id"),
         ("history", "account_id")}
+    assert len(schema.REFERENCES) == schema._TABLES.count("REFERENCES")  # none left unchecked
     pg = "\n".join(schema.ddl("postgresql"))
     assert "REFERENCES" not in pg
     for table, column, _ in schema.REFERENCES:
