@@ -10,7 +10,7 @@ is the rowid, the fast path) and `BIGINT` on PostgreSQL; and how a reference (`R
 query and a row lock for each inserted row: two thirds of the server's time inserting postings),
 so there every reference is a check of the whole statement instead (`references_ddl`): after each
 INSERT or UPDATE of the child, one anti-join of the statement's new rows against the parent fails
-it with `foreign_key_violation` (SQLSTATE 23503, what a foreign key raises) if any names a missing
+it with `foreign_key_violation` (SQLSTATE 23503, the code of a foreign key's error) if one names a missing
 parent; and a parent's rows are never deleted, truncated or given another id (billing records are
 kept), so no parent can go missing under a child written before. The whole billing suite runs on
 both (tests/provider/billing/conftest.py starts a real PostgreSQL).
