@@ -344,7 +344,9 @@ def _dispatch(args) -> int:
         result = engine.advance(to)
         _print({"clock": iso(to), **result}, args.json,
                f"clock {iso(to)}: {cli.plural(result['accounts_processed'], 'account run')} in "
-               f"{cli.plural(result['batches'], 'batch', 'batches')}")
+               f"{cli.plural(result['batches'], 'batch', 'batches')}"
+               + (f" ({result['writer_batches']} written by the writer process)"
+                  if result["writer_batches"] else ""))
     elif cmd == "account":
         return _account(engine, args)
     elif cmd == "payment-method":

@@ -76,14 +76,6 @@ def _stored_last_ordered(conn, serial: str) -> int:
     return Store(conn).last_directives([serial], ORDERED).get(serial, 0)
 
 
-def read_last_ordered(uow, serials: list) -> None:
-    """Read the last recall or lockout of each serial (0: none) in one query, before a run
-    decides clears for them: a clear then asks the database nothing."""
-    found = Store(uow.conn).last_directives(serials, ORDERED)
-    for serial in serials:
-        uow.last_ordered.setdefault(serial, found.get(serial, 0))
-
-
 def _last_ordered(uow, serial: str) -> int:
     """The seq of the last recall or lockout decided for `serial` (this transaction's first)."""
     found = uow.last_ordered.get(serial)

@@ -27,6 +27,7 @@ import gc
 import json
 
 from . import directives as outbox
+from . import pipeline
 from .clock import iso
 from .errors import InputError, RuleError
 from .faults import crash_point
@@ -73,8 +74,16 @@ def _join(times) -> str:
 class Engine:
     """One billing database, its policy, a payment processor and (optionally) a token signer."""
 
-    def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000):
+    def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000,
+                 pipeline: bool = True):
         self.conn = conn
+        # the daily run's database work in a writer process, when a day has more than a batch
+        # due on a SQLite file (pipeline.py)
+        self.pipeline = pipeline
+        self._writer = None
+        self.writer_cpu_seconds = 0.0  # the writer processes' CPU time, over this engine's runs
+        self.writer_batches = 0  # batches the writer process committed, over this engine's runs
+        self.writer_conflicts = 0  # times another connection's commit sent a run back to one core
         self.store = Store(conn)
         self.policy = policy
         self.processor = processor
@@ -146,33 +155,49 @@ class Engine:
             raise InputError("advance", "to", f"at most {MAX_ADVANCE_DAYS} days per run (asked "
                              f"for {(to - now) // DAY}); run it again to go further")
         processed = batches = 0
-        with _gc_paused():
-            step = now
-            while True:
-                due = self.store.earliest_due()
-                step = to if due is None else min(to, max(step + DAY, due))
-                out = self._advance(step, processed, batches)
-                processed, batches = out["accounts_processed"], out["batches"]
-                if step == to:
-                    return out
+        by_writer = self.writer_batches
+        try:
+            with _gc_paused():
+                step = now
+                while True:
+                    due = self.store.earliest_due()
+                    step = to if due is None else min(to, max(step + DAY, due))
+                    out = self._advance(step, processed, batches)
+                    processed, batches = out["accounts_processed"], out["batches"]
+                    if step == to:
+                        return {**out, "writer_batches": self.writer_batches - by_writer}
+        finally:
+            if self._writer is not None:
+                self._writer.close()
+                self.writer_cpu_seconds += self._writer.cpu_seconds
+                self._writer = None
 
     def _advance(self, to: int, processed: int, batches: int) -> dict:
+        two_cores = self.pipeline and pipeline.usable(self.conn)
         while True:
             with self.store.transaction() as uow:
-                works = self.store.load_due(to, self.batch_size, uow)
+                works = self.store.load_due(to, self.batch_size, uow, outbox.ORDERED)
                 if not works:
                     self.store.set_meta("now", str(to))
                     crash_point()
                     break
-                # a clear answers its serial's last recall or lockout: read those at once
-                outbox.read_last_ordered(uow, [w.account.serial for w in works
-                                               if w.account.status in ("recall", "lockout")])
+                more = two_cores and len(works) == self.batch_size
+                if more and self._writer is None:
+                    self._writer = pipeline.Writer(self.conn.location)  # starts while this runs
                 for w in works:
                     self._run(w, to, uow)
                 processed += len(works)
                 batches += 1
                 crash_point()
             crash_point()
+            if more:
+                # more may be due: the rest of the day on two cores (None: someone else wrote
+                # meanwhile; the rest of the day runs here)
+                out = pipeline.run(self, self._writer, to, processed, batches, outbox.ORDERED)
+                if out is not None:
+                    return out
+                self.writer_conflicts += 1
+                two_cores = False
         return {"accounts_processed": processed, "batches": batches}
 
     def _run(self, w: Work, until: int, uow) -> None:

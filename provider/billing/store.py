@@ -14,6 +14,7 @@ import operator
 from dataclasses import dataclass, field, fields
 from itertools import chain, compress
 from operator import ne
+from typing import NamedTuple
 
 from .errors import NotFound
 
@@ -85,6 +86,7 @@ _row = operator.attrgetter(*ACCOUNT_COLUMNS)
 # interpreter specializes to slot reads (attrgetter looks each name up on the type: ~10x the cost)
 _changing_values = eval(f"lambda a: ({', '.join(f'a.{c}' for c in _CHANGING)},)")
 _changing_of_row = operator.itemgetter(*(ACCOUNT_COLUMNS.index(c) for c in _CHANGING))
+_SERIAL, _STATUS, _NEXT_DUE = (ACCOUNT_COLUMNS.index(c) for c in ("serial", "status", "next_due_at"))
 
 
 _UPDATE_ROWS: dict[tuple, operator.attrgetter] = {}
@@ -144,6 +146,65 @@ def _by_due(i: OpenInvoice) -> tuple:
     return (i.due_at, i.id)
 
 
+class DueBatch(NamedTuple):
+    """Accounts due, read for a run, as plain rows (what a writer process sends the engine)."""
+
+    rows: list  # the accounts' rows, ACCOUNT_COLUMNS, in the order they run
+    items: list  # (account_id, invoice_id, outstanding) of their open receivable items
+    invoices: list  # (id, kind, due_at, first_failed_at, late_fee_invoice) of those invoices
+    ordered: dict  # serial -> its last recall or lockout, 0: none (for accounts in those states)
+
+    def after(self) -> tuple:
+        """The key, (next_due_at, id), the next batch starts after."""
+        last = self.rows[-1]
+        return last[_NEXT_DUE], last[0]
+
+
+def works_of(batch: DueBatch, uow: UnitOfWork) -> list[Work]:
+    """The batch's accounts as works registered with the unit of work."""
+    # the changing columns as read come from the row (indexing a tuple, not 32 attributes)
+    loaded = [Work(Account(*r), _changing_of_row(r)) for r in batch.rows]
+    _attach(loaded, batch.items, batch.invoices)
+    known = uow.last_ordered
+    for serial, last in batch.ordered.items():
+        known.setdefault(serial, last)  # one decided in this run is newer than the stored one
+    uow.works.extend(loaded)
+    return loaded
+
+
+def _attach(loaded: list[Work], items: list, invoices: list) -> None:
+    works = {w.account.id: w for w in loaded}
+    by_invoice = {}
+    for account_id, invoice_id, outstanding in items:
+        item = works[account_id].items[invoice_id] = OpenInvoice(invoice_id, outstanding)
+        if invoice_id is not None:
+            by_invoice[invoice_id] = item
+    for inv_id, kind, due_at, failed, late in invoices:
+        item = by_invoice[inv_id]
+        item.kind, item.due_at, item.first_failed_at, item.late_fee_invoice = (
+            kind, due_at, failed, late)
+
+
+def next_id(conn, table: str) -> int:
+    """The next id of a table (or of journal entries: "entry"), from its current maximum."""
+    if table == "entry":
+        # entries are numbered in the order their postings are written: the last posting
+        # (by id, the primary key) carries the highest entry id
+        sql = ("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM"
+               " (SELECT entry_id FROM posting ORDER BY id DESC LIMIT 1) AS last")
+    else:
+        sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
+    return conn.execute(sql).fetchone()[0]
+
+
+def next_ids(conn, tables: tuple) -> dict:
+    return {table: next_id(conn, table) for table in tables}
+
+
+# the ids the daily run allocates (a run in batches carries them from batch to batch)
+DAILY_IDS = ("invoice", "entry", "posting", "payment", "notice", "directive", "history")
+
+
 class _LazyIds(dict):
     """The next id of each table (and of journal entries), from the table's maximum on first use:
     a transaction that allocates nothing reads nothing."""
@@ -153,14 +214,7 @@ class _LazyIds(dict):
         self.conn = conn
 
     def __missing__(self, table: str) -> int:
-        if table == "entry":
-            # entries are numbered in the order their postings are written: the last posting
-            # (by id, the primary key) carries the highest entry id
-            sql = ("SELECT COALESCE(MAX(entry_id), 0) + 1 FROM"
-                   " (SELECT entry_id FROM posting ORDER BY id DESC LIMIT 1) AS last")
-        else:
-            sql = f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}"
-        value = self[table] = self.conn.execute(sql).fetchone()[0]
+        value = self[table] = next_id(self.conn, table)
         return value
 
 
@@ -192,9 +246,10 @@ class UnitOfWork:
     (id, ...)`), the layout of a many-row INSERT: the flush hands them to the database in slices,
     with no per-row tuple to unpack (`rows` reads them back as tuples)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, next_id: dict | None = None, last_ordered: dict | None = None):
         self.conn = conn
-        self.next_id = _LazyIds(conn)  # table -> next id, read on first use
+        # table -> next id: read on first use, or carried from the run's previous batch
+        self.next_id = _LazyIds(conn) if next_id is None else next_id
         self.postings: list = []
         self.invoices: list = []
         self.lines: list = []
@@ -204,7 +259,8 @@ class UnitOfWork:
         self.history: list = []
         self.invoice_updates: dict[int, tuple] = {}  # id -> (first_failed_at, late_fee_invoice)
         self.works: list[Work] = []
-        self.last_ordered: dict[str, int] = {}  # serial -> last recall or lockout (directives)
+        # serial -> last recall or lockout (directives): read with the batch, or carried
+        self.last_ordered: dict[str, int] = {} if last_ordered is None else last_ordered
 
     def allocate(self, table: str) -> int:
         value = self.next_id[table]
@@ -231,20 +287,14 @@ class UnitOfWork:
         return entry_id
 
     def flush(self) -> None:
-        c = self.conn
+        write(self.conn, self.writes())
+
+    def writes(self) -> Writes:
+        """Everything this unit of work writes, as plain rows (what the engine sends a writer
+        process). Sets each account's next_due_at first."""
         new = [w.account for w in self.works if w.is_new]
         for w in self.works:
             w.account.next_due_at = w.account.next_due()
-        if new:
-            c.copy_rows("account", len(ACCOUNT_COLUMNS), list(chain.from_iterable(map(_row, new))))
-        # appended rows: COPY on PostgreSQL, many rows a statement on SQLite
-        for table, attribute, columns, names in APPENDED:
-            values = getattr(self, attribute)
-            if values:
-                c.copy_rows(table, columns, values, names)
-        if self.invoice_updates:
-            c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"),
-                          [v + (k,) for k, v in self.invoice_updates.items()])
         # write back only the columns that changed, grouped by which columns changed (a day's
         # run changes the same few columns of most accounts: a handful of narrow UPDATEs)
         groups: dict[tuple, list] = {}
@@ -256,9 +306,37 @@ class UnitOfWork:
             if now != loaded:
                 changed = tuple(compress(_CHANGING_INDEXES, map(ne, now, loaded)))
                 groups.setdefault(changed, []).append(w.account)
-        for changed, accounts in groups.items():
-            c.update_rows("account", tuple(_CHANGING[i] for i in changed),
-                          list(map(_update_row(changed), accounts)))
+        return Writes(
+            list(chain.from_iterable(map(_row, new))),
+            [getattr(self, attribute) for _, attribute, _, _ in APPENDED],
+            [v + (k,) for k, v in self.invoice_updates.items()],
+            [(changed, list(map(_update_row(changed), accounts)))
+             for changed, accounts in groups.items()])
+
+
+class Writes(NamedTuple):
+    """A unit of work's rows: new accounts (flat), each APPENDED table's values (flat), the
+    invoices' collection marks (first_failed_at, late_fee_invoice, id), and the accounts' changed
+    columns (the changed column indexes, [(values..., id)])."""
+
+    accounts: list
+    appended: list
+    invoice_updates: list
+    account_updates: list
+
+
+def write(c, writes: Writes) -> None:
+    """Write a unit of work's rows on the connection `c` (in its open transaction)."""
+    if writes.accounts:
+        c.copy_rows("account", len(ACCOUNT_COLUMNS), writes.accounts)
+    # appended rows: COPY on PostgreSQL, many rows a statement on SQLite
+    for (table, _, columns, names), values in zip(APPENDED, writes.appended, strict=True):
+        if values:
+            c.copy_rows(table, columns, values, names)
+    if writes.invoice_updates:
+        c.update_rows("invoice", ("first_failed_at", "late_fee_invoice"), writes.invoice_updates)
+    for changed, rows in writes.account_updates:
+        c.update_rows("account", tuple(_CHANGING[i] for i in changed), rows)
 
 
 class Store:
@@ -300,40 +378,51 @@ class Store:
     def earliest_due(self) -> int | None:
         return self.conn.execute("SELECT MIN(next_due_at) FROM account").fetchone()[0]
 
-    def load_due(self, until: int, limit: int, uow: UnitOfWork) -> list[Work]:
+    def load_due(self, until: int, limit: int, uow: UnitOfWork, ordered: tuple = ()) -> list[Work]:
         """The first `limit` accounts with a timer due by `until` (earliest first), loaded."""
+        return works_of(self.read_due(until, limit, ordered), uow)
+
+    def read_due(self, until: int, limit: int, ordered: tuple = (),
+                 after: tuple | None = None) -> DueBatch:
+        """The first `limit` accounts with a timer due by `until`, earliest first (after the key
+        `after`, (next_due_at, id), when given), with what their run reads, as plain rows: their
+        open receivable items and, for accounts whose status is one of the directive actions
+        `ordered`, their serial's last directive of those actions (a clear answers it)."""
+        if after is None:
+            where, params = "next_due_at <= ?", (until, limit)
+        else:
+            where, params = "next_due_at <= ? AND (next_due_at, id) > (?, ?)", (until, *after, limit)
         rows = self.conn.select_rows(
-            ACCOUNT_COLUMNS, "FROM account WHERE next_due_at <= ? ORDER BY next_due_at, id LIMIT ?",
-            (until, limit))
-        # the changing columns as read come from the row (indexing a tuple, not 32 attributes)
-        return self._attach([Work(Account(*r), _changing_of_row(r)) for r in rows], uow)
+            ACCOUNT_COLUMNS, f"FROM account WHERE {where} ORDER BY next_due_at, id LIMIT ?", params)
+        items, invoices = self._read_items([r[0] for r in rows])
+        serials = [r[_SERIAL] for r in rows if r[_STATUS] in ordered]
+        found = self.last_directives(serials, ordered)
+        return DueBatch(rows, items, invoices, {s: found.get(s, 0) for s in serials})
 
     def load(self, accounts: list[Account], uow: UnitOfWork) -> list[Work]:
-        return self._attach([Work(a, _changing_values(a)) for a in accounts], uow)
-
-    def _attach(self, loaded: list[Work], uow: UnitOfWork) -> list[Work]:
-        """Attach each account's open receivable items (from the ledger) and register the works."""
-        works = {w.account.id: w for w in loaded}
-        ids = list(works)
-        invoice_ids = []
-        for among, params in self.conn.one_of("account_id", ids):
-            for account_id, invoice_id, outstanding in self.conn.execute(
-                    f"SELECT account_id, invoice_id, SUM(amount) FROM posting"
-                    f" WHERE {among} AND book = '{RECEIVABLE}'"
-                    f" GROUP BY account_id, invoice_id HAVING SUM(amount) <> 0", params):
-                works[account_id].items[invoice_id] = OpenInvoice(invoice_id, outstanding)
-                if invoice_id is not None:
-                    invoice_ids.append((account_id, invoice_id))
-        by_id = {inv: acc for acc, inv in invoice_ids}
-        for among, params in self.conn.one_of("id", list(by_id)):
-            for inv_id, kind, due_at, failed, late in self.conn.execute(
-                    f"SELECT id, kind, due_at, first_failed_at, late_fee_invoice FROM invoice"
-                    f" WHERE {among}", params):
-                item = works[by_id[inv_id]].items[inv_id]
-                item.kind, item.due_at, item.first_failed_at, item.late_fee_invoice = (
-                    kind, due_at, failed, late)
+        """These accounts, with their open receivable items, loaded."""
+        items, invoices = self._read_items([a.id for a in accounts])
+        loaded = [Work(a, _changing_values(a)) for a in accounts]
+        _attach(loaded, items, invoices)
         uow.works.extend(loaded)
         return loaded
+
+    def _read_items(self, ids: list) -> tuple[list, list]:
+        """The accounts' open receivable items from the ledger, (account_id, invoice_id,
+        outstanding), and the invoices among them, (id, kind, due_at, first_failed_at,
+        late_fee_invoice)."""
+        items = []
+        for among, params in self.conn.one_of("account_id", ids):
+            items += self.conn.execute(
+                f"SELECT account_id, invoice_id, SUM(amount) FROM posting"
+                f" WHERE {among} AND book = '{RECEIVABLE}'"
+                f" GROUP BY account_id, invoice_id HAVING SUM(amount) <> 0", params).fetchall()
+        invoices = []
+        for among, params in self.conn.one_of("id", [i for _, i, _ in items if i is not None]):
+            invoices += self.conn.execute(
+                f"SELECT id, kind, due_at, first_failed_at, late_fee_invoice FROM invoice"
+                f" WHERE {among}", params).fetchall()
+        return items, invoices
 
     def last_directives(self, serials: list, actions: tuple) -> dict:
         """serial -> the id of its last directive with one of `actions` (none: not in it)."""

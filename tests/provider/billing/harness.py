@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from provider.billing import reports, schema
 from provider.billing.clock import iso, parse_when
 from provider.billing.engine import Engine
@@ -10,7 +12,8 @@ from provider.billing.simulated_processor import SimulatedProcessor
 
 START = "2025-01-06T09:00"  # a Monday
 
-__all__ = ["DAY", "HOUR", "START", "Harness", "T", "iso", "new_location", "store_name"]
+__all__ = ["DAY", "HOUR", "START", "Harness", "T", "iso", "new_location", "store_name",
+           "writers_of"]
 
 # The store the current test runs on (set by conftest.billing_store): "sqlite" or "postgresql",
 # a factory of fresh PostgreSQL database URLs, and the test's temporary folder.
@@ -38,6 +41,21 @@ def new_location(file: bool = False) -> str:
 
 def T(text: str) -> int:
     return parse_when(text)
+
+
+def writers_of(db: str) -> list[int]:
+    """Pids of running writer processes on this database (any parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"from provider.billing.pipeline import main; main()" in argv and db.encode() in argv:
+            found.append(int(entry.name))
+    return found
 
 
 class Harness:

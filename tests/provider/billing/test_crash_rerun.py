@@ -29,7 +29,7 @@ from provider.billing.cli import main as cli
 from provider.billing.simulated_processor import SqlSimStore
 from tests.provider.conftest import clone_postgres_url
 
-from .harness import new_location, store_name
+from .harness import new_location, store_name, writers_of
 
 UNTIL = "2025-12-01"
 TABLES = {
@@ -77,7 +77,7 @@ def advance(db: Path, env_extra: dict | None = None, kill_after: float | None = 
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
-    return proc.returncode, err.decode()
+    return proc.returncode, err.decode(), out.decode()
 
 
 def dump(db: str) -> dict:
@@ -119,8 +119,10 @@ def copy_fleet(template: str, folder: Path) -> str:
 def reference(template, tmp_path_factory):
     db = copy_fleet(template, tmp_path_factory.mktemp("reference"))
     started = time.monotonic()
-    code, err = advance(db)
+    code, err, out = advance(db)
     assert code == 0, err
+    if store_name() == "sqlite":  # the run the kills interrupt goes through the writer process
+        assert "written by the writer process" in out, out
     books = dump(db)
     books["_seconds"] = time.monotonic() - started
     assert len(books["posting"]) > 500 and any(r[8] == "failed" for r in books["payment"])
@@ -130,15 +132,17 @@ def reference(template, tmp_path_factory):
 
 def _crash_and_rerun(template, tmp_path, reference, **how):
     db = copy_fleet(template, tmp_path)
-    code, err = advance(db, **how)
+    code, err, _ = advance(db, **how)
     crashed = code == -signal.SIGKILL
     if not crashed:
         assert code == 0, err
-    code, err = advance(db)
+    code, err, _ = advance(db)
     assert code == 0, err
     got = dump(db)
     for table in list(TABLES) + ["now", "processor"]:
         assert got[table] == reference[table], table
+    # the killed run's writer process (on SQLite) saw the engine gone and exited
+    assert writers_of(db) == []
     return crashed
 
 
