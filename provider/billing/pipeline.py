@@ -37,7 +37,9 @@ exits. Batch k's rows, once sent, are written whole or not at all, as in one pro
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -169,7 +171,10 @@ def run(engine, writer: Writer, until: int, processed: int, batches: int, ordere
 
 # ---------------------------------------------------------------------- the writer process
 def main() -> None:
-    """The writer process's entry point: argv is the socket's file descriptor and the database."""
+    """The writer process's entry point: argv is the socket's file descriptor and the database.
+    Ctrl-C at a terminal reaches the whole process group: the engine decides what it stops (it
+    stops the writer in turn), so the writer ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     serve(Connection(int(sys.argv[1])), sys.argv[2])
 
 
@@ -185,7 +190,8 @@ def serve(pipe, location: str) -> None:
             except (EOFError, OSError):
                 return  # the engine is gone: nothing is open
             if message[0] == _STOP:
-                pipe.send(("stopped", time.process_time()))
+                with contextlib.suppress(OSError):
+                    pipe.send(("stopped", time.process_time()))
                 return
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -200,7 +206,10 @@ def serve(pipe, location: str) -> None:
                 state.reset()
                 reply = ("error", _portable(exc))
             state.version = _data_version(db)
-            pipe.send(reply)
+            try:
+                pipe.send(reply)
+            except OSError:
+                return  # the engine is gone: what it sent is committed or rolled back, whole
     finally:
         db.close()
 
