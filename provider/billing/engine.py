@@ -193,9 +193,11 @@ class Engine:
             if more:
                 # more may be due: the rest of the day on two cores (None: someone else wrote
                 # meanwhile; the rest of the day runs here)
-                out = pipeline.run(self, self._writer, to, processed, batches, outbox.ORDERED)
-                if out is not None:
-                    return out
+                done = pipeline.run(self._writer, self.conn, self._run, to, self.batch_size,
+                                    outbox.ORDERED, processed, batches)
+                if done is not None:
+                    self.writer_batches += done[1] - batches
+                    return {"accounts_processed": done[0], "batches": done[1]}
                 self.writer_conflicts += 1
                 two_cores = False
         return {"accounts_processed": processed, "batches": batches}

@@ -127,29 +127,31 @@ class Writer:
         self.pipe.close()
 
 
-def run(engine, writer: Writer, until: int, processed: int, batches: int, ordered: tuple):
-    """The rest of the day's run to `until` through the writer; the totals, or None when another
-    connection committed meanwhile (nothing of this call's uncommitted work is kept: the caller
-    goes on in one process)."""
+def run(writer: Writer, conn, run_account, until: int, limit: int, ordered: tuple,
+        processed: int, batches: int):
+    """The rest of the day's run to `until` through the writer, `limit` accounts a batch, each
+    account run by `run_account(work, until, uow)`: the totals (accounts processed, batches), or
+    None when another connection committed meanwhile (nothing of this call's uncommitted work is
+    kept: the caller goes on in one process). `conn` is the engine's own connection (a stored
+    directive it looks up is read there, committed)."""
     from .faults import crash_point
     from .store import UnitOfWork, works_of
 
     try:
-        writer.send(_START, until, engine.batch_size, ordered)
+        writer.send(_START, until, limit, ordered)
         _, ids, first, second = writer.receive()
         queue = deque(b for b in (first, second) if b is not None)
         known: dict = {}  # serial -> last recall or lockout, across the run's batches
         in_flight = 0  # accounts sent in the batch not yet acknowledged
         while queue:
             batch = queue.popleft()
-            uow = UnitOfWork(engine.conn, next_id=ids, last_ordered=known)
+            uow = UnitOfWork(conn, next_id=ids, last_ordered=known)
             for w in works_of(batch, uow):
-                engine._run(w, until, uow)
+                run_account(w, until, uow)
             writes = uow.writes()
             if in_flight:
                 _, ahead = writer.receive()  # the previous batch committed
                 processed, batches, in_flight = processed + in_flight, batches + 1, 0
-                engine.writer_batches += 1
                 crash_point()
                 if ahead is not None:
                     queue.append(ahead)
@@ -159,14 +161,13 @@ def run(engine, writer: Writer, until: int, processed: int, batches: int, ordere
         if in_flight:
             writer.receive()
             processed, batches = processed + in_flight, batches + 1
-            engine.writer_batches += 1
             crash_point()
         writer.send(_FINISH, until)
         writer.receive()
         crash_point()
     except Conflict:
         return None
-    return {"accounts_processed": processed, "batches": batches}
+    return processed, batches
 
 
 # ---------------------------------------------------------------------- the writer process
@@ -275,7 +276,7 @@ def _portable(exc: Exception) -> Exception:
 
 def usable(conn) -> bool:
     """Whether a writer process can share this connection's database: a SQLite file."""
-    if conn.dialect != database.SQLITE:
+    if conn.dialect != database.SQLITE or os.name != "posix":  # (file descriptors passed)
         return False
     path = database.sqlite_path(conn.location)
     return path not in ("", ":memory:") and not path.startswith("file:") and os.path.exists(path)

@@ -60,8 +60,8 @@ def writers_of(db: str) -> list[int]:
 
 class Harness:
     def __init__(self, overrides: dict | None = None, start: str = START, seed: int = 0,
-                 failure_rate: float = 0.0, signer=None):
-        self.conn = schema.connect(new_location())
+                 failure_rate: float = 0.0, signer=None, file: bool = False):
+        self.conn = schema.connect(new_location(file))
         schema.create(self.conn)
         self.policy = load_policy(None, overrides or {})
         Engine.initialize(self.conn, self.policy, T(start), seed)
