@@ -274,7 +274,7 @@ def test_billing_invariants_on_two_cores():
     if store_name() != "sqlite":
         pytest.skip("the writer process shares a SQLite file (PostgreSQL runs in one process)")
     run_state_machine_as_test(TwoCoreBillingMachine, settings=settings(
-        max_examples=15, stateful_step_count=30, deadline=None,
+        max_examples=10, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))
     assert TwoCoreBillingMachine.writer_batches > 0
 
