@@ -197,3 +197,29 @@ def test_the_writer_is_used_only_on_a_sqlite_file(tmp_path):
     assert pipeline.usable(database.connect(f"sqlite:///{path}"))
     for conn in (memory, on_file):
         conn.close()
+
+
+def test_ctrl_c_at_the_terminal_is_the_engines_to_act_on(fleet, tmp_path, one_core):
+    """Ctrl-C reaches the whole process group. The writer ignores it and goes on answering; the
+    engine, interrupted, stops the writer (nothing left running) and a rerun finishes the day."""
+    db = copy_fleet(fleet, tmp_path)
+
+    def ctrl_c(_engine):
+        [pid] = writers_of(db)
+        os.kill(pid, signal.SIGINT)
+
+    result, engine = run(db, hook=ctrl_c)  # the writer's SIGINT alone: the day goes on
+    assert engine.processor.fired and result["writer_batches"] > 0
+    assert dump(db) == one_core
+
+    db = copy_fleet(fleet, tmp_path / "again")
+
+    def ctrl_c_everywhere(engine):
+        ctrl_c(engine)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(db, hook=ctrl_c_everywhere)
+    assert writers_of(db) == []
+    run(db)
+    assert dump(db) == one_core
