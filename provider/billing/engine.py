@@ -75,15 +75,15 @@ class Engine:
     """One billing database, its policy, a payment processor and (optionally) a token signer."""
 
     def __init__(self, conn, policy: Policy, processor, signer=None, batch_size: int = 2000,
-                 pipeline: bool = True):
+                 two_cores: bool = True):
         self.conn = conn
         # the daily run's database work in a writer process, when a day has more than a batch
         # due on a SQLite file (pipeline.py)
-        self.pipeline = pipeline
+        self.two_cores = two_cores
         self._writer = None
         self.writer_cpu_seconds = 0.0  # the writer processes' CPU time, over this engine's runs
-        self.writer_batches = 0  # batches the writer process committed, over this engine's runs
-        self.writer_conflicts = 0  # times another connection's commit sent a run back to one core
+        self.writer_batches = 0  # batches the writer process wrote, over this engine's runs
+        self.segment_batches = pipeline.SEGMENT_BATCHES  # batches a writer's transaction at most
         self.store = Store(conn)
         self.policy = policy
         self.processor = processor
@@ -173,7 +173,7 @@ class Engine:
                 self._writer = None
 
     def _advance(self, to: int, processed: int, batches: int) -> dict:
-        two_cores = self.pipeline and pipeline.usable(self.conn)
+        two_cores = self.two_cores and pipeline.usable(self.conn)
         while True:
             with self.store.transaction() as uow:
                 works = self.store.load_due(to, self.batch_size, uow, outbox.ORDERED)
@@ -191,15 +191,13 @@ class Engine:
                 crash_point()
             crash_point()
             if more:
-                # more may be due: the rest of the day on two cores (None: someone else wrote
-                # meanwhile; the rest of the day runs here)
-                done = pipeline.run(self._writer, self.conn, self._run, to, self.batch_size,
-                                    outbox.ORDERED, processed, batches)
-                if done is not None:
-                    self.writer_batches += done[1] - batches
-                    return {"accounts_processed": done[0], "batches": done[1]}
-                self.writer_conflicts += 1
-                two_cores = False
+                # more may be due: the rest of the day on two cores
+                more_accounts, more_batches = pipeline.run(
+                    self._writer, self.conn, self._run, to, self.batch_size, outbox.ORDERED,
+                    self.segment_batches)
+                self.writer_batches += more_batches
+                return {"accounts_processed": processed + more_accounts,
+                        "batches": batches + more_batches}
         return {"accounts_processed": processed, "batches": batches}
 
     def _run(self, w: Work, until: int, uow) -> None:
@@ -771,6 +769,7 @@ class Engine:
         with _gc_paused():
             for start in range(0, len(specs), self.batch_size):
                 with self.store.transaction() as uow:
+                    t = self.now  # read holding the write lock: a run may have moved it
                     for spec in specs[start:start + self.batch_size]:
                         refs.append(self._open_one(uow, spec, t))
         return refs
@@ -831,8 +830,8 @@ class Engine:
             raise InputError("pay", "key", "an external payment event needs its idempotency key")
         kind = "external" if external else "client"
         self.reconcile(ref)
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.status == "closed":
@@ -897,9 +896,9 @@ class Engine:
         listing = getattr(self.processor, "records", None)
         if listing is None:
             return 0
-        t = self.now
         recorded = 0
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             prefix = f"{a.ref}:"
@@ -937,8 +936,8 @@ class Engine:
             self._check_amount("refund", amount)
         self._check_key("refund", key)
         self.reconcile(ref)
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if key is not None and self._seen(a, "refund", key, amount):
@@ -998,8 +997,8 @@ class Engine:
     def set_payment_method(self, ref: str, token: str) -> dict:
         if not token or len(token) > 128:
             raise InputError("payment-method set", "token", "expected a processor token")
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.status == "closed":
@@ -1029,8 +1028,8 @@ class Engine:
                      f"it takes effect after that billing date.")
 
     def set_theft_protection(self, ref: str, on: bool) -> dict:
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.status not in BILLING_STATES + ("awaiting_payment",):
@@ -1054,8 +1053,8 @@ class Engine:
         p = self.policy
         if weeks not in p.cycle_weeks:
             raise InputError("set-cycle", "weeks", f"{weeks} is not one of {list(p.cycle_weeks)}")
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.status not in BILLING_STATES:
@@ -1081,8 +1080,8 @@ class Engine:
         return outcome
 
     def install(self, ref: str) -> None:
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.installed_at is not None:
@@ -1146,8 +1145,8 @@ class Engine:
     def reschedule(self, ref: str, new_at: int) -> dict:
         """Move the installation appointment (fee under 48 h; one under-24 h move per paid cycle)."""
         p = self.policy
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             self._check_reschedulable(ref, a, new_at, t)
@@ -1215,8 +1214,8 @@ class Engine:
         """The client pays `cycles` cycles in advance, in one client-initiated charge."""
         if cycles < 1 or cycles > 200:
             raise InputError("prepay", "cycles", "expected 1 to 200 cycles")
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.status != "active":
@@ -1309,8 +1308,8 @@ class Engine:
 
     def cancel_installation(self, ref: str) -> dict:
         """Refund only rental days paid beyond the first two weeks; services never."""
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             status = a.status
@@ -1396,8 +1395,8 @@ class Engine:
     def remove_device(self, ref: str) -> dict:
         """The device is removed: billing ends; the month rule and advance refunds apply."""
         p = self.policy
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             a = w.account
             if a.installed_at is None:
@@ -1453,8 +1452,8 @@ class Engine:
         return groups
 
     def close(self, ref: str) -> None:
-        t = self.now
         with self.store.transaction() as uow:
+            t = self.now  # read holding the write lock: a run may have moved it meanwhile
             w = self._one(ref, uow)
             self._fire(w, uow, t, "close")
             a = w.account

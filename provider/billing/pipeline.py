@@ -4,15 +4,16 @@ accounts and writes their batches, while the engine runs the next batch's accoun
 On SQLite the daily run's database work (reading the due accounts, writing ~20 B-tree entries an
 account, committing) happens in the caller's own thread, and the sqlite3 module holds the GIL
 around every statement's bindings, so a thread cannot take it off the engine's core. A process
-can. The engine and its writer talk over a pipe, in plain rows (store.DueBatch, store.Writes):
+can. The engine and its writer talk over a socket pair, in plain rows (store.DueBatch,
+store.Writes), a segment of batches at a time, each segment one transaction:
 
-    engine                                   writer (one transaction a message)
-    start(until, limit)              ->      read batches 1 and 2, the tables' next ids
-    run batch 1; write(rows 1)       ->      write rows 1, read batch 3, COMMIT
+    engine                                   writer
+    start(until, limit, batches)     ->      BEGIN IMMEDIATE; read batches 1 and 2, the next ids
+    run batch 1; write(rows 1)       ->      write rows 1, read batch 3
     run batch 2 (meanwhile)
-    wait for "written"; write(rows 2) ->     write rows 2, read batch 4, COMMIT
-    ...
-    finish(until)                    ->      set the clock, COMMIT
+    wait for "written"; write(rows 2) ->     write rows 2, read batch 4
+    ...                                      (no more than `batches` read in a segment)
+    end(until if the day is done)    ->      set the clock if so; COMMIT
 
 Batch k+1 is read before batch k is written. That is sound because a batch's accounts are not
 read again once loaded: each leaves the due set when its rows are written (its run takes every
@@ -20,19 +21,17 @@ timer up to `until`), and the next batches are read after the last loaded key (n
 the order the one-process run takes them in. The rows, ids and numbers written are those of the
 one-process run, batch for batch.
 
-What the engine read must still be true when its rows are written. The writer is the database's
-only writer while the run goes on, unless someone else commits between its transactions (the
-portal taking a payment, an operator's command). `PRAGMA data_version` tells: it changes when
-another connection commits. The writer reads it after each COMMIT and again once it holds the
-write lock; when they differ it rolls back and answers "conflict", and the engine drops what it
-computed since and runs the rest of the day in one process, from the database as it now is. The
-charges it had made are asked again with the same keys (the processor answers as it did), just as
-after a crash.
+The writer holds the database's write lock from a segment's first read to its COMMIT, while the
+engine runs those accounts and asks the processor for their charges: as in one process, no other
+connection changes an account between its reading and the writing of its run (a payment taken in
+the portal meanwhile waits, then sees the run's charge; it never races it with the same key or
+charges twice). Between segments nothing is in flight and others get their turn: they wait at
+most a segment (SEGMENT_BATCHES batches), as in one process they wait at most a batch.
 
-A crash of either side loses nothing committed and commits nothing half-done: the writer's
-transactions never wait on the pipe (each message is a whole transaction), a killed writer's open
-transaction is rolled back by SQLite, and when the engine dies the writer reads end-of-file and
-exits. Batch k's rows, once sent, are written whole or not at all, as in one process.
+A crash of either side commits nothing half-done: a killed writer's open transaction is rolled
+back by SQLite; when the engine dies, the writer reads end-of-file, rolls back and exits. Either
+way the segment's charges are asked again, with the same keys, by the next run (the processor
+answers as it did), as after a crash of the one-process run.
 """
 
 from __future__ import annotations
@@ -53,12 +52,10 @@ from .store import DAILY_IDS, Store, Writes, next_ids, write
 
 _START = "start"
 _WRITE = "write"
-_FINISH = "finish"
+_END = "end"
 _STOP = "stop"
-
-
-class Conflict(Exception):
-    """Another connection committed between two of the writer's transactions."""
+_STOP_SECONDS = 30  # the longest a writer may take to finish its batch and stop
+SEGMENT_BATCHES = 12  # batches a segment (one transaction) at most
 
 
 class WriterLost(RuntimeError):
@@ -75,27 +72,37 @@ class Writer:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", "from provider.billing.pipeline import main; main()",
-                 str(theirs.fileno()), location], pass_fds=[theirs.fileno()], env=env,
-                stdin=subprocess.DEVNULL)
+        try:
+            with theirs:
+                # a session of its own: a terminal's Ctrl-C or hang-up is the engine's to act on
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", "from provider.billing.pipeline import main; main()",
+                     str(theirs.fileno()), location], pass_fds=[theirs.fileno()], env=env,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
         self.pipe = Connection(ours.detach())
         self.cpu_seconds = 0.0  # the writer's CPU time, known once it stops
+        # a message half sent or half received (the engine interrupted in between): the pipe's
+        # framing is lost, so the writer is stopped by closing it, not by a message
+        self._torn = False
 
     def send(self, *message) -> None:
+        self._torn = True
         try:
             self.pipe.send(message)
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError) as exc:
             raise self._lost() from exc
+        self._torn = False
 
     def receive(self) -> tuple:
+        self._torn = True
         try:
             reply = self.pipe.recv()
         except (EOFError, ConnectionResetError, OSError) as exc:
             raise self._lost() from exc
-        if reply[0] == "conflict":
-            raise Conflict()
+        self._torn = False
         if reply[0] == "error":
             raise reply[1]
         return reply
@@ -108,66 +115,65 @@ class Writer:
         return WriterLost(f"the billing writer process stopped (exit code {code})")
 
     def close(self) -> None:
-        """Stop the writer once it has answered everything sent (its last transaction commits)."""
-        if self.process.poll() is None:
-            try:
+        """Stop the writer once it has answered what was sent (a segment still open is rolled
+        back: only a segment's end commits it); whatever happens, the writer is gone on return."""
+        try:
+            if self.process.poll() is None and not self._torn:
                 self.pipe.send((_STOP,))
-                while True:
+                while self.pipe.poll(_STOP_SECONDS):
                     reply = self.pipe.recv()
                     if reply[0] == "stopped":
                         self.cpu_seconds = reply[1]
                         break
-            except (OSError, EOFError):
-                pass
+        except Exception:  # noqa: BLE001 - the writer is stopped below all the same
+            pass
+        finally:
+            self.pipe.close()  # a writer still reading sees end-of-file and exits
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.pipe.close()
 
 
 def run(writer: Writer, conn, run_account, until: int, limit: int, ordered: tuple,
-        processed: int, batches: int):
-    """The rest of the day's run to `until` through the writer, `limit` accounts a batch, each
-    account run by `run_account(work, until, uow)`: the totals (accounts processed, batches), or
-    None when another connection committed meanwhile (nothing of this call's uncommitted work is
-    kept: the caller goes on in one process). `conn` is the engine's own connection (a stored
-    directive it looks up is read there, committed)."""
+        segment: int = 0) -> tuple[int, int]:
+    """The rest of the day's run to `until` through the writer, `limit` accounts a batch, at
+    most `segment` batches a transaction (default SEGMENT_BATCHES), each account run by
+    `run_account(work, until, uow)`; the accounts and batches run. `conn` is the engine's own
+    connection (a stored directive it looks up is read there: it was committed before)."""
     from .faults import crash_point
     from .store import UnitOfWork, works_of
 
-    try:
-        writer.send(_START, until, limit, ordered)
-        _, ids, first, second = writer.receive()
+    processed = batches = 0
+    while True:
+        writer.send(_START, until, limit, ordered, segment or SEGMENT_BATCHES)
+        _, ids, first, second, day_read = writer.receive()
         queue = deque(b for b in (first, second) if b is not None)
-        known: dict = {}  # serial -> last recall or lockout, across the run's batches
-        in_flight = 0  # accounts sent in the batch not yet acknowledged
+        known: dict = {}  # serial -> last recall or lockout, across the segment's batches
+        sent = None  # the batch sent and not yet acknowledged
         while queue:
             batch = queue.popleft()
             uow = UnitOfWork(conn, next_id=ids, last_ordered=known)
             for w in works_of(batch, uow):
                 run_account(w, until, uow)
             writes = uow.writes()
-            if in_flight:
-                _, ahead = writer.receive()  # the previous batch committed
-                processed, batches, in_flight = processed + in_flight, batches + 1, 0
-                crash_point()
+            if sent is not None:
+                _, ahead, day_read = writer.receive()  # the previous batch written
+                processed, batches = processed + len(sent.rows), batches + 1
                 if ahead is not None:
                     queue.append(ahead)
             writer.send(_WRITE, writes)
-            in_flight = len(batch.rows)
-            crash_point()
-        if in_flight:
-            writer.receive()
-            processed, batches = processed + in_flight, batches + 1
-            crash_point()
-        writer.send(_FINISH, until)
+            sent = batch
+            crash_point()  # written, not committed
+        if sent is not None:
+            _, _, day_read = writer.receive()
+            processed, batches = processed + len(sent.rows), batches + 1
+        writer.send(_END, until if day_read else None)
         writer.receive()
-        crash_point()
-    except Conflict:
-        return None
-    return processed, batches
+        crash_point()  # committed
+        if day_read:
+            return processed, batches
 
 
 # ---------------------------------------------------------------------- the writer process
@@ -180,87 +186,85 @@ def main() -> None:
 
 
 def serve(pipe, location: str) -> None:
-    """The writer process: one transaction a message, until told to stop or the engine is gone."""
+    """The writer process: a transaction a segment, until told to stop or the engine is gone
+    (then what the segment wrote is rolled back)."""
     db = database.connect(location)
-    store = Store(db)
-    state = _State()
+    state = _State(Store(db))
     try:
         while True:
             try:
                 message = pipe.recv()
             except (EOFError, OSError):
-                return  # the engine is gone: nothing is open
+                return  # the engine is gone
             if message[0] == _STOP:
                 with contextlib.suppress(OSError):
                     pipe.send(("stopped", time.process_time()))
                 return
-            db.execute("BEGIN IMMEDIATE")
             try:
-                reply = state.handle(store, message)
-                db.execute("COMMIT")
-            except Conflict:
-                db.execute("ROLLBACK")
-                state.reset()
-                reply = ("conflict",)
+                reply = state.handle(message)
             except Exception as exc:  # noqa: BLE001 - handed to the engine, which raises it
-                db.execute("ROLLBACK")
-                state.reset()
+                state.abandon()
                 reply = ("error", _portable(exc))
-            state.version = _data_version(db)
             try:
                 pipe.send(reply)
             except OSError:
-                return  # the engine is gone: what it sent is committed or rolled back, whole
+                return  # the engine is gone
     finally:
+        state.abandon()
         db.close()
 
 
 class _State:
-    """What the writer remembers between transactions of one run."""
+    """The writer's segment: its transaction and where its reading is."""
 
-    def __init__(self):
-        self.version = None  # data_version after this connection's last COMMIT
-        self.reset()
-
-    def reset(self) -> None:
+    def __init__(self, store: Store):
+        self.store = store
+        self.open = False  # a segment's transaction is open
         self.until = self.limit = self.after = None
         self.ordered = ()
-        self.exhausted = True
+        self.left = 0  # batches the segment may still read
+        self.day_read = True  # every due account of the day has been read
 
-    def handle(self, store: Store, message: tuple) -> tuple:
+    def abandon(self) -> None:
+        if self.open:
+            self.open = False
+            self.store.conn.execute("ROLLBACK")
+
+    def handle(self, message: tuple) -> tuple:
         kind = message[0]
         if kind == _START:
-            _, self.until, self.limit, self.ordered = message
-            self.after, self.exhausted = None, False
-            first = self._read(store)
-            return ("started", next_ids(store.conn, DAILY_IDS), first, self._read(store))
-        if self.version is None or _data_version(store.conn) != self.version:
-            raise Conflict()
+            _, self.until, self.limit, self.ordered, self.left = message
+            self.after, self.day_read = None, False
+            self.store.conn.execute("BEGIN IMMEDIATE")
+            self.open = True
+            ids = next_ids(self.store.conn, DAILY_IDS)
+            first = self._read()
+            return ("started", ids, first, self._read(), self.day_read)
+        if not self.open:
+            raise ValueError(f"{kind!r} outside a segment")
         if kind == _WRITE:
-            writes = Writes(*message[1])
-            write(store.conn, writes)
-            return ("written", self._read(store))
-        if kind == _FINISH:
-            store.set_meta("now", str(message[1]))
-            self.reset()
-            return ("finished",)
+            write(self.store.conn, Writes(*message[1]))
+            return ("written", self._read(), self.day_read)
+        if kind == _END:
+            if message[1] is not None:
+                self.store.set_meta("now", str(message[1]))
+            self.store.conn.execute("COMMIT")
+            self.open = False
+            return ("ended",)
         raise ValueError(f"unknown message {kind!r}")
 
-    def _read(self, store: Store):
-        """The next batch after the last one read (None: none left)."""
-        if self.exhausted:
+    def _read(self):
+        """The next batch after the last one read (None: none left in the day or the segment)."""
+        if self.day_read or not self.left:
             return None
-        batch = store.read_due(self.until, self.limit, self.ordered, self.after)
+        self.left -= 1
+        batch = self.store.read_due(self.until, self.limit, self.ordered, self.after)
         if len(batch.rows) < self.limit:
-            self.exhausted = True  # every due account is in this batch or an earlier one
+            self.day_read = True  # every due account is in this batch or an earlier one
         if not batch.rows:
             return None
         self.after = batch.after()
         return batch
-
-
-def _data_version(db) -> int:
-    return db.execute("PRAGMA data_version").fetchone()[0]
 
 
 def _portable(exc: Exception) -> Exception:

@@ -1,10 +1,11 @@
 """The daily run on two cores (provider/billing/pipeline.py): a writer process reads and writes
-the batches while the engine runs the next one.
+the batches, a segment of them a transaction, while the engine runs the next batch.
 
-Whatever happens, the books are those of the one-process run: with any batch size; when another
-connection commits in the middle (the run notices, drops what it computed since and goes on in
-one process); when the writer is killed, or the engine fails, half-way (a rerun finishes the day).
-The engine killed by SIGKILL half-way is test_crash_rerun.py's (the CLI run there uses the writer).
+Whatever happens, the books are those of the one-process run: with any batch or segment size;
+when the writer is killed, the engine fails, or Ctrl-C is pressed half-way (a rerun finishes the
+day). While a segment is open no other connection can commit: an operation from elsewhere (the
+portal, an operator) waits for it and never races the run on an account. The engine killed by
+SIGKILL half-way is test_crash_rerun.py's (the CLI run there uses the writer).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import threading
 
 import pytest
 
 from provider.billing import database, opening, pipeline
+from provider.billing.errors import RuleError
 from provider.billing.pipeline import WriterLost
 
 from .harness import T, writers_of
@@ -59,14 +62,17 @@ class Hooked:
     def charge(self, **kwargs):
         if not self.fired and not self.engine.conn.raw.in_transaction:
             self.fired = True
+            self.charging = kwargs  # the charge under way, for the hook
             self.hook()
         return self.inner.charge(**kwargs)
 
 
-def run(db: str, *, batch_size: int = 3, two_cores: bool = True, hook=None):
-    """The day's run to UNTIL, in process; (the result, the engine's counters)."""
+def run(db: str, *, batch_size: int = 3, two_cores: bool = True, hook=None, segment: int = 0):
+    """The day's run to UNTIL, in process; (the result, the engine)."""
     engine = opening.open_engine(db)
-    engine.batch_size, engine.pipeline = batch_size, two_cores
+    engine.batch_size, engine.two_cores = batch_size, two_cores
+    if segment:
+        engine.segment_batches = segment
     if hook is not None:
         engine.processor = Hooked(engine, lambda: hook(engine))
     try:
@@ -87,19 +93,18 @@ def one_core(fleet, tmp_path_factory) -> dict:
     return books
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 8])
-def test_two_cores_write_the_books_of_one(fleet, tmp_path, one_core, batch_size):
+@pytest.mark.parametrize(("batch_size", "segment"), [(1, 2), (3, 3), (3, 12), (8, 1)])
+def test_two_cores_write_the_books_of_one(fleet, tmp_path, one_core, batch_size, segment):
     db = copy_fleet(fleet, tmp_path)
-    result, engine = run(db, batch_size=batch_size)
+    result, engine = run(db, batch_size=batch_size, segment=segment)
     # most batches went through the writer (a day's first batch runs in the engine's process)
     assert result["writer_batches"] >= result["batches"] // 2 > 0
-    assert engine.writer_cpu_seconds > 0 and engine.writer_conflicts == 0
+    assert engine.writer_cpu_seconds > 0
     assert dump(db) == one_core
     assert writers_of(db) == []
 
 
-# the columns holding ids the run allocates (they shift when another connection allocates some):
-# everything else of an account's rows must be what the one-process run wrote
+# the columns holding ids the run allocates (they shift when another connection allocates some)
 # (an invoice's memo may name one, a directive's args and token carry its number)
 ALLOCATED = {"posting": ("id", "entry_id", "invoice_id"),
              "invoice": ("id", "refers_to", "late_fee_invoice", "memo"),
@@ -126,38 +131,122 @@ def accounts_books(db: str, accounts: int) -> dict:
     return books
 
 
-def test_a_commit_from_elsewhere_sends_the_run_back_to_one_core(fleet, tmp_path, one_core,
-                                                                 tmp_path_factory):
-    """An account opened from another connection while the writer is writing: its ids are taken
-    from under the run's. The run sees the commit, keeps what was committed, and finishes in one
-    process from the database as it is: every account's books are those of the run without it."""
-    db = copy_fleet(fleet, tmp_path)
-    opened = []
-
-    def open_elsewhere(_engine):
-        other = opening.open_engine(db)
-        opened.append(other.open_account(serial="LCI7-9999", email="new@example.com",
-                                         state="MN", county="Hennepin", token="tok_ok",
-                                         theft_protection=False, pay_initial=False))
-        other.disconnect()
-
-    result, engine = run(db, hook=open_elsewhere)
-    assert opened and engine.writer_conflicts == 1
-    assert writers_of(db) == []
+def _books_hold(db: str) -> None:
+    """Every processor record is in the books once, every entry balances, nothing is left due."""
+    books = dump(db)
+    keys = [r[2] for r in books["payment"]]
+    assert sorted(keys) == sorted(set(keys))
+    assert {r[0] for r in books["processor"]} <= set(keys)
     conn = database.connect(db)
-    assert conn.execute("SELECT COUNT(*) FROM account").fetchone()[0] == ACCOUNTS + 1
-    assert conn.execute("SELECT id FROM account WHERE ref = ?", opened).fetchone()[0] == ACCOUNTS + 1
-    late = conn.execute("SELECT COUNT(*) FROM account WHERE next_due_at <= ?",
-                        (T(UNTIL),)).fetchone()[0]
+    assert conn.execute("SELECT COUNT(*) FROM (SELECT entry_id FROM posting GROUP BY entry_id"
+                        " HAVING SUM(amount) <> 0) AS unbalanced").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM account WHERE next_due_at <= ?",
+                        (T(UNTIL),)).fetchone()[0] == 0
     conn.close()
-    assert late == 0
-    # the reference: the one-process books (their accounts are the fleet's)
+
+
+class Elsewhere:
+    """An operation from another connection (the portal, an operator), started in a thread of
+    its own the moment the run charges on two cores: it waits for the writer's segment."""
+
+    def __init__(self, db: str, operation):
+        self.db, self.operation = db, operation
+        self.thread = self.error = self.result = None
+        self.ref = None
+
+    def __call__(self, engine) -> None:
+        self.ref = engine.processor.charging["idempotency_key"].split(":")[0]
+        self.thread = threading.Thread(target=self._go)
+        self.thread.start()
+
+    def _go(self) -> None:
+        other = opening.open_engine(self.db)
+        try:
+            self.result = self.operation(other, self.ref)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+        finally:
+            other.disconnect()
+
+    def join(self) -> None:
+        self.thread.join(timeout=120)
+        assert not self.thread.is_alive() and self.error is None, self.error
+
+
+def _pay_the_balance(engine, ref):
+    try:
+        return engine.pay(ref, token="tok_ok")
+    except RuleError as exc:  # the run's charge, committed first, paid it
+        return str(exc)
+
+
+OPERATIONS = {
+    "pay the balance": _pay_the_balance,
+    "replace the card": lambda engine, ref: engine.set_payment_method(ref, "tok_replaced"),
+    "remove the device": lambda engine, ref: engine.remove_device(ref),
+}
+
+
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+def test_an_operation_on_an_account_being_charged_waits_for_the_run(fleet, tmp_path, operation):
+    """On the very account the run is charging: the operation goes in after the writer's
+    segment, seeing the run's charge (never the same key for other figures, never a second
+    charge for the same money), and the day's books hold."""
+    db = copy_fleet(fleet, tmp_path)
+    elsewhere = Elsewhere(db, OPERATIONS[operation])
+    result, engine = run(db, hook=elsewhere)
+    elsewhere.join()
+    assert result["writer_batches"] > 0
+    conn = database.connect(db)
+    charged = engine.processor.charging["idempotency_key"]
+    assert conn.execute("SELECT kind FROM payment WHERE idem_key = ?", (charged,)).fetchall() \
+        == [("automated",)]
+    conn.close()
+    _books_hold(db)
+    assert writers_of(db) == []
+
+
+def test_an_account_opened_elsewhere_leaves_the_fleets_books_alone(fleet, tmp_path, one_core,
+                                                                   tmp_path_factory):
+    """An account opened from another connection during the run (taking ids the run would
+    otherwise have given out next): every account of the fleet has the books of one process."""
+    db = copy_fleet(fleet, tmp_path)
+    elsewhere = Elsewhere(db, lambda engine, _ref: engine.open_account(
+        serial="LCI7-9999", email="new@example.com", state="MN", county="Hennepin",
+        token="tok_ok", theft_protection=False, pay_initial=False))
+    run(db, hook=elsewhere)
+    elsewhere.join()
+    conn = database.connect(db)
+    assert conn.execute("SELECT id FROM account WHERE ref = ?",
+                        (elsewhere.result,)).fetchone()[0] == ACCOUNTS + 1
+    conn.close()
     reference = copy_fleet(fleet, tmp_path_factory.mktemp("reference"))
     run(reference, two_cores=False)
     assert accounts_books(db, ACCOUNTS) == accounts_books(reference, ACCOUNTS)
     # the processor charged the fleet's keys once each, as in the one-process run
-    assert [r for r in dump(db)["processor"] if not r[0].startswith(opened[0])] \
+    assert [r for r in dump(db)["processor"] if not r[0].startswith(elsewhere.result)] \
         == one_core["processor"]
+    _books_hold(db)
+
+
+def test_no_other_connection_commits_inside_a_segment(fleet, tmp_path):
+    """While the run charges on two cores, the database's write lock is the writer's."""
+    db = copy_fleet(fleet, tmp_path)
+    refused = []
+
+    def try_to_write(_engine):
+        other = sqlite3.connect(db, timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            refused.append(str(exc))
+        else:
+            other.execute("ROLLBACK")
+        other.close()
+
+    result, _ = run(db, hook=try_to_write)
+    assert result["writer_batches"] > 0
+    assert refused == ["database is locked"]
 
 
 def test_the_writer_killed_half_way_then_rerun(fleet, tmp_path, one_core):
@@ -223,3 +312,4 @@ def test_ctrl_c_at_the_terminal_is_the_engines_to_act_on(fleet, tmp_path, one_co
     assert writers_of(db) == []
     run(db)
     assert dump(db) == one_core
+
