@@ -69,16 +69,15 @@ class Writer:
 
     def __init__(self, location: str):
         ours, theirs = socket.socketpair()
+        # this very package, whatever the working directory holds (`python -c` puts it first)
         package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         try:
             with theirs:
                 # a session of its own: a terminal's Ctrl-C or hang-up is the engine's to act on
                 self.process = subprocess.Popen(
-                    [sys.executable, "-c", "from provider.billing.pipeline import main; main()",
-                     str(theirs.fileno()), location], pass_fds=[theirs.fileno()], env=env,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+                    [sys.executable, "-c", _WRITER_MAIN, package_root, str(theirs.fileno()),
+                     location], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                    start_new_session=True)
         except BaseException:
             ours.close()
             raise
@@ -177,18 +176,27 @@ def run(writer: Writer, conn, run_account, until: int, limit: int, ordered: tupl
 
 
 # ---------------------------------------------------------------------- the writer process
+_WRITER_MAIN = ("import sys; sys.path.insert(0, sys.argv[1]); "
+                "from provider.billing.pipeline import main; main()")
+
+
 def main() -> None:
-    """The writer process's entry point: argv is the socket's file descriptor and the database.
+    """The writer process's entry point: argv is the package's root, the socket's file
+    descriptor and the database.
     Ctrl-C at a terminal reaches the whole process group: the engine decides what it stops (it
     stops the writer in turn), so the writer ignores it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    serve(Connection(int(sys.argv[1])), sys.argv[2])
+    serve(Connection(int(sys.argv[2])), sys.argv[3])
 
 
 def serve(pipe, location: str) -> None:
     """The writer process: a transaction a segment, until told to stop or the engine is gone
     (then what the segment wrote is rolled back)."""
     db = database.connect(location)
+    # a segment is a long transaction: each many-row statement in it journals the pages it
+    # changes that the segment changed before (to undo the statement alone); in memory, not in
+    # temporary files (190 MB of writes at 100,000 accounts; as files it cost the day ~20 %)
+    db.execute("PRAGMA temp_store = MEMORY")
     state = _State(Store(db))
     try:
         while True:

@@ -53,7 +53,7 @@ def writers_of(db: str) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"from provider.billing.pipeline import main; main()" in argv and db.encode() in argv:
+        if any(b"provider.billing.pipeline import main" in a for a in argv) and db.encode() in argv:
             found.append(int(entry.name))
     return found
 
