@@ -117,6 +117,7 @@ def issue_pending(conn, signer: TokenSigner, now: int, ttl: int, device_time: in
     database) never both sign the same directive."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        now = _clock_at_least(conn, now)
         rows = conn.execute("SELECT d.id, d.serial, d.action, d.args FROM directive d"
                             " WHERE d.status = ? AND d.delivery = ? ORDER BY d.id",
                             (PENDING, TOKEN)).fetchall()
@@ -134,17 +135,6 @@ def issue_pending(conn, signer: TokenSigner, now: int, ttl: int, device_time: in
         conn.execute("ROLLBACK")
         raise
     return len(rows)
-
-
-def _retire(conn, directive_id: int) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("UPDATE directive SET status = ?, note = ? WHERE id = ?",
-                     (SUPERSEDED, "a newer recall or lockout was decided", directive_id))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def export_token(conn, directive_id: int, *, signer: TokenSigner | None = None,
@@ -173,6 +163,7 @@ def export_token(conn, directive_id: int, *, signer: TokenSigner | None = None,
         token = binascii.hexlify(minted).decode()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            now = _clock_at_least(conn, now)
             conn.execute("UPDATE directive SET status = ?, issued_at = COALESCE(issued_at, ?),"
                          " key_id = ?, not_before_core = ?, expires_core = ?, token = ?, note = NULL"
                          " WHERE id = ?", (ISSUED, now, signer.key_id, not_before, expires, token, did))
@@ -188,7 +179,24 @@ def export_token(conn, directive_id: int, *, signer: TokenSigner | None = None,
 
 
 def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int) -> str:
-    """Answer the oldest keypad directive awaiting a request code for this account."""
+    """Answer the oldest keypad directive awaiting a request code for this account. The directive
+    is read, checked and marked under the writer lock: a recall or lockout decided meanwhile (a
+    run going on) is seen, and the time recorded is never before the billing clock."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _answer(conn, account_id, request, answerer, _clock_at_least(conn, now))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    if isinstance(found, RuleError):
+        raise found  # (the directive was retired: that much is kept)
+    return found
+
+
+def _answer(conn, account_id: int, request: str, answerer: CodeAnswerer, now: int):
+    """The code (the directive marked issued), or a RuleError to raise once the directive is
+    retired as superseded; raises RuleError when nothing is to be changed."""
     row = conn.execute("SELECT id, serial, action, args FROM directive WHERE account_id = ? AND status = ?"
                        " ORDER BY id LIMIT 1", (account_id, AWAITING_REQUEST)).fetchone()
     if row is None:
@@ -197,9 +205,10 @@ def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now
     directive_id, serial, action, args = row
     lockout = json.loads(args).get("seq") if action == "clear" else None
     if lockout is not None and lockout < _stored_last_ordered(conn, serial):
-        _retire(conn, directive_id)
-        raise RuleError("the lockout this clear code was for is over: a newer recall or lockout was "
-                        "decided; no code is given for it")
+        conn.execute("UPDATE directive SET status = ?, note = ? WHERE id = ?",
+                     (SUPERSEDED, "a newer recall or lockout was decided", directive_id))
+        return RuleError("the lockout this clear code was for is over: a newer recall or lockout "
+                         "was decided; no code is given for it")
     asked = getattr(answerer, "requested_action", lambda r: action)(request)
     if asked != action:
         raise RuleError(f"the handset asked for {'an' if asked[:1] in 'aeiou' else 'a'} {asked} code; billing authorizes {action}: "
@@ -208,12 +217,11 @@ def answer_code(conn, account_id: int, request: str, answerer: CodeAnswerer, now
         code = answerer.answer(serial, request, action, lockout)
     except ValueError as exc:
         raise RuleError(f"request code {request}: {exc}") from None
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute("UPDATE directive SET status = ?, issued_at = ?, request = ?, code = ?"
-                     " WHERE id = ?", (ISSUED, now, request, code, directive_id))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    conn.execute("UPDATE directive SET status = ?, issued_at = ?, request = ?, code = ?"
+                 " WHERE id = ?", (ISSUED, now, request, code, directive_id))
     return code
+
+
+def _clock_at_least(conn, now: int) -> int:
+    """`now`, or the billing clock when a run moved it further while the caller waited."""
+    return max(now, int(Store(conn).meta("now", "0")))

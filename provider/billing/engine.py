@@ -178,7 +178,7 @@ class Engine:
             with self.store.transaction() as uow:
                 works = self.store.load_due(to, self.batch_size, uow, outbox.ORDERED)
                 if not works:
-                    self.store.set_meta("now", str(to))
+                    self.store.set_clock(to)
                     crash_point()
                     break
                 more = two_cores and len(works) == self.batch_size
@@ -771,6 +771,9 @@ class Engine:
                 with self.store.transaction() as uow:
                     t = self.now  # read holding the write lock: a run may have moved it
                     for spec in specs[start:start + self.batch_size]:
+                        if spec.get("appointment") is not None and spec["appointment"] <= t:
+                            raise InputError(source, "appointment", "the installation "
+                                             "appointment must be later than the acceptance")
                         refs.append(self._open_one(uow, spec, t))
         return refs
 

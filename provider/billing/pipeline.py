@@ -255,7 +255,7 @@ class _State:
             return ("written", self._read(), self.day_read)
         if kind == _END:
             if message[1] is not None:
-                self.store.set_meta("now", str(message[1]))
+                self.store.set_clock(message[1])
             self.store.conn.execute("COMMIT")
             self.open = False
             return ("ended",)

@@ -16,7 +16,8 @@ from itertools import chain, compress
 from operator import ne
 from typing import NamedTuple
 
-from .errors import NotFound
+from .clock import iso
+from .errors import NotFound, RuleError
 
 RECEIVABLE = "receivable"
 
@@ -270,7 +271,6 @@ class UnitOfWork:
     def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
         """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
         entry_id = self.next_id["entry"]
-        self.next_id["entry"] = entry_id + 1
         posting_id = self.next_id["posting"]
         total = n = 0
         extend = self.postings.extend
@@ -283,6 +283,12 @@ class UnitOfWork:
                 posting_id += 1
         if total:
             raise AssertionError(f"unbalanced entry {cause} {ref}: {lines}")
+        if not n:
+            # nothing posted (every amount zero, e.g. a fee of 0.00): no entry, and its id stays
+            # free (the next id is read back from the last posting, so a batch run anywhere
+            # numbers entries alike)
+            return None
+        self.next_id["entry"] = entry_id + 1
         self.next_id["posting"] = posting_id
         return entry_id
 
@@ -363,6 +369,14 @@ class Store:
     def meta(self, key: str, default: str | None = None) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
+
+    def set_clock(self, to: int) -> None:
+        """Move the stored clock to `to` (in the caller's write transaction); RuleError when it
+        is already later (another run went further meanwhile): the clock never goes back."""
+        now = int(self.meta("now", "0"))
+        if now > to:
+            raise RuleError(f"the clock is at {iso(now)}; it never goes back (asked for {iso(to)})")
+        self.set_meta("now", str(to))
 
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key)"

@@ -313,3 +313,59 @@ def test_ctrl_c_at_the_terminal_is_the_engines_to_act_on(fleet, tmp_path, one_co
     run(db)
     assert dump(db) == one_core
 
+
+
+def test_a_fee_of_zero_numbers_the_entries_as_one_process_does(tmp_path):
+    """A late fee of 0.00 is an invoice whose journal entry posts nothing: it takes no entry id,
+    so a run in one process (the next id read back each batch) and a segment (the ids carried
+    from batch to batch) number every entry alike."""
+    import random
+
+    from provider.billing.cli import main as cli
+
+    template = tmp_path / "fleet" / "billing.db"
+    template.parent.mkdir()
+    args = ["--db", str(template)]
+    assert cli(args + ["init", "--now", "2025-01-06T09:00", "--seed", "11", "--failure-rate",
+                       "0.3", "--set", "fees.late_fee=0"]) == 0
+    rng = random.Random(5)
+    for n in range(40):
+        token = rng.choice(["tok_ok", f"tok_card_{n}", f"tok_card_{n}", f"tok_card_{n}"])
+        assert cli(args + ["account", "open", "--serial", f"LCI7-{n:04d}", "--email",
+                           f"c{n}@example.com", "--state", "MN", "--county", "Hennepin",
+                           "--token", token]) == 0
+        assert cli(args + ["pay", f"A{n + 1:06d}", "--token", "tok_ok"]) == 0
+        if n % 3 == 2:  # opened over two weeks: a day's batches mix accounts at every stage
+            assert cli(args + ["advance", "--days", "1"]) == 0
+    books = []
+    for name, two_cores, batch_size, segment in (("one", False, 3, 0), ("two", True, 3, 12),
+                                                  ("single", True, 1, 12), ("short", True, 2, 4)):
+        db = copy_fleet(str(template), tmp_path / name)
+        result, _ = run(db, batch_size=batch_size, two_cores=two_cores, segment=segment)
+        assert (result["writer_batches"] > 0) == two_cores
+        books.append(dump(db))
+    conn = database.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM invoice WHERE kind = 'late_fee' AND total = 0"
+                        ).fetchone()[0] > 0
+    conn.close()
+    assert books[1] == books[0] and books[2] == books[0] and books[3] == books[0]
+
+
+def test_a_run_that_another_run_overtook_never_moves_the_clock_back(fleet, tmp_path):
+    """Two runs at once (a scheduled one and an operator's): the later target wins; the run
+    that finds the clock past its own target stops with the rule, the clock where it was."""
+    db = copy_fleet(fleet, tmp_path)
+    ahead, behind = opening.open_engine(db), opening.open_engine(db)
+    earliest_due, overtaken = behind.store.earliest_due, []
+
+    def overtake():  # the other run lands after this one read the clock
+        if not overtaken:
+            overtaken.append(ahead.advance(T("2025-03-01")))
+        return earliest_due()
+
+    behind.store.earliest_due = overtake
+    with pytest.raises(RuleError, match="never goes back"):
+        behind.advance(T("2025-02-01"))
+    assert overtaken and behind.now == ahead.now == T("2025-03-01")
+    ahead.disconnect()
+    behind.disconnect()
