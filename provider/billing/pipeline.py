@@ -48,7 +48,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from . import database
-from .store import DAILY_IDS, Store, Writes, next_ids, write
+from .faults import crash_point
+from .store import DAILY_IDS, Store, UnitOfWork, Writes, next_ids, works_of, write
 
 _START = "start"
 _WRITE = "write"
@@ -141,9 +142,6 @@ def run(writer: Writer, conn, run_account, until: int, limit: int, ordered: tupl
     most `segment` batches a transaction (default SEGMENT_BATCHES), each account run by
     `run_account(work, until, uow)`; the accounts and batches run. `conn` is the engine's own
     connection (a stored directive it looks up is read there: it was committed before)."""
-    from .faults import crash_point
-    from .store import UnitOfWork, works_of
-
     processed = batches = 0
     while True:
         writer.send(_START, until, limit, ordered, segment or SEGMENT_BATCHES)

@@ -268,8 +268,9 @@ class UnitOfWork:
         self.next_id[table] = value + 1
         return value
 
-    def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int:
-        """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]."""
+    def entry(self, account_id: int, at: int, cause: str, ref: str, lines) -> int | None:
+        """Append one balanced journal entry; `lines` = [(book, invoice_id, amount)]. Returns its
+        id, None when every amount is zero (nothing is posted)."""
         entry_id = self.next_id["entry"]
         posting_id = self.next_id["posting"]
         total = n = 0
